@@ -1,0 +1,7 @@
+//! larkup: upload local files and folders into Feishu / Lark Drive.
+//!
+//! The layout follows `shared/design.md`: `feishu` speaks the wire format, `sandbox` is a
+//! Feishu-compatible server for tests and the demo, `transfer` is the upload engine.
+
+pub mod feishu;
+pub mod sandbox;
