@@ -3,5 +3,8 @@
 //! The layout follows `shared/design.md`: `feishu` speaks the wire format, `sandbox` is a
 //! Feishu-compatible server for tests and the demo, `transfer` is the upload engine.
 
+pub mod cli;
+pub mod config;
 pub mod feishu;
 pub mod sandbox;
+pub mod transfer;

@@ -1,0 +1,38 @@
+//! `larkup ls [FOLDER_TOKEN] [--json]`.
+
+use chrono::{Local, TimeZone};
+
+use super::{folder_or_root, report, Outcome, Session};
+use crate::feishu::DriveEntry;
+
+pub async fn run(session: &Session, folder: Option<&str>, json: bool) -> Outcome {
+    let entries = match folder_or_root(session, folder).await {
+        Ok(token) => session.drive.list_folder(&token).await,
+        Err(err) => Err(err),
+    };
+    let entries = match entries {
+        Ok(entries) => entries,
+        Err(err) => return report(session, "cannot list the folder", &err),
+    };
+    for entry in &entries {
+        if json {
+            match serde_json::to_string(entry) {
+                Ok(line) => println!("{line}"),
+                Err(err) => eprintln!("larkup: cannot encode {}: {err}", entry.name),
+            }
+        } else {
+            println!("{}", table_row(entry));
+        }
+    }
+    Outcome::Done
+}
+
+/// `folder  2026-11-24 21:59  fldcn…  name` — the name last, so wide CJK names need no padding.
+fn table_row(entry: &DriveEntry) -> String {
+    let modified = entry
+        .modified_time
+        .and_then(|seconds| Local.timestamp_opt(seconds, 0).single())
+        .map(|time| time.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".repeat(16));
+    format!("{:<8}  {modified}  {:<27}  {}", entry.kind, entry.token, entry.name)
+}

@@ -1,0 +1,24 @@
+//! `larkup mkdir NAME [--in FOLDER_TOKEN]`.
+
+use super::{folder_or_root, report, Outcome, Session};
+use crate::transfer::Idempotence;
+
+pub async fn run(session: &Session, name: &str, parent: Option<&str>) -> Outcome {
+    let parent = match folder_or_root(session, parent).await {
+        Ok(parent) => parent,
+        Err(err) => return report(session, "cannot find the parent folder", &err),
+    };
+    let created = session
+        .pacer
+        .call(Idempotence::CreatesSomething, || {
+            session.drive.create_folder(&parent, name)
+        })
+        .await;
+    match created {
+        Ok(folder) => {
+            println!("{}", folder.token);
+            Outcome::Done
+        }
+        Err(err) => report(session, &format!("cannot create folder {name:?}"), &err),
+    }
+}

@@ -1,0 +1,168 @@
+//! The command line (design.md "Command line"): clap definitions and the headless commands.
+
+mod ls;
+mod mkdir;
+// mod upload; PARKED
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config;
+use crate::feishu::{Client, Credentials, Drive, Lang};
+use crate::transfer::pacer::FEISHU_WRITE_QPS;
+use crate::transfer::{Pacer, RetryLaw};
+
+#[derive(Parser, Debug)]
+#[command(name = "larkup", version, about = "Upload local files and folders into Feishu / Lark Drive")]
+pub struct Cli {
+    /// Feishu-compatible API host (default https://open.feishu.cn).
+    #[arg(long, global = true, env = "LARKUP_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Use Lark (open.larksuite.com) instead of Feishu.
+    #[arg(long, global = true)]
+    pub lark: bool,
+    /// Language of hints and messages (default: from LANG).
+    #[arg(long, global = true, value_enum)]
+    pub lang: Option<Lang>,
+    /// Retries of a call that failed with a transient error (rate limit, 5xx, dropped
+    /// connection), with jittered exponential backoff.
+    #[arg(long, global = true, default_value_t = RetryLaw::default().max_retries, value_name = "N")]
+    pub retries: usize,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List a Drive folder (My Space root by default).
+    Ls {
+        /// Folder token; omit for the root of My Space.
+        folder: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a folder and print its token.
+    Mkdir {
+        name: String,
+        /// Parent folder token (default: the root of My Space).
+        #[arg(long = "in", value_name = "FOLDER_TOKEN")]
+        parent: Option<String>,
+    },
+    /// Upload files into a Drive folder.
+    Upload {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Destination folder token (default: the root of My Space).
+        #[arg(long, value_name = "FOLDER_TOKEN")]
+        to: Option<String>,
+        /// One JSON object per event.
+        #[arg(long)]
+        json: bool,
+        /// When the folder already has a file of the same name (Feishu would keep both).
+        #[arg(long)]
+        on_conflict: Option<String>,
+    },
+    // SANDBOX-COMMAND
+}
+
+/// Exit codes (design.md): 0 all done, 1 some failed, 2 usage or setup error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    SomeFailed,
+    Setup,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(outcome: Outcome) -> ExitCode {
+        ExitCode::from(match outcome {
+            Outcome::Done => 0,
+            Outcome::SomeFailed => 1,
+            Outcome::Setup => 2,
+        })
+    }
+}
+
+/// What every Drive command needs: the client, and the language for hints.
+pub struct Session {
+    pub drive: Drive,
+    pub pacer: Pacer,
+    pub lang: Lang,
+}
+
+impl Cli {
+    pub fn lang(&self) -> Lang {
+        self.lang.unwrap_or_else(Lang::from_env)
+    }
+
+    fn session(&self) -> Result<Session, String> {
+        let base_url = config::base_url(self.base_url.as_deref(), self.lark);
+        let token = config::token_from_env().ok_or_else(|| {
+            format!(
+                "not logged in: set {} to a user_access_token (login from the keyring arrives with `larkup login`)",
+                config::TOKEN_ENV
+            )
+        })?;
+        let client =
+            Client::new(&base_url, Credentials::new(token)).map_err(|err| err.to_string())?;
+        Ok(Session {
+            drive: Drive::new(client),
+            pacer: Pacer::new(
+                FEISHU_WRITE_QPS,
+                RetryLaw {
+                    max_retries: self.retries,
+                    ..RetryLaw::default()
+                },
+            ),
+            lang: self.lang(),
+        })
+    }
+}
+
+pub async fn run(cli: Cli) -> Outcome {
+    let Some(command) = &cli.command else {
+        eprintln!("larkup: the terminal UI is not built yet; try `larkup --help`, `larkup sandbox` or `larkup ls`");
+        return Outcome::Setup;
+    };
+    // SANDBOX-RUN
+    let session = match cli.session() {
+        Ok(session) => session,
+        Err(message) => {
+            eprintln!("larkup: {message}");
+            return Outcome::Setup;
+        }
+    };
+    match command {
+        Command::Ls { folder, json } => ls::run(&session, folder.as_deref(), *json).await,
+        Command::Mkdir { name, parent } => mkdir::run(&session, name, parent.as_deref()).await,
+        Command::Upload {
+            paths,
+            to,
+            json,
+            on_conflict,
+        } => {
+            let _ = (paths, to, json, on_conflict, session);
+            Outcome::Setup // PARKED
+        }
+    }
+}
+
+/// Prints a failed Drive call with the catalog's hint and returns the outcome for it.
+pub(crate) fn report(session: &Session, what: &str, err: &crate::feishu::Error) -> Outcome {
+    eprintln!("larkup: {what}: {}", err.describe(session.lang));
+    Outcome::SomeFailed
+}
+
+/// The folder to work in: the given token, or My Space's root (feishu-api.md §4a).
+pub(crate) async fn folder_or_root(
+    session: &Session,
+    folder: Option<&str>,
+) -> Result<String, crate::feishu::Error> {
+    match folder {
+        Some(token) if !token.is_empty() => Ok(token.to_string()),
+        _ => Ok(session.drive.root_folder().await?.token),
+    }
+}

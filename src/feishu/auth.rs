@@ -1,0 +1,450 @@
+//! Feishu's OAuth and token endpoints (feishu-api.md §7): authorization code with PKCE, the
+//! device authorization grant, refresh, tenant_access_token and user_info.
+//!
+//! The v2 token endpoint answers flat JSON (no `data` wrapper): `code`, `access_token`, … on
+//! success, `code`, `error`, `error_description` on failure.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use rand::distr::{Alphanumeric, SampleString};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::client::{self, ApiError, Error, Result, Secret};
+
+/// Scopes an uploader needs as the user (feishu-api.md §7e): upload, create folders, list and
+/// read metadata, plus `offline_access` for a refresh token. `drive:drive` is avoided on purpose:
+/// some tenants forbid it (larksuite/cli does the same).
+pub const USER_SCOPES: &[&str] = &[
+    "drive:file:upload",
+    "space:folder:create",
+    "drive:drive:readonly",
+    "drive:drive.metadata:readonly",
+    "offline_access",
+];
+
+/// Device-flow defaults when the server leaves them out (feishu-api.md §7c).
+const DEFAULT_DEVICE_EXPIRES: u64 = 240;
+const DEFAULT_DEVICE_INTERVAL: u64 = 5;
+/// RFC 8628 `slow_down`: add 5 s, capped at 60 s (feishu-api.md §7c).
+const SLOW_DOWN_STEP: u64 = 5;
+const MAX_POLL_INTERVAL: u64 = 60;
+
+/// The two hosts a login talks to (feishu-api.md §9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hosts {
+    /// API host: token endpoint, user_info, tenant token.
+    pub open: String,
+    /// Accounts host: authorize page, device authorization.
+    pub accounts: String,
+}
+
+impl Hosts {
+    /// Feishu and Lark have separate accounts hosts; any other base URL (a sandbox, a private
+    /// deployment) serves both from itself.
+    pub fn for_base_url(base_url: &str) -> Hosts {
+        let open = base_url.trim_end_matches('/').to_string();
+        let accounts = match open.as_str() {
+            client::FEISHU_BASE_URL => "https://accounts.feishu.cn".to_string(),
+            client::LARK_BASE_URL => "https://accounts.larksuite.com".to_string(),
+            _ => open.clone(),
+        };
+        Hosts { open, accounts }
+    }
+}
+
+/// The user's own app: Feishu requires `client_secret` in every grant (feishu-api.md §7a).
+#[derive(Debug, Clone)]
+pub struct App {
+    pub id: String,
+    pub secret: Secret,
+}
+
+/// Tokens from the v2 token endpoint, with absolute expiry times (Unix seconds).
+#[derive(Debug, Clone)]
+pub struct UserTokens {
+    pub access: Secret,
+    pub access_expires_at: i64,
+    pub refresh: Option<Secret>,
+    pub refresh_expires_at: Option<i64>,
+    pub scope: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: String,
+    pub open_id: String,
+    pub tenant_key: String,
+}
+
+/// What the device authorization endpoint hands out.
+#[derive(Debug, Clone)]
+pub struct DeviceCode {
+    pub device_code: Secret,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    pub expires_in: Duration,
+    pub interval: Duration,
+}
+
+/// One poll of the device flow.
+#[derive(Debug)]
+pub enum DevicePoll {
+    Pending,
+    /// Poll less often from now on: the new interval.
+    SlowDown(Duration),
+    Granted(UserTokens),
+}
+
+/// PKCE (RFC 7636) with S256.
+pub struct Pkce {
+    pub verifier: Secret,
+    pub challenge: String,
+}
+
+impl Pkce {
+    pub fn new() -> Pkce {
+        // 64 characters from the unreserved set, inside the 43–128 the doc requires.
+        let verifier = Alphanumeric.sample_string(&mut rand::rng(), 64);
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(verifier.as_bytes()));
+        Pkce {
+            verifier: Secret::new(verifier),
+            challenge,
+        }
+    }
+}
+
+impl Default for Pkce {
+    fn default() -> Pkce {
+        Pkce::new()
+    }
+}
+
+/// A random `state` for CSRF protection.
+pub fn random_state() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+}
+
+#[derive(Deserialize)]
+struct FlatTokenResponse {
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    refresh_token_expires_in: Option<i64>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    msg: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FlatDeviceResponse {
+    #[serde(default)]
+    device_code: Option<String>,
+    #[serde(default)]
+    user_code: Option<String>,
+    #[serde(default)]
+    verification_uri: Option<String>,
+    #[serde(default)]
+    verification_uri_complete: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    interval: Option<u64>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FlatTenantResponse {
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    msg: String,
+    #[serde(default)]
+    tenant_access_token: Option<String>,
+    #[serde(default)]
+    expire: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct UserInfoData {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    open_id: String,
+    #[serde(default)]
+    tenant_key: String,
+}
+
+/// Talks to the OAuth side of Feishu.
+#[derive(Clone)]
+pub struct Auth {
+    http: reqwest::Client,
+    pub hosts: Hosts,
+}
+
+fn oauth_error(status: StatusCode, code: i64, error: Option<String>, description: Option<String>) -> Error {
+    let msg = match (error, description) {
+        (Some(error), Some(description)) => format!("{error}: {description}"),
+        (Some(text), None) | (None, Some(text)) => text,
+        (None, None) => "token endpoint refused".to_string(),
+    };
+    Error::Api(ApiError {
+        code,
+        msg,
+        http_status: status.as_u16(),
+        log_id: None,
+        retry_after: None,
+    })
+}
+
+fn parse_flat<T: serde::de::DeserializeOwned>(
+    url: &str,
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> Result<T> {
+    serde_json::from_slice(body).map_err(|_| client::not_json(url, status, headers, body))
+}
+
+fn missing(url: &str, field: &str) -> Error {
+    Error::BadData {
+        url: url.to_string(),
+        reason: format!("the answer has no {field}"),
+    }
+}
+
+impl Auth {
+    pub fn new(hosts: Hosts) -> Result<Auth> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("larkup/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|err| Error::Transport {
+                url: hosts.open.clone(),
+                reason: err.to_string(),
+                connect: true,
+            })?;
+        Ok(Auth { http, hosts })
+    }
+
+    /// The authorize page (feishu-api.md §7a).
+    pub fn authorize_url(&self, app_id: &str, redirect_uri: &str, state: &str, pkce: &Pkce) -> String {
+        let query = [
+            ("client_id", app_id),
+            ("response_type", "code"),
+            ("redirect_uri", redirect_uri),
+            ("scope", &USER_SCOPES.join(" ")),
+            ("state", state),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        let encoded: Vec<String> = query
+            .iter()
+            .map(|(key, value)| format!("{key}={}", urlencode(value)))
+            .collect();
+        format!(
+            "{}/open-apis/authen/v1/authorize?{}",
+            self.hosts.accounts,
+            encoded.join("&")
+        )
+    }
+
+    async fn token_request(&self, form: &[(&str, &str)]) -> Result<UserTokens> {
+        let url = format!("{}/open-apis/authen/v2/oauth/token", self.hosts.open);
+        let (url, status, headers, body) = client::send(self.http.post(&url).form(form)).await?;
+        let answer: FlatTokenResponse = parse_flat(&url, status, &headers, &body)?;
+        if answer.code != 0 || answer.error.is_some() {
+            return Err(oauth_error(
+                status,
+                answer.code,
+                answer.error,
+                answer.error_description.or(answer.msg),
+            ));
+        }
+        let now = now_unix();
+        let access = answer.access_token.ok_or_else(|| missing(&url, "access_token"))?;
+        Ok(UserTokens {
+            access: Secret::new(access),
+            // "Not fixed, read from the response" (feishu-api.md §7a); 2 h when absent.
+            access_expires_at: now + answer.expires_in.unwrap_or(7200),
+            refresh: answer.refresh_token.map(Secret::new),
+            refresh_expires_at: answer.refresh_token_expires_in.map(|secs| now + secs),
+            scope: answer.scope.unwrap_or_default(),
+        })
+    }
+
+    /// Exchanges an authorization code (with its PKCE verifier) for tokens.
+    pub async fn exchange_code(&self, app: &App, code: &str, redirect_uri: &str, pkce: &Pkce) -> Result<UserTokens> {
+        self.token_request(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &app.id),
+            ("client_secret", app.secret.expose()),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", pkce.verifier.expose()),
+        ])
+        .await
+    }
+
+    /// Refresh tokens are single-use: the answer carries the next one (feishu-api.md §7a).
+    pub async fn refresh(&self, app: &App, refresh_token: &Secret) -> Result<UserTokens> {
+        self.token_request(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &app.id),
+            ("client_secret", app.secret.expose()),
+            ("refresh_token", refresh_token.expose()),
+        ])
+        .await
+    }
+
+    /// Starts the device authorization grant (feishu-api.md §7c).
+    pub async fn device_authorization(&self, app: &App) -> Result<DeviceCode> {
+        let url = format!("{}/oauth/v1/device_authorization", self.hosts.accounts);
+        let scope = USER_SCOPES.join(" ");
+        let request = self
+            .http
+            .post(&url)
+            .basic_auth(&app.id, Some(app.secret.expose()))
+            .form(&[("client_id", app.id.as_str()), ("scope", scope.as_str())]);
+        let (url, status, headers, body) = client::send(request).await?;
+        let answer: FlatDeviceResponse = parse_flat(&url, status, &headers, &body)?;
+        if answer.error.is_some() {
+            return Err(oauth_error(status, 0, answer.error, answer.error_description));
+        }
+        Ok(DeviceCode {
+            device_code: Secret::new(answer.device_code.ok_or_else(|| missing(&url, "device_code"))?),
+            user_code: answer.user_code.ok_or_else(|| missing(&url, "user_code"))?,
+            verification_uri: answer
+                .verification_uri
+                .ok_or_else(|| missing(&url, "verification_uri"))?,
+            verification_uri_complete: answer.verification_uri_complete,
+            expires_in: Duration::from_secs(answer.expires_in.unwrap_or(DEFAULT_DEVICE_EXPIRES)),
+            interval: Duration::from_secs(answer.interval.unwrap_or(DEFAULT_DEVICE_INTERVAL).max(1)),
+        })
+    }
+
+    /// One poll of the token endpoint for a device code.
+    pub async fn poll_device(&self, app: &App, device: &DeviceCode, interval: Duration) -> Result<DevicePoll> {
+        let result = self
+            .token_request(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", device.device_code.expose()),
+                ("client_id", &app.id),
+                ("client_secret", app.secret.expose()),
+            ])
+            .await;
+        match result {
+            Ok(tokens) => Ok(DevicePoll::Granted(tokens)),
+            Err(Error::Api(api)) if api.msg.starts_with("authorization_pending") => Ok(DevicePoll::Pending),
+            Err(Error::Api(api)) if api.msg.starts_with("slow_down") => {
+                let next = (interval.as_secs() + SLOW_DOWN_STEP).min(MAX_POLL_INTERVAL);
+                Ok(DevicePoll::SlowDown(Duration::from_secs(next)))
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// tenant_access_token for a self-built app (feishu-api.md §7d): (token, expiry Unix seconds).
+    pub async fn tenant_token(&self, app: &App) -> Result<(Secret, i64)> {
+        let url = format!("{}/open-apis/auth/v3/tenant_access_token/internal", self.hosts.open);
+        let body = serde_json::json!({ "app_id": app.id, "app_secret": app.secret.expose() });
+        let (url, status, headers, body) = client::send(self.http.post(&url).json(&body)).await?;
+        let answer: FlatTenantResponse = parse_flat(&url, status, &headers, &body)?;
+        if answer.code != 0 {
+            return Err(Error::Api(ApiError {
+                code: answer.code,
+                msg: answer.msg,
+                http_status: status.as_u16(),
+                log_id: None,
+                retry_after: None,
+            }));
+        }
+        let token = answer
+            .tenant_access_token
+            .ok_or_else(|| missing(&url, "tenant_access_token"))?;
+        Ok((Secret::new(token), now_unix() + answer.expire.unwrap_or(7200)))
+    }
+
+    /// Who a user token belongs to (feishu-api.md §7e); also checks a pasted token works.
+    pub async fn user_info(&self, token: &Secret) -> Result<UserInfo> {
+        let url = format!("{}/open-apis/authen/v1/user_info", self.hosts.open);
+        let request = self.http.get(&url).bearer_auth(token.expose());
+        let (url, status, headers, body) = client::send(request).await?;
+        let data: UserInfoData = client::decode_envelope(&url, status, &headers, &body)?;
+        Ok(UserInfo {
+            name: data.name,
+            open_id: data.open_id,
+            tenant_key: data.tenant_key,
+        })
+    }
+}
+
+/// Percent-encoding for query values (RFC 3986 unreserved characters pass).
+fn urlencode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_is_s256_of_the_verifier() {
+        let pkce = Pkce::new();
+        assert_eq!(pkce.verifier.expose().len(), 64);
+        let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(pkce.verifier.expose().as_bytes()));
+        assert_eq!(pkce.challenge, expected);
+    }
+
+    #[test]
+    fn feishu_and_lark_have_their_own_accounts_hosts() {
+        assert_eq!(Hosts::for_base_url(client::FEISHU_BASE_URL).accounts, "https://accounts.feishu.cn");
+        assert_eq!(Hosts::for_base_url(client::LARK_BASE_URL).accounts, "https://accounts.larksuite.com");
+        assert_eq!(Hosts::for_base_url("http://127.0.0.1:7/").accounts, "http://127.0.0.1:7");
+    }
+
+    #[test]
+    fn authorize_url_carries_pkce_state_and_offline_access() {
+        let auth = Auth::new(Hosts::for_base_url(client::FEISHU_BASE_URL)).expect("client");
+        let pkce = Pkce::new();
+        let url = auth.authorize_url("cli_a", "http://127.0.0.1:53682/callback", "st8", &pkce);
+        assert!(url.starts_with("https://accounts.feishu.cn/open-apis/authen/v1/authorize?client_id=cli_a"));
+        assert!(url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A53682%2Fcallback"));
+        assert!(url.contains("offline_access") && url.contains("state=st8"));
+        assert!(url.contains(&format!("code_challenge={}", pkce.challenge)));
+        assert!(url.contains("code_challenge_method=S256"));
+    }
+}

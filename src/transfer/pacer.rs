@@ -1,0 +1,355 @@
+//! The pacer: the one place that owns Feishu's rate law and the retry law for the upload family
+//! and create_folder (feishu-api.md §0 "Write-API throttle": 5 QPS and no concurrent calls;
+//! excess answers 1061045). Every job's calls go through one shared `Pacer`.
+//!
+//! Pacing rule: a call starts only when (a) no other paced call is in flight and (b) it is at
+//! least one second after the *completion* of the call `qps` calls back. A request arrives at
+//! the server after it starts and before its answer completes, so (b) guarantees that no
+//! one-second window at the server ever holds more than `qps` arrivals, whatever the network
+//! delay — the batch is never refused on a healthy server.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Mutex as SyncMutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures_util::future::BoxFuture;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::feishu::{Error, RetryClass};
+
+/// Feishu's write-family ceiling (feishu-api.md §0).
+pub const FEISHU_WRITE_QPS: u32 = 5;
+/// Listing's rate (feishu-api.md §3a: 20/s).
+pub const FEISHU_LIST_QPS: u32 = 20;
+/// Slack for timer granularity between our clock and the server's.
+const WINDOW_MARGIN: Duration = Duration::from_millis(5);
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// Whether a call may be sent again after a connection broke mid-call. upload_all and
+/// upload_finish create a file: sending them again blindly could store it twice, so the
+/// caller must look in the folder first (issue 4 "exactly once").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotence {
+    Safe,
+    CreatesSomething,
+}
+
+/// Refreshes the access token; installed by the login layer.
+pub type Refresher = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Error>> + Send + Sync>;
+
+/// Bounded, jittered exponential backoff for `retry`-class failures.
+#[derive(Debug, Clone)]
+pub struct RetryLaw {
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    pub max_retries: usize,
+}
+
+impl Default for RetryLaw {
+    fn default() -> RetryLaw {
+        RetryLaw {
+            min_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+            max_retries: 8,
+        }
+    }
+}
+
+impl RetryLaw {
+    fn schedule(&self) -> impl Iterator<Item = Duration> {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.max_retries)
+            .with_jitter()
+            .build()
+    }
+}
+
+/// What the pacer has seen, for summaries and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PacerStats {
+    pub calls: u64,
+    pub retries: u64,
+    pub refreshes: u64,
+    /// Failures by code (transport failures count under 0).
+    pub failures_by_code: BTreeMap<i64, u64>,
+}
+
+pub struct Pacer {
+    /// 0 = unpaced (benchmarks only; refused for Feishu's hosts by the caller).
+    qps: u32,
+    /// Held for the whole call: no two paced calls in flight. Holds recent completion times.
+    gate: Mutex<VecDeque<Instant>>,
+    retry: RetryLaw,
+    refresher: SyncMutex<Option<Refresher>>,
+    stats: SyncMutex<PacerStats>,
+    /// While true no new call starts ("pause all"); calls in flight finish.
+    paused: tokio::sync::watch::Sender<bool>,
+}
+
+impl Pacer {
+    pub fn new(qps: u32, retry: RetryLaw) -> Pacer {
+        Pacer {
+            qps,
+            gate: Mutex::new(VecDeque::new()),
+            retry,
+            refresher: SyncMutex::new(None),
+            stats: SyncMutex::new(PacerStats::default()),
+            paused: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    pub fn retry_law(&self) -> &RetryLaw {
+        &self.retry
+    }
+
+    /// Pausing holds back new calls of every job; resuming lets them go.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Feishu's limits with the default retry law.
+    pub fn feishu() -> Pacer {
+        Pacer::new(FEISHU_WRITE_QPS, RetryLaw::default())
+    }
+
+    pub fn set_refresher(&self, refresher: Refresher) {
+        *lock(&self.refresher) = Some(refresher);
+    }
+
+    pub fn stats(&self) -> PacerStats {
+        lock(&self.stats).clone()
+    }
+
+    /// Runs `op` under the rate law, retrying by the catalog's class: `retry` codes back off
+    /// and go again (bounded), `refresh_token` refreshes once and goes again; everything else,
+    /// and a broken connection on a call that `CreatesSomething`, is the caller's to handle.
+    pub async fn call<T, F, Fut>(&self, idempotence: Idempotence, mut op: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut delays = self.retry.schedule();
+        let mut refreshed = false;
+        loop {
+            let err = match self.once(&mut op).await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            self.count_failure(&err);
+            match err.retry_class() {
+                RetryClass::Retry
+                    if !(idempotence == Idempotence::CreatesSomething
+                        && err.server_may_have_acted()) =>
+                {
+                    let Some(mut delay) = delays.next() else {
+                        return Err(err);
+                    };
+                    if let Some(after) = err.api().and_then(|api| api.retry_after) {
+                        delay = delay.max(after);
+                    }
+                    lock(&self.stats).retries += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                RetryClass::RefreshToken if !refreshed => {
+                    let Some(refresher) = lock(&self.refresher).clone() else {
+                        return Err(err);
+                    };
+                    refreshed = true;
+                    lock(&self.stats).refreshes += 1;
+                    refresher().await?;
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+
+    async fn once<T, F, Fut>(&self, op: &mut F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = self.paused.subscribe().wait_for(|paused| !paused).await;
+        let mut recent = self.gate.lock().await;
+        let qps = self.qps as usize;
+        if qps > 0 && recent.len() >= qps {
+            if let Some(oldest) = recent.front() {
+                tokio::time::sleep_until(*oldest + WINDOW + WINDOW_MARGIN).await;
+            }
+        }
+        lock(&self.stats).calls += 1;
+        let result = op().await;
+        if qps > 0 {
+            recent.push_back(Instant::now());
+            while recent.len() > qps {
+                recent.pop_front();
+            }
+        }
+        result
+    }
+
+    fn count_failure(&self, err: &Error) {
+        let code = err.api().map_or(0, |api| api.code);
+        *lock(&self.stats).failures_by_code.entry(code).or_default() += 1;
+    }
+}
+
+/// The pacer's small locks guard plain counters; a panic elsewhere cannot leave them torn, so a
+/// poisoned lock is still safe to use.
+fn lock<T>(mutex: &SyncMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feishu::ApiError;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn api_error(code: i64) -> Error {
+        Error::Api(ApiError {
+            code,
+            msg: "test".into(),
+            http_status: 200,
+            log_id: None,
+            retry_after: None,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_window_of_one_second_holds_more_than_five_calls() {
+        let pacer = Arc::new(Pacer::feishu());
+        let starts = Arc::new(SyncMutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (pacer, starts) = (pacer.clone(), starts.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..5 {
+                    pacer
+                        .call(Idempotence::Safe, || async {
+                            lock(&starts).push(Instant::now());
+                            tokio::time::sleep(Duration::from_millis(30)).await;
+                            Ok::<_, Error>(())
+                        })
+                        .await
+                        .expect("paced call");
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task");
+        }
+        let starts = lock(&starts).clone();
+        assert_eq!(starts.len(), 20);
+        for window in starts.windows(6) {
+            assert!(window[5] - window[0] > WINDOW, "6 calls inside one second");
+        }
+        for pair in starts.windows(2) {
+            assert!(pair[1] - pair[0] >= Duration::from_millis(30), "calls overlapped");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_codes_are_retried_and_others_are_not() {
+        let pacer = Pacer::feishu();
+        let attempts = AtomicU32::new(0);
+        let value = pacer
+            .call(Idempotence::Safe, || async {
+                match attempts.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(api_error(1061045)),
+                    1 => Err(api_error(1061001)),
+                    _ => Ok(7),
+                }
+            })
+            .await;
+        assert_eq!(value.ok(), Some(7));
+        assert_eq!(pacer.stats().retries, 2);
+
+        let attempts = AtomicU32::new(0);
+        let err = pacer
+            .call(Idempotence::Safe, || async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(api_error(1062507))
+            })
+            .await
+            .expect_err("1062507 is final");
+        assert_eq!(err.api().map(|api| api.code), Some(1062507));
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_are_bounded() {
+        let pacer = Pacer::new(FEISHU_WRITE_QPS, RetryLaw { max_retries: 3, ..RetryLaw::default() });
+        let attempts = AtomicU32::new(0);
+        let result = pacer
+            .call(Idempotence::Safe, || async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(api_error(1061045))
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(attempts.load(Ordering::SeqCst), 4, "one try and three retries");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broken_connection_on_a_creating_call_goes_back_to_the_caller() {
+        let pacer = Pacer::feishu();
+        let attempts = AtomicU32::new(0);
+        let err = pacer
+            .call(Idempotence::CreatesSomething, || async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Error::Transport {
+                    url: "u".into(),
+                    reason: "closed".into(),
+                    connect: false,
+                })
+            })
+            .await
+            .expect_err("ambiguous");
+        assert!(err.server_may_have_acted());
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expired_token_is_refreshed_once() {
+        let pacer = Pacer::feishu();
+        let refreshes = Arc::new(AtomicU32::new(0));
+        let counter = refreshes.clone();
+        pacer.set_refresher(Arc::new(move || {
+            let counter = counter.clone();
+            Box::pin(async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        }));
+        let attempts = AtomicU32::new(0);
+        let result = pacer
+            .call(Idempotence::Safe, || async {
+                match attempts.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(api_error(99991677)),
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        assert!(result.is_ok());
+        assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+
+        let err = pacer
+            .call(Idempotence::Safe, || async { Err::<(), _>(api_error(99991677)) })
+            .await
+            .expect_err("a second expiry in one call is final");
+        assert_eq!(err.api().map(|api| api.code), Some(99991677));
+        assert_eq!(refreshes.load(Ordering::SeqCst), 2);
+    }
+}

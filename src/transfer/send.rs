@@ -1,0 +1,158 @@
+//! Sending one local file to a Drive folder: upload_all up to 20 MiB, prepare / part / finish
+//! above (design.md "Engine rules"), every call through the shared pacer.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use tokio::io::AsyncReadExt;
+
+use super::blocks::{self, BlockStream};
+use super::pacer::{Idempotence, Pacer};
+use crate::feishu::drive::UPLOAD_ALL_MAX_BYTES;
+use crate::feishu::{Drive, Error, RetryClass, UploadPlan};
+
+/// How many times one file's chunked upload may start over after 1061021 (upload id expired).
+const MAX_UPLOAD_RESTARTS: u32 = 2;
+
+/// A local file about to be sent.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    /// The name it gets in Drive.
+    pub name: String,
+    pub size: u64,
+}
+
+/// Where a chunked upload stands: the server's plan and how many blocks it has confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkedProgress {
+    pub plan: UploadPlan,
+    pub next_seq: u64,
+}
+
+/// Hears what a send does, so the journal and the screen can follow it.
+pub trait SendObserver: Send + Sync {
+    /// A chunked upload got a (new) upload id.
+    fn prepared(&self, _plan: &UploadPlan) {}
+    /// The server confirmed a block; `bytes_done` counts all confirmed bytes of the file.
+    fn block_confirmed(&self, _seq: u64, _bytes_done: u64) {}
+    /// About to send a call that creates the file (upload_all or upload_finish): after this,
+    /// a broken connection may have left the file in Drive. An error here stops the send.
+    fn creating(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Observes nothing.
+pub struct Unobserved;
+impl SendObserver for Unobserved {}
+
+pub fn local_error(path: &Path, err: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        reason: err.to_string(),
+    }
+}
+
+fn open(source: &Source) -> Result<File, Error> {
+    File::open(&source.path).map_err(|err| local_error(&source.path, err))
+}
+
+/// Uploads `source` into `parent_token` and returns the new file's token. A chunked upload
+/// continues from `resume` when given (after a crash), else starts with prepare.
+pub async fn send_file(
+    drive: &Drive,
+    pacer: &Pacer,
+    parent_token: &str,
+    source: &Source,
+    resume: Option<ChunkedProgress>,
+    observer: &dyn SendObserver,
+) -> Result<String, Error> {
+    if source.size <= UPLOAD_ALL_MAX_BYTES {
+        return send_whole(drive, pacer, parent_token, source, observer).await;
+    }
+    let mut resume = resume;
+    let mut restarts = 0;
+    loop {
+        match send_chunked(drive, pacer, parent_token, source, resume.take(), observer).await {
+            Err(err)
+                if err.retry_class() == RetryClass::RestartUpload
+                    && restarts < MAX_UPLOAD_RESTARTS =>
+            {
+                restarts += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn send_whole(
+    drive: &Drive,
+    pacer: &Pacer,
+    parent_token: &str,
+    source: &Source,
+    observer: &dyn SendObserver,
+) -> Result<String, Error> {
+    let file = open(source)?;
+    let size = source.size;
+    let adler32 = tokio::task::spawn_blocking(move || blocks::adler32_of(&file, size))
+        .await
+        .map_err(|err| local_error(&source.path, err))?
+        .map_err(|err| local_error(&source.path, err))?;
+    observer.creating()?;
+    let token = pacer
+        .call(Idempotence::CreatesSomething, || async {
+            // Each attempt streams the file afresh from disk; `take` keeps the body to the
+            // declared size even if the file grows meanwhile.
+            let file = tokio::fs::File::open(&source.path)
+                .await
+                .map_err(|err| local_error(&source.path, err))?;
+            drive
+                .upload_all(parent_token, &source.name, file.take(size), size, adler32)
+                .await
+        })
+        .await?;
+    observer.block_confirmed(0, size);
+    Ok(token)
+}
+
+async fn send_chunked(
+    drive: &Drive,
+    pacer: &Pacer,
+    parent_token: &str,
+    source: &Source,
+    resume: Option<ChunkedProgress>,
+    observer: &dyn SendObserver,
+) -> Result<String, Error> {
+    let progress = match resume {
+        Some(progress) => progress,
+        None => {
+            let plan = pacer
+                .call(Idempotence::Safe, || {
+                    drive.upload_prepare(parent_token, &source.name, source.size)
+                })
+                .await?;
+            observer.prepared(&plan);
+            ChunkedProgress { plan, next_seq: 0 }
+        }
+    };
+    let plan = progress.plan;
+    let mut blocks = BlockStream::new(open(source)?, plan.clone(), source.size, progress.next_seq);
+    while let Some(block) = blocks.next().await {
+        let block = block.map_err(|err| local_error(&source.path, err))?;
+        // A block is safe to send again: the same seq overwrites (feishu-api.md §2b).
+        pacer
+            .call(Idempotence::Safe, || {
+                drive.upload_part(&plan.upload_id, block.seq, block.bytes.clone(), block.adler32)
+            })
+            .await?;
+        let (offset, len) = plan.block_range(block.seq, source.size);
+        observer.block_confirmed(block.seq, offset + len);
+    }
+    observer.creating()?;
+    pacer
+        .call(Idempotence::CreatesSomething, || {
+            drive.upload_finish(&plan.upload_id, plan.block_num)
+        })
+        .await
+}
