@@ -1,10 +1,13 @@
 //! Where larkup talks to and as whom: base URL and token, from flags, environment and (later)
 //! the keyring. Paths for config, state and cache come from `directories`.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use crate::feishu::client::{FEISHU_BASE_URL, LARK_BASE_URL};
-use crate::feishu::Secret;
+use crate::feishu::{Lang, Secret};
 
 /// Environment variable that overrides any stored login with a user_access_token (scripts, CI).
 pub const TOKEN_ENV: &str = "LARKUP_TOKEN";
@@ -43,6 +46,104 @@ pub fn state_dir() -> Option<PathBuf> {
             .unwrap_or_else(|| dirs.data_local_dir())
             .to_path_buf(),
     )
+}
+
+/// larkup's config directory; `LARKUP_CONFIG_DIR` overrides it (tests, portable installs).
+pub fn config_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("LARKUP_CONFIG_DIR").filter(|dir| !dir.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    Some(project_dirs()?.config_dir().to_path_buf())
+}
+
+/// Whose tokens a profile holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    #[default]
+    User,
+    /// The app itself (tenant_access_token), for automation.
+    Tenant,
+}
+
+/// What larkup knows of a login that is not secret. Tokens and the app secret live in the
+/// keyring only (credentials.rs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub host: String,
+    #[serde(default)]
+    pub app_id: Option<String>,
+    #[serde(default)]
+    pub identity: Identity,
+    #[serde(default)]
+    pub user_name: Option<String>,
+    #[serde(default)]
+    pub tenant_key: Option<String>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub access_expires_at: Option<i64>,
+    #[serde(default)]
+    pub refresh_expires_at: Option<i64>,
+}
+
+/// A Drive folder the user keeps handy (the TUI's `b` / `'`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bookmark {
+    pub name: String,
+    pub token: String,
+}
+
+/// `config.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    #[serde(default)]
+    pub lang: Option<Lang>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+    #[serde(default)]
+    pub bookmarks: Vec<Bookmark>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no home directory to keep larkup's settings in; set LARKUP_CONFIG_DIR")]
+    NoDirectory,
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+fn file_error(path: &Path, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError::File {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Settings {
+    pub fn path() -> Result<PathBuf, ConfigError> {
+        Ok(config_dir().ok_or(ConfigError::NoDirectory)?.join("config.toml"))
+    }
+
+    /// The settings, or defaults when there is no file yet.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let path = Settings::path()?;
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|err| file_error(&path, err)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+            Err(err) => Err(file_error(&path, err)),
+        }
+    }
+
+    /// Written to a temporary file and renamed, so a crash never leaves half a config.
+    pub fn save(&self) -> Result<(), ConfigError> {
+        let path = Settings::path()?;
+        let dir = path.parent().ok_or(ConfigError::NoDirectory)?;
+        std::fs::create_dir_all(dir).map_err(|err| file_error(dir, err))?;
+        let text = toml::to_string_pretty(self).map_err(|err| file_error(&path, err))?;
+        let temp = path.with_extension("toml.tmp");
+        std::fs::write(&temp, text).map_err(|err| file_error(&temp, err))?;
+        std::fs::rename(&temp, &path).map_err(|err| file_error(&path, err))
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod feishu;
+pub mod login;
 pub mod sandbox;
 pub mod transfer;

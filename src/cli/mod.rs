@@ -1,5 +1,6 @@
 //! The command line (design.md "Command line"): clap definitions and the headless commands.
 
+mod account;
 mod ls;
 mod mkdir;
 // mod upload; PARKED
@@ -10,7 +11,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config;
-use crate::feishu::{Client, Credentials, Drive, Lang};
+use crate::feishu::{Client, Drive, Lang};
+use crate::login;
 use crate::transfer::pacer::FEISHU_WRITE_QPS;
 use crate::transfer::{Pacer, RetryLaw};
 
@@ -23,6 +25,9 @@ pub struct Cli {
     /// Use Lark (open.larksuite.com) instead of Feishu.
     #[arg(long, global = true)]
     pub lark: bool,
+    /// Which saved login to use; several profiles keep several accounts.
+    #[arg(long, global = true, default_value = "default", value_name = "NAME")]
+    pub profile: String,
     /// Language of hints and messages (default: from LANG).
     #[arg(long, global = true, value_enum)]
     pub lang: Option<Lang>,
@@ -36,6 +41,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Log in and keep the token in the OS keyring (browser OAuth with PKCE by default).
+    Login(account::LoginArgs),
+    /// Show who is logged in, where, and until when.
+    Status,
+    /// Remove every keyring entry and setting of the profile.
+    Logout,
     /// List a Drive folder (My Space root by default).
     Ls {
         /// Folder token; omit for the root of My Space.
@@ -98,25 +109,39 @@ impl Cli {
         self.lang.unwrap_or_else(Lang::from_env)
     }
 
-    fn session(&self) -> Result<Session, String> {
-        let base_url = config::base_url(self.base_url.as_deref(), self.lark);
-        let token = config::token_from_env().ok_or_else(|| {
-            format!(
-                "not logged in: set {} to a user_access_token (login from the keyring arrives with `larkup login`)",
-                config::TOKEN_ENV
-            )
-        })?;
-        let client =
-            Client::new(&base_url, Credentials::new(token)).map_err(|err| err.to_string())?;
+    /// Base URL: `--base-url` / env, else the profile's host, else `--lark` or Feishu.
+    fn resolved_base_url(&self) -> String {
+        if self.base_url.is_none() && !self.lark {
+            if let Ok(settings) = config::Settings::load() {
+                if let Some(profile) = settings.profiles.get(&self.profile) {
+                    if !profile.host.is_empty() {
+                        return profile.host.clone();
+                    }
+                }
+            }
+        }
+        config::base_url(self.base_url.as_deref(), self.lark)
+    }
+
+    async fn session(&self) -> Result<Session, String> {
+        let base_url = self.resolved_base_url();
+        let auth = login::session_auth(&base_url, &self.profile)
+            .await
+            .map_err(|err| err.describe(self.lang()))?;
+        let client = Client::new(&base_url, auth.credentials).map_err(|err| err.to_string())?;
+        let pacer = Pacer::new(
+            FEISHU_WRITE_QPS,
+            RetryLaw {
+                max_retries: self.retries,
+                ..RetryLaw::default()
+            },
+        );
+        if let Some(refresher) = auth.refresher {
+            pacer.set_refresher(refresher);
+        }
         Ok(Session {
             drive: Drive::new(client),
-            pacer: Pacer::new(
-                FEISHU_WRITE_QPS,
-                RetryLaw {
-                    max_retries: self.retries,
-                    ..RetryLaw::default()
-                },
-            ),
+            pacer,
             lang: self.lang(),
         })
     }
@@ -128,7 +153,13 @@ pub async fn run(cli: Cli) -> Outcome {
         return Outcome::Setup;
     };
     // SANDBOX-RUN
-    let session = match cli.session() {
+    match command {
+        Command::Login(args) => return account::login(&cli, args).await,
+        Command::Status => return account::status(&cli).await,
+        Command::Logout => return account::logout(&cli, cli.lang()).await,
+        _ => {}
+    }
+    let session = match cli.session().await {
         Ok(session) => session,
         Err(message) => {
             eprintln!("larkup: {message}");
@@ -136,6 +167,7 @@ pub async fn run(cli: Cli) -> Outcome {
         }
     };
     match command {
+        Command::Login(_) | Command::Status | Command::Logout => Outcome::Done,
         Command::Ls { folder, json } => ls::run(&session, folder.as_deref(), *json).await,
         Command::Mkdir { name, parent } => mkdir::run(&session, name, parent.as_deref()).await,
         Command::Upload {

@@ -1,0 +1,302 @@
+//! `larkup login [--device | --token | --app]`, `larkup status`, `larkup logout`: the account commands.
+
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use axum::extract::Query;
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::mpsc;
+
+use super::{Cli, Outcome};
+use crate::config::{self, Identity, Profile, Settings};
+use crate::credentials::{self, Keyring, SecretKind};
+use crate::feishu::auth::{now_unix, random_state, App, Auth, DevicePoll, Hosts, Pkce};
+use crate::feishu::{Lang, Secret};
+use crate::login::{self, LoginError};
+
+/// The authorization code lives 5 minutes (feishu-api.md §7a); wait a little longer for the
+/// user to finish in the browser.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(6 * 60);
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct LoginArgs {
+    /// Device-code flow: for SSH sessions and machines without a browser.
+    #[arg(long, conflicts_with_all = ["token", "app"])]
+    pub device: bool,
+    /// Paste a user_access_token (read from standard input without echo).
+    #[arg(long, conflicts_with_all = ["device", "app"])]
+    pub token: bool,
+    /// Upload as the app itself with a tenant_access_token.
+    #[arg(long, conflicts_with_all = ["device", "token"])]
+    pub app: bool,
+    /// Print the authorization URL instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// The app's ID (cli_…); also LARKUP_APP_ID. Asked once, then remembered.
+    #[arg(long, env = "LARKUP_APP_ID", value_name = "APP_ID")]
+    pub app_id: Option<String>,
+    /// Loopback port for the OAuth redirect; register http://127.0.0.1:PORT/callback as a
+    /// redirect URL in your app's security settings.
+    #[arg(long, default_value_t = 53682)]
+    pub port: u16,
+}
+
+pub async fn login(cli: &Cli, args: &LoginArgs) -> Outcome {
+    let lang = cli.lang();
+    match run_login(cli, args).await {
+        Ok(who) => {
+            println!("logged in: {who}");
+            Outcome::Done
+        }
+        Err(err) => {
+            eprintln!("larkup login: {}", err.describe(lang));
+            Outcome::SomeFailed
+        }
+    }
+}
+
+fn prompt(question: &str) -> Result<String, LoginError> {
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|err| LoginError::Other(format!("cannot read standard input: {err}")))?;
+    Ok(line.trim().to_string())
+}
+
+/// A secret from the terminal without echo, or a line of standard input when piped (scripts);
+/// never from argv, where `ps` would show it.
+fn read_secret(question: &str) -> Result<Secret, LoginError> {
+    let value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(question)
+            .map_err(|err| LoginError::Other(format!("cannot read from the terminal: {err}")))?
+    } else {
+        prompt("")?
+    };
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        return Err(LoginError::Other("nothing was entered".to_string()));
+    }
+    Ok(Secret::new(value))
+}
+
+/// App id and secret: flags and environment first, then what the profile remembers, then ask.
+async fn app_credentials(args: &LoginArgs, keyring: &Keyring, known: Option<&Profile>) -> Result<App, LoginError> {
+    let id = match args.app_id.clone().or_else(|| known.and_then(|p| p.app_id.clone())) {
+        Some(id) => id,
+        None => prompt("App ID (cli_…, from the Feishu developer console): ")?,
+    };
+    if id.is_empty() {
+        return Err(LoginError::Other("an app ID is needed to log in".to_string()));
+    }
+    let from_env = std::env::var("LARKUP_APP_SECRET").ok().filter(|s| !s.is_empty());
+    let secret = match from_env {
+        Some(secret) => Secret::new(secret),
+        None => {
+            let keyring_for_read = keyring.clone();
+            let stored = credentials::blocking(move || keyring_for_read.get(SecretKind::AppSecret)).await?;
+            match stored {
+                Some(secret) if known.and_then(|p| p.app_id.as_deref()) == Some(id.as_str()) => secret,
+                _ => read_secret("App Secret (kept in the OS keyring): ")?,
+            }
+        }
+    };
+    let (keyring, stored) = (keyring.clone(), secret.clone());
+    credentials::blocking(move || keyring.set(SecretKind::AppSecret, &stored)).await?;
+    Ok(App { id, secret })
+}
+
+async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
+    let base_url = config::base_url(cli.base_url.as_deref(), cli.lark);
+    let auth = Auth::new(Hosts::for_base_url(&base_url))?;
+    let keyring = Keyring::new(&cli.profile);
+    let known = Settings::load()?.profiles.get(&cli.profile).cloned();
+    let mut profile = Profile {
+        host: base_url.clone(),
+        ..Profile::default()
+    };
+
+    if args.token {
+        let token = read_secret("user_access_token: ")?;
+        let user = auth.user_info(&token).await?;
+        let tokens = crate::feishu::auth::UserTokens {
+            access: token,
+            access_expires_at: now_unix() + 7200,
+            refresh: None,
+            refresh_expires_at: None,
+            scope: String::new(),
+        };
+        profile.user_name = Some(user.name.clone());
+        profile.tenant_key = Some(user.tenant_key);
+        // A pasted token has no refresh token and lasts about 2 h (feishu-api.md §7e).
+        profile.access_expires_at = None;
+        login::save_user_login(&cli.profile, &keyring, &tokens, profile).await?;
+        return Ok(format!("{} (pasted token; it cannot be renewed, paste a new one when it expires)", user.name));
+    }
+
+    let app = app_credentials(args, &keyring, known.as_ref()).await?;
+    profile.app_id = Some(app.id.clone());
+
+    if args.app {
+        let (token, expires_at) = auth.tenant_token(&app).await?;
+        login::store_tokens(&keyring, &token, None).await?;
+        profile.identity = Identity::Tenant;
+        profile.access_expires_at = Some(expires_at);
+        profile.user_name = Some(format!("app {}", app.id));
+        let mut settings = Settings::load()?;
+        settings.profiles.insert(cli.profile.clone(), profile);
+        settings.save()?;
+        return Ok(format!("app {} (tenant_access_token)", app.id));
+    }
+
+    let tokens = if args.device {
+        device_flow(&auth, &app).await?
+    } else {
+        browser_flow(&auth, &app, args).await?
+    };
+    let user = auth.user_info(&tokens.access).await?;
+    profile.user_name = Some(user.name.clone());
+    profile.tenant_key = Some(user.tenant_key);
+    profile.access_expires_at = Some(tokens.access_expires_at);
+    profile.refresh_expires_at = tokens.refresh_expires_at;
+    login::save_user_login(&cli.profile, &keyring, &tokens, profile).await?;
+    Ok(user.name)
+}
+
+async fn browser_flow(auth: &Auth, app: &App, args: &LoginArgs) -> Result<crate::feishu::auth::UserTokens, LoginError> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .map_err(|err| LoginError::Other(format!("cannot listen on 127.0.0.1:{}: {err} (choose another with --port)", args.port)))?;
+    let port = listener
+        .local_addr()
+        .map_err(|err| LoginError::Other(err.to_string()))?
+        .port();
+    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+    let pkce = Pkce::new();
+    let state = random_state();
+    let url = auth.authorize_url(&app.id, &redirect_uri, &state, &pkce);
+    eprintln!("Open this page to authorize larkup:\n\n  {url}\n");
+    if !args.no_browser && webbrowser::open(&url).is_err() {
+        eprintln!("(could not open a browser; open the page above yourself)");
+    }
+
+    let (answer_tx, mut answer_rx) = mpsc::channel::<HashMap<String, String>>(1);
+    let router = Router::new().route(
+        "/callback",
+        get(move |Query(query): Query<HashMap<String, String>>| {
+            let answer_tx = answer_tx.clone();
+            async move {
+                let _ = answer_tx.send(query).await;
+                Html("<h3>larkup: you can close this tab and return to the terminal.</h3>")
+            }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let answer = tokio::time::timeout(BROWSER_TIMEOUT, answer_rx.recv()).await;
+    server.abort();
+    let query = match answer {
+        Ok(Some(query)) => query,
+        _ => return Err(LoginError::Other("no answer from the browser in 6 minutes; run `larkup login` again (or `--device` over SSH)".to_string())),
+    };
+    if query.get("state") != Some(&state) {
+        return Err(LoginError::Other("the browser's answer carries the wrong state; it did not come from this login, so it was refused".to_string()));
+    }
+    if let Some(error) = query.get("error") {
+        return Err(LoginError::Other(format!("authorization was not granted ({error}); run `larkup login` again and approve")));
+    }
+    let code = query
+        .get("code")
+        .ok_or_else(|| LoginError::Other("the browser's answer has no code".to_string()))?;
+    Ok(auth.exchange_code(app, code, &redirect_uri, &pkce).await?)
+}
+
+async fn device_flow(auth: &Auth, app: &App) -> Result<crate::feishu::auth::UserTokens, LoginError> {
+    let device = auth.device_authorization(app).await?;
+    let link = device
+        .verification_uri_complete
+        .clone()
+        .unwrap_or_else(|| device.verification_uri.clone());
+    eprintln!(
+        "On any device, open\n\n  {link}\n\nand enter the code  {}  if asked. Waiting…",
+        device.user_code
+    );
+    let deadline = tokio::time::Instant::now() + device.expires_in;
+    let mut interval = device.interval;
+    loop {
+        tokio::time::sleep(interval).await;
+        if tokio::time::Instant::now() >= deadline {
+            return Err(LoginError::Other("the device code expired before it was approved; run `larkup login --device` again".to_string()));
+        }
+        match auth.poll_device(app, &device, interval).await? {
+            DevicePoll::Pending => {}
+            DevicePoll::SlowDown(next) => interval = next,
+            DevicePoll::Granted(tokens) => return Ok(tokens),
+        }
+    }
+}
+
+pub async fn status(cli: &Cli) -> Outcome {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("larkup: {err}");
+            return Outcome::Setup;
+        }
+    };
+    if config::token_from_env().is_some() {
+        println!("using LARKUP_TOKEN from the environment (it overrides any login)");
+    }
+    let Some(profile) = settings.profiles.get(&cli.profile) else {
+        println!("profile {:?}: not logged in", cli.profile);
+        return Outcome::SomeFailed;
+    };
+    let keyring = Keyring::new(&cli.profile);
+    let token = credentials::blocking(move || keyring.get(SecretKind::AccessToken)).await;
+    let masked = match token {
+        Ok(Some(token)) => token.masked(),
+        Ok(None) => "(missing from the keyring)".to_string(),
+        Err(err) => format!("(keyring unavailable: {err})"),
+    };
+    let when = |at: Option<i64>| match at {
+        Some(at) if at > now_unix() => format!("in {} min", (at - now_unix()) / 60),
+        Some(_) => "expired".to_string(),
+        None => "unknown".to_string(),
+    };
+    println!("profile:  {}", cli.profile);
+    println!("user:     {}", profile.user_name.as_deref().unwrap_or("?"));
+    println!("tenant:   {}", profile.tenant_key.as_deref().unwrap_or("?"));
+    println!("host:     {}", profile.host);
+    println!("identity: {}", match profile.identity { Identity::User => "user_access_token", Identity::Tenant => "tenant_access_token" });
+    println!("token:    {masked}, expires {}", when(profile.access_expires_at));
+    if profile.identity == Identity::User {
+        println!("refresh:  expires {}", when(profile.refresh_expires_at));
+    }
+    Outcome::Done
+}
+
+pub async fn logout(cli: &Cli, lang: Lang) -> Outcome {
+    let keyring = Keyring::new(&cli.profile);
+    if let Err(err) = credentials::blocking(move || keyring.delete_all()).await {
+        eprintln!("larkup logout: {}", LoginError::from(err).describe(lang));
+        return Outcome::SomeFailed;
+    }
+    let result = Settings::load().and_then(|mut settings| {
+        settings.profiles.remove(&cli.profile);
+        settings.save()
+    });
+    match result {
+        Ok(()) => {
+            println!("logged out of profile {:?}", cli.profile);
+            Outcome::Done
+        }
+        Err(err) => {
+            eprintln!("larkup logout: {err}");
+            Outcome::SomeFailed
+        }
+    }
+}
