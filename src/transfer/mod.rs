@@ -2,6 +2,7 @@
 
 pub mod blocks;
 pub mod pacer;
+pub mod events;
 pub mod progress;
 pub mod send;
 

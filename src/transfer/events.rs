@@ -1,0 +1,140 @@
+//! The engine's interface: `Command` in, `Event` out (design.md "One picture"). Front ends
+//! (the TUI, the headless `upload`) depend on these types only, never on the engine's insides.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::feishu::{Error, ErrorCatalog, Lang};
+
+pub type JobId = u64;
+
+/// What to do when the destination already holds a file of the same name: Feishu would keep
+/// both (feishu-api.md §6d), so the choice is the client's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictPolicy {
+    #[default]
+    Skip,
+    KeepBoth,
+    /// Ask the front end (the TUI's modal) for each conflict.
+    Ask,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictChoice {
+    Skip,
+    KeepBoth,
+}
+
+/// Files and folders to upload into one Drive folder.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub paths: Vec<PathBuf>,
+    pub destination: String,
+    /// The destination's depth below My Space root, when the front end knows it.
+    pub destination_depth: Option<usize>,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Add(Selection),
+    Pause,
+    Resume,
+    Cancel(JobId),
+    CancelAll,
+    RetryFailed,
+    ResolveConflict {
+        job: JobId,
+        choice: ConflictChoice,
+        apply_to_all: bool,
+    },
+}
+
+/// Why a row failed: Feishu's code and message when there is one, and the log id for support.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub code: Option<i64>,
+    pub message: String,
+    pub log_id: Option<String>,
+}
+
+impl Failure {
+    pub fn from_error(err: &Error) -> Failure {
+        match err.api() {
+            Some(api) => Failure {
+                code: Some(api.code),
+                message: api.msg.clone(),
+                log_id: api.log_id.clone(),
+            },
+            None => Failure {
+                code: None,
+                message: err.to_string(),
+                log_id: None,
+            },
+        }
+    }
+
+    pub fn local(message: impl Into<String>) -> Failure {
+        Failure {
+            code: None,
+            message: message.into(),
+            log_id: None,
+        }
+    }
+
+    /// The catalog's advice for a Feishu code; local failures explain themselves.
+    pub fn hint(&self, lang: Lang) -> Option<String> {
+        self.code
+            .map(|code| ErrorCatalog::global().hint(code, self.log_id.as_deref(), lang))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// Walking a selection; `seen` entries so far.
+    Planning { seen: u64 },
+    Planned {
+        files: usize,
+        folders: usize,
+        bytes: u64,
+    },
+    /// A remote folder is ready: created, or an existing one merged into.
+    FolderReady {
+        path: String,
+        token: String,
+        created: bool,
+    },
+    Queued {
+        job: JobId,
+        path: PathBuf,
+        name: String,
+        size: u64,
+        /// Remote folder path below the destination, `/`-separated; empty for the destination.
+        folder: String,
+    },
+    Started { job: JobId },
+    /// Bytes of the job the server has confirmed.
+    Progress { job: JobId, bytes_done: u64 },
+    Done {
+        job: JobId,
+        file_token: String,
+        /// How it finished when not by a plain upload: resumed, adopted, already uploaded.
+        note: Option<String>,
+    },
+    Skipped { job: JobId, reason: String },
+    Failed { job: JobId, failure: Failure },
+    /// The destination has a file of this name and the policy is `ask`.
+    Conflict { job: JobId, name: String },
+    Paused { paused: bool },
+    /// Nothing is planned, queued or running.
+    Idle,
+}
+
+/// The channel ends a front end holds.
+pub struct EngineHandle {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub events: mpsc::UnboundedReceiver<Event>,
+}
