@@ -13,11 +13,16 @@ use clap::{Parser, Subcommand};
 use crate::config;
 use crate::feishu::{Client, Drive, Lang};
 use crate::login;
+use crate::sandbox::SandboxOptions;
 use crate::transfer::pacer::FEISHU_WRITE_QPS;
 use crate::transfer::{Pacer, RetryLaw};
 
 #[derive(Parser, Debug)]
-#[command(name = "larkup", version, about = "Upload local files and folders into Feishu / Lark Drive")]
+#[command(
+    name = "larkup",
+    version,
+    about = "Upload local files and folders into Feishu / Lark Drive"
+)]
 pub struct Cli {
     /// Feishu-compatible API host (default https://open.feishu.cn).
     #[arg(long, global = true, env = "LARKUP_BASE_URL", value_name = "URL")]
@@ -76,7 +81,8 @@ pub enum Command {
         #[arg(long)]
         on_conflict: Option<String>,
     },
-    // SANDBOX-COMMAND
+    /// Run the Feishu-compatible sandbox server on 127.0.0.1.
+    Sandbox(SandboxOptions),
 }
 
 /// Exit codes (design.md): 0 all done, 1 some failed, 2 usage or setup error.
@@ -152,7 +158,15 @@ pub async fn run(cli: Cli) -> Outcome {
         eprintln!("larkup: the terminal UI is not built yet; try `larkup --help`, `larkup sandbox` or `larkup ls`");
         return Outcome::Setup;
     };
-    // SANDBOX-RUN
+    if let Command::Sandbox(options) = command {
+        return match crate::sandbox::run_cli(options.clone()).await {
+            Ok(()) => Outcome::Done,
+            Err(err) => {
+                eprintln!("larkup sandbox: {err}");
+                Outcome::Setup
+            }
+        };
+    }
     match command {
         Command::Login(args) => return account::login(&cli, args).await,
         Command::Status => return account::status(&cli).await,
@@ -167,7 +181,9 @@ pub async fn run(cli: Cli) -> Outcome {
         }
     };
     match command {
-        Command::Login(_) | Command::Status | Command::Logout => Outcome::Done,
+        Command::Login(_) | Command::Status | Command::Logout | Command::Sandbox(_) => {
+            Outcome::Done
+        }
         Command::Ls { folder, json } => ls::run(&session, folder.as_deref(), *json).await,
         Command::Mkdir { name, parent } => mkdir::run(&session, name, parent.as_deref()).await,
         Command::Upload {

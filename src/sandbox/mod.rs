@@ -1,0 +1,258 @@
+//! A Feishu-compatible Drive server on 127.0.0.1 (feishu-api.md §12): used by the tests, by
+//! `larkup sandbox` and by the demo. File bytes go to disk; the rest lives in memory.
+
+mod drive;
+mod gate;
+mod server;
+mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use state::{CallRecord, Inspection, StoredFile, StoredFolder};
+
+use gate::Shared;
+use state::{NodeKind, State};
+
+/// The user every sandbox starts with.
+pub const DEFAULT_USER: &str = "ou_sandbox_user";
+
+/// Sandbox settings; the defaults are Feishu's real limits with no faults.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SandboxOptions {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Where file bytes are stored (default: a temporary directory removed on exit).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Answer CODE with probability PROB on write calls, without acting (repeatable),
+    /// e.g. --fault 1061045=0.1.
+    #[arg(long, value_name = "CODE=PROB")]
+    pub fault: Vec<String>,
+    /// Probability that a write call's connection drops before the server acts.
+    #[arg(long, default_value_t = 0.0, value_name = "PROB")]
+    pub drop_before: f64,
+    /// Probability that a write call's connection drops after the server acted.
+    #[arg(long, default_value_t = 0.0, value_name = "PROB")]
+    pub drop_after: f64,
+    /// Added to every request.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+    /// Uploads or folders whose name matches GLOB fail with CODE (repeatable),
+    /// e.g. --fail-name '*.iso=1061101'.
+    #[arg(long, value_name = "GLOB=CODE")]
+    pub fail_name: Vec<String>,
+    /// Write-family calls per second (feishu-api.md §0: 5); 0 turns the throttle off.
+    #[arg(long, default_value_t = 5)]
+    pub qps: u32,
+    /// Listing and metadata calls per second before HTTP 429 / 99991400; 0 = unlimited.
+    #[arg(long, default_value_t = 20)]
+    pub list_qps: u32,
+    /// Lifetime of the printed access token, in seconds.
+    #[arg(long, default_value_t = 7200, value_name = "SECS")]
+    pub token_ttl: i64,
+    /// Lifetime of an upload_id, in seconds (Feishu: 24 h).
+    #[arg(long, default_value_t = 86_400, value_name = "SECS")]
+    pub upload_ttl: u64,
+    /// The tenant's largest file; bigger prepares answer 1061043.
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_size: Option<u64>,
+    /// Seed for fault injection, for reproducible runs.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> SandboxOptions {
+        SandboxOptions {
+            port: 0,
+            data_dir: None,
+            fault: Vec::new(),
+            drop_before: 0.0,
+            drop_after: 0.0,
+            latency_ms: 0,
+            fail_name: Vec::new(),
+            qps: 5,
+            list_qps: 20,
+            token_ttl: 7200,
+            upload_ttl: 86_400,
+            max_file_size: None,
+            seed: None,
+        }
+    }
+}
+
+/// A running sandbox; dropping it (or `shutdown`) stops the server.
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    base_url: String,
+    access_token: String,
+    stop: CancellationToken,
+    task: Option<JoinHandle<()>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/open-apis/drive/explorer/v2/root_folder/meta",
+            get(drive::root_meta),
+        )
+        .route(
+            "/open-apis/drive/explorer/v2/folder/{token}/meta",
+            get(drive::folder_meta),
+        )
+        .route("/open-apis/drive/v1/files", get(drive::list))
+        .route(
+            "/open-apis/drive/v1/files/create_folder",
+            post(drive::create_folder),
+        )
+        .route(
+            "/open-apis/drive/v1/files/upload_all",
+            post(drive::upload_all),
+        )
+        .route(
+            "/open-apis/drive/v1/files/upload_prepare",
+            post(drive::upload_prepare),
+        )
+        .route(
+            "/open-apis/drive/v1/files/upload_part",
+            post(drive::upload_part),
+        )
+        .route(
+            "/open-apis/drive/v1/files/upload_finish",
+            post(drive::upload_finish),
+        )
+        .route("/__sandbox/state", get(drive::inspect))
+        // upload_all carries up to 20 MiB plus the form around it.
+        .layer(DefaultBodyLimit::max(24 * 1024 * 1024))
+        .with_state(shared)
+}
+
+impl Sandbox {
+    pub async fn start(options: SandboxOptions) -> std::io::Result<Sandbox> {
+        let (data_dir, temp) = match &options.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                (dir.clone(), None)
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("larkup-sandbox")
+                    .tempdir()?;
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        let mut state = State::new(data_dir);
+        let access_token = state.issue_token(DEFAULT_USER, options.token_ttl);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let shared = Arc::new(Shared::new(state, options));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(server::serve(
+            listener,
+            router(shared.clone()),
+            stop.clone(),
+        ));
+        Ok(Sandbox {
+            shared,
+            base_url,
+            access_token,
+            stop,
+            task: Some(task),
+            _temp: temp,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    pub fn access_token(&self) -> String {
+        self.access_token.clone()
+    }
+
+    pub fn root_token(&self) -> String {
+        self.shared.state().root_of(DEFAULT_USER)
+    }
+
+    pub fn inspect(&self) -> Inspection {
+        self.shared.state().inspect()
+    }
+
+    pub fn stored_path(&self, file_token: &str) -> Option<PathBuf> {
+        let state = self.shared.state();
+        let node = state.nodes.get(file_token)?;
+        (node.kind == NodeKind::File).then(|| state.file_path(file_token))
+    }
+
+    /// A new token for `user` (their own My Space) living `ttl_secs`.
+    pub fn issue_token(&self, user: &str, ttl_secs: i64) -> String {
+        self.shared.state().issue_token(user, ttl_secs)
+    }
+
+    /// Makes a token expired from now on (99991677).
+    pub fn expire_token(&self, token: &str) {
+        if let Some(info) = self.shared.state().tokens.get_mut(token) {
+            info.expires_ms = 0;
+        }
+    }
+
+    /// A folder with `children` empty subfolders, made directly in the store (tests and the
+    /// demo need full folders without 1500 paced calls).
+    pub fn seed_folder(&self, parent: &str, name: &str, children: usize) -> String {
+        let mut state = self.shared.state();
+        let folder = state.add_node(parent, name, NodeKind::Folder, DEFAULT_USER, 0, 1);
+        for index in 0..children {
+            state.add_node(
+                &folder,
+                &format!("item-{index:04}"),
+                NodeKind::Folder,
+                DEFAULT_USER,
+                0,
+                1,
+            );
+        }
+        folder
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// `larkup sandbox`: start, print how to reach it, serve until Ctrl-C.
+pub async fn run_cli(options: SandboxOptions) -> std::io::Result<()> {
+    let sandbox = Sandbox::start(options).await?;
+    println!("base_url: {}", sandbox.base_url());
+    println!("root_folder_token: {}", sandbox.root_token());
+    println!("access_token: {}", sandbox.access_token());
+    println!(
+        "# export LARKUP_BASE_URL={} LARKUP_TOKEN={}",
+        sandbox.base_url(),
+        sandbox.access_token()
+    );
+    println!(
+        "# inspect: {}/__sandbox/state   stop: Ctrl-C",
+        sandbox.base_url()
+    );
+    tokio::signal::ctrl_c().await?;
+    sandbox.shutdown().await;
+    Ok(())
+}

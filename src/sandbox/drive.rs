@@ -1,0 +1,606 @@
+//! Drive endpoints as feishu-api.md §1–§5 and §12 describe them: root and folder meta, paged
+//! listing, create_folder, upload_all and prepare / part / finish, with Feishu's validation.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Multipart, Query, Request};
+use axum::extract::{Path as UrlPath, State as AxState};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use super::gate::{fail, ok, Call, Reply, Shared};
+use super::server::ConnectionKill;
+use super::state::{new_upload_id, now_ms, NodeKind, Upload, BLOCK_SIZE, MAX_CHILDREN, MAX_DEPTH};
+
+type Ctx = AxState<Arc<Shared>>;
+
+/// upload_all's ceiling (feishu-api.md §1).
+const UPLOAD_ALL_MAX: u64 = 20_971_520;
+const MAX_FILE_NAME_CHARS: usize = 250;
+const MAX_FOLDER_NAME_BYTES: usize = 256;
+/// Listing page sizes (feishu-api.md §3a).
+const DEFAULT_PAGE_SIZE: usize = 100;
+const MAX_PAGE_SIZE: usize = 200;
+
+fn entry_json(node: &super::state::Node) -> Value {
+    let kind = match node.kind {
+        NodeKind::Folder => "folder",
+        NodeKind::File => "file",
+    };
+    let url_kind = match node.kind {
+        NodeKind::Folder => "drive/folder",
+        NodeKind::File => "file",
+    };
+    json!({
+        "token": node.token,
+        "name": node.name,
+        "type": kind,
+        "parent_token": node.parent.clone().unwrap_or_default(),
+        "url": format!("https://sandbox.feishu.invalid/{url_kind}/{}", node.token),
+        "created_time": node.created.to_string(),
+        "modified_time": node.modified.to_string(),
+        "owner_id": node.owner,
+    })
+}
+
+pub async fn root_meta(
+    AxState(shared): Ctx,
+    Extension(kill): Extension<ConnectionKill>,
+    headers: HeaderMap,
+) -> Response {
+    let call = match shared.admit("root_meta", &headers, kill, false).await {
+        Ok(call) => call,
+        Err(response) => return response,
+    };
+    let token = shared.state().root_of(&call.user);
+    shared.answer(
+        &call,
+        ok(json!({"token": token, "id": "7000000000000000001", "user_id": call.user})),
+    )
+}
+
+pub async fn folder_meta(
+    AxState(shared): Ctx,
+    Extension(kill): Extension<ConnectionKill>,
+    UrlPath(folder): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let call = match shared.admit("folder_meta", &headers, kill, false).await {
+        Ok(call) => call,
+        Err(response) => return response,
+    };
+    let reply = match shared.state().folder(&folder) {
+        // The meta API answers in camelCase (feishu-api.md §4b).
+        Some(node) => ok(json!({
+            "id": format!("{}", node.seq),
+            "name": node.name,
+            "token": node.token,
+            "createUid": node.owner,
+            "editUid": node.owner,
+            "parentId": node.parent.clone().unwrap_or_else(|| "0".to_string()),
+            "ownUid": node.owner,
+        })),
+        None => fail(91203, "folder_meta"),
+    };
+    shared.answer(&call, reply)
+}
+
+pub async fn list(
+    AxState(shared): Ctx,
+    Extension(kill): Extension<ConnectionKill>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let call = match shared.admit("list", &headers, kill, false).await {
+        Ok(call) => call,
+        Err(response) => return response,
+    };
+    let reply = list_reply(&shared, &call, &query);
+    shared.answer(&call, reply)
+}
+
+fn list_reply(shared: &Shared, call: &Call, query: &HashMap<String, String>) -> Reply {
+    let page_size = match query
+        .get("page_size")
+        .map(|size| size.trim().parse::<usize>())
+    {
+        None => DEFAULT_PAGE_SIZE,
+        Some(Ok(size)) if (1..=MAX_PAGE_SIZE).contains(&size) => size,
+        Some(Ok(size)) if size > MAX_PAGE_SIZE => return fail(1064001, "list"),
+        Some(_) => return fail(1061002, "list"),
+    };
+    let mut state = shared.state();
+    let requested = query.get("folder_token").map(String::as_str).unwrap_or("");
+    // No folder_token lists the caller's root in one response, without paging (§3a).
+    let (folder, paged) = if requested.is_empty() {
+        (state.root_of(&call.user), false)
+    } else {
+        (requested.to_string(), true)
+    };
+    if state.folder(&folder).is_none() {
+        return fail(1061003, "list");
+    }
+    let children = state.children(&folder);
+    if !paged {
+        let files: Vec<Value> = children.iter().map(|node| entry_json(node)).collect();
+        return ok(json!({"files": files, "has_more": false}));
+    }
+    let offset = match query.get("page_token").filter(|token| !token.is_empty()) {
+        None => 0,
+        Some(token) => match token
+            .strip_prefix("pg")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(offset) => offset,
+            None => return fail(1061002, "list"),
+        },
+    };
+    let page: Vec<Value> = children
+        .iter()
+        .skip(offset)
+        .take(page_size)
+        .map(|node| entry_json(node))
+        .collect();
+    let end = offset + page.len();
+    if end < children.len() {
+        ok(json!({"files": page, "has_more": true, "next_page_token": format!("pg{end}")}))
+    } else {
+        ok(json!({"files": page, "has_more": false}))
+    }
+}
+
+/// Why a node cannot go into `parent`, as Feishu's code.
+fn placement_error(shared: &Shared, parent: &str, adding_folder: bool) -> Option<i64> {
+    let state = shared.state();
+    let node = state.folder(parent)?;
+    if node.children.len() >= MAX_CHILDREN {
+        return Some(1062507);
+    }
+    if adding_folder && state.depth(parent) + 1 > MAX_DEPTH {
+        return Some(1062506);
+    }
+    None
+}
+
+pub async fn create_folder(
+    AxState(shared): Ctx,
+    Extension(kill): Extension<ConnectionKill>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let call = match shared.admit("create_folder", &headers, kill, true).await {
+        Ok(call) => call,
+        Err(response) => return response,
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return shared.answer(&call, fail(1061002, "create_folder"));
+    };
+    let name = body["name"].as_str().unwrap_or_default().to_string();
+    let Some(parent) = body["folder_token"].as_str() else {
+        return shared.answer(&call, fail(1061002, "create_folder"));
+    };
+    // Names are 1–256 bytes, not characters (feishu-api.md §5).
+    if name.is_empty() || name.len() > MAX_FOLDER_NAME_BYTES {
+        return shared.answer(&call, fail(1061002, "create_folder"));
+    }
+    if let Some(code) = shared.name_rule(&name) {
+        return shared.answer(&call, fail(code, "create_folder"));
+    }
+    let parent = if parent.is_empty() {
+        shared.state().root_of(&call.user)
+    } else {
+        parent.to_string()
+    };
+    // create_folder lists 1061003 "not found" for a bad parent (feishu-api.md §5); 1061044 is
+    // the upload endpoints' word for it.
+    if shared.state().folder(&parent).is_none() {
+        return shared.answer(&call, fail(1061003, "create_folder"));
+    }
+    if let Some(code) = placement_error(&shared, &parent, true) {
+        return shared.answer(&call, fail(code, "create_folder"));
+    }
+    let token = shared
+        .state()
+        .add_node(&parent, &name, NodeKind::Folder, &call.user, 0, 1);
+    let url = format!("https://sandbox.feishu.invalid/drive/folder/{token}");
+    shared
+        .finish(&call, ok(json!({"token": token, "url": url})))
+        .await
+}
+
+/// A multipart form: text fields, and the `file` part streamed to a temporary file.
+struct Form {
+    fields: HashMap<String, String>,
+    file: Option<(tempfile::TempPath, u64, u32)>,
+}
+
+/// Reads the form, streaming the `file` part to disk with its Adler-32. Field order, a missing
+/// part filename or content type, and unknown fields are all accepted (§12, the SDKs' habits).
+async fn read_form(request: Request, dir: &Path, max_file: u64) -> Result<Form, i64> {
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|_| 1061002)?;
+    let mut form = Form {
+        fields: HashMap::new(),
+        file: None,
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(|_| 1061002)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name != "file" {
+            let text = field.text().await.map_err(|_| 1061002)?;
+            form.fields.insert(name, text);
+            continue;
+        }
+        tokio::fs::create_dir_all(dir).await.map_err(|_| 1061001)?;
+        let temp = tempfile::NamedTempFile::new_in(dir).map_err(|_| 1061001)?;
+        let (std_file, path) = temp.into_parts();
+        let mut file = tokio::fs::File::from_std(std_file);
+        let mut hasher = adler2::Adler32::new();
+        let mut received = 0u64;
+        while let Some(chunk) = field.chunk().await.map_err(|_| 1061002)? {
+            received += chunk.len() as u64;
+            if received > max_file {
+                return Err(1061002);
+            }
+            hasher.write_slice(&chunk);
+            file.write_all(&chunk).await.map_err(|_| 1061001)?;
+        }
+        file.flush().await.map_err(|_| 1061001)?;
+        form.file = Some((path, received, hasher.checksum()));
+    }
+    Ok(form)
+}
+
+/// `size` as Feishu reads it: digits only, no trailing space (feishu-api.md §1).
+fn parse_size(text: Option<&String>) -> Option<u64> {
+    let text = text?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// The optional checksum; an empty part (the Python SDK sends one when unset) means absent.
+fn checksum_matches(text: Option<&String>, actual: u32) -> Result<(), i64> {
+    match text.map(|text| text.trim()).filter(|text| !text.is_empty()) {
+        None => Ok(()),
+        Some(text) => match text.parse::<u64>() {
+            Ok(value) if value == u64::from(actual) => Ok(()),
+            _ => Err(1062008),
+        },
+    }
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
+/// Checks an upload's target folder and name; the code Feishu would answer, if any.
+fn upload_target_error(shared: &Shared, call: &Call, name: &str, parent: &str) -> Option<i64> {
+    if name.is_empty() || name.chars().count() > MAX_FILE_NAME_CHARS {
+        return Some(1061002);
+    }
+    if let Some(code) = shared.name_rule(name) {
+        return Some(code);
+    }
+    let state = shared.state();
+    match state.folder(parent) {
+        None => Some(1061044),
+        Some(node) if node.owner != call.user => Some(1061004),
+        Some(_) => None,
+    }
+}
+
+fn resolve_parent(shared: &Shared, call: &Call, parent: &str) -> String {
+    // larksuite/cli sends "" for the caller's root (feishu-api.md §1).
+    if parent.is_empty() {
+        shared.state().root_of(&call.user)
+    } else {
+        parent.to_string()
+    }
+}
+
+pub async fn upload_all(
+    AxState(shared): Ctx,
+    Extension(kill): Extension<ConnectionKill>,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
+    let call = match shared.admit("upload_all", &headers, kill, true).await {
+        Ok(call) => call,
+        Err(response) => return response,
+    };
+    if !is_multipart(&headers) {
+        return shared.answer(&call, fail(1061002, "upload_all"));
+    }
+    let dir = shared.state().data_dir.join("incoming");
+    let form = match read_form(request, &dir, UPLOAD_ALL_MAX).await {
+        Ok(form) => form,
+        Err(code) => return shared.answer(&call, fail(code, "upload_all")),
+    };
+    let reply = store_upload_all(&shared, &call, form);
+    match reply {
+        Ok(reply) => shared.finish(&call, reply).await,
+        Err(code) => shared.answer(&call, fail(code, "upload_all")),
+    }
+}
+
+fn store_upload_all(shared: &Shared, call: &Call, form: Form) -> Result<Reply, i64> {
+    let name = form.fields.get("file_name").cloned().unwrap_or_default();
+    if form.fields.get("parent_type").map(String::as_str) != Some("explorer") {
+        return Err(1061002);
+    }
+    let parent = resolve_parent(
+        shared,
+        call,
+        form.fields.get("parent_node").map_or("", String::as_str),
+    );
+    let size = parse_size(form.fields.get("size")).ok_or(1061002)?;
+    if size == 0 || size > UPLOAD_ALL_MAX {
+        return Err(1061002);
+    }
+    let (temp, received, adler32) = form.file.ok_or(1061002)?;
+    if let Some(code) = upload_target_error(shared, call, &name, &parent) {
+        return Err(code);
+    }
+    if received != size {
+        return Err(1062009);
+    }
+    checksum_matches(form.fields.get("checksum"), adler32)?;
+    if let Some(code) = placement_error(shared, &parent, false) {
+        return Err(code);
+    }
+    let token = shared
+        .state()
+        .add_node(&parent, &name, NodeKind::File, &call.user, size, adler32);
+    let target = shared.state().file_path(&token);
+    persist(temp, &target)?;
+    Ok(ok(json!({"file_token": token})))
+}
+
+fn persist(temp: tempfile::TempPath, target: &Path) -> Result<(), i64> {
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).map_err(|_| 1061001)?;
+    }
+    temp.persist(target).map(|_| ()).map_err(|_| 1061001)
+}
+
+pub async fn upload_prepare(
+    AxState(shared): Ctx,
+    Extension(kill): Extension<ConnectionKill>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let call = match shared.admit("upload_prepare", &headers, kill, true).await {
+        Ok(call) => call,
+        Err(response) => return response,
+    };
+    let reply = prepare_reply(&shared, &call, &body);
+    shared.answer(&call, reply)
+}
+
+fn prepare_reply(shared: &Shared, call: &Call, body: &[u8]) -> Reply {
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return fail(1061002, "upload_prepare");
+    };
+    let name = body["file_name"].as_str().unwrap_or_default().to_string();
+    // Prepare wants the key present; "" is the root (feishu-api.md §2a).
+    let (Some(parent), Some("explorer"), Some(size)) = (
+        body["parent_node"].as_str(),
+        body["parent_type"].as_str(),
+        body["size"].as_u64(),
+    ) else {
+        return fail(1061002, "upload_prepare");
+    };
+    if size == 0 {
+        return fail(1061002, "upload_prepare");
+    }
+    if shared.options.max_file_size.is_some_and(|max| size > max) {
+        return fail(1061043, "upload_prepare");
+    }
+    let parent = resolve_parent(shared, call, parent);
+    if let Some(code) = upload_target_error(shared, call, &name, &parent) {
+        return fail(code, "upload_prepare");
+    }
+    if let Some(code) = placement_error(shared, &parent, false) {
+        return fail(code, "upload_prepare");
+    }
+    let block_num = size.div_ceil(BLOCK_SIZE);
+    let upload_id = new_upload_id();
+    shared.state().uploads.insert(
+        upload_id.clone(),
+        Upload {
+            owner: call.user.clone(),
+            parent,
+            name,
+            size,
+            block_num,
+            created_ms: now_ms(),
+            blocks: Default::default(),
+        },
+    );
+    ok(json!({"upload_id": upload_id, "block_size": BLOCK_SIZE, "block_num": block_num}))
+}
+
+/// The upload, or the code for why it cannot be used by this caller.
+fn live_upload(shared: &Shared, call: &Call, upload_id: &str) -> Result<Upload, i64> {
+    let state = shared.state();
+    let upload = state.uploads.get(upload_id).ok_or(1061021)?;
+    if now_ms() - upload.created_ms >= shared.options.upload_ttl.saturating_mul(1000) as i64 {
+        return Err(1061021);
+    }
+    if upload.owner != call.user {
+        return Err(1062007);
+    }
+    Ok(upload.clone())
+}
+
+pub async fn upload_part(
+    AxState(shared): Ctx,
+    Extension(kill): Extension<ConnectionKill>,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
+    let mut call = match shared.admit("upload_part", &headers, kill, true).await {
+        Ok(call) => call,
+        Err(response) => return response,
+    };
+    if !is_multipart(&headers) {
+        return shared.answer(&call, fail(1061002, "upload_part"));
+    }
+    let dir = shared.state().data_dir.join("incoming");
+    let form = match read_form(request, &dir, BLOCK_SIZE).await {
+        Ok(form) => form,
+        Err(code) => return shared.answer(&call, fail(code, "upload_part")),
+    };
+    call.upload_id = form.fields.get("upload_id").cloned();
+    call.seq = form
+        .fields
+        .get("seq")
+        .and_then(|seq| seq.trim().parse().ok());
+    let reply = match store_part(&shared, &call, form) {
+        Ok(()) => ok(json!({})),
+        Err(code) => fail(code, "upload_part"),
+    };
+    shared.finish(&call, reply).await
+}
+
+fn store_part(shared: &Shared, call: &Call, form: Form) -> Result<(), i64> {
+    let upload_id = call
+        .upload_id
+        .clone()
+        .filter(|id| !id.is_empty())
+        .ok_or(1061002)?;
+    let seq = parse_size(form.fields.get("seq")).ok_or(1061002)?;
+    let size = parse_size(form.fields.get("size")).ok_or(1061002)?;
+    let upload = live_upload(shared, call, &upload_id)?;
+    if seq >= upload.block_num {
+        return Err(1062011);
+    }
+    let (temp, received, adler32) = form.file.ok_or(1061002)?;
+    // Every block is block_size bytes except the last (feishu-api.md §2b).
+    let expected = BLOCK_SIZE.min(upload.size - seq * BLOCK_SIZE);
+    if received != size || size != expected {
+        return Err(1062009);
+    }
+    checksum_matches(form.fields.get("checksum"), adler32)?;
+    let target = shared.state().block_path(&upload_id, seq);
+    persist(temp, &target)?;
+    // A block sent again overwrites the first (idempotent by seq).
+    if let Some(upload) = shared.state().uploads.get_mut(&upload_id) {
+        upload.blocks.insert(seq, received);
+    }
+    Ok(())
+}
+
+pub async fn upload_finish(
+    AxState(shared): Ctx,
+    Extension(kill): Extension<ConnectionKill>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut call = match shared.admit("upload_finish", &headers, kill, true).await {
+        Ok(call) => call,
+        Err(response) => return response,
+    };
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    call.upload_id = body["upload_id"].as_str().map(str::to_string);
+    let reply = match finish_upload(&shared, &call, &body).await {
+        Ok(token) => ok(json!({"file_token": token})),
+        Err(code) => fail(code, "upload_finish"),
+    };
+    shared.finish(&call, reply).await
+}
+
+async fn finish_upload(shared: &Shared, call: &Call, body: &Value) -> Result<String, i64> {
+    let upload_id = call
+        .upload_id
+        .clone()
+        .filter(|id| !id.is_empty())
+        .ok_or(1061002)?;
+    let block_num = body["block_num"].as_u64().ok_or(1061002)?;
+    let upload = live_upload(shared, call, &upload_id)?;
+    if block_num != upload.block_num {
+        return Err(1061002);
+    }
+    if (0..upload.block_num).any(|seq| !upload.blocks.contains_key(&seq)) {
+        return Err(1062010);
+    }
+    // Node limits are enforced at finish too (feishu-api.md §2c).
+    if shared.state().folder(&upload.parent).is_none() {
+        return Err(1061044);
+    }
+    if let Some(code) = placement_error(shared, &upload.parent, false) {
+        return Err(code);
+    }
+    let block_paths: Vec<PathBuf> = {
+        let state = shared.state();
+        (0..upload.block_num)
+            .map(|seq| state.block_path(&upload_id, seq))
+            .collect()
+    };
+    let dir = shared.state().data_dir.join("incoming");
+    let assembled = tokio::task::spawn_blocking(move || assemble(&dir, &block_paths))
+        .await
+        .map_err(|_| 1061001)?
+        .map_err(|_| 1061001)?;
+    let (temp, adler32) = assembled;
+    let token = {
+        let mut state = shared.state();
+        state.uploads.remove(&upload_id);
+        state.add_node(
+            &upload.parent,
+            &upload.name,
+            NodeKind::File,
+            &call.user,
+            upload.size,
+            adler32,
+        )
+    };
+    let target = shared.state().file_path(&token);
+    persist(temp, &target)?;
+    let blocks_dir = shared.state().data_dir.join("uploads").join(&upload_id);
+    let _ = tokio::fs::remove_dir_all(blocks_dir).await;
+    Ok(token)
+}
+
+/// Concatenates the blocks into one file, computing the whole file's Adler-32 on the way.
+fn assemble(dir: &Path, blocks: &[PathBuf]) -> std::io::Result<(tempfile::TempPath, u32)> {
+    use std::io::{Read, Write};
+    std::fs::create_dir_all(dir)?;
+    let temp = tempfile::NamedTempFile::new_in(dir)?;
+    let (file, path) = temp.into_parts();
+    let mut out = std::io::BufWriter::new(file);
+    let mut hasher = adler2::Adler32::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    for block in blocks {
+        let mut input = std::fs::File::open(block)?;
+        loop {
+            let read = input.read(&mut buf)?;
+            if read == 0 {
+                break;
+            }
+            hasher.write_slice(&buf[..read]);
+            out.write_all(&buf[..read])?;
+        }
+    }
+    out.flush()?;
+    Ok((path, hasher.checksum()))
+}
+
+/// GET /__sandbox/state: what is stored and every call answered (no auth; loopback only).
+pub async fn inspect(AxState(shared): Ctx) -> Json<super::state::Inspection> {
+    Json(shared.state().inspect())
+}
