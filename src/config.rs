@@ -121,7 +121,9 @@ fn file_error(path: &Path, reason: impl std::fmt::Display) -> ConfigError {
 
 impl Settings {
     pub fn path() -> Result<PathBuf, ConfigError> {
-        Ok(config_dir().ok_or(ConfigError::NoDirectory)?.join("config.toml"))
+        Ok(config_dir()
+            .ok_or(ConfigError::NoDirectory)?
+            .join("config.toml"))
     }
 
     /// The settings, or defaults when there is no file yet.
@@ -152,7 +154,10 @@ mod tests {
 
     #[test]
     fn explicit_base_url_wins_and_loses_its_trailing_slash() {
-        assert_eq!(base_url(Some("http://127.0.0.1:9/"), true), "http://127.0.0.1:9");
+        assert_eq!(
+            base_url(Some("http://127.0.0.1:9/"), true),
+            "http://127.0.0.1:9"
+        );
         assert_eq!(base_url(None, true), LARK_BASE_URL);
         assert_eq!(base_url(Some("  "), false), FEISHU_BASE_URL);
     }

@@ -157,14 +157,19 @@ pub async fn load_app(keyring: &Keyring, profile: &Profile) -> Result<App, Login
         .filter(|id| !id.is_empty())
         .or_else(|| profile.app_id.clone())
         .ok_or_else(|| LoginError::Other("no app id: run `larkup login` again".to_string()))?;
-    let secret = match std::env::var("LARKUP_APP_SECRET").ok().filter(|s| !s.is_empty()) {
+    let secret = match std::env::var("LARKUP_APP_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
         Some(secret) => Secret::new(secret),
         None => {
             let keyring = keyring.clone();
             credentials::blocking(move || keyring.get(SecretKind::AppSecret))
                 .await?
                 .ok_or_else(|| {
-                    LoginError::Other("no app secret in the keyring: run `larkup login` again".to_string())
+                    LoginError::Other(
+                        "no app secret in the keyring: run `larkup login` again".to_string(),
+                    )
                 })?
         }
     };
@@ -232,7 +237,11 @@ pub async fn session_auth(base_url: &str, profile_name: &str) -> Result<SessionA
     let credentials = Credentials::new(token);
     let renewable = profile.app_id.is_some();
     let refresher = if renewable {
-        let host = if profile.host.is_empty() { base_url } else { &profile.host };
+        let host = if profile.host.is_empty() {
+            base_url
+        } else {
+            &profile.host
+        };
         let state = Arc::new(RefreshState {
             profile_name: profile_name.to_string(),
             keyring,

@@ -86,22 +86,37 @@ fn read_secret(question: &str) -> Result<Secret, LoginError> {
 }
 
 /// App id and secret: flags and environment first, then what the profile remembers, then ask.
-async fn app_credentials(args: &LoginArgs, keyring: &Keyring, known: Option<&Profile>) -> Result<App, LoginError> {
-    let id = match args.app_id.clone().or_else(|| known.and_then(|p| p.app_id.clone())) {
+async fn app_credentials(
+    args: &LoginArgs,
+    keyring: &Keyring,
+    known: Option<&Profile>,
+) -> Result<App, LoginError> {
+    let id = match args
+        .app_id
+        .clone()
+        .or_else(|| known.and_then(|p| p.app_id.clone()))
+    {
         Some(id) => id,
         None => prompt("App ID (cli_…, from the Feishu developer console): ")?,
     };
     if id.is_empty() {
-        return Err(LoginError::Other("an app ID is needed to log in".to_string()));
+        return Err(LoginError::Other(
+            "an app ID is needed to log in".to_string(),
+        ));
     }
-    let from_env = std::env::var("LARKUP_APP_SECRET").ok().filter(|s| !s.is_empty());
+    let from_env = std::env::var("LARKUP_APP_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty());
     let secret = match from_env {
         Some(secret) => Secret::new(secret),
         None => {
             let keyring_for_read = keyring.clone();
-            let stored = credentials::blocking(move || keyring_for_read.get(SecretKind::AppSecret)).await?;
+            let stored =
+                credentials::blocking(move || keyring_for_read.get(SecretKind::AppSecret)).await?;
             match stored {
-                Some(secret) if known.and_then(|p| p.app_id.as_deref()) == Some(id.as_str()) => secret,
+                Some(secret) if known.and_then(|p| p.app_id.as_deref()) == Some(id.as_str()) => {
+                    secret
+                }
                 _ => read_secret("App Secret (kept in the OS keyring): ")?,
             }
         }
@@ -136,7 +151,10 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
         // A pasted token has no refresh token and lasts about 2 h (feishu-api.md §7e).
         profile.access_expires_at = None;
         login::save_user_login(&cli.profile, &keyring, &tokens, profile).await?;
-        return Ok(format!("{} (pasted token; it cannot be renewed, paste a new one when it expires)", user.name));
+        return Ok(format!(
+            "{} (pasted token; it cannot be renewed, paste a new one when it expires)",
+            user.name
+        ));
     }
 
     let app = app_credentials(args, &keyring, known.as_ref()).await?;
@@ -168,10 +186,19 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
     Ok(user.name)
 }
 
-async fn browser_flow(auth: &Auth, app: &App, args: &LoginArgs) -> Result<crate::feishu::auth::UserTokens, LoginError> {
+async fn browser_flow(
+    auth: &Auth,
+    app: &App,
+    args: &LoginArgs,
+) -> Result<crate::feishu::auth::UserTokens, LoginError> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
-        .map_err(|err| LoginError::Other(format!("cannot listen on 127.0.0.1:{}: {err} (choose another with --port)", args.port)))?;
+        .map_err(|err| {
+            LoginError::Other(format!(
+                "cannot listen on 127.0.0.1:{}: {err} (choose another with --port)",
+                args.port
+            ))
+        })?;
     let port = listener
         .local_addr()
         .map_err(|err| LoginError::Other(err.to_string()))?
@@ -207,7 +234,9 @@ async fn browser_flow(auth: &Auth, app: &App, args: &LoginArgs) -> Result<crate:
         return Err(LoginError::Other("the browser's answer carries the wrong state; it did not come from this login, so it was refused".to_string()));
     }
     if let Some(error) = query.get("error") {
-        return Err(LoginError::Other(format!("authorization was not granted ({error}); run `larkup login` again and approve")));
+        return Err(LoginError::Other(format!(
+            "authorization was not granted ({error}); run `larkup login` again and approve"
+        )));
     }
     let code = query
         .get("code")
@@ -215,7 +244,10 @@ async fn browser_flow(auth: &Auth, app: &App, args: &LoginArgs) -> Result<crate:
     Ok(auth.exchange_code(app, code, &redirect_uri, &pkce).await?)
 }
 
-async fn device_flow(auth: &Auth, app: &App) -> Result<crate::feishu::auth::UserTokens, LoginError> {
+async fn device_flow(
+    auth: &Auth,
+    app: &App,
+) -> Result<crate::feishu::auth::UserTokens, LoginError> {
     let device = auth.device_authorization(app).await?;
     let link = device
         .verification_uri_complete
@@ -230,7 +262,10 @@ async fn device_flow(auth: &Auth, app: &App) -> Result<crate::feishu::auth::User
     loop {
         tokio::time::sleep(interval).await;
         if tokio::time::Instant::now() >= deadline {
-            return Err(LoginError::Other("the device code expired before it was approved; run `larkup login --device` again".to_string()));
+            return Err(LoginError::Other(
+                "the device code expired before it was approved; run `larkup login --device` again"
+                    .to_string(),
+            ));
         }
         match auth.poll_device(app, &device, interval).await? {
             DevicePoll::Pending => {}
@@ -271,8 +306,17 @@ pub async fn status(cli: &Cli) -> Outcome {
     println!("user:     {}", profile.user_name.as_deref().unwrap_or("?"));
     println!("tenant:   {}", profile.tenant_key.as_deref().unwrap_or("?"));
     println!("host:     {}", profile.host);
-    println!("identity: {}", match profile.identity { Identity::User => "user_access_token", Identity::Tenant => "tenant_access_token" });
-    println!("token:    {masked}, expires {}", when(profile.access_expires_at));
+    println!(
+        "identity: {}",
+        match profile.identity {
+            Identity::User => "user_access_token",
+            Identity::Tenant => "tenant_access_token",
+        }
+    );
+    println!(
+        "token:    {masked}, expires {}",
+        when(profile.access_expires_at)
+    );
     if profile.identity == Identity::User {
         println!("refresh:  expires {}", when(profile.refresh_expires_at));
     }

@@ -34,5 +34,8 @@ fn table_row(entry: &DriveEntry) -> String {
         .and_then(|seconds| Local.timestamp_opt(seconds, 0).single())
         .map(|time| time.format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_else(|| "-".repeat(16));
-    format!("{:<8}  {modified}  {:<27}  {}", entry.kind, entry.token, entry.name)
+    format!(
+        "{:<8}  {modified}  {:<27}  {}",
+        entry.kind, entry.token, entry.name
+    )
 }

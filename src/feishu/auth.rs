@@ -206,7 +206,12 @@ pub struct Auth {
     pub hosts: Hosts,
 }
 
-fn oauth_error(status: StatusCode, code: i64, error: Option<String>, description: Option<String>) -> Error {
+fn oauth_error(
+    status: StatusCode,
+    code: i64,
+    error: Option<String>,
+    description: Option<String>,
+) -> Error {
     let msg = match (error, description) {
         (Some(error), Some(description)) => format!("{error}: {description}"),
         (Some(text), None) | (None, Some(text)) => text,
@@ -253,7 +258,13 @@ impl Auth {
     }
 
     /// The authorize page (feishu-api.md §7a).
-    pub fn authorize_url(&self, app_id: &str, redirect_uri: &str, state: &str, pkce: &Pkce) -> String {
+    pub fn authorize_url(
+        &self,
+        app_id: &str,
+        redirect_uri: &str,
+        state: &str,
+        pkce: &Pkce,
+    ) -> String {
         let query = [
             ("client_id", app_id),
             ("response_type", "code"),
@@ -287,7 +298,9 @@ impl Auth {
             ));
         }
         let now = now_unix();
-        let access = answer.access_token.ok_or_else(|| missing(&url, "access_token"))?;
+        let access = answer
+            .access_token
+            .ok_or_else(|| missing(&url, "access_token"))?;
         Ok(UserTokens {
             access: Secret::new(access),
             // "Not fixed, read from the response" (feishu-api.md §7a); 2 h when absent.
@@ -299,7 +312,13 @@ impl Auth {
     }
 
     /// Exchanges an authorization code (with its PKCE verifier) for tokens.
-    pub async fn exchange_code(&self, app: &App, code: &str, redirect_uri: &str, pkce: &Pkce) -> Result<UserTokens> {
+    pub async fn exchange_code(
+        &self,
+        app: &App,
+        code: &str,
+        redirect_uri: &str,
+        pkce: &Pkce,
+    ) -> Result<UserTokens> {
         self.token_request(&[
             ("grant_type", "authorization_code"),
             ("client_id", &app.id),
@@ -334,22 +353,38 @@ impl Auth {
         let (url, status, headers, body) = client::send(request).await?;
         let answer: FlatDeviceResponse = parse_flat(&url, status, &headers, &body)?;
         if answer.error.is_some() {
-            return Err(oauth_error(status, 0, answer.error, answer.error_description));
+            return Err(oauth_error(
+                status,
+                0,
+                answer.error,
+                answer.error_description,
+            ));
         }
         Ok(DeviceCode {
-            device_code: Secret::new(answer.device_code.ok_or_else(|| missing(&url, "device_code"))?),
+            device_code: Secret::new(
+                answer
+                    .device_code
+                    .ok_or_else(|| missing(&url, "device_code"))?,
+            ),
             user_code: answer.user_code.ok_or_else(|| missing(&url, "user_code"))?,
             verification_uri: answer
                 .verification_uri
                 .ok_or_else(|| missing(&url, "verification_uri"))?,
             verification_uri_complete: answer.verification_uri_complete,
             expires_in: Duration::from_secs(answer.expires_in.unwrap_or(DEFAULT_DEVICE_EXPIRES)),
-            interval: Duration::from_secs(answer.interval.unwrap_or(DEFAULT_DEVICE_INTERVAL).max(1)),
+            interval: Duration::from_secs(
+                answer.interval.unwrap_or(DEFAULT_DEVICE_INTERVAL).max(1),
+            ),
         })
     }
 
     /// One poll of the token endpoint for a device code.
-    pub async fn poll_device(&self, app: &App, device: &DeviceCode, interval: Duration) -> Result<DevicePoll> {
+    pub async fn poll_device(
+        &self,
+        app: &App,
+        device: &DeviceCode,
+        interval: Duration,
+    ) -> Result<DevicePoll> {
         let result = self
             .token_request(&[
                 ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
@@ -360,7 +395,9 @@ impl Auth {
             .await;
         match result {
             Ok(tokens) => Ok(DevicePoll::Granted(tokens)),
-            Err(Error::Api(api)) if api.msg.starts_with("authorization_pending") => Ok(DevicePoll::Pending),
+            Err(Error::Api(api)) if api.msg.starts_with("authorization_pending") => {
+                Ok(DevicePoll::Pending)
+            }
             Err(Error::Api(api)) if api.msg.starts_with("slow_down") => {
                 let next = (interval.as_secs() + SLOW_DOWN_STEP).min(MAX_POLL_INTERVAL);
                 Ok(DevicePoll::SlowDown(Duration::from_secs(next)))
@@ -371,7 +408,10 @@ impl Auth {
 
     /// tenant_access_token for a self-built app (feishu-api.md §7d): (token, expiry Unix seconds).
     pub async fn tenant_token(&self, app: &App) -> Result<(Secret, i64)> {
-        let url = format!("{}/open-apis/auth/v3/tenant_access_token/internal", self.hosts.open);
+        let url = format!(
+            "{}/open-apis/auth/v3/tenant_access_token/internal",
+            self.hosts.open
+        );
         let body = serde_json::json!({ "app_id": app.id, "app_secret": app.secret.expose() });
         let (url, status, headers, body) = client::send(self.http.post(&url).json(&body)).await?;
         let answer: FlatTenantResponse = parse_flat(&url, status, &headers, &body)?;
@@ -387,7 +427,10 @@ impl Auth {
         let token = answer
             .tenant_access_token
             .ok_or_else(|| missing(&url, "tenant_access_token"))?;
-        Ok((Secret::new(token), now_unix() + answer.expire.unwrap_or(7200)))
+        Ok((
+            Secret::new(token),
+            now_unix() + answer.expire.unwrap_or(7200),
+        ))
     }
 
     /// Who a user token belongs to (feishu-api.md §7e); also checks a pasted token works.
@@ -409,7 +452,9 @@ fn urlencode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -431,9 +476,18 @@ mod tests {
 
     #[test]
     fn feishu_and_lark_have_their_own_accounts_hosts() {
-        assert_eq!(Hosts::for_base_url(client::FEISHU_BASE_URL).accounts, "https://accounts.feishu.cn");
-        assert_eq!(Hosts::for_base_url(client::LARK_BASE_URL).accounts, "https://accounts.larksuite.com");
-        assert_eq!(Hosts::for_base_url("http://127.0.0.1:7/").accounts, "http://127.0.0.1:7");
+        assert_eq!(
+            Hosts::for_base_url(client::FEISHU_BASE_URL).accounts,
+            "https://accounts.feishu.cn"
+        );
+        assert_eq!(
+            Hosts::for_base_url(client::LARK_BASE_URL).accounts,
+            "https://accounts.larksuite.com"
+        );
+        assert_eq!(
+            Hosts::for_base_url("http://127.0.0.1:7/").accounts,
+            "http://127.0.0.1:7"
+        );
     }
 
     #[test]
@@ -441,7 +495,9 @@ mod tests {
         let auth = Auth::new(Hosts::for_base_url(client::FEISHU_BASE_URL)).expect("client");
         let pkce = Pkce::new();
         let url = auth.authorize_url("cli_a", "http://127.0.0.1:53682/callback", "st8", &pkce);
-        assert!(url.starts_with("https://accounts.feishu.cn/open-apis/authen/v1/authorize?client_id=cli_a"));
+        assert!(url.starts_with(
+            "https://accounts.feishu.cn/open-apis/authen/v1/authorize?client_id=cli_a"
+        ));
         assert!(url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A53682%2Fcallback"));
         assert!(url.contains("offline_access") && url.contains("state=st8"));
         assert!(url.contains(&format!("code_challenge={}", pkce.challenge)));

@@ -218,7 +218,11 @@ impl Client {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}/open-apis/{}", self.base_url, path.trim_start_matches('/'))
+        format!(
+            "{}/open-apis/{}",
+            self.base_url,
+            path.trim_start_matches('/')
+        )
     }
 
     pub fn get(&self, path: &str) -> RequestBuilder {
@@ -240,7 +244,9 @@ impl Client {
 
 /// Sends a request and reads the whole answer; transport failures keep whether a connection was
 /// ever made, since after that the server may have acted.
-pub async fn send(request: RequestBuilder) -> Result<(String, StatusCode, HeaderMap, bytes::Bytes)> {
+pub async fn send(
+    request: RequestBuilder,
+) -> Result<(String, StatusCode, HeaderMap, bytes::Bytes)> {
     let response = request.send().await.map_err(transport_error)?;
     let url = response.url().to_string();
     let status = response.status();
@@ -359,7 +365,10 @@ mod tests {
 
     #[test]
     fn code_zero_is_success_whatever_the_status() {
-        let data = decode(200, r#"{"code":0,"msg":"success","data":{"file_token":"boxcn1"}}"#);
+        let data = decode(
+            200,
+            r#"{"code":0,"msg":"success","data":{"file_token":"boxcn1"}}"#,
+        );
         assert_eq!(data.ok(), Some(serde_json::json!({"file_token": "boxcn1"})));
     }
 

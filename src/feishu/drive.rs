@@ -139,7 +139,11 @@ impl Drive {
 
     /// One page of GET drive/v1/files (feishu-api.md §3a). Note the asymmetry: the request
     /// takes `page_token`, the response gives `next_page_token`.
-    pub async fn list_page(&self, folder_token: &str, page_token: Option<&str>) -> Result<FilePage> {
+    pub async fn list_page(
+        &self,
+        folder_token: &str,
+        page_token: Option<&str>,
+    ) -> Result<FilePage> {
         let page_size = LIST_PAGE_SIZE.to_string();
         let mut query = vec![("folder_token", folder_token), ("page_size", &page_size)];
         if let Some(page_token) = page_token {
@@ -201,10 +205,17 @@ impl Drive {
             .text("parent_node", parent_token.to_string())
             .text("size", size.to_string())
             .text("checksum", checksum_field(adler32))
-            .part("file", octet_stream(Part::stream_with_length(body, size), file_name)?);
+            .part(
+                "file",
+                octet_stream(Part::stream_with_length(body, size), file_name)?,
+            );
         let data: FileTokenData = self
             .client
-            .call(self.client.post("drive/v1/files/upload_all").multipart(form))
+            .call(
+                self.client
+                    .post("drive/v1/files/upload_all")
+                    .multipart(form),
+            )
             .await?;
         Ok(data.file_token)
     }
@@ -224,7 +235,11 @@ impl Drive {
         });
         let plan: UploadPlan = self
             .client
-            .call(self.client.post("drive/v1/files/upload_prepare").json(&body))
+            .call(
+                self.client
+                    .post("drive/v1/files/upload_prepare")
+                    .json(&body),
+            )
             .await?;
         plan.check_covers(size, &self.client.url("drive/v1/files/upload_prepare"))?;
         Ok(plan)
@@ -244,10 +259,17 @@ impl Drive {
             .text("seq", seq.to_string())
             .text("size", size.to_string())
             .text("checksum", checksum_field(adler32))
-            .part("file", octet_stream(Part::stream_with_length(block, size), "block")?);
+            .part(
+                "file",
+                octet_stream(Part::stream_with_length(block, size), "block")?,
+            );
         let _: Empty = self
             .client
-            .call(self.client.post("drive/v1/files/upload_part").multipart(form))
+            .call(
+                self.client
+                    .post("drive/v1/files/upload_part")
+                    .multipart(form),
+            )
             .await?;
         Ok(())
     }
@@ -274,7 +296,9 @@ fn octet_stream(part: Part, file_name: &str) -> Result<Part> {
 
 /// Feishu sends times as strings of Unix seconds; accept numbers too, and treat junk as absent
 /// rather than failing a whole listing over one odd field.
-fn unix_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<i64>, D::Error> {
+fn unix_seconds<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<i64>, D::Error> {
     let value = Option::<serde_json::Value>::deserialize(deserializer)?;
     Ok(match value {
         Some(serde_json::Value::String(text)) => text.trim().parse().ok(),
@@ -296,8 +320,14 @@ mod tests {
         };
         assert!(plan.check_covers(10, "u").is_ok());
         assert_eq!(plan.block_range(2, 10), (8, 2));
-        assert!(plan.check_covers(13, "u").is_err(), "12 bytes cannot hold 13");
-        assert!(plan.check_covers(8, "u").is_err(), "the third block would be empty");
+        assert!(
+            plan.check_covers(13, "u").is_err(),
+            "12 bytes cannot hold 13"
+        );
+        assert!(
+            plan.check_covers(8, "u").is_err(),
+            "the third block would be empty"
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub enum RetryClass {
 }
 
 /// The user's language for hints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Lang {
     Zh,

@@ -1,7 +1,7 @@
 //! The Feishu Open Platform client: wire format and nothing of the UI.
 
-pub mod client;
 pub mod auth;
+pub mod client;
 pub mod drive;
 pub mod errors;
 
