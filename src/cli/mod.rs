@@ -3,7 +3,7 @@
 mod account;
 mod ls;
 mod mkdir;
-// mod upload; PARKED
+mod upload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +14,7 @@ use crate::config;
 use crate::feishu::{Client, Drive, Lang};
 use crate::login;
 use crate::sandbox::SandboxOptions;
+use crate::transfer::events::ConflictPolicy;
 use crate::transfer::pacer::FEISHU_WRITE_QPS;
 use crate::transfer::{Pacer, RetryLaw};
 
@@ -78,8 +79,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// When the folder already has a file of the same name (Feishu would keep both).
-        #[arg(long)]
-        on_conflict: Option<String>,
+        #[arg(long, value_enum, default_value_t = ConflictPolicy::Skip)]
+        on_conflict: ConflictPolicy,
     },
     /// Run the Feishu-compatible sandbox server on 127.0.0.1.
     Sandbox(SandboxOptions),
@@ -192,8 +193,13 @@ pub async fn run(cli: Cli) -> Outcome {
             json,
             on_conflict,
         } => {
-            let _ = (paths, to, json, on_conflict, session);
-            Outcome::Setup // PARKED
+            let args = upload::UploadArgs {
+                paths,
+                to: to.as_deref(),
+                json: *json,
+                on_conflict: *on_conflict,
+            };
+            upload::run(session, args).await
         }
     }
 }

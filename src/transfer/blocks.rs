@@ -32,8 +32,11 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     {
         let mut done = 0;
         while done < buf.len() {
-            let read =
-                std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64)?;
+            let read = std::os::windows::fs::FileExt::seek_read(
+                file,
+                &mut buf[done..],
+                offset + done as u64,
+            )?;
             if read == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
@@ -110,7 +113,12 @@ impl BlockStream {
             self.prefetch = None;
             return;
         }
-        let (file, plan, size, seq) = (self.file.clone(), self.plan.clone(), self.size, self.next_seq);
+        let (file, plan, size, seq) = (
+            self.file.clone(),
+            self.plan.clone(),
+            self.size,
+            self.next_seq,
+        );
         self.prefetch = Some(tokio::task::spawn_blocking(move || {
             read_block(&file, &plan, size, seq)
         }));

@@ -95,7 +95,9 @@ impl Failure {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// Walking a selection; `seen` entries so far.
-    Planning { seen: u64 },
+    Planning {
+        seen: u64,
+    },
     Planned {
         files: usize,
         folders: usize,
@@ -115,20 +117,36 @@ pub enum Event {
         /// Remote folder path below the destination, `/`-separated; empty for the destination.
         folder: String,
     },
-    Started { job: JobId },
+    Started {
+        job: JobId,
+    },
     /// Bytes of the job the server has confirmed.
-    Progress { job: JobId, bytes_done: u64 },
+    Progress {
+        job: JobId,
+        bytes_done: u64,
+    },
     Done {
         job: JobId,
         file_token: String,
         /// How it finished when not by a plain upload: resumed, adopted, already uploaded.
         note: Option<String>,
     },
-    Skipped { job: JobId, reason: String },
-    Failed { job: JobId, failure: Failure },
+    Skipped {
+        job: JobId,
+        reason: String,
+    },
+    Failed {
+        job: JobId,
+        failure: Failure,
+    },
     /// The destination has a file of this name and the policy is `ask`.
-    Conflict { job: JobId, name: String },
-    Paused { paused: bool },
+    Conflict {
+        job: JobId,
+        name: String,
+    },
+    Paused {
+        paused: bool,
+    },
     /// Nothing is planned, queued or running.
     Idle,
 }

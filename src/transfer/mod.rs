@@ -1,8 +1,11 @@
-//! The upload engine's parts: no terminal, no clap. See design.md "Engine rules".
+//! The upload engine and its parts: no terminal, no clap. See design.md "Engine rules".
 
 pub mod blocks;
-pub mod pacer;
+pub mod engine;
 pub mod events;
+pub mod journal;
+pub mod pacer;
+pub mod plan;
 pub mod progress;
 pub mod send;
 

@@ -256,7 +256,10 @@ mod tests {
             assert!(window[5] - window[0] > WINDOW, "6 calls inside one second");
         }
         for pair in starts.windows(2) {
-            assert!(pair[1] - pair[0] >= Duration::from_millis(30), "calls overlapped");
+            assert!(
+                pair[1] - pair[0] >= Duration::from_millis(30),
+                "calls overlapped"
+            );
         }
     }
 
@@ -290,7 +293,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_are_bounded() {
-        let pacer = Pacer::new(FEISHU_WRITE_QPS, RetryLaw { max_retries: 3, ..RetryLaw::default() });
+        let pacer = Pacer::new(
+            FEISHU_WRITE_QPS,
+            RetryLaw {
+                max_retries: 3,
+                ..RetryLaw::default()
+            },
+        );
         let attempts = AtomicU32::new(0);
         let result = pacer
             .call(Idempotence::Safe, || async {
@@ -299,7 +308,11 @@ mod tests {
             })
             .await;
         assert!(result.is_err());
-        assert_eq!(attempts.load(Ordering::SeqCst), 4, "one try and three retries");
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            4,
+            "one try and three retries"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -346,7 +359,9 @@ mod tests {
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
 
         let err = pacer
-            .call(Idempotence::Safe, || async { Err::<(), _>(api_error(99991677)) })
+            .call(Idempotence::Safe, || async {
+                Err::<(), _>(api_error(99991677))
+            })
             .await
             .expect_err("a second expiry in one call is final");
         assert_eq!(err.api().map(|api| api.code), Some(99991677));

@@ -143,7 +143,12 @@ async fn send_chunked(
         // A block is safe to send again: the same seq overwrites (feishu-api.md §2b).
         pacer
             .call(Idempotence::Safe, || {
-                drive.upload_part(&plan.upload_id, block.seq, block.bytes.clone(), block.adler32)
+                drive.upload_part(
+                    &plan.upload_id,
+                    block.seq,
+                    block.bytes.clone(),
+                    block.adler32,
+                )
             })
             .await?;
         let (offset, len) = plan.block_range(block.seq, source.size);
