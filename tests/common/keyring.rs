@@ -1,0 +1,144 @@
+//! A private, real Secret Service for one test: its own D-Bus session bus and an unlocked
+//! gnome-keyring on it. larkup processes started with `apply` use it and nothing else, so tests
+//! never touch the developer's keyring and can run in parallel. `.ci/run` installs the daemons.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+pub struct PrivateKeyring {
+    pub bus_address: String,
+    bus_pid: Option<u32>,
+    _dir: TempDir,
+}
+
+fn have(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+    })
+}
+
+impl PrivateKeyring {
+    /// A running keyring, or None (with a note) where the daemons are not installed. In CI
+    /// their absence is a failure, not a skip.
+    pub fn start() -> Option<PrivateKeyring> {
+        let needed = ["dbus-daemon", "gnome-keyring-daemon", "dbus-send"];
+        if let Some(missing) = needed.iter().find(|program| !have(program)) {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{missing} is missing: .ci/run installs gnome-keyring and dbus"
+            );
+            eprintln!("skipped: {missing} not installed (apt-get install gnome-keyring dbus)");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("larkup-keyring")
+            .tempdir()
+            .expect("keyring dir");
+        let socket = dir.path().join("bus");
+        let bus = Command::new("dbus-daemon")
+            .args(["--session", "--fork", "--print-address=1", "--print-pid=1"])
+            .arg(format!("--address=unix:path={}", socket.display()))
+            .stderr(Stdio::null())
+            .output()
+            .expect("dbus-daemon starts");
+        let printed = String::from_utf8_lossy(&bus.stdout).into_owned();
+        let mut lines = printed.lines();
+        let bus_address = lines.next().expect("dbus-daemon prints its address").to_string();
+        let bus_pid = lines.next().and_then(|pid| pid.trim().parse().ok());
+        let keyring = PrivateKeyring {
+            bus_address,
+            bus_pid,
+            _dir: dir,
+        };
+        keyring.start_secret_service();
+        Some(keyring)
+    }
+
+    fn start_secret_service(&self) {
+        use std::io::Write;
+        let control = self._dir.path().join("control");
+        std::fs::create_dir(&control).expect("control dir");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&control, std::fs::Permissions::from_mode(0o700))
+                .expect("control dir private");
+        }
+        let mut daemon = Command::new("gnome-keyring-daemon")
+            .args(["--unlock", "--components=secrets"])
+            .arg(format!("--control-directory={}", control.display()))
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon starts");
+        // An empty unlock password fails (design.md "Keyring").
+        if let Some(mut stdin) = daemon.stdin.take() {
+            stdin.write_all(b"larkup-test").expect("unlock password");
+        }
+        // It forks into the background once set up; the foreground process then exits.
+        let _ = daemon.wait();
+        self.wait_for_secret_service();
+    }
+
+    /// The daemon claims its bus name asynchronously: wait until it owns it (bounded).
+    fn wait_for_secret_service(&self) {
+        for _ in 0..400 {
+            let answer = Command::new("dbus-send")
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+                .output()
+                .expect("dbus-send runs");
+            if String::from_utf8_lossy(&answer.stdout).contains("boolean true") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("gnome-keyring never appeared on the test bus");
+    }
+
+    /// Points a larkup process at this keyring.
+    pub fn apply(&self, command: &mut tokio::process::Command) {
+        command.env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address);
+    }
+
+    /// Every file below `dir`, for checking that no secret leaked into one.
+    pub fn files_below(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+}
+
+impl Drop for PrivateKeyring {
+    fn drop(&mut self) {
+        // gnome-keyring exits with its bus.
+        if let Some(pid) = self.bus_pid {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}

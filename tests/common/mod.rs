@@ -1,0 +1,134 @@
+//! Shared by the integration tests: a sandbox on loopback, the real `larkup` binary pointed at
+//! it, and scratch files with known content.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use larkup::sandbox::{Sandbox, SandboxOptions};
+use tempfile::TempDir;
+
+pub struct Harness {
+    pub sandbox: Sandbox,
+    /// Local files to upload.
+    pub work: TempDir,
+    /// LARKUP_STATE_DIR: the journal of this test alone.
+    pub state: TempDir,
+}
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Everything it printed, for assertion messages.
+    pub fn all(&self) -> String {
+        format!(
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Harness {
+    pub async fn start(options: SandboxOptions) -> Harness {
+        let sandbox = Sandbox::start(options).await.expect("sandbox starts");
+        Harness {
+            sandbox,
+            work: TempDir::new().expect("work dir"),
+            state: TempDir::new().expect("state dir"),
+        }
+    }
+
+    /// `larkup` with this sandbox as its server, English hints and a private journal.
+    pub fn command(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_larkup"));
+        command
+            .env("LARKUP_BASE_URL", self.sandbox.base_url())
+            .env("LARKUP_TOKEN", self.sandbox.access_token())
+            .env("LARKUP_STATE_DIR", self.state.path())
+            .env("LANG", "C.UTF-8")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env_remove("LARKUP_LOG")
+            .kill_on_drop(true);
+        command
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Run {
+        let output = self
+            .command()
+            .args(args)
+            .output()
+            .await
+            .expect("larkup runs");
+        Run::from(output)
+    }
+
+    /// Writes `bytes` at `rel` below the work dir (parents created) and returns the path.
+    pub fn file(&self, rel: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.work.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("parent dir");
+        }
+        std::fs::write(&path, bytes).expect("write test file");
+        path
+    }
+
+    /// The bytes the sandbox stored for `token`.
+    pub fn stored(&self, token: &str) -> Vec<u8> {
+        let path = self
+            .sandbox
+            .stored_path(token)
+            .unwrap_or_else(|| panic!("sandbox has no file {token}"));
+        std::fs::read(path).expect("stored file readable")
+    }
+}
+
+/// Deterministic, non-repeating-looking content, so a misplaced block changes the bytes.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u8
+        })
+        .collect()
+}
+
+/// Tokens printed by `larkup upload` as `uploaded  PATH  TOKEN`, by path.
+pub fn uploaded_tokens(stdout: &str) -> Vec<(PathBuf, String)> {
+    stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("uploaded  "))
+        .filter_map(|rest| {
+            let mut parts = rest.split("  ");
+            let path = parts.next()?;
+            let token = parts.next()?;
+            Some((PathBuf::from(path), token.to_string()))
+        })
+        .collect()
+}
+
+pub fn token_for(stdout: &str, path: &Path) -> String {
+    uploaded_tokens(stdout)
+        .into_iter()
+        .find(|(uploaded, _)| uploaded == path)
+        .map(|(_, token)| token)
+        .unwrap_or_else(|| panic!("{} not uploaded in:\n{stdout}", path.display()))
+}
