@@ -87,7 +87,7 @@ pub fn spawn(
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         drive,
-        reads: Pacer::new(FEISHU_LIST_QPS, writes.retry_law().clone()),
+        reads: writes.sibling(FEISHU_LIST_QPS),
         writes,
         journal,
         events: event_tx,
@@ -216,6 +216,13 @@ impl Engine {
                 let shared = self.shared.clone();
                 self.planning
                     .spawn(async move { plan_selection(shared, selection, first_id).await });
+            }
+            Command::ResumeUnfinished => {
+                let first_id = self.next_id;
+                self.next_id += 1_000_000;
+                let shared = self.shared.clone();
+                self.planning
+                    .spawn(async move { unfinished_jobs(&shared, first_id) });
             }
             Command::Pause => {
                 self.shared.writes.set_paused(true);
@@ -435,6 +442,42 @@ async fn plan_selection(
                 },
             }),
         }
+    }
+    specs
+}
+
+/// Jobs the journal holds as interrupted, queued again as they were planned. Failed ones stay
+/// failed: the user decides on those (retry failed).
+fn unfinished_jobs(shared: &Shared, first_id: JobId) -> Vec<JobSpec> {
+    let Some(journal) = &shared.journal else {
+        return Vec::new();
+    };
+    let records = match journal.unfinished() {
+        Ok(records) => records,
+        Err(err) => {
+            tracing::warn!("journal: {err}");
+            return Vec::new();
+        }
+    };
+    let mut specs = Vec::new();
+    for (record, id) in records
+        .into_iter()
+        .filter(|record| record.state != JobState::Failed)
+        .zip(first_id..)
+    {
+        let spec = JobSpec {
+            id,
+            parent_token: record.key.parent_token,
+            file: PlannedFile {
+                local: record.key.source,
+                folder: Vec::new(),
+                name: record.key.name,
+                size: record.size,
+                mtime_ns: record.mtime_ns,
+            },
+        };
+        shared.emit(queued_event(&spec));
+        specs.push(spec);
     }
     specs
 }

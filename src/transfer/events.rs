@@ -40,6 +40,9 @@ pub struct Selection {
 #[derive(Debug)]
 pub enum Command {
     Add(Selection),
+    /// Queue again what the journal holds as unfinished from an earlier run (a crash, a quit
+    /// with uploads running): each goes on from where it stopped.
+    ResumeUnfinished,
     Pause,
     Resume,
     Cancel(JobId),

@@ -121,6 +121,14 @@ impl Pacer {
         Pacer::new(FEISHU_WRITE_QPS, RetryLaw::default())
     }
 
+    /// A pacer for another rate (listing's 20/s) that keeps this one's retry law and token
+    /// refresher, so an expired token is refreshed whichever call meets it first.
+    pub fn sibling(&self, qps: u32) -> Pacer {
+        let sibling = Pacer::new(qps, self.retry.clone());
+        *lock(&sibling.refresher) = lock(&self.refresher).clone();
+        sibling
+    }
+
     pub fn set_refresher(&self, refresher: Refresher) {
         *lock(&self.refresher) = Some(refresher);
     }
