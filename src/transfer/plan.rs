@@ -420,7 +420,9 @@ mod tests {
         write(&root.join("zero.txt"), b"");
         write(&root.join(format!("{}.txt", "n".repeat(251))), b"long");
         let mut seen = Vec::new();
-        let plan = plan(std::slice::from_ref(&root), None, &mut |count| seen.push(count));
+        let plan = plan(std::slice::from_ref(&root), None, &mut |count| {
+            seen.push(count)
+        });
 
         let folders: Vec<String> = plan.folders.iter().map(|f| f.rel_path.join("/")).collect();
         assert_eq!(folders, ["photos", "photos/2024", "photos/empty"]);

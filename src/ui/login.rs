@@ -1,0 +1,87 @@
+//! The login screen: app ID and secret typed in place, then the device flow's code.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::layout::centered;
+use super::theme::Theme;
+use crate::app::login::LoginStep;
+use crate::app::App;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let Some(login) = &app.login else {
+        return;
+    };
+    let field = |label: &'static str, value: String, active: bool| {
+        let mut spans = vec![
+            Span::styled(format!(" {label:<12}"), theme.key()),
+            Span::raw(value),
+        ];
+        if active {
+            spans.push(Span::styled("█", theme.dim()));
+        }
+        Line::from(spans)
+    };
+    let mut lines = vec![
+        Line::from(format!(" Log in to {}", login.host)),
+        Line::from(Span::styled(format!(" {}", login.reason), theme.dim())),
+        Line::from(""),
+        field(
+            "App ID",
+            login.app_id.clone(),
+            login.step == LoginStep::AppId,
+        ),
+        field(
+            "App Secret",
+            "•".repeat(login.secret.chars().count()),
+            login.step == LoginStep::Secret,
+        ),
+        Line::from(""),
+    ];
+    match &login.step {
+        LoginStep::AppId | LoginStep::Secret => lines.push(Line::from(Span::styled(
+            " Enter next · Esc back · Ctrl-c quit. The secret goes to the OS keyring only.",
+            theme.dim(),
+        ))),
+        LoginStep::Starting => lines.push(Line::from(Span::styled(
+            " Asking for a device code…",
+            theme.hint(),
+        ))),
+        LoginStep::Waiting { user_code, link } => {
+            lines.push(Line::from(" On any device, open"));
+            lines.push(Line::from(Span::styled(format!("   {link}"), theme.key())));
+            lines.push(Line::from(vec![
+                Span::raw(" and enter the code "),
+                Span::styled(user_code.clone(), theme.marked()),
+                Span::raw(" if asked."),
+            ]));
+            lines.push(Line::from(Span::styled(
+                " Waiting for approval…",
+                theme.hint(),
+            )));
+        }
+    }
+    if let Some(error) = &login.error {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(format!(" {error}"), theme.error())));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        " Scripts and CI: set LARKUP_TOKEN instead. A demo without an account: larkup --demo",
+        theme.dim(),
+    )));
+    let height = lines.len() as u16 + 2;
+    let rect = centered(area, 84, height);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(true))
+        .title(" larkup · log in (device flow) ");
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
