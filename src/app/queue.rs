@@ -11,9 +11,17 @@ use crate::transfer::progress::Totals;
 pub enum RowState {
     Queued,
     Running,
-    Done { file_token: String },
-    Skipped { reason: String },
-    Failed { failure: Failure },
+    Done {
+        file_token: String,
+        /// How it finished when not by a plain upload (resumed, already uploaded).
+        note: Option<String>,
+    },
+    Skipped {
+        reason: String,
+    },
+    Failed {
+        failure: Failure,
+    },
 }
 
 impl RowState {
@@ -77,7 +85,11 @@ impl Queue {
                 folder,
                 ..
             } => {
-                if self.totals.finished() == self.totals.files_total && !self.busy {
+                let settled = !self
+                    .rows
+                    .iter()
+                    .any(|row| matches!(row.state, RowState::Queued | RowState::Running));
+                if settled && self.totals.finished() == self.totals.files_total {
                     // A new batch after everything settled: its speed and ETA start afresh.
                     self.totals = Totals::new(now);
                 }
@@ -131,13 +143,15 @@ impl Queue {
                 self.totals.add_bytes(added, now);
             }
             Event::Done {
-                job, file_token, ..
+                job,
+                file_token,
+                note,
             } => {
                 let mut added = 0;
                 if let Some(row) = self.row(job) {
                     added = row.size.saturating_sub(row.bytes_done);
                     row.bytes_done = row.size;
-                    row.state = RowState::Done { file_token };
+                    row.state = RowState::Done { file_token, note };
                 }
                 self.totals.files_done += 1;
                 self.totals.add_bytes(added, now);

@@ -10,7 +10,7 @@ use super::layout::centered;
 use super::text::fit;
 use super::theme::Theme;
 
-const KEYS_W: usize = 14;
+const KEYS_W: usize = 12;
 
 /// Every binding as lines: a heading per context, then `keys  what it does`.
 pub fn help_lines(theme: &Theme) -> Vec<Line<'static>> {
@@ -40,10 +40,10 @@ pub fn help_lines(theme: &Theme) -> Vec<Line<'static>> {
 pub fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
     let lines = help_lines(theme);
     // Two columns when the terminal is wide enough, so the whole list fits on one screen.
-    let two = area.width >= 110;
+    let two = area.width >= 100;
     let half = lines.len().div_ceil(2);
     let height = if two { half } else { lines.len() } as u16 + 2;
-    let width = if two { 108 } else { 64 };
+    let width = if two { area.width.min(124) } else { 64 };
     let popup = centered(area, width, height);
     frame.render_widget(Clear, popup);
     let block = Block::default()

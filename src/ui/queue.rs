@@ -117,7 +117,10 @@ fn row_line(row: &Row, columns: usize, theme: &Theme) -> Vec<Span<'static>> {
                 .unwrap_or_default();
             (format!("{bar} {percent:>3}%{speed}"), theme.bar())
         }
-        RowState::Done { file_token } => (file_token.clone(), theme.dim()),
+        RowState::Done { file_token, note } => match note {
+            Some(note) => (format!("{file_token}  ({note})"), theme.dim()),
+            None => (file_token.clone(), theme.dim()),
+        },
         RowState::Skipped { reason } => (format!("skipped: {reason}"), theme.dim()),
         RowState::Failed { failure } => {
             let code = failure
