@@ -86,6 +86,13 @@ use Context::{Confirm, Conflict, Drive, Global, Input, Local, Queue};
 pub static BINDINGS: &[Binding] = &[
     bind(
         Global,
+        &[ch('?')],
+        Action::ToggleHelp,
+        "this help",
+        Some("help"),
+    ),
+    bind(
+        Global,
         &[key(KeyCode::Tab)],
         Action::FocusNext,
         "next pane",
@@ -125,13 +132,6 @@ pub static BINDINGS: &[Binding] = &[
         Action::PauseResume,
         "pause / resume uploads",
         Some("pause"),
-    ),
-    bind(
-        Global,
-        &[ch('?')],
-        Action::ToggleHelp,
-        "this help",
-        Some("help"),
     ),
     bind(
         Global,
@@ -186,7 +186,7 @@ pub static BINDINGS: &[Binding] = &[
         Global,
         &[key(KeyCode::Enter), ch('l'), key(KeyCode::Right)],
         Action::Enter,
-        "open the folder (Drive: it becomes the destination)",
+        "open folder (in Drive: the upload target)",
         None,
     ),
     bind(

@@ -35,7 +35,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ),
         field(
             "App Secret",
-            "•".repeat(login.secret.chars().count()),
+            match login.step {
+                // Handed to the flow: only that it was given is shown.
+                LoginStep::Starting | LoginStep::Waiting { .. } => "••••••".to_string(),
+                _ => "•".repeat(login.secret.chars().count()),
+            },
             login.step == LoginStep::Secret,
         ),
         Line::from(""),
@@ -69,7 +73,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        " Scripts and CI: set LARKUP_TOKEN instead. A demo without an account: larkup --demo",
+        " Scripts and CI: set LARKUP_TOKEN. No account? Try larkup --demo",
         theme.dim(),
     )));
     let height = lines.len() as u16 + 2;

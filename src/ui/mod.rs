@@ -66,9 +66,16 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         )),
         _ => {
             let mut spans = vec![Span::raw(" ")];
+            let mut used = 1;
             for (key, word) in keymap::footer(app.focus) {
+                let item = format!(" {word}  ");
+                // Whole items only: a cut-off key is worse than none (`?` is always there).
+                used += text::width(&key) + text::width(&item);
+                if used > usize::from(area.width) {
+                    break;
+                }
                 spans.push(Span::styled(key, theme.key()));
-                spans.push(Span::raw(format!(" {word}  ")));
+                spans.push(Span::raw(item));
             }
             Line::from(spans)
         }
