@@ -1,0 +1,223 @@
+//! The real `larkup` binary in a pseudo-terminal against the sandbox: navigate, mark files,
+//! choose a Drive folder, upload, read the queue off the screen (a vt100 parser), quit.
+//! Every wait polls the screen for a condition with a deadline; nothing sleeps to synchronise.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::num::NonZeroU16;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::Harness;
+use larkup::sandbox::SandboxOptions;
+use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+
+const ROWS: u16 = 32;
+const COLS: u16 = 120;
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Tui {
+    screen: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+    _master: Box<dyn MasterPty + Send>,
+}
+
+impl Tui {
+    fn spawn(mut command: CommandBuilder) -> Tui {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("a pseudo-terminal");
+        command.env("TERM", "xterm-256color");
+        let child = pair.slave.spawn_command(command).expect("larkup starts");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let writer = pair.master.take_writer().expect("pty writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(
+            NonZeroU16::new(ROWS).expect("rows"),
+            NonZeroU16::new(COLS).expect("cols"),
+            0,
+        )));
+        let feed = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut parser) = feed.lock() {
+                    parser.process(&buf[..n]);
+                }
+            }
+        });
+        Tui {
+            screen,
+            writer,
+            child,
+            _master: pair.master,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().expect("screen").screen().contents()
+    }
+
+    /// Polls the screen until `ready` holds; fails with the screen when the deadline passes.
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.contents();
+            if ready(&screen) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Moves the Drive cursor onto `name` (the server's order is its own).
+    fn select_drive_entry(&mut self, name: &str) {
+        let target = format!("> 📁 {name}");
+        for _ in 0..4 {
+            let before = self.contents();
+            if before.contains(&target) {
+                return;
+            }
+            self.keys("j");
+            self.wait_for("the cursor to move", |s| s != before);
+        }
+        panic!("no {name} in the Drive pane:\n{}", self.contents());
+    }
+
+    fn keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).expect("type");
+        self.writer.flush().expect("flush");
+    }
+
+    /// Waits for the process to end by itself; its exit status.
+    fn wait_exit(&mut self) -> portable_pty::ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("larkup did not quit; the screen:\n{}", self.contents());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn command(harness: &Harness, config: &std::path::Path) -> CommandBuilder {
+    let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_larkup"));
+    command.cwd(harness.work.path());
+    command.env("LARKUP_BASE_URL", harness.sandbox.base_url());
+    command.env("LARKUP_TOKEN", harness.sandbox.access_token());
+    command.env("LARKUP_STATE_DIR", harness.state.path());
+    command.env("LARKUP_CONFIG_DIR", config);
+    command.env("LANG", "C.UTF-8");
+    command.env("NO_PROXY", "127.0.0.1,localhost");
+    command.env_remove("LC_ALL");
+    command.env_remove("LC_MESSAGES");
+    command.env_remove("LARKUP_LOG");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mark_choose_upload_see_done_and_a_failed_row_with_its_hint_then_quit() {
+    let harness = Harness::start(SandboxOptions {
+        fail_name: vec!["*.iso=1061101".to_string()],
+        ..SandboxOptions::default()
+    })
+    .await;
+    harness.file("alpha.txt", b"alpha");
+    harness.file("beta.txt", &common::pattern(300_000, 2));
+    harness.file("gamma.iso", &common::pattern(4096, 3));
+    harness.file("sub/inner.txt", b"inner");
+    let root = harness.sandbox.root_token();
+    harness.sandbox.seed_folder(&root, "Archive", 0);
+    let inbox = harness.sandbox.seed_folder(&root, "Inbox", 0);
+    let config = tempfile::TempDir::new().expect("config dir");
+
+    let mut tui = Tui::spawn(command(&harness, config.path()));
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the panes", |s| {
+            s.contains("alpha.txt") && s.contains("Inbox") && s.contains("Archive")
+        });
+        // Navigate: into sub/ and back (the cursor returns to sub/), then down to the files.
+        tui.keys("\r");
+        tui.wait_for("sub/ listed", |s| s.contains("inner.txt"));
+        tui.keys("\x7f");
+        tui.wait_for("back in the work dir", |s| s.contains("alpha.txt"));
+        // sub/ first (directories first), then alpha, beta, gamma: mark all three files.
+        tui.keys("j   ");
+        tui.wait_for("three marks", |s| s.contains("3 marked"));
+        // The Drive pane: Archive, Inbox; open Inbox, which becomes the destination.
+        tui.keys("\t");
+        tui.select_drive_entry("Inbox");
+        tui.keys("\r");
+        tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
+        tui.keys("u");
+        tui.wait_for("two done and one failed with its hint", |s| {
+            s.matches('✓').count() == 2
+                && s.contains("1061101 file quota exceeded.")
+                && s.contains("Your tenant's storage quota is used up")
+                && s.contains("3/3")
+        });
+        // L switches the hint to Chinese in place.
+        tui.keys("L");
+        tui.wait_for("the hint in Chinese", |s| s.contains("租户容量超限"));
+        tui.keys("q");
+        let status = tui.wait_exit();
+        assert!(status.success(), "exit status {status:?}");
+        let screen = tui.screen.lock().expect("screen");
+        assert!(
+            !screen.screen().alternate_screen(),
+            "the terminal is restored"
+        );
+    });
+
+    let stored = harness.sandbox.inspect();
+    let mut in_inbox: Vec<&str> = stored
+        .files
+        .iter()
+        .filter(|file| file.parent_token == inbox)
+        .map(|file| file.name.as_str())
+        .collect();
+    in_inbox.sort_unstable();
+    assert_eq!(in_inbox, ["alpha.txt", "beta.txt"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_opens_on_its_own_sandbox_and_quits() {
+    let harness = Harness::start(SandboxOptions::default()).await;
+    let config = tempfile::TempDir::new().expect("config dir");
+    let mut command = command(&harness, config.path());
+    // The demo needs no account: no token, no server from outside.
+    command.env_remove("LARKUP_TOKEN");
+    command.env_remove("LARKUP_BASE_URL");
+    command.arg("--demo");
+    let mut tui = Tui::spawn(command);
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the demo drive and files", |s| {
+            s.contains("Full folder (1500 items)") && s.contains("README-demo.txt")
+        });
+        tui.keys("?");
+        tui.wait_for("the help overlay", |s| s.contains("Keys · any key closes"));
+        tui.keys("x");
+        tui.wait_for("help closed", |s| !s.contains("Keys · any key closes"));
+        tui.keys("q");
+        let status = tui.wait_exit();
+        assert!(status.success(), "exit status {status:?}");
+    });
+}
