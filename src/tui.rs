@@ -558,3 +558,63 @@ async fn device_login(
     login::save_user_login(profile_name, &keyring, &tokens, profile).await?;
     Ok(user.name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_sends_a_small_first_chunk_then_the_rest() {
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        for i in 0..1000 {
+            std::fs::write(dir.path().join(format!("f{i}")), b"x").expect("file");
+        }
+        std::fs::create_dir(dir.path().join("sub")).expect("dir");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        list_local(dir.path(), 7, &tx);
+        let mut chunks = Vec::new();
+        while let Ok(Msg::Action(Action::LocalListed {
+            generation,
+            entries,
+            done,
+            seen,
+            ..
+        })) = rx.try_recv()
+        {
+            assert_eq!(generation, 7);
+            chunks.push((entries, done, seen));
+        }
+        assert_eq!(
+            chunks[0].0.len(),
+            FIRST_CHUNK,
+            "the first screen comes early"
+        );
+        assert!(!chunks[0].1);
+        let last = chunks.last().expect("a last chunk");
+        assert!(last.1);
+        assert_eq!(last.2, 1001);
+        let all: Vec<&LocalEntry> = chunks.iter().flat_map(|c| c.0.iter()).collect();
+        assert_eq!(all.len(), 1001);
+        assert!(all.iter().any(|e| e.is_dir && e.name == "sub"));
+    }
+
+    #[test]
+    fn an_unreadable_directory_names_itself_and_the_reason() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        list_local(Path::new("/no/such/dir"), 1, &tx);
+        match rx.try_recv() {
+            Ok(Msg::Action(Action::LocalListed {
+                error: Some(error),
+                done: true,
+                ..
+            })) => assert!(error.contains("/no/such/dir"), "{error}"),
+            _ => panic!("expected a finished listing with an error"),
+        }
+    }
+
+    #[test]
+    fn host_drops_the_scheme() {
+        assert_eq!(host_of("https://open.feishu.cn/"), "open.feishu.cn");
+        assert_eq!(host_of("http://127.0.0.1:8080"), "127.0.0.1:8080");
+    }
+}

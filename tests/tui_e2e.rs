@@ -83,6 +83,16 @@ impl Tui {
         }
     }
 
+    fn wait_for_state(&self, what: &str, ready: impl Fn(&vt100::Parser) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !ready(&self.screen.lock().expect("screen")) {
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Moves the Drive cursor onto `name` (the server's order is its own).
     fn select_drive_entry(&mut self, name: &str) {
         let target = format!("> 📁 {name}");
@@ -180,11 +190,9 @@ async fn mark_choose_upload_see_done_and_a_failed_row_with_its_hint_then_quit() 
         tui.keys("q");
         let status = tui.wait_exit();
         assert!(status.success(), "exit status {status:?}");
-        let screen = tui.screen.lock().expect("screen");
-        assert!(
-            !screen.screen().alternate_screen(),
-            "the terminal is restored"
-        );
+        tui.wait_for_state("the terminal restored", |parser| {
+            !parser.screen().alternate_screen()
+        });
     });
 
     let stored = harness.sandbox.inspect();
@@ -219,5 +227,36 @@ async fn demo_opens_on_its_own_sandbox_and_quits() {
         tui.keys("q");
         let status = tui.wait_exit();
         assert!(status.success(), "exit status {status:?}");
+    });
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_restores_the_terminal() {
+    let harness = Harness::start(SandboxOptions::default()).await;
+    harness.file("alpha.txt", b"alpha");
+    let config = tempfile::TempDir::new().expect("config dir");
+    let mut tui = Tui::spawn(command(&harness, config.path()));
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the panes", |s| {
+            s.contains("alpha.txt") && s.contains("My Space")
+        });
+        assert!(tui
+            .screen
+            .lock()
+            .expect("screen")
+            .screen()
+            .alternate_screen());
+        let pid = tui.child.process_id().expect("a pid");
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        tui.wait_exit();
+        // The reader thread may still be feeding the last bytes: poll for the restore.
+        tui.wait_for_state("the main screen back", |parser| {
+            !parser.screen().alternate_screen()
+        });
     });
 }

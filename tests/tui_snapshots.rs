@@ -235,3 +235,35 @@ fn sixty_columns_stack_the_panes() {
     app.update(Action::ToggleLang);
     insta::assert_snapshot!(render(&app));
 }
+
+#[test]
+fn no_color_draws_without_colours() {
+    use ratatui::style::Color;
+    let mut app = with_queue(app(120, 26), true);
+    app.no_color = true;
+    let backend = TestBackend::new(app.width, app.height);
+    let mut terminal = Terminal::new(backend).expect("test terminal");
+    terminal
+        .draw(|frame| larkup::ui::draw(frame, &app))
+        .expect("draw");
+    let buffer = terminal.backend().buffer();
+    let coloured = buffer
+        .content()
+        .iter()
+        .filter(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset)
+        .count();
+    assert_eq!(coloured, 0, "NO_COLOR: no cell has a colour");
+
+    app.no_color = false;
+    terminal
+        .draw(|frame| larkup::ui::draw(frame, &app))
+        .expect("draw");
+    let coloured = terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .filter(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset)
+        .count();
+    assert!(coloured > 0, "colours are drawn otherwise");
+}

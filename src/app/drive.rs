@@ -21,6 +21,8 @@ pub struct DrivePane {
     pub loading: bool,
     pub error: Option<String>,
     pub generation: u64,
+    /// The entry to put the cursor back on when a reload of the same folder lands.
+    pub reselect: Option<String>,
 }
 
 /// When the cursor comes this close to the end of what is loaded, the next page is asked for.
@@ -60,6 +62,7 @@ impl DrivePane {
 
     /// Forgets the entries and starts listing the current folder again.
     pub fn begin(&mut self) -> u64 {
+        self.reselect = self.selected().map(|entry| entry.token.clone());
         self.entries.clear();
         self.cursor = 0;
         self.offset = 0;
@@ -72,8 +75,18 @@ impl DrivePane {
 
     /// Folders first (they are what the picker is for); the page order otherwise.
     pub fn add_page(&mut self, entries: Vec<DriveEntry>) {
+        let keep = self
+            .reselect
+            .clone()
+            .or_else(|| self.selected().map(|entry| entry.token.clone()));
         self.entries.extend(entries);
         self.entries.sort_by_key(|entry| !entry.is_folder());
+        if let Some(token) = keep {
+            if let Some(pos) = self.entries.iter().position(|entry| entry.token == token) {
+                self.cursor = pos;
+                self.reselect = None;
+            }
+        }
     }
 
     pub fn wants_more(&self) -> bool {

@@ -120,14 +120,24 @@ impl LocalPane {
     /// Directories first, then by the sort key (largest and newest first, as people look for
     /// them), names breaking ties.
     pub fn resort(&mut self) {
-        let sort = self.sort;
-        self.entries.sort_by(|a, b| {
-            b.is_dir.cmp(&a.is_dir).then_with(|| match sort {
-                SortKey::Name => natural_key(&a.name).cmp(&natural_key(&b.name)),
-                SortKey::Size => b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)),
-                SortKey::Time => b.mtime.cmp(&a.mtime).then_with(|| a.name.cmp(&b.name)),
-            })
-        });
+        match self.sort {
+            // Lower-cased once per entry, not per comparison: 100k names sort in milliseconds.
+            SortKey::Name => self
+                .entries
+                .sort_by_cached_key(|entry| (!entry.is_dir, entry.name.to_lowercase())),
+            SortKey::Size => self.entries.sort_by(|a, b| {
+                b.is_dir
+                    .cmp(&a.is_dir)
+                    .then_with(|| b.size.cmp(&a.size))
+                    .then_with(|| a.name.cmp(&b.name))
+            }),
+            SortKey::Time => self.entries.sort_by(|a, b| {
+                b.is_dir
+                    .cmp(&a.is_dir)
+                    .then_with(|| b.mtime.cmp(&a.mtime))
+                    .then_with(|| a.name.cmp(&b.name))
+            }),
+        }
         self.refilter();
     }
 
@@ -148,10 +158,6 @@ impl LocalPane {
     pub fn parent(&self) -> Option<PathBuf> {
         self.dir.parent().map(Path::to_path_buf)
     }
-}
-
-fn natural_key(name: &str) -> String {
-    name.to_lowercase()
 }
 
 /// Moves `cursor` within `len` rows by `delta` and keeps it inside a window of `height` rows

@@ -610,6 +610,8 @@ impl App {
             Ok(page) => {
                 self.drive.add_page(page.entries);
                 self.drive.next_page = page.next_page;
+                let rows = self.drive_rows();
+                keep_visible(self.drive.cursor, &mut self.drive.offset, rows);
                 self.more_drive()
             }
             Err(message) => {

@@ -85,14 +85,6 @@ impl Queue {
                 folder,
                 ..
             } => {
-                let settled = !self
-                    .rows
-                    .iter()
-                    .any(|row| matches!(row.state, RowState::Queued | RowState::Running));
-                if settled && self.totals.finished() == self.totals.files_total {
-                    // A new batch after everything settled: its speed and ETA start afresh.
-                    self.totals = Totals::new(now);
-                }
                 self.busy = true;
                 let retried = match self.row(job) {
                     Some(row) => {
@@ -109,6 +101,14 @@ impl Queue {
                     self.totals.files_failed = self.totals.files_failed.saturating_sub(1);
                     self.totals.bytes_total += size;
                 } else {
+                    let settled = !self
+                        .rows
+                        .iter()
+                        .any(|row| matches!(row.state, RowState::Queued | RowState::Running));
+                    if settled && self.totals.finished() == self.totals.files_total {
+                        // A new batch after everything settled: speed and ETA start afresh.
+                        self.totals = Totals::new(now);
+                    }
                     self.totals.add_file(size);
                     self.rows.push(Row {
                         job,

@@ -688,3 +688,101 @@ fn login_screen_collects_the_app_and_runs_the_device_flow() {
     assert_eq!(app.mode, Mode::Normal);
     assert_eq!(app.who, "Ada");
 }
+
+#[test]
+fn retry_after_the_batch_settled_counts_the_row_again() {
+    let mut app = app();
+    let t = t0();
+    app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    app.update(Action::Engine(
+        Event::Failed {
+            job: 1,
+            failure: Failure::local("unreadable"),
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Idle, t));
+    app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    assert_eq!(app.queue.totals.files_total, 1);
+    assert_eq!(app.queue.totals.files_failed, 0);
+    assert_eq!(app.queue.totals.bytes_total, 10);
+    // A new file after that starts a new batch.
+    app.update(Action::Engine(
+        Event::Done {
+            job: 1,
+            file_token: "box1".to_string(),
+            note: Some("already uploaded".to_string()),
+        },
+        t,
+    ));
+    app.update(Action::Engine(queued(2, "b.txt", 20), t));
+    assert_eq!(app.queue.totals.files_total, 1);
+    assert_eq!(app.queue.rows.len(), 2);
+}
+
+#[test]
+fn a_drive_reload_keeps_the_cursor_on_the_same_folder() {
+    let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
+    app.update(Action::Down);
+    assert_eq!(app.drive.selected().map(|e| e.token.as_str()), Some("doc1"));
+    app.update(Action::Refresh);
+    let gen = app.drive.generation;
+    app.update(Action::DrivePage {
+        generation: gen,
+        result: Ok(DrivePage {
+            entries: vec![
+                remote("New", "fld2", "folder"),
+                remote("notes.docx", "doc1", "docx"),
+                remote("Projects", "fld1", "folder"),
+            ],
+            next_page: None,
+        }),
+    });
+    assert_eq!(app.drive.selected().map(|e| e.token.as_str()), Some("doc1"));
+}
+
+#[test]
+fn a_big_listing_in_chunks_shows_progress_and_keeps_the_cursor() {
+    let mut app = app();
+    app.update(Action::Enter); // docs/
+    let gen = app.local.generation;
+    let chunk = |from: usize, to: usize| -> Vec<LocalEntry> {
+        (from..to)
+            .map(|i| local(&format!("f{i:06}"), false, i as u64, 0))
+            .collect()
+    };
+    app.update(Action::LocalListed {
+        generation: gen,
+        entries: chunk(50_000, 50_256),
+        seen: 256,
+        done: false,
+        error: None,
+    });
+    assert_eq!(app.local.loading, Some(256));
+    app.update(Action::Down);
+    let before = app.local.selected().map(|e| e.name.clone());
+    for start in (0..100_000).step_by(10_000).filter(|s| *s != 50_000) {
+        app.update(Action::LocalListed {
+            generation: gen,
+            entries: chunk(start, start + 10_000),
+            seen: 0,
+            done: false,
+            error: None,
+        });
+    }
+    app.update(Action::LocalListed {
+        generation: gen,
+        entries: chunk(50_256, 60_000),
+        seen: 100_000,
+        done: true,
+        error: None,
+    });
+    assert_eq!(app.local.visible.len(), 100_000);
+    assert_eq!(app.local.loading, None);
+    assert_eq!(
+        app.local.selected().map(|e| e.name.clone()),
+        before,
+        "later chunks do not move the cursor off its entry"
+    );
+}

@@ -69,7 +69,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     if let Some(error) = &login.error {
         lines.push(Line::from(""));
-        lines.push(Line::from(Span::styled(format!(" {error}"), theme.error())));
+        for line in super::text::wrap(error, 80) {
+            lines.push(Line::from(Span::styled(format!(" {line}"), theme.error())));
+        }
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(

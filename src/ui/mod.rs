@@ -40,7 +40,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
             modal::new_folder(frame, size, app, name, error.as_deref(), &theme)
         }
         Mode::Bookmarks { cursor } => modal::bookmarks(frame, size, app, *cursor, &theme),
-        Mode::Normal | Mode::Filter | Mode::Login => {
+        Mode::Filter | Mode::Login => {}
+        Mode::Normal => {
             if let Some((_, name)) = app.queue.conflicts.front() {
                 modal::conflict(frame, size, app, name, &theme);
             }

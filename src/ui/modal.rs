@@ -93,8 +93,11 @@ pub fn new_folder(
         ]),
     ];
     if let Some(error) = error {
+        // Code and Feishu's message, then the catalog's hint: wrapped to the box.
         lines.push(Line::from(""));
-        lines.push(Line::from(Span::styled(format!(" {error}"), theme.error())));
+        for line in super::text::wrap(error, 60) {
+            lines.push(Line::from(Span::styled(format!(" {line}"), theme.error())));
+        }
     }
     lines.push(Line::from(Span::styled(
         " Enter create · Esc cancel",
