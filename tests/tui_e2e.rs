@@ -260,3 +260,49 @@ async fn sigterm_restores_the_terminal() {
         });
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_same_name_conflict_asks_and_keep_both_keeps_both() {
+    let harness = Harness::start(SandboxOptions::default()).await;
+    let root = harness.sandbox.root_token();
+    let inbox = harness.sandbox.seed_folder(&root, "Inbox", 0);
+    // Another dup.txt is already in Inbox, put there from elsewhere.
+    let elsewhere = harness.file("elsewhere/dup.txt", b"first");
+    let run = harness
+        .run(&["upload", &elsewhere.to_string_lossy(), "--to", &inbox])
+        .await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    harness.file("dup.txt", b"second, longer");
+    let config = tempfile::TempDir::new().expect("config dir");
+
+    let mut tui = Tui::spawn(command(&harness, config.path()));
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the panes", |s| {
+            s.contains("dup.txt") && s.contains("Inbox")
+        });
+        // elsewhere/ first, then dup.txt.
+        tui.keys("j ");
+        tui.wait_for("one mark", |s| s.contains("1 marked"));
+        tui.keys("\t");
+        tui.select_drive_entry("Inbox");
+        tui.keys("\r");
+        tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
+        tui.keys("u");
+        tui.wait_for("the conflict modal", |s| {
+            s.contains("Same name in Drive") && s.contains("“dup.txt” is already in /Inbox")
+        });
+        tui.keys("k");
+        tui.wait_for("the upload done", |s| {
+            !s.contains("Same name in Drive") && s.contains('✓') && s.contains("1/1")
+        });
+        tui.keys("q");
+        assert!(tui.wait_exit().success());
+    });
+    let stored = harness.sandbox.inspect();
+    let copies = stored
+        .files
+        .iter()
+        .filter(|file| file.parent_token == inbox && file.name == "dup.txt")
+        .count();
+    assert_eq!(copies, 2, "keep both keeps both");
+}

@@ -658,13 +658,21 @@ impl App {
             }
         }
         self.queue.apply(event, now);
+        if self.focus != Pane::Queue {
+            // Follow the work while the user is elsewhere: the first running row stays in view.
+            if let Some(running) = self
+                .queue
+                .rows
+                .iter()
+                .position(|row| row.state == RowState::Running)
+            {
+                self.queue.cursor = running;
+            }
+        }
         let rows = self.queue_rows();
         keep_visible(self.queue.cursor, &mut self.queue.offset, rows);
         if idle {
             // New files are in the Drive folder now: show them.
-            if self.mode == Mode::ConfirmQuit {
-                self.mode = Mode::Normal;
-            }
             return self.refresh_drive();
         }
         Vec::new()

@@ -24,9 +24,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
         Line::from(spans)
     };
-    let mut lines = vec![
-        Line::from(format!(" Log in to {}", login.host)),
-        Line::from(Span::styled(format!(" {}", login.reason), theme.dim())),
+    let mut lines = vec![Line::from(format!(" Log in to {}", login.host))];
+    for line in super::text::wrap(&login.reason, 80) {
+        lines.push(Line::from(Span::styled(format!(" {line}"), theme.dim())));
+    }
+    lines.extend([
         Line::from(""),
         field(
             "App ID",
@@ -43,7 +45,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             login.step == LoginStep::Secret,
         ),
         Line::from(""),
-    ];
+    ]);
     match &login.step {
         LoginStep::AppId | LoginStep::Secret => lines.push(Line::from(Span::styled(
             " Enter next · Esc back · Ctrl-c quit. The secret goes to the OS keyring only.",
