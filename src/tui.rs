@@ -45,6 +45,8 @@ const CHUNK: usize = 8192;
 
 /// What the loop holds to reach the outside world once there is a session.
 struct Backend {
+    /// The demo's tokens mean nothing outside its sandbox: its bookmarks are not saved.
+    demo: bool,
     drive: Drive,
     pacer: Arc<Pacer>,
     commands: mpsc::UnboundedSender<Command>,
@@ -94,9 +96,11 @@ pub async fn run(cli: &Cli) -> Outcome {
     };
     app.no_color = ui::theme::no_color_from_env();
     app.utc_offset = i64::from(chrono::Local::now().offset().local_minus_utc());
-    app.bookmarks = Settings::load()
-        .map(|settings| settings.bookmarks)
-        .unwrap_or_default();
+    if demo_guard.is_none() {
+        app.bookmarks = Settings::load()
+            .map(|settings| settings.bookmarks)
+            .unwrap_or_default();
+    }
     let outcome = match session {
         Ok(session) => run_app(cli, app, Some(session), demo_guard.is_some()).await,
         Err(()) => run_app(cli, app, None, false).await,
@@ -182,6 +186,7 @@ fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedRecei
     resume_unfinished(&handle.commands);
     (
         Backend {
+            demo,
             drive,
             pacer,
             commands: handle.commands,
@@ -402,6 +407,7 @@ fn run_effects(
                     );
                 }
             }
+            Effect::SaveBookmarks(_) if backend.is_some_and(|backend| backend.demo) => {}
             Effect::SaveBookmarks(bookmarks) => {
                 let saved = Settings::load().and_then(|mut settings| {
                     settings.bookmarks = bookmarks;

@@ -897,6 +897,7 @@ impl App {
         let Some(pane) = self.pane_at(column, row) else {
             return Vec::new();
         };
+        let was_focused = self.focus == pane;
         self.focus = pane;
         let areas = self.areas();
         let area = match pane {
@@ -909,15 +910,23 @@ impl App {
             return Vec::new();
         };
         match pane {
+            // A click on the row already selected opens it, as a second click does in
+            // file managers.
             Pane::Local => {
                 let index = self.local.offset + line;
                 if index < self.local.visible.len() {
+                    if was_focused && index == self.local.cursor {
+                        return self.enter();
+                    }
                     self.local.cursor = index;
                 }
             }
             Pane::Drive => {
                 let index = self.drive.offset + line;
                 if index < self.drive.entries.len() {
+                    if was_focused && index == self.drive.cursor {
+                        return self.enter();
+                    }
                     self.drive.cursor = index;
                     return self.more_drive();
                 }

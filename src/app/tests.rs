@@ -604,6 +604,11 @@ fn mouse_click_selects_and_focuses_wheel_scrolls() {
     app.update(Action::Click { column: 70, row: 2 });
     assert_eq!(app.focus, Pane::Drive);
     assert_eq!(app.drive.cursor, 0);
+    let effects = app.update(Action::Click { column: 70, row: 2 });
+    assert!(
+        matches!(&effects[..], [Effect::ListDrive { folder, .. }] if folder == "fld1"),
+        "a second click opens the folder"
+    );
     app.update(Action::Scroll {
         column: 5,
         row: 5,
