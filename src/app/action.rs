@@ -43,6 +43,8 @@ pub enum Action {
     Refresh,
     AddBookmark,
     OpenBookmarks,
+    /// In the bookmark list: forget the selected one.
+    RemoveBookmark,
     // Queue.
     Upload,
     PauseResume,

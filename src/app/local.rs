@@ -102,7 +102,12 @@ impl LocalPane {
 
     /// Adds a chunk of a listing, keeping the cursor on the same entry.
     pub fn extend(&mut self, entries: Vec<LocalEntry>) {
-        let keep = self.selected().map(|entry| entry.name.clone());
+        // Once the user moved, the cursor stays on their entry while chunks land; until then
+        // it stays on the first row, so the top of the sorted list shows as it fills in.
+        let keep = self
+            .selected()
+            .filter(|_| self.cursor > 0)
+            .map(|entry| entry.name.clone());
         self.entries.extend(entries);
         self.resort();
         let name = self.reselect.clone().or(keep);

@@ -14,7 +14,7 @@ pub enum LoginStep {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoginScreen {
     pub step: LoginStep,
     pub app_id: String,
@@ -37,5 +37,18 @@ impl LoginScreen {
             error: None,
             reason,
         }
+    }
+}
+
+/// The typed secret never reaches a log or a panic message through `{:?}`.
+impl std::fmt::Debug for LoginScreen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginScreen")
+            .field("step", &self.step)
+            .field("app_id", &self.app_id)
+            .field("secret", &"…")
+            .field("host", &self.host)
+            .field("error", &self.error)
+            .finish()
     }
 }

@@ -825,6 +825,18 @@ impl App {
                 self.focus = Pane::Drive;
                 return self.refresh_drive();
             }
+            Action::RemoveBookmark if cursor < len => {
+                let gone = self.bookmarks.remove(cursor);
+                self.say(format!("bookmark {} removed", gone.name));
+                self.mode = if self.bookmarks.is_empty() {
+                    Mode::Normal
+                } else {
+                    Mode::Bookmarks {
+                        cursor: cursor.min(self.bookmarks.len() - 1),
+                    }
+                };
+                return vec![Effect::SaveBookmarks(self.bookmarks.clone())];
+            }
             Action::Cancel | Action::Quit | Action::OpenBookmarks => self.mode = Mode::Normal,
             _ => {}
         }

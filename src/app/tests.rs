@@ -371,6 +371,10 @@ fn bookmarks_add_and_jump() {
     let effects = app.update(Action::Submit);
     assert!(matches!(&effects[..], [Effect::ListDrive { folder, .. }] if folder == "fld1"));
     assert_eq!(app.drive.breadcrumb(), "My Space / Projects");
+    app.update(Action::OpenBookmarks);
+    let effects = app.update(Action::RemoveBookmark);
+    assert!(matches!(&effects[..], [Effect::SaveBookmarks(marks)] if marks.is_empty()));
+    assert_eq!(app.mode, Mode::Normal, "the list closes when it is empty");
 }
 
 #[test]
@@ -665,6 +669,10 @@ fn login_screen_collects_the_app_and_runs_the_device_flow() {
     app.update(Action::Input('1'));
     app.update(Action::Submit);
     app.update(Action::Input('s'));
+    assert!(
+        !format!("{:?}", app.login).contains("secret: \"s\""),
+        "Debug hides the secret"
+    );
     let effects = app.update(Action::Submit);
     assert!(matches!(&effects[..], [Effect::StartLogin { app_id, .. }] if app_id == "cli_1"));
     assert_eq!(

@@ -14,6 +14,7 @@ pub enum Context {
     Drive,
     Queue,
     Conflict,
+    Bookmarks,
     Confirm,
     Input,
 }
@@ -26,6 +27,7 @@ impl Context {
             Context::Drive => "Drive pane",
             Context::Queue => "Queue",
             Context::Conflict => "Same-name conflict",
+            Context::Bookmarks => "Bookmark list",
             Context::Confirm => "Questions",
             Context::Input => "Typing (filter, folder name, login)",
         }
@@ -81,7 +83,7 @@ const fn bind(
     }
 }
 
-use Context::{Confirm, Conflict, Drive, Global, Input, Local, Queue};
+use Context::{Bookmarks, Confirm, Conflict, Drive, Global, Input, Local, Queue};
 
 pub static BINDINGS: &[Binding] = &[
     bind(
@@ -314,6 +316,13 @@ pub static BINDINGS: &[Binding] = &[
         None,
     ),
     bind(
+        Bookmarks,
+        &[ch('d')],
+        Action::RemoveBookmark,
+        "forget the selected bookmark",
+        None,
+    ),
+    bind(
         Confirm,
         &[ch('y'), key(KeyCode::Enter)],
         Action::Submit,
@@ -345,7 +354,9 @@ pub static BINDINGS: &[Binding] = &[
 ];
 
 /// Contexts in the order the help overlay lists them.
-pub const HELP_ORDER: [Context; 7] = [Global, Local, Drive, Queue, Conflict, Confirm, Input];
+pub const HELP_ORDER: [Context; 8] = [
+    Global, Local, Drive, Queue, Conflict, Bookmarks, Confirm, Input,
+];
 
 fn matches(binding_key: &Key, event: &KeyEvent) -> bool {
     // Terminals report `R` as Shift+r or as `R` with Shift: the character already says it.
@@ -392,7 +403,9 @@ pub fn action_for(app: &App, event: KeyEvent) -> Option<Action> {
         Mode::Filter => lookup(Input, &event)
             .or_else(typed)
             .or_else(|| lookup(Global, &event)),
-        Mode::Bookmarks { .. } => lookup(Input, &event).or_else(|| lookup(Global, &event)),
+        Mode::Bookmarks { .. } => lookup(Bookmarks, &event)
+            .or_else(|| lookup(Input, &event))
+            .or_else(|| lookup(Global, &event)),
         Mode::Normal if !app.queue.conflicts.is_empty() => {
             let quit = (event.code == KeyCode::Char('q')).then_some(Action::Quit);
             lookup(Conflict, &event).or(quit)

@@ -126,7 +126,7 @@ pub fn bookmarks(frame: &mut Frame, area: Rect, app: &App, cursor: usize, theme:
         })
         .collect();
     lines.push(Line::from(Span::styled(
-        " Enter jump · Esc close",
+        " Enter jump · d forget · Esc close",
         theme.dim(),
     )));
     popup(frame, area, " Bookmarks ", 60, lines, theme);
