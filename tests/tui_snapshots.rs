@@ -267,3 +267,40 @@ fn no_color_draws_without_colours() {
         .count();
     assert!(coloured > 0, "colours are drawn otherwise");
 }
+
+#[test]
+fn draws_at_any_size_without_panicking() {
+    for (width, height) in [
+        (1, 1),
+        (2, 3),
+        (10, 5),
+        (20, 4),
+        (40, 8),
+        (99, 12),
+        (100, 6),
+    ] {
+        let mut app = with_queue(app(120, 26), true);
+        app.update(Action::Resize { width, height });
+        render(&app);
+        app.update(Action::ToggleHelp);
+        render(&app);
+        app.update(Action::ToggleHelp);
+        app.update(Action::Engine(
+            Event::Conflict {
+                job: 3,
+                name: "notes.md".to_string(),
+            },
+            Instant::now(),
+        ));
+        render(&app);
+        app.update(Action::Click {
+            column: width / 2,
+            row: height / 2,
+        });
+        app.update(Action::Scroll {
+            column: 1,
+            row: 1,
+            down: true,
+        });
+    }
+}
