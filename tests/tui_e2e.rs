@@ -107,6 +107,24 @@ impl Tui {
         panic!("no {name} in the Drive pane:\n{}", self.contents());
     }
 
+    /// Clicks (SGR mouse report) on the first screen cell showing `text`.
+    fn click_on(&mut self, text: &str) {
+        let (row, column) = {
+            let parser = self.screen.lock().expect("screen");
+            let rows: Vec<String> = parser.screen().rows(0, COLS).collect();
+            rows.iter()
+                .enumerate()
+                .find_map(|(row, line)| {
+                    let byte = line.find(text)?;
+                    let column = unicode_columns(&line[..byte]);
+                    Some((row as u16, column as u16))
+                })
+                .unwrap_or_else(|| panic!("{text:?} is not on the screen:\n{}", rows.join("\n")))
+        };
+        let (x, y) = (column + 1, row + 1);
+        self.keys(&format!("\x1b[<0;{x};{y}M\x1b[<0;{x};{y}m"));
+    }
+
     fn keys(&mut self, keys: &str) {
         self.writer.write_all(keys.as_bytes()).expect("type");
         self.writer.flush().expect("flush");
@@ -126,6 +144,11 @@ impl Tui {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Terminal columns of a string (wide characters take two).
+fn unicode_columns(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
 }
 
 fn command(harness: &Harness, config: &std::path::Path) -> CommandBuilder {
@@ -283,9 +306,10 @@ async fn a_same_name_conflict_asks_and_keep_both_keeps_both() {
         // elsewhere/ first, then dup.txt.
         tui.keys("j ");
         tui.wait_for("one mark", |s| s.contains("1 marked"));
-        tui.keys("\t");
-        tui.select_drive_entry("Inbox");
-        tui.keys("\r");
+        // With the mouse this time: a click selects Inbox, a second click opens it.
+        tui.click_on("Inbox");
+        tui.wait_for("the Drive pane focused", |s| s.contains("> 📁 Inbox"));
+        tui.click_on("Inbox");
         tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
         tui.keys("u");
         tui.wait_for("the conflict modal", |s| {
