@@ -3,6 +3,7 @@
 //! `tokio::select!`. Every input becomes an `Action` for `App::update`; the loop carries out
 //! the `Effect`s it returns and redraws only when something changed, at most ~30 times a second.
 
+use std::collections::HashMap;
 use std::io::{self, Stdout};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,12 +23,14 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 
 use crate::app::local::LocalEntry;
-use crate::app::login::LoginScreen;
+use crate::app::login::{LoginFlow, LoginScreen};
 use crate::app::{Action, App, DrivePage, Effect};
 use crate::cli::{Cli, Outcome, Session};
 use crate::config::{self, Settings};
 use crate::credentials::{self, Keyring, SecretKind};
-use crate::feishu::auth::{App as OAuthApp, Auth, DevicePoll, Hosts};
+use crate::feishu::auth::{
+    random_state, App as OAuthApp, Auth, DevicePoll, Hosts, Pkce, UserTokens,
+};
 use crate::feishu::{Client, Credentials, Drive, Lang, Secret};
 use crate::login;
 use crate::sandbox::demo;
@@ -42,6 +45,11 @@ const FRAME: Duration = Duration::from_millis(33);
 /// bigger so a 100k-entry folder does not re-sort for every few entries.
 const FIRST_CHUNK: usize = 256;
 const CHUNK: usize = 8192;
+/// The loopback port of the browser login, the same as `larkup login`'s default, so the one
+/// redirect URL registered in the app serves both.
+const LOGIN_PORT: u16 = 53682;
+/// The authorization code lives 5 minutes (feishu-api.md §7a); wait a little longer.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(6 * 60);
 
 /// What the loop holds to reach the outside world once there is a session.
 struct Backend {
@@ -417,12 +425,17 @@ fn run_effects(
                     send(tx, Action::Report(format!("bookmark not saved: {err}")));
                 }
             }
-            Effect::StartLogin { app_id, secret } => {
+            Effect::StartLogin {
+                app_id,
+                secret,
+                flow,
+            } => {
                 let base_url = cli.resolved_base_url();
                 let profile = cli.profile.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    match device_login(&base_url, &profile, app_id, secret, &tx).await {
+                    let app = OAuthApp { id: app_id, secret };
+                    match login_in_place(&base_url, &profile, app, flow, &tx).await {
                         Ok(name) => {
                             let _ = tx.send(Msg::LoggedIn(name));
                         }
@@ -508,43 +521,19 @@ fn list_local(dir: &Path, generation: u64, tx: &mpsc::UnboundedSender<Msg>) {
     );
 }
 
-/// The device flow (feishu-api.md §7c) for the login screen; the same calls as
-/// `larkup login --device`, reporting the code to the screen instead of stderr.
-async fn device_login(
+/// The login screen's flow; the same calls as `larkup login [--device]`, reporting what the
+/// user must do to the screen instead of stderr. Saves the login as `larkup login` does.
+async fn login_in_place(
     base_url: &str,
     profile_name: &str,
-    app_id: String,
-    secret: Secret,
+    app: OAuthApp,
+    flow: LoginFlow,
     tx: &mpsc::UnboundedSender<Msg>,
 ) -> Result<String, login::LoginError> {
     let auth = Auth::new(Hosts::for_base_url(base_url))?;
-    let app = OAuthApp { id: app_id, secret };
-    let device = auth.device_authorization(&app).await?;
-    send(
-        tx,
-        Action::LoginCode {
-            user_code: device.user_code.clone(),
-            link: device
-                .verification_uri_complete
-                .clone()
-                .unwrap_or_else(|| device.verification_uri.clone()),
-        },
-    );
-    let deadline = tokio::time::Instant::now() + device.expires_in;
-    let mut interval = device.interval;
-    let tokens = loop {
-        tokio::time::sleep(interval).await;
-        if tokio::time::Instant::now() >= deadline {
-            return Err(login::LoginError::Other(
-                "the device code expired before it was approved; press Enter to try again"
-                    .to_string(),
-            ));
-        }
-        match auth.poll_device(&app, &device, interval).await? {
-            DevicePoll::Pending => {}
-            DevicePoll::SlowDown(next) => interval = next,
-            DevicePoll::Granted(tokens) => break tokens,
-        }
+    let tokens = match flow {
+        LoginFlow::Device => device_flow(&auth, &app, tx).await?,
+        LoginFlow::Browser => browser_flow(&auth, &app, tx).await?,
     };
     let user = auth.user_info(&tokens.access).await?;
     let keyring = Keyring::new(profile_name);
@@ -563,6 +552,111 @@ async fn device_login(
     };
     login::save_user_login(profile_name, &keyring, &tokens, profile).await?;
     Ok(user.name)
+}
+
+/// feishu-api.md §7c: show the code, poll at the server's pace until approved or expired.
+async fn device_flow(
+    auth: &Auth,
+    app: &OAuthApp,
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> Result<UserTokens, login::LoginError> {
+    let device = auth.device_authorization(app).await?;
+    send(
+        tx,
+        Action::LoginCode {
+            user_code: Some(device.user_code.clone()),
+            link: device
+                .verification_uri_complete
+                .clone()
+                .unwrap_or_else(|| device.verification_uri.clone()),
+        },
+    );
+    let deadline = tokio::time::Instant::now() + device.expires_in;
+    let mut interval = device.interval;
+    loop {
+        tokio::time::sleep(interval).await;
+        if tokio::time::Instant::now() >= deadline {
+            return Err(login::LoginError::Other(
+                "the device code expired before it was approved; press Enter to try again"
+                    .to_string(),
+            ));
+        }
+        match auth.poll_device(app, &device, interval).await? {
+            DevicePoll::Pending => {}
+            DevicePoll::SlowDown(next) => interval = next,
+            DevicePoll::Granted(tokens) => return Ok(tokens),
+        }
+    }
+}
+
+/// feishu-api.md §7a: the authorization page with PKCE and a loopback redirect on the port
+/// `larkup login` uses, so one registered redirect URL serves both.
+async fn browser_flow(
+    auth: &Auth,
+    app: &OAuthApp,
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> Result<UserTokens, login::LoginError> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", LOGIN_PORT))
+        .await
+        .map_err(|err| {
+            login::LoginError::Other(format!(
+                "cannot listen on 127.0.0.1:{LOGIN_PORT} for the browser's answer: {err}; \
+                 use the device flow (Tab) or `larkup login --port N`"
+            ))
+        })?;
+    let redirect_uri = format!("http://127.0.0.1:{LOGIN_PORT}/callback");
+    let pkce = Pkce::new();
+    let state = random_state();
+    let url = auth.authorize_url(&app.id, &redirect_uri, &state, &pkce);
+    send(
+        tx,
+        Action::LoginCode {
+            user_code: None,
+            link: url.clone(),
+        },
+    );
+    // The screen shows the link too, for when no browser can be opened from here.
+    let _ = webbrowser::open(&url);
+    let (answer_tx, mut answer_rx) = mpsc::channel::<HashMap<String, String>>(1);
+    let router = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(
+            move |axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>| {
+                let answer_tx = answer_tx.clone();
+                async move {
+                    let _ = answer_tx.send(query).await;
+                    axum::response::Html(
+                        "<h3>larkup: you can close this tab and return to the terminal.</h3>",
+                    )
+                }
+            },
+        ),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let answer = tokio::time::timeout(BROWSER_TIMEOUT, answer_rx.recv()).await;
+    server.abort();
+    let query = match answer {
+        Ok(Some(query)) => query,
+        _ => {
+            return Err(login::LoginError::Other(
+                "no answer from the browser in 6 minutes; press Enter to try again".to_string(),
+            ))
+        }
+    };
+    if query.get("state") != Some(&state) {
+        return Err(login::LoginError::Other(
+            "the browser's answer carries the wrong state; it did not come from this login, so it was refused".to_string(),
+        ));
+    }
+    if let Some(error) = query.get("error") {
+        return Err(login::LoginError::Other(format!(
+            "authorization was not granted ({error}); press Enter to try again and approve"
+        )));
+    }
+    let code = query
+        .get("code")
+        .ok_or_else(|| login::LoginError::Other("the browser's answer has no code".to_string()))?;
+    Ok(auth.exchange_code(app, code, &redirect_uri, &pkce).await?)
 }
 
 #[cfg(test)]

@@ -223,7 +223,7 @@ fn login_screen() {
     assert!(!before.contains("s3cr3t"), "the secret is never drawn");
     app.update(Action::Submit);
     app.update(Action::LoginCode {
-        user_code: "WXYZ-1234".to_string(),
+        user_code: Some("WXYZ-1234".to_string()),
         link: "https://accounts.feishu.cn/device?code=WXYZ-1234".to_string(),
     });
     insta::assert_snapshot!(render(&app));
@@ -303,4 +303,32 @@ fn draws_at_any_size_without_panicking() {
             down: true,
         });
     }
+}
+
+#[test]
+fn login_screen_browser_flow() {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        "open.feishu.cn".to_string(),
+        Lang::En,
+    );
+    app.update(Action::Resize {
+        width: 100,
+        height: 24,
+    });
+    app.require_login(LoginScreen::new(
+        "https://open.feishu.cn".to_string(),
+        Some("cli_a1b2c3".to_string()),
+        "not logged in (profile \"default\")".to_string(),
+    ));
+    app.update(Action::FocusNext);
+    app.update(Action::Submit);
+    app.update(Action::Input('x'));
+    app.update(Action::Submit);
+    app.update(Action::LoginCode {
+        user_code: None,
+        link: "https://accounts.feishu.cn/open-apis/authen/v1/authorize?client_id=cli_a1b2c3&redirect_uri=http%3A%2F%2F127.0.0.1%3A53682%2Fcallback".to_string(),
+    });
+    insta::assert_snapshot!(render(&app));
 }

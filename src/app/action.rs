@@ -99,8 +99,9 @@ pub enum Action {
     /// An engine event, stamped with the time it arrived (speed and ETA need it; tests pass
     /// their own instants so snapshots stay deterministic).
     Engine(Event, Instant),
+    /// The login flow is waiting for the user at `link` (with a code in the device flow).
     LoginCode {
-        user_code: String,
+        user_code: Option<String>,
         link: String,
     },
     LoginFailed(String),
@@ -141,6 +142,7 @@ pub enum Effect {
     StartLogin {
         app_id: String,
         secret: Secret,
+        flow: super::login::LoginFlow,
     },
     Quit,
 }

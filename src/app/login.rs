@@ -1,5 +1,15 @@
-//! The login screen's state: the app's ID and secret typed in place, then the device flow's
-//! code to approve on any device while larkup polls (feishu-api.md §7c).
+//! The login screen's state: the app's ID and secret typed in place, then either the device
+//! flow's code to approve on any device while larkup polls (feishu-api.md §7c), or the browser
+//! flow's authorization page with a loopback redirect (§7a).
+
+/// Which OAuth flow the screen runs; Tab switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFlow {
+    /// Works over SSH and without a browser on this machine.
+    Device,
+    /// Opens the authorization page here; the redirect comes back to 127.0.0.1.
+    Browser,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginStep {
@@ -7,9 +17,10 @@ pub enum LoginStep {
     Secret,
     /// Asking Feishu for a device code.
     Starting,
-    /// Waiting for the user to approve `user_code` at `link`.
+    /// Waiting for the user to approve at `link` (entering `user_code` there in the device
+    /// flow; the browser flow has none).
     Waiting {
-        user_code: String,
+        user_code: Option<String>,
         link: String,
     },
 }
@@ -17,6 +28,7 @@ pub enum LoginStep {
 #[derive(Clone)]
 pub struct LoginScreen {
     pub step: LoginStep,
+    pub flow: LoginFlow,
     pub app_id: String,
     /// Typed secret; drawn as bullets only, never logged.
     pub secret: String,
@@ -31,6 +43,7 @@ impl LoginScreen {
     pub fn new(host: String, app_id: Option<String>, reason: String) -> LoginScreen {
         LoginScreen {
             step: LoginStep::AppId,
+            flow: LoginFlow::Device,
             app_id: app_id.unwrap_or_default(),
             secret: String::new(),
             host,
@@ -45,6 +58,7 @@ impl std::fmt::Debug for LoginScreen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginScreen")
             .field("step", &self.step)
+            .field("flow", &self.flow)
             .field("app_id", &self.app_id)
             .field("secret", &"…")
             .field("host", &self.host)

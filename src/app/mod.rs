@@ -15,7 +15,7 @@ use std::time::Instant;
 pub use action::{Action, DrivePage, Effect, Pane};
 use drive::{Crumb, DrivePane};
 use local::{keep_visible, move_cursor, LocalEntry, LocalPane};
-use login::{LoginScreen, LoginStep};
+use login::{LoginFlow, LoginScreen, LoginStep};
 use queue::{Queue, RowState};
 
 use crate::config::Bookmark;
@@ -850,6 +850,12 @@ impl App {
         };
         match (&login.step, action) {
             (_, Action::Quit) => return self.quit_now(),
+            (LoginStep::AppId | LoginStep::Secret, Action::FocusNext) => {
+                login.flow = match login.flow {
+                    LoginFlow::Device => LoginFlow::Browser,
+                    LoginFlow::Browser => LoginFlow::Device,
+                };
+            }
             (LoginStep::AppId, Action::Input(c)) => login.app_id.push(c),
             (LoginStep::AppId, Action::DeleteChar) => {
                 login.app_id.pop();
@@ -876,6 +882,7 @@ impl App {
                     return vec![Effect::StartLogin {
                         app_id: login.app_id.trim().to_string(),
                         secret,
+                        flow: login.flow,
                     }];
                 }
             }

@@ -673,15 +673,24 @@ fn login_screen_collects_the_app_and_runs_the_device_flow() {
         !format!("{:?}", app.login).contains("secret: \"s\""),
         "Debug hides the secret"
     );
+    app.update(Action::FocusNext);
+    assert_eq!(
+        app.login.as_ref().map(|l| l.flow),
+        Some(login::LoginFlow::Browser)
+    );
+    app.update(Action::FocusNext);
     let effects = app.update(Action::Submit);
-    assert!(matches!(&effects[..], [Effect::StartLogin { app_id, .. }] if app_id == "cli_1"));
+    assert!(matches!(
+        &effects[..],
+        [Effect::StartLogin { app_id, flow: login::LoginFlow::Device, .. }] if app_id == "cli_1"
+    ));
     assert_eq!(
         app.login.as_ref().map(|l| l.secret.len()),
         Some(0),
         "the secret leaves the state"
     );
     app.update(Action::LoginCode {
-        user_code: "ABCD-EFGH".to_string(),
+        user_code: Some("ABCD-EFGH".to_string()),
         link: "https://example/verify".to_string(),
     });
     assert!(matches!(

@@ -16,6 +16,7 @@ pub enum Context {
     Conflict,
     Bookmarks,
     Confirm,
+    Login,
     Input,
 }
 
@@ -28,6 +29,7 @@ impl Context {
             Context::Queue => "Queue",
             Context::Conflict => "Same-name conflict",
             Context::Bookmarks => "Bookmark list",
+            Context::Login => "Login screen",
             Context::Confirm => "Questions",
             Context::Input => "Typing (filter, folder name, login)",
         }
@@ -83,7 +85,7 @@ const fn bind(
     }
 }
 
-use Context::{Bookmarks, Confirm, Conflict, Drive, Global, Input, Local, Queue};
+use Context::{Bookmarks, Confirm, Conflict, Drive, Global, Input, Local, Login, Queue};
 
 pub static BINDINGS: &[Binding] = &[
     bind(
@@ -323,6 +325,13 @@ pub static BINDINGS: &[Binding] = &[
         None,
     ),
     bind(
+        Login,
+        &[key(KeyCode::Tab)],
+        Action::FocusNext,
+        "switch between the device flow and the browser flow",
+        None,
+    ),
+    bind(
         Confirm,
         &[ch('y'), key(KeyCode::Enter)],
         Action::Submit,
@@ -354,8 +363,8 @@ pub static BINDINGS: &[Binding] = &[
 ];
 
 /// Contexts in the order the help overlay lists them.
-pub const HELP_ORDER: [Context; 8] = [
-    Global, Local, Drive, Queue, Conflict, Bookmarks, Confirm, Input,
+pub const HELP_ORDER: [Context; 9] = [
+    Global, Local, Drive, Queue, Conflict, Bookmarks, Confirm, Input, Login,
 ];
 
 fn matches(binding_key: &Key, event: &KeyEvent) -> bool {
@@ -399,7 +408,10 @@ pub fn action_for(app: &App, event: KeyEvent) -> Option<Action> {
     match &app.mode {
         Mode::Help => Some(Action::ToggleHelp),
         Mode::ConfirmQuit => lookup(Confirm, &event),
-        Mode::Login | Mode::NewFolder { .. } => lookup(Input, &event).or_else(typed),
+        Mode::Login => lookup(Login, &event)
+            .or_else(|| lookup(Input, &event))
+            .or_else(typed),
+        Mode::NewFolder { .. } => lookup(Input, &event).or_else(typed),
         Mode::Filter => lookup(Input, &event)
             .or_else(typed)
             .or_else(|| lookup(Global, &event)),

@@ -7,7 +7,7 @@ use ratatui::Frame;
 
 use super::layout::centered;
 use super::theme::Theme;
-use crate::app::login::LoginStep;
+use crate::app::login::{LoginFlow, LoginStep};
 use crate::app::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
@@ -46,16 +46,34 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ),
         Line::from(""),
     ]);
+    let choice = |label: &str, on: bool| {
+        if on {
+            Span::styled(format!("(•) {label}"), theme.marked())
+        } else {
+            Span::styled(format!("( ) {label}"), theme.dim())
+        }
+    };
+    lines.push(Line::from(vec![
+        Span::styled(format!(" {:<12}", "Flow"), theme.key()),
+        choice("device code", login.flow == LoginFlow::Device),
+        Span::raw("  "),
+        choice("browser", login.flow == LoginFlow::Browser),
+        Span::styled("   (Tab switches)", theme.dim()),
+    ]));
+    lines.push(Line::from(""));
     match &login.step {
         LoginStep::AppId | LoginStep::Secret => lines.push(Line::from(Span::styled(
             " Enter next · Esc back · Ctrl-c quit. The secret goes to the OS keyring only.",
             theme.dim(),
         ))),
         LoginStep::Starting => lines.push(Line::from(Span::styled(
-            " Asking for a device code…",
+            " Starting the login…",
             theme.hint(),
         ))),
-        LoginStep::Waiting { user_code, link } => {
+        LoginStep::Waiting {
+            user_code: Some(user_code),
+            link,
+        } => {
             lines.push(Line::from(" On any device, open"));
             lines.push(Line::from(Span::styled(format!("   {link}"), theme.key())));
             lines.push(Line::from(vec![
@@ -65,6 +83,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ]));
             lines.push(Line::from(Span::styled(
                 " Waiting for approval…",
+                theme.hint(),
+            )));
+        }
+        LoginStep::Waiting {
+            user_code: None,
+            link,
+        } => {
+            lines.push(Line::from(
+                " Approve larkup on this page (a browser was asked to open it):",
+            ));
+            for line in super::text::wrap(link, 78) {
+                lines.push(Line::from(Span::styled(format!("   {line}"), theme.key())));
+            }
+            lines.push(Line::from(Span::styled(
+                " Waiting for the browser…",
                 theme.hint(),
             )));
         }
@@ -85,7 +118,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(true))
-        .title(" larkup · log in (device flow) ");
+        .title(" larkup · log in ");
     frame.render_widget(
         Paragraph::new(lines)
             .block(block)
