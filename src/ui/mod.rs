@@ -1,5 +1,6 @@
 //! Drawing: reads `App`, never changes it (design.md "One picture").
 
+pub mod drive;
 pub mod header;
 pub mod help;
 pub mod keymap;
@@ -7,7 +8,6 @@ pub mod layout;
 pub mod local;
 pub mod login;
 pub mod modal;
-pub mod panes;
 pub mod queue;
 pub mod text;
 pub mod theme;
@@ -30,7 +30,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let areas = layout::areas(size.width, size.height);
     header::draw(frame, areas.header, app, &theme);
     local::draw(frame, areas.local, app, &theme);
-    panes::draw_drive(frame, areas.drive, app, &theme);
+    drive::draw(frame, areas.drive, app, &theme);
     queue::draw(frame, areas.queue, app, &theme);
     draw_footer(frame, areas.footer, app, &theme);
     match &app.mode {

@@ -9,7 +9,7 @@ use super::text::fit;
 use super::theme::Theme;
 use crate::app::{App, Pane};
 
-pub fn draw_drive(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let pane = &app.drive;
     let focused = app.focus == Pane::Drive;
     let mut title = vec![
