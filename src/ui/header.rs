@@ -8,6 +8,7 @@ use ratatui::Frame;
 use super::text::{fit, width};
 use super::theme::Theme;
 use crate::app::App;
+use crate::transfer::progress::{human_bytes, human_duration};
 
 /// A Drive token shortened for the header; enough to tell folders apart.
 pub fn short_token(token: &str) -> String {
@@ -20,7 +21,24 @@ pub fn short_token(token: &str) -> String {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let left = format!(" larkup ─ {} ─ {} ", app.who, app.host);
+    let mut left = format!(" larkup ─ {} ─ {} ", app.who, app.host);
+    let totals = &app.queue.totals;
+    if app.queue.running() && totals.files_total > 0 {
+        // The batch at a glance wherever the user is looking; the queue's title has the same.
+        let speed = totals
+            .speed()
+            .map(|speed| format!(" · {}/s", human_bytes(speed as u64)))
+            .unwrap_or_default();
+        let eta = totals
+            .eta()
+            .map(|eta| format!(" · ETA {}", human_duration(eta)))
+            .unwrap_or_default();
+        left.push_str(&format!(
+            "─ ↑ {}/{}{speed}{eta} ",
+            totals.finished(),
+            totals.files_total
+        ));
+    }
     let right = match app.drive.current() {
         Some(crumb) => format!(
             " → {} ({}) ",
