@@ -332,3 +332,10 @@ fn login_screen_browser_flow() {
     });
     insta::assert_snapshot!(render(&app));
 }
+
+#[test]
+fn quit_while_uploading_asks() {
+    let mut app = with_queue(app(100, 24), false);
+    app.update(Action::Quit);
+    insta::assert_snapshot!(render(&app));
+}

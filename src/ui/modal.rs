@@ -69,7 +69,7 @@ pub fn conflict(frame: &mut Frame, area: Rect, app: &App, name: &str, theme: &Th
 pub fn confirm_quit(frame: &mut Frame, area: Rect, theme: &Theme) {
     let mut lines = vec![
         Line::from(" Uploads are still running. Quit now?"),
-        Line::from(" Unfinished files resume from the journal next time."),
+        Line::from(" Unfinished uploads stay in the journal and resume."),
         Line::from(""),
     ];
     lines.extend(choices(Context::Confirm, theme));
