@@ -103,6 +103,9 @@ pub async fn run(cli: &Cli) -> Outcome {
         }
     };
     app.no_color = ui::theme::no_color_from_env();
+    app.home = std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(PathBuf::from);
     app.utc_offset = i64::from(chrono::Local::now().offset().local_minus_utc());
     if demo_guard.is_none() {
         app.bookmarks = Settings::load()

@@ -71,6 +71,8 @@ pub struct App {
     pub no_color: bool,
     /// Seconds east of UTC for modification times (fixed in tests).
     pub utc_offset: i64,
+    /// The home directory, shown as `~` in paths (none in tests).
+    pub home: Option<PathBuf>,
     pub status: Option<Status>,
     pub login: Option<LoginScreen>,
     pub should_quit: bool,
@@ -93,6 +95,7 @@ impl App {
             height: 40,
             no_color: false,
             utc_offset: 0,
+            home: None,
             status: None,
             login: None,
             should_quit: false,

@@ -14,15 +14,13 @@ const SIZE_W: usize = 9;
 const TIME_W: usize = 16;
 
 /// `~/photos` for paths below the home directory.
-pub fn display_dir(dir: &std::path::Path) -> String {
-    if let Some(home) = std::env::var_os("HOME").filter(|home| !home.is_empty()) {
-        if let Ok(rest) = dir.strip_prefix(&home) {
-            return if rest.as_os_str().is_empty() {
-                "~".to_string()
-            } else {
-                format!("~/{}", rest.display())
-            };
-        }
+pub fn display_dir(dir: &std::path::Path, home: Option<&std::path::Path>) -> String {
+    if let Some(rest) = home.and_then(|home| dir.strip_prefix(home).ok()) {
+        return if rest.as_os_str().is_empty() {
+            "~".to_string()
+        } else {
+            format!("~/{}", rest.display())
+        };
     }
     dir.display().to_string()
 }
@@ -38,7 +36,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let focused = app.focus == Pane::Local;
     let mut title = vec![
         Span::styled(" Local ", theme.key()),
-        Span::raw(format!(" {} ", display_dir(&pane.dir))),
+        Span::raw(format!(" {} ", display_dir(&pane.dir, app.home.as_deref()))),
         Span::styled(format!("[{}] ", pane.sort.label()), theme.dim()),
     ];
     if !app.marks.is_empty() {
