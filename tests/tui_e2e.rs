@@ -247,6 +247,38 @@ async fn demo_opens_on_its_own_sandbox_and_quits() {
         tui.wait_for("the help overlay", |s| s.contains("Keys · any key closes"));
         tui.keys("x");
         tui.wait_for("help closed", |s| !s.contains("Keys · any key closes"));
+        // A newcomer's first minute: a file and an .iso into Projects, a file into the full
+        // folder; the hints show under the failed rows.
+        // (Esc is sent alone: ESC followed at once by a key reads as Alt+key.)
+        tui.keys("/beach\r ");
+        tui.wait_for("beach.jpg marked", |s| s.contains("1 marked"));
+        tui.keys("\x1b");
+        tui.wait_for("the filter cleared", |s| s.contains("video.mp4"));
+        tui.keys("/disk\r ");
+        tui.wait_for("two marks", |s| s.contains("2 marked"));
+        tui.keys("\x1b");
+        tui.wait_for("the filter cleared", |s| s.contains("video.mp4"));
+        tui.keys("\t");
+        tui.select_drive_entry("Projects");
+        tui.keys("\r");
+        tui.wait_for("Projects as destination", |s| s.contains("→ /Projects"));
+        tui.keys("u");
+        tui.wait_for("beach.jpg done, the .iso failed on quota", |s| {
+            s.contains('✓') && s.contains("1061101") && s.contains("storage quota is used up")
+        });
+        tui.keys("\x7f");
+        tui.wait_for("back in My Space", |s| {
+            s.contains("Full folder (1500 items)")
+        });
+        tui.select_drive_entry("Full folder (1500 items)");
+        tui.keys("\r");
+        tui.wait_for("the full folder open", |s| s.contains("→ /Full folder"));
+        tui.keys("\t\t/notes\r ");
+        tui.wait_for("notes.md marked", |s| s.contains("1 marked"));
+        tui.keys("u");
+        tui.wait_for("1062507 with its hint", |s| {
+            s.contains("1062507") && s.contains("maximum of 1500 items")
+        });
         tui.keys("q");
         let status = tui.wait_exit();
         assert!(status.success(), "exit status {status:?}");
