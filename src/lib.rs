@@ -3,6 +3,7 @@
 //! The layout follows `shared/design.md`: `feishu` speaks the wire format, `sandbox` is a
 //! Feishu-compatible server for tests and the demo, `transfer` is the upload engine.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod credentials;
@@ -10,3 +11,5 @@ pub mod feishu;
 pub mod login;
 pub mod sandbox;
 pub mod transfer;
+pub mod tui;
+pub mod ui;

@@ -41,6 +41,9 @@ pub struct Cli {
     /// connection), with jittered exponential backoff.
     #[arg(long, global = true, default_value_t = RetryLaw::default().max_retries, value_name = "N")]
     pub retries: usize,
+    /// Open the terminal UI on a built-in sandbox Drive with sample files; no account needed.
+    #[arg(long)]
+    pub demo: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -117,7 +120,7 @@ impl Cli {
     }
 
     /// Base URL: `--base-url` / env, else the profile's host, else `--lark` or Feishu.
-    fn resolved_base_url(&self) -> String {
+    pub(crate) fn resolved_base_url(&self) -> String {
         if self.base_url.is_none() && !self.lark {
             if let Ok(settings) = config::Settings::load() {
                 if let Some(profile) = settings.profiles.get(&self.profile) {
@@ -130,7 +133,7 @@ impl Cli {
         config::base_url(self.base_url.as_deref(), self.lark)
     }
 
-    async fn session(&self) -> Result<Session, String> {
+    pub(crate) async fn session(&self) -> Result<Session, String> {
         let base_url = self.resolved_base_url();
         let auth = login::session_auth(&base_url, &self.profile)
             .await
@@ -156,8 +159,7 @@ impl Cli {
 
 pub async fn run(cli: Cli) -> Outcome {
     let Some(command) = &cli.command else {
-        eprintln!("larkup: the terminal UI is not built yet; try `larkup --help`, `larkup sandbox` or `larkup ls`");
-        return Outcome::Setup;
+        return crate::tui::run(&cli).await;
     };
     if let Command::Sandbox(options) = command {
         return match crate::sandbox::run_cli(options.clone()).await {

@@ -1,0 +1,148 @@
+//! What can happen to the app (`Action`, the only input of `App::update`) and what the app asks
+//! the outside world to do (`Effect`, carried out by the event loop in `tui.rs`). Keeping both
+//! as plain data is what makes `App::update` testable without a terminal or a network.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::config::Bookmark;
+use crate::feishu::{DriveEntry, Secret};
+use crate::transfer::events::{Command, ConflictChoice, Event};
+
+use super::local::LocalEntry;
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Local,
+    Drive,
+    Queue,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    // Moving around.
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Enter,
+    Back,
+    FocusNext,
+    Focus(Pane),
+    // Local pane.
+    ToggleMark,
+    MarkAll,
+    ToggleHidden,
+    CycleSort,
+    StartFilter,
+    // Drive pane.
+    NewFolder,
+    Refresh,
+    AddBookmark,
+    OpenBookmarks,
+    /// In the bookmark list: forget the selected one.
+    RemoveBookmark,
+    // Queue.
+    Upload,
+    PauseResume,
+    CancelRow,
+    RetryFailed,
+    ClearFinished,
+    Resolve {
+        choice: ConflictChoice,
+        apply_to_all: bool,
+    },
+    // The app.
+    ToggleLang,
+    ToggleHelp,
+    Quit,
+    // Text input (filter, folder name, login fields) and yes/no questions.
+    Input(char),
+    DeleteChar,
+    Submit,
+    Cancel,
+    // Mouse, in terminal cells.
+    Click {
+        column: u16,
+        row: u16,
+    },
+    Scroll {
+        column: u16,
+        row: u16,
+        down: bool,
+    },
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    // Results of background work.
+    LocalListed {
+        generation: u64,
+        entries: Vec<LocalEntry>,
+        seen: u64,
+        done: bool,
+        error: Option<String>,
+    },
+    DriveRoot(Result<String, String>),
+    DrivePage {
+        generation: u64,
+        result: Result<DrivePage, String>,
+    },
+    FolderCreated {
+        parent: String,
+        name: String,
+        result: Result<String, String>,
+    },
+    /// An engine event, stamped with the time it arrived (speed and ETA need it; tests pass
+    /// their own instants so snapshots stay deterministic).
+    Engine(Event, Instant),
+    /// The login flow is waiting for the user at `link` (with a code in the device flow).
+    LoginCode {
+        user_code: Option<String>,
+        link: String,
+    },
+    LoginFailed(String),
+    LoggedIn {
+        who: String,
+        host: String,
+    },
+    /// Background work went wrong in a way the user should read (e.g. saving bookmarks).
+    Report(String),
+}
+
+/// One page of a Drive folder listing.
+#[derive(Debug, Clone, Default)]
+pub struct DrivePage {
+    pub entries: Vec<DriveEntry>,
+    pub next_page: Option<String>,
+}
+
+/// Work `App::update` asks for; results come back as `Action`s.
+#[derive(Debug)]
+pub enum Effect {
+    ListLocal {
+        dir: PathBuf,
+        generation: u64,
+    },
+    LoadDriveRoot,
+    ListDrive {
+        folder: String,
+        page_token: Option<String>,
+        generation: u64,
+    },
+    CreateFolder {
+        parent: String,
+        name: String,
+    },
+    Engine(Command),
+    SaveBookmarks(Vec<Bookmark>),
+    StartLogin {
+        app_id: String,
+        secret: Secret,
+        flow: super::login::LoginFlow,
+    },
+    Quit,
+}

@@ -1,0 +1,719 @@
+//! The TUI's state and its one place of change, `App::update` (design.md "One picture"):
+//! input becomes an `Action`, `update` changes state and returns the `Effect`s the event loop
+//! should carry out; drawing (`ui`) only reads. Nothing here touches a terminal or the network.
+
+pub mod action;
+pub mod drive;
+pub mod local;
+pub mod login;
+mod mouse;
+mod prompts;
+pub mod queue;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub use action::{Action, DrivePage, Effect, Pane};
+use drive::{Crumb, DrivePane};
+use local::{keep_visible, move_cursor, LocalEntry, LocalPane};
+use login::{LoginScreen, LoginStep};
+use queue::{Queue, RowState};
+
+use crate::config::Bookmark;
+use crate::feishu::Lang;
+use crate::transfer::events::{Command, Event, Selection};
+use crate::ui::layout;
+
+/// What the keyboard is doing besides moving around.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing the local pane's filter.
+    Filter,
+    /// Typing a new Drive folder's name; `error` is the last attempt's failure.
+    NewFolder {
+        name: String,
+        error: Option<String>,
+    },
+    Help,
+    /// Quit while uploads run?
+    ConfirmQuit,
+    Bookmarks {
+        cursor: usize,
+    },
+    /// No session yet: the login screen.
+    Login,
+}
+
+/// A line for the footer: what just happened, or what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+}
+
+pub struct App {
+    pub mode: Mode,
+    pub focus: Pane,
+    pub local: LocalPane,
+    /// Marked local paths; kept across directory changes, uploaded in path order.
+    pub marks: BTreeSet<PathBuf>,
+    pub drive: DrivePane,
+    pub queue: Queue,
+    pub bookmarks: Vec<Bookmark>,
+    pub lang: Lang,
+    /// Who is logged in, as the header shows it.
+    pub who: String,
+    /// The API host, as the header shows it.
+    pub host: String,
+    pub width: u16,
+    pub height: u16,
+    /// `NO_COLOR`: draw with attributes only.
+    pub no_color: bool,
+    /// Seconds east of UTC for modification times (fixed in tests).
+    pub utc_offset: i64,
+    /// The home directory, shown as `~` in paths (none in tests).
+    pub home: Option<PathBuf>,
+    pub status: Option<Status>,
+    pub login: Option<LoginScreen>,
+    pub should_quit: bool,
+}
+
+impl App {
+    pub fn new(dir: PathBuf, who: String, host: String, lang: Lang) -> App {
+        App {
+            mode: Mode::Normal,
+            focus: Pane::Local,
+            local: LocalPane::new(dir),
+            marks: BTreeSet::new(),
+            drive: DrivePane::default(),
+            queue: Queue::default(),
+            bookmarks: Vec::new(),
+            lang,
+            who,
+            host,
+            width: 120,
+            height: 40,
+            no_color: false,
+            utc_offset: 0,
+            home: None,
+            status: None,
+            login: None,
+            should_quit: false,
+        }
+    }
+
+    /// The first effects: list the start directory and find My Space.
+    pub fn start(&mut self) -> Vec<Effect> {
+        let dir = self.local.dir.clone();
+        let generation = self.local.begin(dir.clone());
+        let mut effects = vec![Effect::ListLocal { dir, generation }];
+        if self.login.is_none() {
+            effects.push(Effect::LoadDriveRoot);
+        }
+        effects
+    }
+
+    /// Opens the login screen instead of the panes.
+    pub fn require_login(&mut self, screen: LoginScreen) {
+        self.login = Some(screen);
+        self.mode = Mode::Login;
+    }
+
+    fn say(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    fn warn(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: true,
+        });
+    }
+
+    fn areas(&self) -> layout::Areas {
+        layout::areas(self.width, self.height)
+    }
+
+    fn local_rows(&self) -> usize {
+        layout::inner_rows(self.areas().local)
+    }
+
+    fn drive_rows(&self) -> usize {
+        layout::inner_rows(self.areas().drive)
+    }
+
+    fn queue_rows(&self) -> usize {
+        layout::inner_rows(self.areas().queue)
+    }
+
+    /// The only place state changes.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            // Background results and the engine land whatever the mode.
+            Action::LocalListed {
+                generation,
+                entries,
+                seen,
+                done,
+                error,
+            } => self.local_listed(generation, entries, seen, done, error),
+            Action::DriveRoot(result) => self.drive_root(result),
+            Action::DrivePage { generation, result } => self.drive_page(generation, result),
+            Action::FolderCreated {
+                parent,
+                name,
+                result,
+            } => self.folder_created(parent, name, result),
+            Action::Engine(event, now) => self.engine_event(event, now),
+            Action::Resize { width, height } => {
+                self.width = width;
+                self.height = height;
+                let (l, d, q) = (self.local_rows(), self.drive_rows(), self.queue_rows());
+                keep_visible(self.local.cursor, &mut self.local.offset, l);
+                keep_visible(self.drive.cursor, &mut self.drive.offset, d);
+                keep_visible(self.queue.cursor, &mut self.queue.offset, q);
+                Vec::new()
+            }
+            Action::LoginCode { user_code, link } => {
+                if let Some(login) = &mut self.login {
+                    login.step = LoginStep::Waiting { user_code, link };
+                    login.error = None;
+                }
+                Vec::new()
+            }
+            Action::LoginFailed(message) => {
+                if let Some(login) = &mut self.login {
+                    login.step = LoginStep::Secret;
+                    login.error = Some(message);
+                }
+                Vec::new()
+            }
+            Action::Report(message) => {
+                self.warn(message);
+                Vec::new()
+            }
+            Action::LoggedIn { who, host } => {
+                self.login = None;
+                self.mode = Mode::Normal;
+                self.who = who;
+                self.host = host;
+                self.say("logged in");
+                vec![Effect::LoadDriveRoot]
+            }
+            action => match self.mode.clone() {
+                Mode::Login => self.login_key(action),
+                Mode::Help => {
+                    if matches!(action, Action::ToggleHelp | Action::Cancel | Action::Quit) {
+                        self.mode = Mode::Normal;
+                    }
+                    Vec::new()
+                }
+                Mode::ConfirmQuit => match action {
+                    Action::Submit => self.quit_now(),
+                    Action::Cancel | Action::Quit => {
+                        self.mode = Mode::Normal;
+                        Vec::new()
+                    }
+                    _ => Vec::new(),
+                },
+                Mode::Filter => self.filter_key(action),
+                Mode::NewFolder { name, .. } => self.new_folder_key(action, name),
+                Mode::Bookmarks { cursor } => self.bookmarks_key(action, cursor),
+                Mode::Normal if !self.queue.conflicts.is_empty() => self.conflict_key(action),
+                Mode::Normal => self.normal(action),
+            },
+        }
+    }
+
+    fn normal(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => {
+                let page = self.focused_rows() as isize;
+                self.move_by(-page)
+            }
+            Action::PageDown => {
+                let page = self.focused_rows() as isize;
+                self.move_by(page)
+            }
+            Action::Top => self.move_by(isize::MIN / 2),
+            Action::Bottom => self.move_by(isize::MAX / 2),
+            Action::Enter => self.enter(),
+            Action::Back => self.back(),
+            Action::FocusNext => {
+                self.focus = match self.focus {
+                    Pane::Local => Pane::Drive,
+                    Pane::Drive => Pane::Queue,
+                    Pane::Queue => Pane::Local,
+                };
+                Vec::new()
+            }
+            Action::Focus(pane) => {
+                self.focus = pane;
+                Vec::new()
+            }
+            Action::ToggleMark => {
+                if let Some(entry) = self.local.selected() {
+                    let path = entry.path.clone();
+                    if !self.marks.remove(&path) {
+                        self.marks.insert(path);
+                    }
+                    let rows = self.local_rows();
+                    let len = self.local.visible.len();
+                    move_cursor(&mut self.local.cursor, &mut self.local.offset, len, 1, rows);
+                }
+                Vec::new()
+            }
+            Action::MarkAll => {
+                let paths: Vec<PathBuf> = self
+                    .local
+                    .visible
+                    .iter()
+                    .map(|&i| self.local.entries[i].path.clone())
+                    .collect();
+                if paths.iter().all(|path| self.marks.contains(path)) {
+                    paths.iter().for_each(|path| {
+                        self.marks.remove(path);
+                    });
+                } else {
+                    self.marks.extend(paths);
+                }
+                Vec::new()
+            }
+            Action::ToggleHidden => {
+                self.local.show_hidden = !self.local.show_hidden;
+                self.local.refilter();
+                let rows = self.local_rows();
+                keep_visible(self.local.cursor, &mut self.local.offset, rows);
+                Vec::new()
+            }
+            Action::CycleSort => {
+                self.local.sort = self.local.sort.next();
+                self.local.resort();
+                self.say(format!("sorted by {}", self.local.sort.label()));
+                Vec::new()
+            }
+            Action::StartFilter => {
+                self.focus = Pane::Local;
+                self.mode = Mode::Filter;
+                Vec::new()
+            }
+            Action::NewFolder => {
+                if self.drive.current().is_some() {
+                    self.mode = Mode::NewFolder {
+                        name: String::new(),
+                        error: None,
+                    };
+                } else {
+                    self.warn("the Drive folder is not loaded yet");
+                }
+                Vec::new()
+            }
+            Action::Refresh => match self.focus {
+                Pane::Local => self.list_local(self.local.dir.clone(), None),
+                _ => self.refresh_drive(),
+            },
+            Action::AddBookmark => {
+                let Some(crumb) = self.drive.current().cloned() else {
+                    self.warn("the Drive folder is not loaded yet");
+                    return Vec::new();
+                };
+                if self.bookmarks.iter().any(|mark| mark.token == crumb.token) {
+                    self.say("already bookmarked");
+                    return Vec::new();
+                }
+                let name = self.drive.destination_path();
+                self.bookmarks.push(Bookmark {
+                    name: name.clone(),
+                    token: crumb.token,
+                });
+                self.say(format!("bookmarked {name}"));
+                vec![Effect::SaveBookmarks(self.bookmarks.clone())]
+            }
+            Action::OpenBookmarks => {
+                if self.bookmarks.is_empty() {
+                    self.say("no bookmarks yet: b bookmarks the open Drive folder");
+                } else {
+                    self.mode = Mode::Bookmarks { cursor: 0 };
+                }
+                Vec::new()
+            }
+            Action::Upload => self.upload(),
+            Action::PauseResume => {
+                let command = if self.queue.paused {
+                    Command::Resume
+                } else {
+                    Command::Pause
+                };
+                vec![Effect::Engine(command)]
+            }
+            Action::CancelRow => {
+                let row = self.queue.rows.get(self.queue.cursor);
+                match row {
+                    Some(row) if matches!(row.state, RowState::Queued | RowState::Running) => {
+                        vec![Effect::Engine(Command::Cancel(row.job))]
+                    }
+                    _ => {
+                        self.say("x cancels the selected queued or running row (Tab to the queue)");
+                        Vec::new()
+                    }
+                }
+            }
+            Action::RetryFailed => {
+                if self
+                    .queue
+                    .rows
+                    .iter()
+                    .any(|row| matches!(row.state, RowState::Failed { .. }))
+                {
+                    vec![Effect::Engine(Command::RetryFailed)]
+                } else {
+                    self.say("nothing failed");
+                    Vec::new()
+                }
+            }
+            Action::ClearFinished => {
+                self.queue.clear_finished();
+                Vec::new()
+            }
+            Action::ToggleLang => {
+                self.lang = match self.lang {
+                    Lang::Zh => Lang::En,
+                    Lang::En => Lang::Zh,
+                };
+                Vec::new()
+            }
+            Action::ToggleHelp => {
+                self.mode = Mode::Help;
+                Vec::new()
+            }
+            Action::Quit => {
+                if self.queue.running() {
+                    self.mode = Mode::ConfirmQuit;
+                    Vec::new()
+                } else {
+                    self.quit_now()
+                }
+            }
+            Action::Cancel => {
+                if !self.local.filter.is_empty() {
+                    self.local.filter.clear();
+                    self.local.refilter();
+                }
+                self.status = None;
+                Vec::new()
+            }
+            Action::Click { column, row } => self.click(column, row),
+            Action::Scroll { column, row, down } => {
+                if let Some(pane) = self.pane_at(column, row) {
+                    self.focus = pane;
+                    return self.move_by(if down { 3 } else { -3 });
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn quit_now(&mut self) -> Vec<Effect> {
+        self.should_quit = true;
+        vec![Effect::Quit]
+    }
+
+    fn focused_rows(&self) -> usize {
+        match self.focus {
+            Pane::Local => self.local_rows(),
+            Pane::Drive => self.drive_rows(),
+            Pane::Queue => self.queue_rows(),
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) -> Vec<Effect> {
+        match self.focus {
+            Pane::Local => {
+                let (rows, len) = (self.local_rows(), self.local.visible.len());
+                move_cursor(
+                    &mut self.local.cursor,
+                    &mut self.local.offset,
+                    len,
+                    delta,
+                    rows,
+                );
+                Vec::new()
+            }
+            Pane::Drive => {
+                let (rows, len) = (self.drive_rows(), self.drive.entries.len());
+                move_cursor(
+                    &mut self.drive.cursor,
+                    &mut self.drive.offset,
+                    len,
+                    delta,
+                    rows,
+                );
+                self.more_drive()
+            }
+            Pane::Queue => {
+                let (rows, len) = (self.queue_rows(), self.queue.rows.len());
+                move_cursor(
+                    &mut self.queue.cursor,
+                    &mut self.queue.offset,
+                    len,
+                    delta,
+                    rows,
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn enter(&mut self) -> Vec<Effect> {
+        match self.focus {
+            Pane::Local => match self.local.selected() {
+                Some(entry) if entry.is_dir => {
+                    let dir = entry.path.clone();
+                    self.list_local(dir, None)
+                }
+                Some(_) => {
+                    self.say("Space marks a file; u uploads the marked ones");
+                    Vec::new()
+                }
+                None => Vec::new(),
+            },
+            Pane::Drive => match self.drive.selected() {
+                Some(entry) if entry.is_folder() => {
+                    let crumb = Crumb {
+                        name: entry.name.clone(),
+                        token: entry.token.clone(),
+                    };
+                    self.drive.path.push(crumb);
+                    self.refresh_drive()
+                }
+                _ => Vec::new(),
+            },
+            Pane::Queue => Vec::new(),
+        }
+    }
+
+    fn back(&mut self) -> Vec<Effect> {
+        match self.focus {
+            Pane::Local => {
+                let Some(parent) = self.local.parent() else {
+                    return Vec::new();
+                };
+                let came_from = self
+                    .local
+                    .dir
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned());
+                self.list_local(parent, came_from)
+            }
+            Pane::Drive => {
+                if self.drive.path.len() > 1 {
+                    self.drive.path.pop();
+                    self.refresh_drive()
+                } else {
+                    Vec::new()
+                }
+            }
+            Pane::Queue => Vec::new(),
+        }
+    }
+
+    fn list_local(&mut self, dir: PathBuf, reselect: Option<String>) -> Vec<Effect> {
+        let generation = self.local.begin(dir.clone());
+        self.local.reselect = reselect;
+        vec![Effect::ListLocal { dir, generation }]
+    }
+
+    fn local_listed(
+        &mut self,
+        generation: u64,
+        entries: Vec<LocalEntry>,
+        seen: u64,
+        done: bool,
+        error: Option<String>,
+    ) -> Vec<Effect> {
+        if generation != self.local.generation {
+            return Vec::new(); // a listing the user already left
+        }
+        self.local.extend(entries);
+        self.local.loading = (!done).then_some(seen);
+        if done {
+            self.local.reselect = None;
+        }
+        if let Some(error) = error {
+            self.local.error = Some(error);
+        }
+        let rows = self.local_rows();
+        keep_visible(self.local.cursor, &mut self.local.offset, rows);
+        Vec::new()
+    }
+
+    fn refresh_drive(&mut self) -> Vec<Effect> {
+        let Some(folder) = self.drive.current().map(|crumb| crumb.token.clone()) else {
+            self.drive.loading = true;
+            return vec![Effect::LoadDriveRoot];
+        };
+        let generation = self.drive.begin();
+        vec![Effect::ListDrive {
+            folder,
+            page_token: None,
+            generation,
+        }]
+    }
+
+    /// Asks for the next page when the cursor nears the end of what is loaded, or when what is
+    /// loaded does not fill the pane.
+    fn more_drive(&mut self) -> Vec<Effect> {
+        let short = self.drive.entries.len() < self.drive_rows();
+        let Some(page_token) = self.drive.next_page.clone() else {
+            return Vec::new();
+        };
+        if self.drive.loading || !(short || self.drive.wants_more()) {
+            return Vec::new();
+        }
+        let Some(folder) = self.drive.current().map(|crumb| crumb.token.clone()) else {
+            return Vec::new();
+        };
+        self.drive.loading = true;
+        vec![Effect::ListDrive {
+            folder,
+            page_token: Some(page_token),
+            generation: self.drive.generation,
+        }]
+    }
+
+    fn drive_root(&mut self, result: Result<String, String>) -> Vec<Effect> {
+        match result {
+            Ok(token) => {
+                self.drive.path = vec![Crumb {
+                    name: "My Space".to_string(),
+                    token,
+                }];
+                self.refresh_drive()
+            }
+            Err(message) => {
+                self.drive.loading = false;
+                self.drive.error = Some(message);
+                Vec::new()
+            }
+        }
+    }
+
+    fn drive_page(&mut self, generation: u64, result: Result<DrivePage, String>) -> Vec<Effect> {
+        if generation != self.drive.generation {
+            return Vec::new();
+        }
+        self.drive.loading = false;
+        match result {
+            Ok(page) => {
+                self.drive.add_page(page.entries);
+                self.drive.next_page = page.next_page;
+                let rows = self.drive_rows();
+                keep_visible(self.drive.cursor, &mut self.drive.offset, rows);
+                self.more_drive()
+            }
+            Err(message) => {
+                self.drive.error = Some(message);
+                Vec::new()
+            }
+        }
+    }
+
+    fn folder_created(
+        &mut self,
+        parent: String,
+        name: String,
+        result: Result<String, String>,
+    ) -> Vec<Effect> {
+        match result {
+            Ok(_) => {
+                self.say(format!("created folder {name}"));
+                if self
+                    .drive
+                    .current()
+                    .is_some_and(|crumb| crumb.token == parent)
+                {
+                    return self.refresh_drive();
+                }
+                Vec::new()
+            }
+            Err(message) => {
+                // The prompt comes back with the name and the reason, so it can be fixed.
+                self.mode = Mode::NewFolder {
+                    name,
+                    error: Some(message),
+                };
+                Vec::new()
+            }
+        }
+    }
+
+    fn engine_event(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+        let idle = matches!(event, Event::Idle);
+        if let Event::Failed { failure, .. } = &event {
+            if failure.code.is_none() {
+                self.warn(failure.message.clone());
+            }
+        }
+        self.queue.apply(event, now);
+        if self.focus != Pane::Queue {
+            // Follow the work while the user is elsewhere: the first running row stays in view.
+            if let Some(running) = self
+                .queue
+                .rows
+                .iter()
+                .position(|row| row.state == RowState::Running)
+            {
+                self.queue.cursor = running;
+            }
+        }
+        let rows = self.queue_rows();
+        keep_visible(self.queue.cursor, &mut self.queue.offset, rows);
+        if idle {
+            // New files are in the Drive folder now: show them.
+            return self.refresh_drive();
+        }
+        Vec::new()
+    }
+
+    fn upload(&mut self) -> Vec<Effect> {
+        let Some(crumb) = self.drive.current() else {
+            self.warn("choose a Drive folder first (Tab to the Drive pane)");
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = self.marks.iter().cloned().collect();
+        if paths.is_empty() {
+            match self.local.selected() {
+                Some(entry) if self.focus == Pane::Local => paths.push(entry.path.clone()),
+                _ => {
+                    self.warn("mark files with Space first");
+                    return Vec::new();
+                }
+            }
+        }
+        let selection = Selection {
+            paths,
+            destination: crumb.token.clone(),
+            destination_depth: Some(self.drive.path.len().saturating_sub(1)),
+        };
+        let count = selection.paths.len();
+        self.say(format!(
+            "uploading {count} item{} to {}",
+            if count == 1 { "" } else { "s" },
+            self.drive.destination_path()
+        ));
+        self.marks.clear();
+        self.queue.busy = true;
+        vec![Effect::Engine(Command::Add(selection))]
+    }
+}
+
+#[cfg(test)]
+mod tests;

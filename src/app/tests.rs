@@ -1,0 +1,810 @@
+//! `App::update`, one test (or more) per `Action`, without a terminal or a network.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::feishu::DriveEntry;
+use crate::transfer::events::{ConflictChoice, Failure};
+
+fn local(name: &str, is_dir: bool, size: u64, mtime: i64) -> LocalEntry {
+    LocalEntry {
+        name: name.to_string(),
+        path: PathBuf::from("/data").join(name),
+        is_dir,
+        size,
+        mtime: Some(mtime),
+    }
+}
+
+fn remote(name: &str, token: &str, kind: &str) -> DriveEntry {
+    DriveEntry {
+        token: token.to_string(),
+        name: name.to_string(),
+        kind: kind.to_string(),
+        parent_token: String::new(),
+        url: String::new(),
+        created_time: None,
+        modified_time: None,
+    }
+}
+
+/// An app with /data listed and My Space open.
+fn app() -> App {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        "Ada".to_string(),
+        "open.feishu.cn".to_string(),
+        Lang::En,
+    );
+    app.update(Action::Resize {
+        width: 120,
+        height: 40,
+    });
+    let effects = app.start();
+    assert!(matches!(
+        effects[0],
+        Effect::ListLocal { generation: 1, .. }
+    ));
+    assert!(matches!(effects[1], Effect::LoadDriveRoot));
+    app.update(Action::LocalListed {
+        generation: 1,
+        entries: vec![
+            local("b.txt", false, 20, 200),
+            local("a.txt", false, 10, 300),
+            local("docs", true, 0, 100),
+            local(".env", false, 5, 400),
+        ],
+        seen: 4,
+        done: true,
+        error: None,
+    });
+    let effects = app.update(Action::DriveRoot(Ok("root".to_string())));
+    assert!(matches!(
+        &effects[..],
+        [Effect::ListDrive { folder, page_token: None, generation: 1 }] if folder == "root"
+    ));
+    app.update(Action::DrivePage {
+        generation: 1,
+        result: Ok(DrivePage {
+            entries: vec![
+                remote("notes.docx", "doc1", "docx"),
+                remote("Projects", "fld1", "folder"),
+            ],
+            next_page: None,
+        }),
+    });
+    app
+}
+
+fn names(app: &App) -> Vec<String> {
+    app.local
+        .visible
+        .iter()
+        .map(|&i| app.local.entries[i].name.clone())
+        .collect()
+}
+
+fn t0() -> Instant {
+    Instant::now()
+}
+
+fn queued(job: u64, name: &str, size: u64) -> Event {
+    Event::Queued {
+        job,
+        path: PathBuf::from("/data").join(name),
+        name: name.to_string(),
+        size,
+        folder: String::new(),
+    }
+}
+
+#[test]
+fn listing_sorts_dirs_first_and_hides_dotfiles() {
+    let app = app();
+    assert_eq!(names(&app), ["docs", "a.txt", "b.txt"]);
+    assert_eq!(app.local.loading, None);
+    // Folders first in the picker too.
+    assert_eq!(app.drive.entries[0].name, "Projects");
+}
+
+#[test]
+fn local_listed_from_an_old_listing_is_dropped_and_chunks_keep_loading() {
+    let mut app = app();
+    app.update(Action::LocalListed {
+        generation: 0,
+        entries: vec![local("stale", false, 1, 1)],
+        seen: 1,
+        done: true,
+        error: None,
+    });
+    assert!(!names(&app).contains(&"stale".to_string()));
+    app.update(Action::Enter); // into docs
+    let gen = app.local.generation;
+    app.update(Action::LocalListed {
+        generation: gen,
+        entries: vec![local("x", false, 1, 1)],
+        seen: 1,
+        done: false,
+        error: None,
+    });
+    assert_eq!(app.local.loading, Some(1));
+    app.update(Action::LocalListed {
+        generation: gen,
+        entries: vec![],
+        seen: 1,
+        done: true,
+        error: Some("cannot read /data/docs: denied".to_string()),
+    });
+    assert_eq!(app.local.loading, None);
+    assert!(app.local.error.is_some());
+}
+
+#[test]
+fn up_down_page_top_bottom_move_the_cursor() {
+    let mut app = app();
+    app.update(Action::Down);
+    assert_eq!(app.local.cursor, 1);
+    app.update(Action::Up);
+    app.update(Action::Up);
+    assert_eq!(app.local.cursor, 0);
+    app.update(Action::PageDown);
+    assert_eq!(app.local.cursor, 2);
+    app.update(Action::PageUp);
+    assert_eq!(app.local.cursor, 0);
+    app.update(Action::Bottom);
+    assert_eq!(app.local.cursor, 2);
+    app.update(Action::Top);
+    assert_eq!(app.local.cursor, 0);
+}
+
+#[test]
+fn enter_and_back_walk_local_directories() {
+    let mut app = app();
+    let effects = app.update(Action::Enter);
+    assert!(
+        matches!(&effects[..], [Effect::ListLocal { dir, generation: 2 }] if dir == &PathBuf::from("/data/docs"))
+    );
+    let effects = app.update(Action::Back);
+    assert!(
+        matches!(&effects[..], [Effect::ListLocal { dir, .. }] if dir == &PathBuf::from("/data"))
+    );
+    // The cursor goes back onto the directory we came from.
+    let gen = app.local.generation;
+    app.update(Action::LocalListed {
+        generation: gen,
+        entries: vec![
+            local("a.txt", false, 1, 1),
+            local("docs", true, 0, 1),
+            local("z", true, 0, 1),
+        ],
+        seen: 3,
+        done: true,
+        error: None,
+    });
+    assert_eq!(app.local.selected().map(|e| e.name.as_str()), Some("docs"));
+}
+
+#[test]
+fn enter_and_back_walk_drive_folders_and_set_the_destination() {
+    let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
+    let effects = app.update(Action::Enter);
+    assert!(matches!(&effects[..], [Effect::ListDrive { folder, .. }] if folder == "fld1"));
+    assert_eq!(app.drive.breadcrumb(), "My Space / Projects");
+    assert_eq!(app.drive.destination_path(), "/Projects");
+    let effects = app.update(Action::Back);
+    assert!(matches!(&effects[..], [Effect::ListDrive { folder, .. }] if folder == "root"));
+    assert!(
+        app.update(Action::Back).is_empty(),
+        "My Space has no parent"
+    );
+}
+
+#[test]
+fn drive_pages_load_as_the_cursor_nears_the_end() {
+    let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
+    app.update(Action::Refresh);
+    let gen = app.drive.generation;
+    let page: Vec<DriveEntry> = (0..50)
+        .map(|i| remote(&format!("f{i:02}"), &format!("t{i}"), "folder"))
+        .collect();
+    let effects = app.update(Action::DrivePage {
+        generation: gen,
+        result: Ok(DrivePage {
+            entries: page,
+            next_page: Some("pg50".to_string()),
+        }),
+    });
+    assert!(effects.is_empty(), "the first page fills the pane");
+    app.update(Action::Bottom);
+    assert!(app.drive.loading);
+    let effects = app.update(Action::Down);
+    assert!(effects.is_empty(), "one page request at a time");
+    let effects = app.update(Action::DrivePage {
+        generation: gen,
+        result: Err("cannot list the folder: 99991400".to_string()),
+    });
+    assert!(effects.is_empty());
+    assert!(app.drive.error.is_some());
+}
+
+#[test]
+fn focus_next_cycles_and_focus_sets() {
+    let mut app = app();
+    app.update(Action::FocusNext);
+    assert_eq!(app.focus, Pane::Drive);
+    app.update(Action::FocusNext);
+    assert_eq!(app.focus, Pane::Queue);
+    app.update(Action::FocusNext);
+    assert_eq!(app.focus, Pane::Local);
+    app.update(Action::Focus(Pane::Queue));
+    assert_eq!(app.focus, Pane::Queue);
+}
+
+#[test]
+fn marks_toggle_mark_all_and_survive_directory_changes() {
+    let mut app = app();
+    app.update(Action::Down);
+    app.update(Action::ToggleMark); // a.txt, cursor moves to b.txt
+    assert!(app.marks.contains(&PathBuf::from("/data/a.txt")));
+    assert_eq!(app.local.cursor, 2);
+    app.update(Action::ToggleMark);
+    assert_eq!(app.marks.len(), 2);
+    app.update(Action::Top);
+    app.update(Action::Enter);
+    assert_eq!(
+        app.marks.len(),
+        2,
+        "marks survive moving between directories"
+    );
+    app.update(Action::Back);
+    let gen = app.local.generation;
+    app.update(Action::LocalListed {
+        generation: gen,
+        entries: vec![local("a.txt", false, 10, 1), local("b.txt", false, 20, 1)],
+        seen: 2,
+        done: true,
+        error: None,
+    });
+    app.update(Action::MarkAll);
+    assert!(
+        app.marks.is_empty(),
+        "all shown were marked: MarkAll unmarks them"
+    );
+    app.update(Action::MarkAll);
+    assert_eq!(app.marks.len(), 2);
+}
+
+#[test]
+fn hidden_toggle_and_sort_cycle() {
+    let mut app = app();
+    app.update(Action::ToggleHidden);
+    assert_eq!(names(&app), ["docs", ".env", "a.txt", "b.txt"]);
+    app.update(Action::ToggleHidden);
+    app.update(Action::CycleSort);
+    assert_eq!(
+        names(&app),
+        ["docs", "b.txt", "a.txt"],
+        "size: largest first"
+    );
+    app.update(Action::CycleSort);
+    assert_eq!(
+        names(&app),
+        ["docs", "a.txt", "b.txt"],
+        "time: newest first"
+    );
+    app.update(Action::CycleSort);
+    assert_eq!(app.local.sort, local::SortKey::Name);
+}
+
+#[test]
+fn filter_as_you_type_with_input_delete_submit_cancel() {
+    let mut app = app();
+    app.update(Action::StartFilter);
+    assert_eq!(app.mode, Mode::Filter);
+    app.update(Action::Input('B'));
+    assert_eq!(names(&app), ["b.txt"]);
+    app.update(Action::DeleteChar);
+    assert_eq!(names(&app).len(), 3);
+    app.update(Action::Input('a'));
+    app.update(Action::Submit);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(names(&app), ["a.txt"], "the filter stays after Enter");
+    app.update(Action::StartFilter);
+    app.update(Action::Cancel);
+    assert_eq!(names(&app).len(), 3, "Esc clears it");
+}
+
+#[test]
+fn new_folder_prompt_creates_and_shows_errors_with_the_name_kept() {
+    let mut app = app();
+    app.update(Action::NewFolder);
+    for c in "Q3".chars() {
+        app.update(Action::Input(c));
+    }
+    let effects = app.update(Action::Submit);
+    assert!(
+        matches!(&effects[..], [Effect::CreateFolder { parent, name }] if parent == "root" && name == "Q3")
+    );
+    app.update(Action::FolderCreated {
+        parent: "root".to_string(),
+        name: "Q3".to_string(),
+        result: Err("1062507 parent node out of sibling num.\nhint".to_string()),
+    });
+    assert!(
+        matches!(&app.mode, Mode::NewFolder { name, error: Some(e) } if name == "Q3" && e.contains("1062507"))
+    );
+    app.update(Action::Cancel);
+    assert_eq!(app.mode, Mode::Normal);
+    let effects = app.update(Action::FolderCreated {
+        parent: "root".to_string(),
+        name: "Q3".to_string(),
+        result: Ok("fldQ3".to_string()),
+    });
+    assert!(
+        matches!(&effects[..], [Effect::ListDrive { .. }]),
+        "the open folder reloads"
+    );
+    // An empty name is refused in place.
+    app.update(Action::NewFolder);
+    assert!(app.update(Action::Submit).is_empty());
+    assert!(matches!(&app.mode, Mode::NewFolder { error: Some(_), .. }));
+}
+
+#[test]
+fn bookmarks_add_and_jump() {
+    let mut app = app();
+    app.update(Action::OpenBookmarks);
+    assert_eq!(app.mode, Mode::Normal, "nothing to open yet");
+    app.update(Action::Focus(Pane::Drive));
+    app.update(Action::Enter);
+    let effects = app.update(Action::AddBookmark);
+    assert!(
+        matches!(&effects[..], [Effect::SaveBookmarks(marks)] if marks[0].token == "fld1" && marks[0].name == "/Projects")
+    );
+    assert!(app.update(Action::AddBookmark).is_empty(), "no duplicates");
+    app.update(Action::Back);
+    app.update(Action::OpenBookmarks);
+    assert_eq!(app.mode, Mode::Bookmarks { cursor: 0 });
+    let effects = app.update(Action::Submit);
+    assert!(matches!(&effects[..], [Effect::ListDrive { folder, .. }] if folder == "fld1"));
+    assert_eq!(app.drive.breadcrumb(), "My Space / Projects");
+    app.update(Action::OpenBookmarks);
+    let effects = app.update(Action::RemoveBookmark);
+    assert!(matches!(&effects[..], [Effect::SaveBookmarks(marks)] if marks.is_empty()));
+    assert_eq!(app.mode, Mode::Normal, "the list closes when it is empty");
+}
+
+#[test]
+fn upload_sends_the_marks_to_the_open_folder() {
+    let mut app = app();
+    app.update(Action::Down);
+    app.update(Action::ToggleMark);
+    app.update(Action::ToggleMark);
+    let effects = app.update(Action::Upload);
+    match &effects[..] {
+        [Effect::Engine(Command::Add(selection))] => {
+            assert_eq!(selection.destination, "root");
+            assert_eq!(selection.destination_depth, Some(0));
+            assert_eq!(
+                selection.paths,
+                [PathBuf::from("/data/a.txt"), PathBuf::from("/data/b.txt")]
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(app.marks.is_empty());
+    assert!(app.queue.running());
+}
+
+#[test]
+fn upload_without_a_destination_says_so() {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        String::new(),
+        Lang::En,
+    );
+    assert!(app.update(Action::Upload).is_empty());
+    assert!(app.status.as_ref().is_some_and(|s| s.error));
+}
+
+#[test]
+fn engine_events_build_rows_totals_and_hints() {
+    let mut app = app();
+    let t = t0();
+    app.update(Action::Engine(queued(1, "a.txt", 1000), t));
+    app.update(Action::Engine(queued(2, "b.iso", 500), t));
+    app.update(Action::Engine(Event::Started { job: 1 }, t));
+    app.update(Action::Engine(
+        Event::Progress {
+            job: 1,
+            bytes_done: 500,
+        },
+        t + Duration::from_secs(1),
+    ));
+    assert_eq!(app.queue.rows[0].state, RowState::Running);
+    assert_eq!(app.queue.rows[0].speed, Some(500.0));
+    app.update(Action::Engine(
+        Event::Done {
+            job: 1,
+            file_token: "boxA".to_string(),
+            note: None,
+        },
+        t + Duration::from_secs(2),
+    ));
+    app.update(Action::Engine(
+        Event::Failed {
+            job: 2,
+            failure: Failure {
+                code: Some(1061101),
+                message: "file quota exceeded.".to_string(),
+                log_id: None,
+            },
+        },
+        t + Duration::from_secs(2),
+    ));
+    assert_eq!(app.queue.totals.files_done, 1);
+    assert_eq!(app.queue.totals.files_failed, 1);
+    assert_eq!(app.queue.totals.finished(), 2);
+    let effects = app.update(Action::Engine(Event::Idle, t + Duration::from_secs(2)));
+    assert!(!app.queue.running());
+    assert!(
+        matches!(&effects[..], [Effect::ListDrive { .. }]),
+        "the folder shows the new files"
+    );
+    app.update(Action::Engine(Event::Paused { paused: true }, t));
+    assert!(app.queue.paused);
+}
+
+#[test]
+fn pause_resume_cancel_retry_clear() {
+    let mut app = app();
+    let t = t0();
+    assert!(matches!(
+        &app.update(Action::PauseResume)[..],
+        [Effect::Engine(Command::Pause)]
+    ));
+    app.update(Action::Engine(Event::Paused { paused: true }, t));
+    assert!(matches!(
+        &app.update(Action::PauseResume)[..],
+        [Effect::Engine(Command::Resume)]
+    ));
+
+    app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    app.update(Action::Engine(queued(2, "b.txt", 10), t));
+    app.update(Action::Focus(Pane::Queue));
+    assert!(matches!(
+        &app.update(Action::CancelRow)[..],
+        [Effect::Engine(Command::Cancel(1))]
+    ));
+    app.update(Action::Engine(
+        Event::Skipped {
+            job: 1,
+            reason: "cancelled".to_string(),
+        },
+        t,
+    ));
+    assert!(
+        app.update(Action::CancelRow).is_empty(),
+        "a finished row cannot be cancelled"
+    );
+
+    assert!(
+        app.update(Action::RetryFailed).is_empty(),
+        "nothing failed yet"
+    );
+    app.update(Action::Engine(
+        Event::Failed {
+            job: 2,
+            failure: Failure::local("unreadable"),
+        },
+        t,
+    ));
+    assert!(matches!(
+        &app.update(Action::RetryFailed)[..],
+        [Effect::Engine(Command::RetryFailed)]
+    ));
+    app.update(Action::Engine(queued(2, "b.txt", 10), t));
+    assert_eq!(app.queue.rows[1].state, RowState::Queued);
+    assert_eq!(app.queue.totals.files_failed, 0);
+
+    app.update(Action::ClearFinished);
+    assert_eq!(
+        app.queue.rows.len(),
+        1,
+        "the cancelled row is cleared, the queued one stays"
+    );
+}
+
+#[test]
+fn conflicts_open_a_modal_resolved_one_by_one_or_all_at_once() {
+    let mut app = app();
+    let t = t0();
+    for job in 1..=3 {
+        app.update(Action::Engine(
+            Event::Conflict {
+                job,
+                name: format!("f{job}"),
+            },
+            t,
+        ));
+    }
+    assert!(
+        app.update(Action::Upload).is_empty(),
+        "other keys wait for the answer"
+    );
+    let effects = app.update(Action::Resolve {
+        choice: ConflictChoice::Skip,
+        apply_to_all: false,
+    });
+    assert!(matches!(
+        &effects[..],
+        [Effect::Engine(Command::ResolveConflict {
+            job: 1,
+            choice: ConflictChoice::Skip,
+            apply_to_all: false
+        })]
+    ));
+    let effects = app.update(Action::Resolve {
+        choice: ConflictChoice::KeepBoth,
+        apply_to_all: true,
+    });
+    assert!(matches!(
+        &effects[..],
+        [Effect::Engine(Command::ResolveConflict {
+            job: 2,
+            apply_to_all: true,
+            ..
+        })]
+    ));
+    assert!(app.queue.conflicts.is_empty());
+}
+
+#[test]
+fn lang_toggle_help_and_report() {
+    let mut app = app();
+    app.update(Action::ToggleLang);
+    assert_eq!(app.lang, Lang::Zh);
+    app.update(Action::ToggleLang);
+    assert_eq!(app.lang, Lang::En);
+    app.update(Action::ToggleHelp);
+    assert_eq!(app.mode, Mode::Help);
+    app.update(Action::Down);
+    assert_eq!(app.mode, Mode::Help);
+    app.update(Action::ToggleHelp);
+    assert_eq!(app.mode, Mode::Normal);
+    app.update(Action::Report("bookmark not saved".to_string()));
+    assert!(app.status.as_ref().is_some_and(|s| s.error));
+    app.update(Action::Cancel);
+    assert!(app.status.is_none());
+}
+
+#[test]
+fn quit_asks_while_uploads_run() {
+    let mut app = app();
+    app.update(Action::Engine(queued(1, "a.txt", 10), t0()));
+    assert!(app.update(Action::Quit).is_empty());
+    assert_eq!(app.mode, Mode::ConfirmQuit);
+    app.update(Action::Cancel);
+    assert_eq!(app.mode, Mode::Normal);
+    app.update(Action::Quit);
+    assert!(matches!(&app.update(Action::Submit)[..], [Effect::Quit]));
+    assert!(app.should_quit);
+
+    let mut idle = self::app();
+    assert!(matches!(&idle.update(Action::Quit)[..], [Effect::Quit]));
+}
+
+#[test]
+fn mouse_click_selects_and_focuses_wheel_scrolls() {
+    let mut app = app();
+    // Wide layout: local on the left from row 1; its first entry is on row 2.
+    app.update(Action::Click { column: 5, row: 4 });
+    assert_eq!(app.focus, Pane::Local);
+    assert_eq!(app.local.cursor, 2);
+    app.update(Action::Click { column: 70, row: 2 });
+    assert_eq!(app.focus, Pane::Drive);
+    assert_eq!(app.drive.cursor, 0);
+    let effects = app.update(Action::Click { column: 70, row: 2 });
+    assert!(
+        matches!(&effects[..], [Effect::ListDrive { folder, .. }] if folder == "fld1"),
+        "a second click opens the folder"
+    );
+    app.update(Action::Scroll {
+        column: 5,
+        row: 5,
+        down: true,
+    });
+    assert_eq!(app.focus, Pane::Local);
+    assert_eq!(app.local.cursor, 2, "clamped to the last entry");
+    app.update(Action::Scroll {
+        column: 5,
+        row: 5,
+        down: false,
+    });
+    assert_eq!(app.local.cursor, 0);
+}
+
+#[test]
+fn resize_below_100_columns_stacks_the_panes() {
+    let mut app = app();
+    app.update(Action::Resize {
+        width: 60,
+        height: 30,
+    });
+    let areas = layout::areas(app.width, app.height);
+    assert_eq!(areas.local.width, 60);
+    assert!(areas.drive.y > areas.local.y);
+}
+
+#[test]
+fn login_screen_collects_the_app_and_runs_the_device_flow() {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        "h".to_string(),
+        Lang::En,
+    );
+    app.require_login(LoginScreen::new(
+        "https://open.feishu.cn".to_string(),
+        None,
+        "not logged in".to_string(),
+    ));
+    assert!(app
+        .start()
+        .iter()
+        .all(|e| !matches!(e, Effect::LoadDriveRoot)));
+    app.update(Action::Submit);
+    assert!(
+        app.login.as_ref().is_some_and(|l| l.error.is_some()),
+        "an app id is required"
+    );
+    for c in "cli_x".chars() {
+        app.update(Action::Input(c));
+    }
+    app.update(Action::DeleteChar);
+    app.update(Action::Input('1'));
+    app.update(Action::Submit);
+    app.update(Action::Input('s'));
+    assert!(
+        !format!("{:?}", app.login).contains("secret: \"s\""),
+        "Debug hides the secret"
+    );
+    app.update(Action::FocusNext);
+    assert_eq!(
+        app.login.as_ref().map(|l| l.flow),
+        Some(login::LoginFlow::Browser)
+    );
+    app.update(Action::FocusNext);
+    let effects = app.update(Action::Submit);
+    assert!(matches!(
+        &effects[..],
+        [Effect::StartLogin { app_id, flow: login::LoginFlow::Device, .. }] if app_id == "cli_1"
+    ));
+    assert_eq!(
+        app.login.as_ref().map(|l| l.secret.len()),
+        Some(0),
+        "the secret leaves the state"
+    );
+    app.update(Action::LoginCode {
+        user_code: Some("ABCD-EFGH".to_string()),
+        link: "https://example/verify".to_string(),
+    });
+    assert!(matches!(
+        app.login.as_ref().map(|l| &l.step),
+        Some(LoginStep::Waiting { .. })
+    ));
+    app.update(Action::LoginFailed("expired".to_string()));
+    assert_eq!(
+        app.login.as_ref().map(|l| &l.step),
+        Some(&LoginStep::Secret)
+    );
+    let effects = app.update(Action::LoggedIn {
+        who: "Ada".to_string(),
+        host: "open.feishu.cn".to_string(),
+    });
+    assert!(matches!(&effects[..], [Effect::LoadDriveRoot]));
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.who, "Ada");
+}
+
+#[test]
+fn retry_after_the_batch_settled_counts_the_row_again() {
+    let mut app = app();
+    let t = t0();
+    app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    app.update(Action::Engine(
+        Event::Failed {
+            job: 1,
+            failure: Failure::local("unreadable"),
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Idle, t));
+    app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    assert_eq!(app.queue.totals.files_total, 1);
+    assert_eq!(app.queue.totals.files_failed, 0);
+    assert_eq!(app.queue.totals.bytes_total, 10);
+    // A new file after that starts a new batch.
+    app.update(Action::Engine(
+        Event::Done {
+            job: 1,
+            file_token: "box1".to_string(),
+            note: Some("already uploaded".to_string()),
+        },
+        t,
+    ));
+    app.update(Action::Engine(queued(2, "b.txt", 20), t));
+    assert_eq!(app.queue.totals.files_total, 1);
+    assert_eq!(app.queue.rows.len(), 2);
+}
+
+#[test]
+fn a_drive_reload_keeps_the_cursor_on_the_same_folder() {
+    let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
+    app.update(Action::Down);
+    assert_eq!(app.drive.selected().map(|e| e.token.as_str()), Some("doc1"));
+    app.update(Action::Refresh);
+    let gen = app.drive.generation;
+    app.update(Action::DrivePage {
+        generation: gen,
+        result: Ok(DrivePage {
+            entries: vec![
+                remote("New", "fld2", "folder"),
+                remote("notes.docx", "doc1", "docx"),
+                remote("Projects", "fld1", "folder"),
+            ],
+            next_page: None,
+        }),
+    });
+    assert_eq!(app.drive.selected().map(|e| e.token.as_str()), Some("doc1"));
+}
+
+#[test]
+fn a_big_listing_in_chunks_shows_progress_and_keeps_the_cursor() {
+    let mut app = app();
+    app.update(Action::Enter); // docs/
+    let gen = app.local.generation;
+    let chunk = |from: usize, to: usize| -> Vec<LocalEntry> {
+        (from..to)
+            .map(|i| local(&format!("f{i:06}"), false, i as u64, 0))
+            .collect()
+    };
+    app.update(Action::LocalListed {
+        generation: gen,
+        entries: chunk(50_000, 50_256),
+        seen: 256,
+        done: false,
+        error: None,
+    });
+    assert_eq!(app.local.loading, Some(256));
+    app.update(Action::Down);
+    let before = app.local.selected().map(|e| e.name.clone());
+    for start in (0..100_000).step_by(10_000).filter(|s| *s != 50_000) {
+        app.update(Action::LocalListed {
+            generation: gen,
+            entries: chunk(start, start + 10_000),
+            seen: 0,
+            done: false,
+            error: None,
+        });
+    }
+    app.update(Action::LocalListed {
+        generation: gen,
+        entries: chunk(50_256, 60_000),
+        seen: 100_000,
+        done: true,
+        error: None,
+    });
+    assert_eq!(app.local.visible.len(), 100_000);
+    assert_eq!(app.local.loading, None);
+    assert_eq!(
+        app.local.selected().map(|e| e.name.clone()),
+        before,
+        "later chunks do not move the cursor off its entry"
+    );
+}

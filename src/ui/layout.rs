@@ -1,0 +1,64 @@
+//! Where each part of the screen goes. Pure arithmetic on the terminal size, shared by drawing
+//! and by mouse hit-testing in `App::update`, so a click lands where the row was drawn.
+
+use ratatui::layout::Rect;
+
+/// Below this many columns the two panes stack instead of sitting side by side.
+pub const STACK_BELOW: u16 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub header: Rect,
+    pub local: Rect,
+    pub drive: Rect,
+    pub queue: Rect,
+    pub footer: Rect,
+}
+
+pub fn areas(width: u16, height: u16) -> Areas {
+    let header = Rect::new(0, 0, width, height.min(1));
+    let footer = Rect::new(0, height.saturating_sub(1), width, height.min(1));
+    let body_top = header.height;
+    let body = height.saturating_sub(2);
+    // The queue gets two fifths, never fewer than 6 rows while the body has them.
+    let queue_h = (body * 2 / 5).max(body.min(6));
+    let panes_h = body - queue_h;
+    let queue = Rect::new(0, body_top + panes_h, width, queue_h);
+    let (local, drive) = if width < STACK_BELOW {
+        let top = panes_h / 2;
+        (
+            Rect::new(0, body_top, width, top),
+            Rect::new(0, body_top + top, width, panes_h - top),
+        )
+    } else {
+        let left = width / 2;
+        (
+            Rect::new(0, body_top, left, panes_h),
+            Rect::new(left, body_top, width - left, panes_h),
+        )
+    };
+    Areas {
+        header,
+        local,
+        drive,
+        queue,
+        footer,
+    }
+}
+
+/// Rows inside a bordered pane.
+pub fn inner_rows(area: Rect) -> usize {
+    usize::from(area.height.saturating_sub(2))
+}
+
+/// A centred box of at most `width` × `height` inside `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    )
+}

@@ -1,0 +1,173 @@
+//! The queue: a row per file with its state; under a failed row, the catalog's hint in the
+//! user's language, wrapped to the width.
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::text::{fit, right, wrap};
+use super::theme::Theme;
+use crate::app::queue::{Row, RowState};
+use crate::app::{App, Pane};
+use crate::feishu::Lang;
+use crate::transfer::progress::{human_bytes, human_duration};
+
+const SIZE_W: usize = 9;
+const BAR_W: usize = 16;
+const HINT_INDENT: usize = 4;
+
+fn name_width(columns: usize) -> usize {
+    (columns / 3).clamp(12, 40)
+}
+
+fn row_name(row: &Row) -> String {
+    if row.folder.is_empty() {
+        row.name.clone()
+    } else {
+        format!("{}/{}", row.folder, row.name)
+    }
+}
+
+/// The hint lines under a failed row.
+fn hint_lines(row: &Row, columns: usize, lang: Lang) -> Vec<String> {
+    match &row.state {
+        RowState::Failed { failure } => failure
+            .hint(lang)
+            .map(|hint| wrap(&hint, columns.saturating_sub(HINT_INDENT)))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Lines a row takes at this width: one, plus its wrapped hint when it failed.
+pub fn row_height(row: &Row, columns: usize, lang: Lang) -> usize {
+    1 + hint_lines(row, columns, lang).len()
+}
+
+fn title(app: &App, theme: &Theme) -> Line<'static> {
+    let totals = &app.queue.totals;
+    let mut spans = vec![Span::styled(" Queue ", theme.key())];
+    if totals.files_total > 0 {
+        let speed = totals
+            .speed()
+            .filter(|_| app.queue.running())
+            .map(|speed| format!("{}/s", human_bytes(speed as u64)))
+            .unwrap_or_else(|| "–".to_string());
+        let eta = totals
+            .eta()
+            .filter(|_| app.queue.running())
+            .map(human_duration)
+            .unwrap_or_else(|| "–".to_string());
+        spans.push(Span::raw(format!(
+            " {}/{} · {} · ETA {} ",
+            totals.finished(),
+            totals.files_total,
+            speed,
+            eta
+        )));
+        if totals.files_failed > 0 {
+            spans.push(Span::styled(
+                format!("· {} failed ", totals.files_failed),
+                theme.error(),
+            ));
+        }
+    }
+    if app.queue.paused {
+        spans.push(Span::styled("· paused ", theme.hint()));
+    }
+    if let Some(seen) = app.queue.planning {
+        spans.push(Span::styled(format!("· planning… {seen} "), theme.hint()));
+    }
+    Line::from(spans)
+}
+
+fn bar(done: u64, size: u64) -> (String, u64) {
+    let percent = (done * 100).checked_div(size).unwrap_or(100);
+    let filled = (percent as usize * BAR_W / 100).min(BAR_W);
+    (
+        format!("{}{}", "█".repeat(filled), "░".repeat(BAR_W - filled)),
+        percent,
+    )
+}
+
+fn row_line(row: &Row, columns: usize, theme: &Theme) -> Vec<Span<'static>> {
+    let (icon, icon_style) = match &row.state {
+        RowState::Queued => ("·", theme.dim()),
+        RowState::Running => ("▶", theme.bar()),
+        RowState::Done { .. } => ("✓", theme.ok()),
+        RowState::Skipped { .. } => ("↷", theme.dim()),
+        RowState::Failed { .. } => ("✗", theme.error()),
+    };
+    let name_w = name_width(columns);
+    let head = format!(
+        " {} {}",
+        fit(&row_name(row), name_w),
+        right(&human_bytes(row.size), SIZE_W)
+    );
+    let rest_w = columns.saturating_sub(2 + name_w + 1 + SIZE_W + 2);
+    let (detail, style) = match &row.state {
+        RowState::Queued => ("queued".to_string(), theme.dim()),
+        RowState::Running => {
+            let (bar, percent) = bar(row.bytes_done, row.size);
+            let speed = row
+                .speed
+                .map(|speed| format!("  {}/s", human_bytes(speed as u64)))
+                .unwrap_or_default();
+            (format!("{bar} {percent:>3}%{speed}"), theme.bar())
+        }
+        RowState::Done { file_token, note } => match note {
+            Some(note) => (format!("{file_token}  ({note})"), theme.dim()),
+            None => (file_token.clone(), theme.dim()),
+        },
+        RowState::Skipped { reason } => (format!("skipped: {reason}"), theme.dim()),
+        RowState::Failed { failure } => {
+            let code = failure
+                .code
+                .map(|code| format!("{code} "))
+                .unwrap_or_default();
+            (format!("{code}{}", failure.message), theme.error())
+        }
+    };
+    vec![
+        Span::styled(icon, icon_style),
+        Span::raw(head),
+        Span::raw("  "),
+        Span::styled(fit(&detail, rest_w), style),
+    ]
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let focused = app.focus == Pane::Queue;
+    let block = super::pane_block(title(app, theme), focused, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let columns = usize::from(inner.width);
+    let height = usize::from(inner.height);
+    let mut lines: Vec<Line> = Vec::new();
+    if app.queue.rows.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "Nothing queued: mark local files with Space, open a Drive folder, press u.",
+            theme.dim(),
+        )));
+    }
+    for (index, row) in app.queue.rows.iter().enumerate().skip(app.queue.offset) {
+        if lines.len() >= height {
+            break;
+        }
+        let mut line = Line::from(row_line(row, columns, theme));
+        if focused && index == app.queue.cursor {
+            line = line.style(theme.cursor(true));
+        }
+        lines.push(line);
+        for hint in hint_lines(row, columns, app.lang) {
+            lines.push(Line::from(vec![
+                Span::raw(" ".repeat(HINT_INDENT)),
+                Span::styled(hint, theme.hint()),
+            ]));
+        }
+    }
+    lines.truncate(height);
+    frame.render_widget(Paragraph::new(lines).style(Style::new()), inner);
+}

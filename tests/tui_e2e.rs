@@ -1,0 +1,364 @@
+//! The real `larkup` binary in a pseudo-terminal against the sandbox: navigate, mark files,
+//! choose a Drive folder, upload, read the queue off the screen (a vt100 parser), quit.
+//! Every wait polls the screen for a condition with a deadline; nothing sleeps to synchronise.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::num::NonZeroU16;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::Harness;
+use larkup::sandbox::SandboxOptions;
+use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+
+const ROWS: u16 = 32;
+const COLS: u16 = 120;
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Tui {
+    screen: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+    _master: Box<dyn MasterPty + Send>,
+}
+
+impl Tui {
+    fn spawn(mut command: CommandBuilder) -> Tui {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("a pseudo-terminal");
+        command.env("TERM", "xterm-256color");
+        let child = pair.slave.spawn_command(command).expect("larkup starts");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let writer = pair.master.take_writer().expect("pty writer");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(
+            NonZeroU16::new(ROWS).expect("rows"),
+            NonZeroU16::new(COLS).expect("cols"),
+            0,
+        )));
+        let feed = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut parser) = feed.lock() {
+                    parser.process(&buf[..n]);
+                }
+            }
+        });
+        Tui {
+            screen,
+            writer,
+            child,
+            _master: pair.master,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().expect("screen").screen().contents()
+    }
+
+    /// Polls the screen until `ready` holds; fails with the screen when the deadline passes.
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.contents();
+            if ready(&screen) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for_state(&self, what: &str, ready: impl Fn(&vt100::Parser) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !ready(&self.screen.lock().expect("screen")) {
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Moves the Drive cursor onto `name` (the server's order is its own).
+    fn select_drive_entry(&mut self, name: &str) {
+        let target = format!("> 📁 {name}");
+        for _ in 0..4 {
+            let before = self.contents();
+            if before.contains(&target) {
+                return;
+            }
+            self.keys("j");
+            self.wait_for("the cursor to move", |s| s != before);
+        }
+        panic!("no {name} in the Drive pane:\n{}", self.contents());
+    }
+
+    /// Clicks (SGR mouse report) on the first screen cell showing `text`.
+    fn click_on(&mut self, text: &str) {
+        let (row, column) = {
+            let parser = self.screen.lock().expect("screen");
+            let rows: Vec<String> = parser.screen().rows(0, COLS).collect();
+            rows.iter()
+                .enumerate()
+                .find_map(|(row, line)| {
+                    let byte = line.find(text)?;
+                    let column = unicode_columns(&line[..byte]);
+                    Some((row as u16, column as u16))
+                })
+                .unwrap_or_else(|| panic!("{text:?} is not on the screen:\n{}", rows.join("\n")))
+        };
+        let (x, y) = (column + 1, row + 1);
+        self.keys(&format!("\x1b[<0;{x};{y}M\x1b[<0;{x};{y}m"));
+    }
+
+    fn keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).expect("type");
+        self.writer.flush().expect("flush");
+    }
+
+    /// Waits for the process to end by itself; its exit status.
+    fn wait_exit(&mut self) -> portable_pty::ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("larkup did not quit; the screen:\n{}", self.contents());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Terminal columns of a string (wide characters take two).
+fn unicode_columns(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+fn command(harness: &Harness, config: &std::path::Path) -> CommandBuilder {
+    let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_larkup"));
+    command.cwd(harness.work.path());
+    command.env("LARKUP_BASE_URL", harness.sandbox.base_url());
+    command.env("LARKUP_TOKEN", harness.sandbox.access_token());
+    command.env("LARKUP_STATE_DIR", harness.state.path());
+    command.env("LARKUP_CONFIG_DIR", config);
+    command.env("LANG", "C.UTF-8");
+    command.env("NO_PROXY", "127.0.0.1,localhost");
+    command.env_remove("LC_ALL");
+    command.env_remove("LC_MESSAGES");
+    command.env_remove("LARKUP_LOG");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mark_choose_upload_see_done_and_a_failed_row_with_its_hint_then_quit() {
+    let harness = Harness::start(SandboxOptions {
+        fail_name: vec!["*.iso=1061101".to_string()],
+        ..SandboxOptions::default()
+    })
+    .await;
+    harness.file("alpha.txt", b"alpha");
+    harness.file("beta.txt", &common::pattern(300_000, 2));
+    harness.file("gamma.iso", &common::pattern(4096, 3));
+    harness.file("sub/inner.txt", b"inner");
+    let root = harness.sandbox.root_token();
+    harness.sandbox.seed_folder(&root, "Archive", 0);
+    let inbox = harness.sandbox.seed_folder(&root, "Inbox", 0);
+    let config = tempfile::TempDir::new().expect("config dir");
+
+    let mut tui = Tui::spawn(command(&harness, config.path()));
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the panes", |s| {
+            s.contains("alpha.txt") && s.contains("Inbox") && s.contains("Archive")
+        });
+        // Navigate: into sub/ and back (the cursor returns to sub/), then down to the files.
+        tui.keys("\r");
+        tui.wait_for("sub/ listed", |s| s.contains("inner.txt"));
+        tui.keys("\x7f");
+        tui.wait_for("back in the work dir", |s| s.contains("alpha.txt"));
+        // sub/ first (directories first), then alpha, beta, gamma: mark all three files.
+        tui.keys("j   ");
+        tui.wait_for("three marks", |s| s.contains("3 marked"));
+        // The Drive pane: Archive, Inbox; open Inbox, which becomes the destination.
+        tui.keys("\t");
+        tui.select_drive_entry("Inbox");
+        tui.keys("\r");
+        tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
+        tui.keys("u");
+        tui.wait_for("two done and one failed with its hint", |s| {
+            s.matches('✓').count() == 2
+                && s.contains("1061101 file quota exceeded.")
+                && s.contains("Your tenant's storage quota is used up")
+                && s.contains("3/3")
+        });
+        // L switches the hint to Chinese in place.
+        tui.keys("L");
+        tui.wait_for("the hint in Chinese", |s| s.contains("租户容量超限"));
+        tui.keys("q");
+        let status = tui.wait_exit();
+        assert!(status.success(), "exit status {status:?}");
+        tui.wait_for_state("the terminal restored", |parser| {
+            !parser.screen().alternate_screen()
+        });
+    });
+
+    let stored = harness.sandbox.inspect();
+    let mut in_inbox: Vec<&str> = stored
+        .files
+        .iter()
+        .filter(|file| file.parent_token == inbox)
+        .map(|file| file.name.as_str())
+        .collect();
+    in_inbox.sort_unstable();
+    assert_eq!(in_inbox, ["alpha.txt", "beta.txt"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_opens_on_its_own_sandbox_and_quits() {
+    let harness = Harness::start(SandboxOptions::default()).await;
+    let config = tempfile::TempDir::new().expect("config dir");
+    let mut command = command(&harness, config.path());
+    // The demo needs no account: no token, no server from outside.
+    command.env_remove("LARKUP_TOKEN");
+    command.env_remove("LARKUP_BASE_URL");
+    command.arg("--demo");
+    let mut tui = Tui::spawn(command);
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the demo drive and files", |s| {
+            s.contains("Full folder (1500 items)") && s.contains("README-demo.txt")
+        });
+        tui.keys("?");
+        tui.wait_for("the help overlay", |s| s.contains("Keys · any key closes"));
+        tui.keys("x");
+        tui.wait_for("help closed", |s| !s.contains("Keys · any key closes"));
+        // A newcomer's first minute: a file and an .iso into Projects, a file into the full
+        // folder; the hints show under the failed rows.
+        // (Esc is sent alone: ESC followed at once by a key reads as Alt+key.)
+        tui.keys("/beach\r ");
+        tui.wait_for("beach.jpg marked", |s| s.contains("1 marked"));
+        tui.keys("\x1b");
+        tui.wait_for("the filter cleared", |s| s.contains("video.mp4"));
+        tui.keys("/disk\r ");
+        tui.wait_for("two marks", |s| s.contains("2 marked"));
+        tui.keys("\x1b");
+        tui.wait_for("the filter cleared", |s| s.contains("video.mp4"));
+        tui.keys("\t");
+        tui.select_drive_entry("Projects");
+        tui.keys("\r");
+        tui.wait_for("Projects as destination", |s| s.contains("→ /Projects"));
+        tui.keys("u");
+        tui.wait_for("beach.jpg done, the .iso failed on quota", |s| {
+            s.contains('✓') && s.contains("1061101") && s.contains("storage quota is used up")
+        });
+        tui.keys("\x7f");
+        tui.wait_for("back in My Space", |s| {
+            s.contains("Full folder (1500 items)")
+        });
+        tui.select_drive_entry("Full folder (1500 items)");
+        tui.keys("\r");
+        tui.wait_for("the full folder open", |s| s.contains("→ /Full folder"));
+        tui.keys("\t\t/notes\r ");
+        tui.wait_for("notes.md marked", |s| s.contains("1 marked"));
+        tui.keys("u");
+        tui.wait_for("1062507 with its hint", |s| {
+            s.contains("1062507") && s.contains("maximum of 1500 items")
+        });
+        tui.keys("q");
+        let status = tui.wait_exit();
+        assert!(status.success(), "exit status {status:?}");
+    });
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_restores_the_terminal() {
+    let harness = Harness::start(SandboxOptions::default()).await;
+    harness.file("alpha.txt", b"alpha");
+    let config = tempfile::TempDir::new().expect("config dir");
+    let mut tui = Tui::spawn(command(&harness, config.path()));
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the panes", |s| {
+            s.contains("alpha.txt") && s.contains("My Space")
+        });
+        assert!(tui
+            .screen
+            .lock()
+            .expect("screen")
+            .screen()
+            .alternate_screen());
+        let pid = tui.child.process_id().expect("a pid");
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        tui.wait_exit();
+        // The reader thread may still be feeding the last bytes: poll for the restore.
+        tui.wait_for_state("the main screen back", |parser| {
+            !parser.screen().alternate_screen()
+        });
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_same_name_conflict_asks_and_keep_both_keeps_both() {
+    let harness = Harness::start(SandboxOptions::default()).await;
+    let root = harness.sandbox.root_token();
+    let inbox = harness.sandbox.seed_folder(&root, "Inbox", 0);
+    // Another dup.txt is already in Inbox, put there from elsewhere.
+    let elsewhere = harness.file("elsewhere/dup.txt", b"first");
+    let run = harness
+        .run(&["upload", &elsewhere.to_string_lossy(), "--to", &inbox])
+        .await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    harness.file("dup.txt", b"second, longer");
+    let config = tempfile::TempDir::new().expect("config dir");
+
+    let mut tui = Tui::spawn(command(&harness, config.path()));
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the panes", |s| {
+            s.contains("dup.txt") && s.contains("Inbox")
+        });
+        // elsewhere/ first, then dup.txt.
+        tui.keys("j ");
+        tui.wait_for("one mark", |s| s.contains("1 marked"));
+        // With the mouse this time: a click selects Inbox, a second click opens it.
+        tui.click_on("Inbox");
+        tui.wait_for("the Drive pane focused", |s| s.contains("> 📁 Inbox"));
+        tui.click_on("Inbox");
+        tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
+        tui.keys("u");
+        tui.wait_for("the conflict modal", |s| {
+            s.contains("Same name in Drive") && s.contains("“dup.txt” is already in /Inbox")
+        });
+        tui.keys("k");
+        tui.wait_for("the upload done", |s| {
+            !s.contains("Same name in Drive") && s.contains('✓') && s.contains("1/1")
+        });
+        tui.keys("q");
+        assert!(tui.wait_exit().success());
+    });
+    let stored = harness.sandbox.inspect();
+    let copies = stored
+        .files
+        .iter()
+        .filter(|file| file.parent_token == inbox && file.name == "dup.txt")
+        .count();
+    assert_eq!(copies, 2, "keep both keeps both");
+}

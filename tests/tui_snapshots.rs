@@ -1,0 +1,341 @@
+//! The TUI's screens drawn into ratatui's `TestBackend` and compared with the committed
+//! snapshots in tests/snapshots/ (insta). Fixed names, times and instants keep them stable.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use larkup::app::local::LocalEntry;
+use larkup::app::login::LoginScreen;
+use larkup::app::{Action, App, DrivePage, Pane};
+use larkup::feishu::{DriveEntry, Lang};
+use larkup::transfer::events::{Event, Failure};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+const NOV_2026: i64 = 1_795_000_000;
+
+fn local(name: &str, is_dir: bool, size: u64, age_hours: i64) -> LocalEntry {
+    LocalEntry {
+        name: name.to_string(),
+        path: PathBuf::from("/data/photos").join(name),
+        is_dir,
+        size,
+        mtime: Some(NOV_2026 - age_hours * 3600),
+    }
+}
+
+fn folder(name: &str, token: &str) -> DriveEntry {
+    DriveEntry {
+        token: token.to_string(),
+        name: name.to_string(),
+        kind: "folder".to_string(),
+        parent_token: String::new(),
+        url: String::new(),
+        created_time: None,
+        modified_time: None,
+    }
+}
+
+/// Ada's session: /data/photos on the left, My Space / Projects on the right.
+fn app(width: u16, height: u16) -> App {
+    let mut app = App::new(
+        PathBuf::from("/data/photos"),
+        "Ada Lovelace".to_string(),
+        "open.feishu.cn".to_string(),
+        Lang::En,
+    );
+    app.update(Action::Resize { width, height });
+    app.start();
+    app.update(Action::LocalListed {
+        generation: 1,
+        entries: vec![
+            local("raw", true, 0, 30),
+            local("beach.jpg", false, 3_250_586, 2),
+            local("季度报告.xlsx", false, 48_000, 5),
+            local("harbour 🌊.jpg", false, 912_000, 26),
+            local("notes.md", false, 812, 1),
+            local(".cache", true, 0, 1),
+        ],
+        seen: 6,
+        done: true,
+        error: None,
+    });
+    app.update(Action::DriveRoot(Ok("nodcnROOT".to_string())));
+    app.update(Action::DrivePage {
+        generation: 1,
+        result: Ok(DrivePage {
+            entries: vec![
+                folder("Projects", "fldcnPROJECTS01"),
+                folder("共享资料", "fldcnSHARED"),
+            ],
+            next_page: None,
+        }),
+    });
+    app.update(Action::Focus(Pane::Drive));
+    app.update(Action::Enter);
+    app.update(Action::DrivePage {
+        generation: 2,
+        result: Ok(DrivePage {
+            entries: vec![folder("Q1", "fldcnQ1"), folder("Q2", "fldcnQ2")],
+            next_page: None,
+        }),
+    });
+    app.update(Action::Focus(Pane::Local));
+    app.update(Action::Down);
+    app.update(Action::ToggleMark);
+    app.update(Action::ToggleMark);
+    app
+}
+
+fn render(app: &App) -> String {
+    let backend = TestBackend::new(app.width, app.height);
+    let mut terminal = Terminal::new(backend).expect("test terminal");
+    terminal
+        .draw(|frame| larkup::ui::draw(frame, app))
+        .expect("draw");
+    terminal.backend().to_string()
+}
+
+fn queued(job: u64, name: &str, size: u64) -> Event {
+    Event::Queued {
+        job,
+        path: PathBuf::from("/data/photos").join(name),
+        name: name.to_string(),
+        size,
+        folder: String::new(),
+    }
+}
+
+/// A batch: one done, one at 52 %, one waiting, one failed with Feishu's quota code.
+fn with_queue(mut app: App, failed: bool) -> App {
+    let t = Instant::now();
+    let at = |secs: u64| t + Duration::from_secs(secs);
+    for (job, name, size) in [
+        (1, "beach.jpg", 3_250_586),
+        (2, "video.mp4", 40 * 1024 * 1024),
+        (3, "notes.md", 812),
+        (4, "disk-image.iso", 2 * 1024 * 1024),
+    ] {
+        app.update(Action::Engine(queued(job, name, size), at(0)));
+    }
+    let events = [
+        (Event::Started { job: 1 }, 0),
+        (
+            Event::Done {
+                job: 1,
+                file_token: "boxcnBEACH0001".to_string(),
+                note: None,
+            },
+            1,
+        ),
+        (Event::Started { job: 2 }, 1),
+        (
+            Event::Progress {
+                job: 2,
+                bytes_done: 21_810_380,
+            },
+            6,
+        ),
+    ];
+    for (event, secs) in events {
+        app.update(Action::Engine(event, at(secs)));
+    }
+    if failed {
+        app.update(Action::Engine(
+            Event::Failed {
+                job: 4,
+                failure: Failure {
+                    code: Some(1061101),
+                    message: "file quota exceeded.".to_string(),
+                    log_id: None,
+                },
+            },
+            at(6),
+        ));
+    }
+    app
+}
+
+#[test]
+fn main_screen() {
+    insta::assert_snapshot!(render(&app(120, 24)));
+}
+
+#[test]
+fn running_queue() {
+    insta::assert_snapshot!(render(&with_queue(app(120, 26), false)));
+}
+
+#[test]
+fn failed_row_hint_in_english() {
+    insta::assert_snapshot!(render(&with_queue(app(120, 26), true)));
+}
+
+#[test]
+fn failed_row_hint_in_chinese() {
+    let mut app = with_queue(app(120, 26), true);
+    app.update(Action::ToggleLang);
+    insta::assert_snapshot!(render(&app));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = app(120, 40);
+    app.update(Action::ToggleHelp);
+    insta::assert_snapshot!(render(&app));
+}
+
+#[test]
+fn conflict_modal() {
+    let mut app = with_queue(app(120, 26), false);
+    app.update(Action::Engine(
+        Event::Conflict {
+            job: 3,
+            name: "notes.md".to_string(),
+        },
+        Instant::now(),
+    ));
+    insta::assert_snapshot!(render(&app));
+}
+
+#[test]
+fn login_screen() {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        "open.feishu.cn".to_string(),
+        Lang::En,
+    );
+    app.update(Action::Resize {
+        width: 100,
+        height: 24,
+    });
+    app.require_login(LoginScreen::new(
+        "https://open.feishu.cn".to_string(),
+        Some("cli_a1b2c3".to_string()),
+        "not logged in (profile \"default\")".to_string(),
+    ));
+    app.update(Action::Submit);
+    for c in "s3cr3tV4lue".chars() {
+        app.update(Action::Input(c));
+    }
+    let before = render(&app);
+    assert!(!before.contains("s3cr3t"), "the secret is never drawn");
+    app.update(Action::Submit);
+    app.update(Action::LoginCode {
+        user_code: Some("WXYZ-1234".to_string()),
+        link: "https://accounts.feishu.cn/device?code=WXYZ-1234".to_string(),
+    });
+    insta::assert_snapshot!(render(&app));
+}
+
+#[test]
+fn sixty_columns_stack_the_panes() {
+    let mut app = with_queue(app(60, 30), true);
+    app.update(Action::ToggleLang);
+    insta::assert_snapshot!(render(&app));
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    use ratatui::style::Color;
+    let mut app = with_queue(app(120, 26), true);
+    app.no_color = true;
+    let backend = TestBackend::new(app.width, app.height);
+    let mut terminal = Terminal::new(backend).expect("test terminal");
+    terminal
+        .draw(|frame| larkup::ui::draw(frame, &app))
+        .expect("draw");
+    let buffer = terminal.backend().buffer();
+    let coloured = buffer
+        .content()
+        .iter()
+        .filter(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset)
+        .count();
+    assert_eq!(coloured, 0, "NO_COLOR: no cell has a colour");
+
+    app.no_color = false;
+    terminal
+        .draw(|frame| larkup::ui::draw(frame, &app))
+        .expect("draw");
+    let coloured = terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .filter(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset)
+        .count();
+    assert!(coloured > 0, "colours are drawn otherwise");
+}
+
+#[test]
+fn draws_at_any_size_without_panicking() {
+    for (width, height) in [
+        (1, 1),
+        (2, 3),
+        (10, 5),
+        (20, 4),
+        (40, 8),
+        (99, 12),
+        (100, 6),
+    ] {
+        let mut app = with_queue(app(120, 26), true);
+        app.update(Action::Resize { width, height });
+        render(&app);
+        app.update(Action::ToggleHelp);
+        render(&app);
+        app.update(Action::ToggleHelp);
+        app.update(Action::Engine(
+            Event::Conflict {
+                job: 3,
+                name: "notes.md".to_string(),
+            },
+            Instant::now(),
+        ));
+        render(&app);
+        app.update(Action::Click {
+            column: width / 2,
+            row: height / 2,
+        });
+        app.update(Action::Scroll {
+            column: 1,
+            row: 1,
+            down: true,
+        });
+    }
+}
+
+#[test]
+fn login_screen_browser_flow() {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        "open.feishu.cn".to_string(),
+        Lang::En,
+    );
+    app.update(Action::Resize {
+        width: 100,
+        height: 24,
+    });
+    app.require_login(LoginScreen::new(
+        "https://open.feishu.cn".to_string(),
+        Some("cli_a1b2c3".to_string()),
+        "not logged in (profile \"default\")".to_string(),
+    ));
+    app.update(Action::FocusNext);
+    app.update(Action::Submit);
+    app.update(Action::Input('x'));
+    app.update(Action::Submit);
+    app.update(Action::LoginCode {
+        user_code: None,
+        link: "https://accounts.feishu.cn/open-apis/authen/v1/authorize?client_id=cli_a1b2c3&redirect_uri=http%3A%2F%2F127.0.0.1%3A53682%2Fcallback".to_string(),
+    });
+    insta::assert_snapshot!(render(&app));
+}
+
+#[test]
+fn quit_while_uploading_asks() {
+    let mut app = with_queue(app(100, 24), false);
+    app.update(Action::Quit);
+    insta::assert_snapshot!(render(&app));
+}
