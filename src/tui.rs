@@ -206,10 +206,11 @@ fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedRecei
     )
 }
 
-/// LEAD: the one call site for resuming the journal's unfinished jobs at start. Send
-/// `Command::ResumeUnfinished` here once the engine has it; until then unfinished uploads
-/// resume when the same files are uploaded again (the journal matches them).
-fn resume_unfinished(_commands: &mpsc::UnboundedSender<Command>) {}
+/// Uploads a crash or a quit left running go on from the journal as soon as the TUI opens.
+fn resume_unfinished(commands: &mpsc::UnboundedSender<Command>) {
+    // The engine lives as long as the loop; a send can only fail once it is gone.
+    let _ = commands.send(Command::ResumeUnfinished);
+}
 
 async fn next_engine_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {
     match events {
