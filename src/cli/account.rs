@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use super::{Cli, Outcome};
 use crate::config::{self, Identity, Profile, Settings};
 use crate::credentials::{self, Keyring, SecretKind};
-use crate::feishu::auth::{now_unix, random_state, App, Auth, DevicePoll, Hosts, Pkce};
+use crate::feishu::auth::{
+    local_code, local_failure, now_unix, random_state, App, Auth, DevicePoll, Hosts, Pkce,
+};
 use crate::feishu::{Lang, Secret};
 use crate::login::{self, LoginError};
 
@@ -85,7 +87,8 @@ fn read_secret(question: &str) -> Result<Secret, LoginError> {
     Ok(Secret::new(value))
 }
 
-/// App id and secret: flags and environment first, then what the profile remembers, then ask.
+/// App id and secret: flags and environment first, then what the profile remembers, then ask
+/// (once: the secret is kept in the keyring after the login succeeded, see `keep_app_secret`).
 async fn app_credentials(
     args: &LoginArgs,
     keyring: &Keyring,
@@ -94,14 +97,17 @@ async fn app_credentials(
     let id = match args
         .app_id
         .clone()
+        .filter(|id| !id.trim().is_empty())
         .or_else(|| known.and_then(|p| p.app_id.clone()))
     {
         Some(id) => id,
         None => prompt("App ID (cli_…, from the Feishu developer console): ")?,
     };
+    let id = id.trim().to_string();
     if id.is_empty() {
         return Err(LoginError::Other(
-            "an app ID is needed to log in".to_string(),
+            "an app ID is needed to log in: pass --app-id, set LARKUP_APP_ID, or type it when asked"
+                .to_string(),
         ));
     }
     let from_env = std::env::var("LARKUP_APP_SECRET")
@@ -121,9 +127,14 @@ async fn app_credentials(
             }
         }
     };
-    let (keyring, stored) = (keyring.clone(), secret.clone());
-    credentials::blocking(move || keyring.set(SecretKind::AppSecret, &stored)).await?;
     Ok(App { id, secret })
+}
+
+/// The app secret goes to the keyring only once it has proved right, so a typo is not kept.
+async fn keep_app_secret(keyring: &Keyring, app: &App) -> Result<(), LoginError> {
+    let (keyring, secret) = (keyring.clone(), app.secret.clone());
+    credentials::blocking(move || keyring.set(SecretKind::AppSecret, &secret)).await?;
+    Ok(())
 }
 
 async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
@@ -151,6 +162,9 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
         // A pasted token has no refresh token and lasts about 2 h (feishu-api.md §7e).
         profile.access_expires_at = None;
         login::save_user_login(&cli.profile, &keyring, &tokens, profile).await?;
+        // Nothing to renew it with: an app secret of an earlier login would only linger.
+        let stale = keyring.clone();
+        credentials::blocking(move || stale.delete(SecretKind::AppSecret)).await?;
         return Ok(format!(
             "{} (pasted token; it cannot be renewed, paste a new one when it expires)",
             user.name
@@ -162,7 +176,11 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
 
     if args.app {
         let (token, expires_at) = auth.tenant_token(&app).await?;
+        keep_app_secret(&keyring, &app).await?;
         login::store_tokens(&keyring, &token, None).await?;
+        // No refresh token for an app: a stale one of an earlier user login must not linger.
+        let stale = keyring.clone();
+        credentials::blocking(move || stale.delete(SecretKind::RefreshToken)).await?;
         profile.identity = Identity::Tenant;
         profile.access_expires_at = Some(expires_at);
         profile.user_name = Some(format!("app {}", app.id));
@@ -178,6 +196,7 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
         browser_flow(&auth, &app, args).await?
     };
     let user = auth.user_info(&tokens.access).await?;
+    keep_app_secret(&keyring, &app).await?;
     profile.user_name = Some(user.name.clone());
     profile.tenant_key = Some(user.tenant_key);
     profile.access_expires_at = Some(tokens.access_expires_at);
@@ -228,19 +247,39 @@ async fn browser_flow(
     server.abort();
     let query = match answer {
         Ok(Some(query)) => query,
-        _ => return Err(LoginError::Other("no answer from the browser in 6 minutes; run `larkup login` again (or `--device` over SSH)".to_string())),
+        _ => {
+            return Err(local_failure(
+                local_code::NO_ANSWER,
+                format!(
+                    "no answer from the browser in {} minutes",
+                    BROWSER_TIMEOUT.as_secs() / 60
+                ),
+            )
+            .into())
+        }
     };
+    // CSRF (RFC 6749 §10.12): only the answer to this login's own request counts.
     if query.get("state") != Some(&state) {
-        return Err(LoginError::Other("the browser's answer carries the wrong state; it did not come from this login, so it was refused".to_string()));
+        return Err(local_failure(
+            local_code::WRONG_STATE,
+            "the browser's answer carries another login's state",
+        )
+        .into());
     }
     if let Some(error) = query.get("error") {
-        return Err(LoginError::Other(format!(
-            "authorization was not granted ({error}); run `larkup login` again and approve"
-        )));
+        let code = if error == "access_denied" {
+            local_code::DENIED
+        } else {
+            local_code::OAUTH_REFUSED
+        };
+        return Err(local_failure(code, format!("authorization was not granted ({error})")).into());
     }
-    let code = query
-        .get("code")
-        .ok_or_else(|| LoginError::Other("the browser's answer has no code".to_string()))?;
+    let code = query.get("code").ok_or_else(|| {
+        LoginError::from(local_failure(
+            local_code::OAUTH_REFUSED,
+            "the browser's answer has no code",
+        ))
+    })?;
     Ok(auth.exchange_code(app, code, &redirect_uri, &pkce).await?)
 }
 
@@ -262,10 +301,11 @@ async fn device_flow(
     loop {
         tokio::time::sleep(interval).await;
         if tokio::time::Instant::now() >= deadline {
-            return Err(LoginError::Other(
-                "the device code expired before it was approved; run `larkup login --device` again"
-                    .to_string(),
-            ));
+            return Err(local_failure(
+                local_code::DEVICE_EXPIRED,
+                "the device code expired before it was approved",
+            )
+            .into());
         }
         match auth.poll_device(app, &device, interval).await? {
             DevicePoll::Pending => {}
@@ -333,6 +373,10 @@ pub async fn logout(cli: &Cli, lang: Lang) -> Outcome {
         settings.profiles.remove(&cli.profile);
         settings.save()
     });
+    // The refresh lock holds nothing, but logout leaves nothing of the profile behind.
+    if let Some(path) = login::lock_path(&cli.profile) {
+        let _ = std::fs::remove_file(path);
+    }
     match result {
         Ok(()) => {
             println!("logged out of profile {:?}", cli.profile);
