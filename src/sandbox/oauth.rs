@@ -663,3 +663,243 @@ pub async fn user_info(
     });
     shared.answer(&call, ok(data))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    use crate::feishu::auth::{self, App, Auth, DevicePoll, Hosts, Pkce};
+    use crate::feishu::{Error, Secret};
+    use crate::sandbox::{Sandbox, SandboxOptions};
+
+    struct Fixture {
+        sandbox: Sandbox,
+        http: reqwest::Client,
+    }
+
+    async fn fixture(options: SandboxOptions) -> Fixture {
+        let sandbox = Sandbox::start(options).await.expect("sandbox");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Fixture { sandbox, http }
+    }
+
+    impl Fixture {
+        /// A code from the authorize page for `redirect`, with `pkce`'s challenge.
+        async fn code(&self, redirect: &str, pkce: &Pkce) -> String {
+            let auth = Auth::new(Hosts::for_base_url(&self.sandbox.base_url())).expect("auth");
+            let url = auth.authorize_url(&self.sandbox.app_id(), redirect, "st", pkce);
+            let answer = self.http.get(url).send().await.expect("authorize");
+            assert_eq!(answer.status(), 302);
+            let location = answer.headers()["location"].to_str().expect("ascii");
+            assert!(location.starts_with(redirect), "{location}");
+            let query = location.split_once('?').expect("query").1;
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("code="))
+                .expect("a code")
+                .to_string()
+        }
+
+        async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+            let url = format!(
+                "{}/open-apis/authen/v2/oauth/token",
+                self.sandbox.base_url()
+            );
+            let answer = self.http.post(url).form(form).send().await.expect("token");
+            let status = answer.status().as_u16();
+            (status, answer.json().await.expect("json"))
+        }
+
+        fn app(&self) -> App {
+            App {
+                id: self.sandbox.app_id(),
+                secret: Secret::new(self.sandbox.app_secret()),
+            }
+        }
+    }
+
+    const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+    #[tokio::test]
+    async fn code_exchange_checks_pkce_redirect_and_single_use() {
+        let f = fixture(SandboxOptions::default()).await;
+        let (id, secret) = (f.sandbox.app_id(), f.sandbox.app_secret());
+        let pkce = Pkce::new();
+        let code = f.code(REDIRECT, &pkce).await;
+        let base = [
+            ("grant_type", "authorization_code"),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("code", code.as_str()),
+        ];
+        let mut wrong_verifier = base.to_vec();
+        let forty_three_x = "x".repeat(43);
+        wrong_verifier.push(("code_verifier", forty_three_x.as_str()));
+        assert_eq!(f.token(&wrong_verifier).await.1["code"], 20049);
+        // The code died with that attempt: single use whatever happened.
+        let mut right = base.to_vec();
+        right.push(("code_verifier", pkce.verifier.expose()));
+        assert_eq!(f.token(&right).await.1["code"], 20065);
+
+        let code = f.code(REDIRECT, &pkce).await;
+        let other = [
+            ("grant_type", "authorization_code"),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("code", code.as_str()),
+            ("code_verifier", pkce.verifier.expose()),
+            ("redirect_uri", "http://127.0.0.1:10/callback"),
+        ];
+        assert_eq!(f.token(&other).await.1["code"], 20071);
+
+        let code = f.code(REDIRECT, &pkce).await;
+        let bad_secret = [
+            ("grant_type", "authorization_code"),
+            ("client_id", id.as_str()),
+            ("client_secret", "nope"),
+            ("code", code.as_str()),
+        ];
+        let (status, body) = f.token(&bad_secret).await;
+        assert_eq!((status, body["code"].as_i64()), (400, Some(20002)));
+        assert_eq!(f.token(&[("grant_type", "x")]).await.1["code"], 20001);
+        assert_eq!(
+            f.token(&[("code", "nope")]).await.1["code"],
+            20001,
+            "no client authentication at all"
+        );
+    }
+
+    #[tokio::test]
+    async fn basic_auth_and_client_secret_together_are_refused_and_json_is_accepted() {
+        let f = fixture(SandboxOptions::default()).await;
+        let (id, secret) = (f.sandbox.app_id(), f.sandbox.app_secret());
+        let url = format!("{}/open-apis/authen/v2/oauth/token", f.sandbox.base_url());
+        let both = f
+            .http
+            .post(&url)
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "refresh_token"), ("client_secret", &secret)])
+            .send()
+            .await
+            .expect("token");
+        let body: Value = both.json().await.expect("json");
+        assert_eq!(body["code"], 20070);
+        let pkce = Pkce::new();
+        let code = f.code(REDIRECT, &pkce).await;
+        let json = f
+            .http
+            .post(&url)
+            .json(&serde_json::json!({
+                "grant_type": "authorization_code",
+                "client_id": id,
+                "client_secret": secret,
+                "code": code,
+                "redirect_uri": REDIRECT,
+                "code_verifier": pkce.verifier.expose(),
+            }))
+            .send()
+            .await
+            .expect("token");
+        let body: Value = json.json().await.expect("json");
+        assert_eq!(body["code"], 0, "{body}");
+        assert!(body.get("data").is_none(), "flat body (feishu-api.md §7a)");
+        for field in ["access_token", "refresh_token", "scope", "token_type"] {
+            assert!(body[field].is_string(), "{field} in {body}");
+        }
+        assert!(body["expires_in"].is_i64() && body["refresh_token_expires_in"].is_i64());
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_rotate_once_and_a_replay_burns_the_chain() {
+        let f = fixture(SandboxOptions::default()).await;
+        let auth = Auth::new(Hosts::for_base_url(&f.sandbox.base_url())).expect("auth");
+        let pkce = Pkce::new();
+        let code = f.code(REDIRECT, &pkce).await;
+        let app = f.app();
+        let first = auth
+            .exchange_code(&app, &code, REDIRECT, &pkce)
+            .await
+            .expect("exchange");
+        let first_refresh = first.refresh.clone().expect("offline_access gives one");
+        let second = auth.refresh(&app, &first_refresh).await.expect("refresh");
+        let replay = auth
+            .refresh(&app, &first_refresh)
+            .await
+            .expect_err("reused");
+        assert_eq!(replay.api().map(|api| api.code), Some(20073));
+        let burnt = auth
+            .refresh(&app, &second.refresh.expect("rotated"))
+            .await
+            .expect_err("chain burnt");
+        assert_eq!(burnt.api().map(|api| api.code), Some(20064));
+        // The first access token still works inside the one-minute grace (§7a).
+        assert!(auth.user_info(&first.access).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn device_polls_too_fast_slow_down_and_denial_is_terminal() {
+        let f = fixture(SandboxOptions {
+            device_interval: 1,
+            ..SandboxOptions::default()
+        })
+        .await;
+        let auth = Auth::new(Hosts::for_base_url(&f.sandbox.base_url())).expect("auth");
+        let app = f.app();
+        let device = auth.device_authorization(&app).await.expect("device code");
+        assert_eq!(device.interval, Duration::from_secs(1));
+        let first = auth.poll_device(&app, &device, device.interval).await;
+        assert!(matches!(first, Ok(DevicePoll::Pending)), "{first:?}");
+        let second = auth.poll_device(&app, &device, device.interval).await;
+        let Ok(DevicePoll::SlowDown(next)) = second else {
+            panic!("expected slow_down, got {second:?}");
+        };
+        assert_eq!(next, Duration::from_secs(6), "interval + 5 s (§7c)");
+        let page = device
+            .verification_uri_complete
+            .clone()
+            .expect("complete uri");
+        let denied = f
+            .http
+            .get(format!("{page}&deny=1"))
+            .send()
+            .await
+            .expect("verify");
+        assert!(denied.status().is_success());
+        let err = auth
+            .poll_device(&app, &device, next)
+            .await
+            .expect_err("denied");
+        assert!(
+            matches!(&err, Error::Api(api) if api.code == auth::local_code::DENIED),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn tenant_tokens_and_bad_app_secrets() {
+        let f = fixture(SandboxOptions::default()).await;
+        let auth = Auth::new(Hosts::for_base_url(&f.sandbox.base_url())).expect("auth");
+        let (token, _) = auth.tenant_token(&f.app()).await.expect("tenant token");
+        assert!(token.expose().starts_with("t-"));
+        let wrong = App {
+            id: f.sandbox.app_id(),
+            secret: Secret::new("wrong"),
+        };
+        let err = auth.tenant_token(&wrong).await.expect_err("refused");
+        assert_eq!(err.api().map(|api| api.code), Some(10003));
+        let err = auth
+            .device_authorization(&wrong)
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            err.api().map(|api| api.code),
+            Some(auth::local_code::OAUTH_REFUSED)
+        );
+    }
+}
