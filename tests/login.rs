@@ -629,3 +629,81 @@ fn assert_no_file_holds(dir: &Path, secret: &str) {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_code_left_unapproved_expires_with_the_hint() {
+    let options = SandboxOptions {
+        device_interval: 1,
+        device_ttl: 1,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let app_id = login.h.sandbox.app_id();
+    let secret = format!("{}\n", login.h.sandbox.app_secret());
+    let (child, mut lines) = login.spawn(&["login", "--device", "--app-id", &app_id], &secret);
+    login.link(&mut lines, "/oauth/v1/device/verify?").await;
+    let (code, stdout, stderr) = login.finish(child, lines).await;
+    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
+    let expected = hint(larkup::feishu::auth::local_code::DEVICE_EXPIRED, Lang::En);
+    assert!(stderr.trim_end().ends_with(&expected), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_consent_page_ends_the_browser_login_with_the_hint() {
+    let options = SandboxOptions {
+        deny_consent: true,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let app_id = login.h.sandbox.app_id();
+    let secret = format!("{}\n", login.h.sandbox.app_secret());
+    let (child, mut lines) = login.spawn(
+        &["login", "--no-browser", "--port", "0", "--app-id", &app_id],
+        &secret,
+    );
+    let url = login
+        .link(&mut lines, "/open-apis/authen/v1/authorize?")
+        .await;
+    http().get(&url).send().await.expect("authorize");
+    let (code, stdout, stderr) = login.finish(child, lines).await;
+    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
+    let expected = hint(larkup::feishu::auth::local_code::DENIED, Lang::En);
+    assert!(stderr.trim_end().ends_with(&expected), "{stderr}");
+    assert_eq!(login.keyring.items_of_service("larkup"), 0, "nothing kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_with_another_state_is_refused() {
+    let Some(login) = Login::start(SandboxOptions::default()).await else {
+        return;
+    };
+    let app_id = login.h.sandbox.app_id();
+    let secret = format!("{}\n", login.h.sandbox.app_secret());
+    let (child, mut lines) = login.spawn(
+        &["login", "--no-browser", "--port", "0", "--app-id", &app_id],
+        &secret,
+    );
+    let url = login
+        .link(&mut lines, "/open-apis/authen/v1/authorize?")
+        .await;
+    // A forged callback to larkup's listener, with a state of its own.
+    let redirect = url
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("redirect_uri="))
+        .expect("redirect_uri in the authorize URL")
+        .replace("%3A", ":")
+        .replace("%2F", "/");
+    http()
+        .get(format!("{redirect}?code=forged&state=forged"))
+        .send()
+        .await
+        .expect("callback");
+    let (code, stdout, stderr) = login.finish(child, lines).await;
+    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
+    let expected = hint(larkup::feishu::auth::local_code::WRONG_STATE, Lang::En);
+    assert!(stderr.trim_end().ends_with(&expected), "{stderr}");
+}
