@@ -707,3 +707,23 @@ async fn an_answer_with_another_state_is_refused() {
     let expected = hint(larkup::feishu::auth::local_code::WRONG_STATE, Lang::En);
     assert!(stderr.trim_end().ends_with(&expected), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_after_the_token_expired_refreshes_once() {
+    let options = SandboxOptions {
+        device_interval: 1,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&[], false).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    // "Come back a day later": the stored access token is dead, the refresh token is not.
+    login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+    assert_ls_works(&login).await;
+    assert_eq!(login.h.sandbox.refreshes(), 1);
+    assert_ls_works(&login).await;
+    assert_eq!(login.h.sandbox.refreshes(), 1, "the new token was kept");
+    login.assert_no_secret_leaked();
+}
