@@ -296,6 +296,12 @@ async fn device_flow(
         "On any device, open\n\n  {link}\n\nand enter the code  {}  if asked. Waiting…",
         device.user_code
     );
+    // A phone can scan the link off the screen; only on a terminal, where it can be seen.
+    if std::io::stderr().is_terminal() {
+        if let Some(qr) = qr_code(&link) {
+            eprintln!("\n{qr}");
+        }
+    }
     let deadline = tokio::time::Instant::now() + device.expires_in;
     let mut interval = device.interval;
     loop {
@@ -313,6 +319,16 @@ async fn device_flow(
             DevicePoll::Granted(tokens) => return Ok(tokens),
         }
     }
+}
+
+/// `text` as a QR code drawn with half-block characters (two modules per character cell).
+fn qr_code(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 pub async fn status(cli: &Cli) -> Outcome {
@@ -386,5 +402,15 @@ pub async fn logout(cli: &Cli, lang: Lang) -> Outcome {
             eprintln!("larkup logout: {err}");
             Outcome::SomeFailed
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_device_link_draws_as_a_qr_code() {
+        let qr = super::qr_code("http://127.0.0.1:1/oauth/v1/device/verify?user_code=ABCD")
+            .expect("a short link fits");
+        assert!(qr.lines().count() > 10 && qr.contains('█'), "{qr}");
     }
 }
