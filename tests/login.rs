@@ -697,11 +697,13 @@ async fn an_answer_with_another_state_is_refused() {
         .expect("redirect_uri in the authorize URL")
         .replace("%3A", ":")
         .replace("%2F", "/");
-    http()
+    let page = http()
         .get(format!("{redirect}?code=forged&state=forged"))
         .send()
         .await
         .expect("callback");
+    let text = page.text().await.expect("callback page");
+    assert!(text.contains("refused"), "{text}");
     let (code, stdout, stderr) = login.finish(child, lines).await;
     assert_ne!(code, Some(0), "{stdout}\n{stderr}");
     let expected = hint(larkup::feishu::auth::local_code::WRONG_STATE, Lang::En);

@@ -232,13 +232,22 @@ async fn browser_flow(
     }
 
     let (answer_tx, mut answer_rx) = mpsc::channel::<HashMap<String, String>>(1);
+    let expected_state = state.clone();
     let router = Router::new().route(
         "/callback",
         get(move |Query(query): Query<HashMap<String, String>>| {
             let answer_tx = answer_tx.clone();
+            // The tab says how it went; the terminal has the details and the hint.
+            let page = if query.get("state") != Some(&expected_state) {
+                "larkup refused this answer: it does not belong to the login in your terminal."
+            } else if query.contains_key("error") {
+                "larkup was not authorized. You can close this tab; the terminal says what next."
+            } else {
+                "larkup is authorized. You can close this tab and return to the terminal."
+            };
             async move {
                 let _ = answer_tx.send(query).await;
-                Html("<h3>larkup: you can close this tab and return to the terminal.</h3>")
+                Html(format!("<h3>{page}</h3>"))
             }
         }),
     );

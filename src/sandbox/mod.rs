@@ -327,6 +327,11 @@ pub async fn run_cli(options: SandboxOptions) -> std::io::Result<()> {
         sandbox.access_token()
     );
     println!(
+        "# or log in: larkup --base-url {} login --no-browser --port 0 --app-id {}",
+        sandbox.base_url(),
+        sandbox.app_id()
+    );
+    println!(
         "# inspect: {}/__sandbox/state   stop: Ctrl-C",
         sandbox.base_url()
     );
