@@ -30,6 +30,9 @@ pub enum LoginError {
     Config(#[from] config::ConfigError),
     #[error("{0}")]
     Feishu(#[from] Error),
+    /// The refresh chain is over (20026, 20037, 20064, 20073 …): only a new login helps.
+    #[error("the login has ended and cannot be renewed: {0}")]
+    Dead(Error),
     #[error("{0}")]
     Other(String),
 }
@@ -38,7 +41,15 @@ impl LoginError {
     /// A message with the catalog's hint when Feishu refused.
     pub fn describe(&self, lang: Lang) -> String {
         match self {
+            // larkup's own codes (feishu-api.md has no number for them): the message and hint.
+            LoginError::Feishu(Error::Api(api)) if api.code < 0 => {
+                format!("{}\n{}", api.msg, api.hint(lang))
+            }
             LoginError::Feishu(err) => err.describe(lang),
+            LoginError::Dead(err) => format!(
+                "the login has ended and cannot be renewed; log in again with `larkup login`.\n{}",
+                err.describe(lang)
+            ),
             other => other.to_string(),
         }
     }
@@ -61,7 +72,8 @@ struct RefreshState {
     in_process: Mutex<()>,
 }
 
-fn lock_path(profile: &str) -> Option<PathBuf> {
+/// The file that serialises refreshes of one profile across processes.
+pub fn lock_path(profile: &str) -> Option<PathBuf> {
     Some(config::state_dir()?.join(format!("refresh-{profile}.lock")))
 }
 
@@ -127,7 +139,13 @@ impl RefreshState {
                             "the login has no refresh token (a pasted token cannot be renewed): run `larkup login` again".to_string(),
                         )
                     })?;
-                let tokens = self.auth.refresh(&app, &refresh).await?;
+                let tokens = self.auth.refresh(&app, &refresh).await.map_err(|err| {
+                    if login_is_dead(&err) {
+                        LoginError::Dead(err)
+                    } else {
+                        LoginError::Feishu(err)
+                    }
+                })?;
                 // The old refresh token is dead now: keep the new pair before anything else.
                 store_tokens(&self.keyring, &tokens.access, tokens.refresh.as_ref()).await?;
                 Profile {
@@ -271,7 +289,7 @@ fn refresher_for(state: Arc<RefreshState>) -> Refresher {
         let state = state.clone();
         Box::pin(async move {
             state.refresh().await.map_err(|err| match err {
-                LoginError::Feishu(err) => err,
+                LoginError::Feishu(err) | LoginError::Dead(err) => err,
                 other => Error::Io {
                     path: "token refresh".to_string(),
                     reason: other.to_string(),

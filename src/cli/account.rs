@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use super::{Cli, Outcome};
 use crate::config::{self, Identity, Profile, Settings};
 use crate::credentials::{self, Keyring, SecretKind};
-use crate::feishu::auth::{now_unix, random_state, App, Auth, DevicePoll, Hosts, Pkce};
+use crate::feishu::auth::{
+    local_code, local_failure, now_unix, random_state, App, Auth, DevicePoll, Hosts, Pkce,
+};
 use crate::feishu::{Lang, Secret};
 use crate::login::{self, LoginError};
 
@@ -85,7 +87,8 @@ fn read_secret(question: &str) -> Result<Secret, LoginError> {
     Ok(Secret::new(value))
 }
 
-/// App id and secret: flags and environment first, then what the profile remembers, then ask.
+/// App id and secret: flags and environment first, then what the profile remembers, then ask
+/// (once: the secret is kept in the keyring after the login succeeded, see `keep_app_secret`).
 async fn app_credentials(
     args: &LoginArgs,
     keyring: &Keyring,
@@ -94,14 +97,17 @@ async fn app_credentials(
     let id = match args
         .app_id
         .clone()
+        .filter(|id| !id.trim().is_empty())
         .or_else(|| known.and_then(|p| p.app_id.clone()))
     {
         Some(id) => id,
         None => prompt("App ID (cli_…, from the Feishu developer console): ")?,
     };
+    let id = id.trim().to_string();
     if id.is_empty() {
         return Err(LoginError::Other(
-            "an app ID is needed to log in".to_string(),
+            "an app ID is needed to log in: pass --app-id, set LARKUP_APP_ID, or type it when asked"
+                .to_string(),
         ));
     }
     let from_env = std::env::var("LARKUP_APP_SECRET")
@@ -121,9 +127,14 @@ async fn app_credentials(
             }
         }
     };
-    let (keyring, stored) = (keyring.clone(), secret.clone());
-    credentials::blocking(move || keyring.set(SecretKind::AppSecret, &stored)).await?;
     Ok(App { id, secret })
+}
+
+/// The app secret goes to the keyring only once it has proved right, so a typo is not kept.
+async fn keep_app_secret(keyring: &Keyring, app: &App) -> Result<(), LoginError> {
+    let (keyring, secret) = (keyring.clone(), app.secret.clone());
+    credentials::blocking(move || keyring.set(SecretKind::AppSecret, &secret)).await?;
+    Ok(())
 }
 
 async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
@@ -151,6 +162,9 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
         // A pasted token has no refresh token and lasts about 2 h (feishu-api.md §7e).
         profile.access_expires_at = None;
         login::save_user_login(&cli.profile, &keyring, &tokens, profile).await?;
+        // Nothing to renew it with: an app secret of an earlier login would only linger.
+        let stale = keyring.clone();
+        credentials::blocking(move || stale.delete(SecretKind::AppSecret)).await?;
         return Ok(format!(
             "{} (pasted token; it cannot be renewed, paste a new one when it expires)",
             user.name
@@ -162,7 +176,11 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
 
     if args.app {
         let (token, expires_at) = auth.tenant_token(&app).await?;
+        keep_app_secret(&keyring, &app).await?;
         login::store_tokens(&keyring, &token, None).await?;
+        // No refresh token for an app: a stale one of an earlier user login must not linger.
+        let stale = keyring.clone();
+        credentials::blocking(move || stale.delete(SecretKind::RefreshToken)).await?;
         profile.identity = Identity::Tenant;
         profile.access_expires_at = Some(expires_at);
         profile.user_name = Some(format!("app {}", app.id));
@@ -178,6 +196,7 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
         browser_flow(&auth, &app, args).await?
     };
     let user = auth.user_info(&tokens.access).await?;
+    keep_app_secret(&keyring, &app).await?;
     profile.user_name = Some(user.name.clone());
     profile.tenant_key = Some(user.tenant_key);
     profile.access_expires_at = Some(tokens.access_expires_at);
@@ -213,13 +232,22 @@ async fn browser_flow(
     }
 
     let (answer_tx, mut answer_rx) = mpsc::channel::<HashMap<String, String>>(1);
+    let expected_state = state.clone();
     let router = Router::new().route(
         "/callback",
         get(move |Query(query): Query<HashMap<String, String>>| {
             let answer_tx = answer_tx.clone();
+            // The tab says how it went; the terminal has the details and the hint.
+            let page = if query.get("state") != Some(&expected_state) {
+                "larkup refused this answer: it does not belong to the login in your terminal."
+            } else if query.contains_key("error") {
+                "larkup was not authorized. You can close this tab; the terminal says what next."
+            } else {
+                "larkup is authorized. You can close this tab and return to the terminal."
+            };
             async move {
                 let _ = answer_tx.send(query).await;
-                Html("<h3>larkup: you can close this tab and return to the terminal.</h3>")
+                Html(format!("<h3>{page}</h3>"))
             }
         }),
     );
@@ -228,19 +256,39 @@ async fn browser_flow(
     server.abort();
     let query = match answer {
         Ok(Some(query)) => query,
-        _ => return Err(LoginError::Other("no answer from the browser in 6 minutes; run `larkup login` again (or `--device` over SSH)".to_string())),
+        _ => {
+            return Err(local_failure(
+                local_code::NO_ANSWER,
+                format!(
+                    "no answer from the browser in {} minutes",
+                    BROWSER_TIMEOUT.as_secs() / 60
+                ),
+            )
+            .into())
+        }
     };
+    // CSRF (RFC 6749 §10.12): only the answer to this login's own request counts.
     if query.get("state") != Some(&state) {
-        return Err(LoginError::Other("the browser's answer carries the wrong state; it did not come from this login, so it was refused".to_string()));
+        return Err(local_failure(
+            local_code::WRONG_STATE,
+            "the browser's answer carries another login's state",
+        )
+        .into());
     }
     if let Some(error) = query.get("error") {
-        return Err(LoginError::Other(format!(
-            "authorization was not granted ({error}); run `larkup login` again and approve"
-        )));
+        let code = if error == "access_denied" {
+            local_code::DENIED
+        } else {
+            local_code::OAUTH_REFUSED
+        };
+        return Err(local_failure(code, format!("authorization was not granted ({error})")).into());
     }
-    let code = query
-        .get("code")
-        .ok_or_else(|| LoginError::Other("the browser's answer has no code".to_string()))?;
+    let code = query.get("code").ok_or_else(|| {
+        LoginError::from(local_failure(
+            local_code::OAUTH_REFUSED,
+            "the browser's answer has no code",
+        ))
+    })?;
     Ok(auth.exchange_code(app, code, &redirect_uri, &pkce).await?)
 }
 
@@ -257,15 +305,22 @@ async fn device_flow(
         "On any device, open\n\n  {link}\n\nand enter the code  {}  if asked. Waiting…",
         device.user_code
     );
+    // A phone can scan the link off the screen; only on a terminal, where it can be seen.
+    if std::io::stderr().is_terminal() {
+        if let Some(qr) = qr_code(&link) {
+            eprintln!("\n{qr}");
+        }
+    }
     let deadline = tokio::time::Instant::now() + device.expires_in;
     let mut interval = device.interval;
     loop {
         tokio::time::sleep(interval).await;
         if tokio::time::Instant::now() >= deadline {
-            return Err(LoginError::Other(
-                "the device code expired before it was approved; run `larkup login --device` again"
-                    .to_string(),
-            ));
+            return Err(local_failure(
+                local_code::DEVICE_EXPIRED,
+                "the device code expired before it was approved",
+            )
+            .into());
         }
         match auth.poll_device(app, &device, interval).await? {
             DevicePoll::Pending => {}
@@ -273,6 +328,16 @@ async fn device_flow(
             DevicePoll::Granted(tokens) => return Ok(tokens),
         }
     }
+}
+
+/// `text` as a QR code drawn with half-block characters (two modules per character cell).
+fn qr_code(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 pub async fn status(cli: &Cli) -> Outcome {
@@ -333,6 +398,10 @@ pub async fn logout(cli: &Cli, lang: Lang) -> Outcome {
         settings.profiles.remove(&cli.profile);
         settings.save()
     });
+    // The refresh lock holds nothing, but logout leaves nothing of the profile behind.
+    if let Some(path) = login::lock_path(&cli.profile) {
+        let _ = std::fs::remove_file(path);
+    }
     match result {
         Ok(()) => {
             println!("logged out of profile {:?}", cli.profile);
@@ -342,5 +411,15 @@ pub async fn logout(cli: &Cli, lang: Lang) -> Outcome {
             eprintln!("larkup logout: {err}");
             Outcome::SomeFailed
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_device_link_draws_as_a_qr_code() {
+        let qr = super::qr_code("http://127.0.0.1:1/oauth/v1/device/verify?user_code=ABCD")
+            .expect("a short link fits");
+        assert!(qr.lines().count() > 10 && qr.contains('█'), "{qr}");
     }
 }

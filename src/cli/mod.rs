@@ -219,6 +219,14 @@ pub(crate) async fn folder_or_root(
 ) -> Result<String, crate::feishu::Error> {
     match folder {
         Some(token) if !token.is_empty() => Ok(token.to_string()),
-        _ => Ok(session.drive.root_folder().await?.token),
+        // Through the pacer, which holds the login's refresher: the first call of `ls`,
+        // `mkdir` and `upload` renews an expired user token once instead of failing.
+        _ => Ok(session
+            .pacer
+            .call(crate::transfer::Idempotence::Safe, || {
+                session.drive.root_folder()
+            })
+            .await?
+            .token),
     }
 }

@@ -199,6 +199,51 @@ struct UserInfoData {
     tenant_key: String,
 }
 
+/// larkup's own catalog codes (negative, so never mistaken for Feishu's) for OAuth outcomes
+/// that Feishu names only by an RFC 6749 / 8628 `error` string, or that happen on this machine;
+/// their hints live in assets/error_codes.toml like every other code's.
+pub mod local_code {
+    /// The user declined (`access_denied`, browser or device).
+    pub const DENIED: i64 = -1;
+    /// The device code expired before it was approved (`expired_token`).
+    pub const DEVICE_EXPIRED: i64 = -2;
+    /// The browser's answer carried another login's `state`.
+    pub const WRONG_STATE: i64 = -3;
+    /// No answer from the browser in time.
+    pub const NO_ANSWER: i64 = -4;
+    /// Any other OAuth `error` without a Feishu code (`invalid_grant`, `invalid_client`, …).
+    pub const OAUTH_REFUSED: i64 = -5;
+}
+
+/// A failure of this machine's side of a login, with its catalog code from `local_code`.
+pub fn local_failure(code: i64, what: impl Into<String>) -> Error {
+    Error::Api(ApiError {
+        code,
+        msg: what.into(),
+        http_status: 0,
+        log_id: None,
+        retry_after: None,
+    })
+}
+
+/// An RFC 6749 / 8628 answer without a Feishu code.
+struct OAuthRefusal {
+    status: StatusCode,
+    error: String,
+    description: Option<String>,
+}
+
+impl OAuthRefusal {
+    fn into_error(self) -> Error {
+        let code = match self.error.as_str() {
+            "access_denied" => local_code::DENIED,
+            "expired_token" => local_code::DEVICE_EXPIRED,
+            _ => local_code::OAUTH_REFUSED,
+        };
+        oauth_error(self.status, code, Some(self.error), self.description)
+    }
+}
+
 /// Talks to the OAuth side of Feishu.
 #[derive(Clone)]
 pub struct Auth {
@@ -285,11 +330,16 @@ impl Auth {
         )
     }
 
-    async fn token_request(&self, form: &[(&str, &str)]) -> Result<UserTokens> {
+    /// One call of the v2 token endpoint. `Ok(Err(name))` is an RFC 6749 / 8628 answer that
+    /// names an `error` but carries no Feishu code (the device grant's answers, §7c).
+    async fn token_request(
+        &self,
+        form: &[(&str, &str)],
+    ) -> Result<std::result::Result<UserTokens, OAuthRefusal>> {
         let url = format!("{}/open-apis/authen/v2/oauth/token", self.hosts.open);
         let (url, status, headers, body) = client::send(self.http.post(&url).form(form)).await?;
         let answer: FlatTokenResponse = parse_flat(&url, status, &headers, &body)?;
-        if answer.code != 0 || answer.error.is_some() {
+        if answer.code != 0 {
             return Err(oauth_error(
                 status,
                 answer.code,
@@ -297,18 +347,25 @@ impl Auth {
                 answer.error_description.or(answer.msg),
             ));
         }
+        if let Some(error) = answer.error {
+            return Ok(Err(OAuthRefusal {
+                status,
+                error,
+                description: answer.error_description,
+            }));
+        }
         let now = now_unix();
         let access = answer
             .access_token
             .ok_or_else(|| missing(&url, "access_token"))?;
-        Ok(UserTokens {
+        Ok(Ok(UserTokens {
             access: Secret::new(access),
             // "Not fixed, read from the response" (feishu-api.md §7a); 2 h when absent.
             access_expires_at: now + answer.expires_in.unwrap_or(7200),
             refresh: answer.refresh_token.map(Secret::new),
             refresh_expires_at: answer.refresh_token_expires_in.map(|secs| now + secs),
             scope: answer.scope.unwrap_or_default(),
-        })
+        }))
     }
 
     /// Exchanges an authorization code (with its PKCE verifier) for tokens.
@@ -327,7 +384,8 @@ impl Auth {
             ("redirect_uri", redirect_uri),
             ("code_verifier", pkce.verifier.expose()),
         ])
-        .await
+        .await?
+        .map_err(OAuthRefusal::into_error)
     }
 
     /// Refresh tokens are single-use: the answer carries the next one (feishu-api.md §7a).
@@ -338,7 +396,8 @@ impl Auth {
             ("client_secret", app.secret.expose()),
             ("refresh_token", refresh_token.expose()),
         ])
-        .await
+        .await?
+        .map_err(OAuthRefusal::into_error)
     }
 
     /// Starts the device authorization grant (feishu-api.md §7c).
@@ -352,13 +411,13 @@ impl Auth {
             .form(&[("client_id", app.id.as_str()), ("scope", scope.as_str())]);
         let (url, status, headers, body) = client::send(request).await?;
         let answer: FlatDeviceResponse = parse_flat(&url, status, &headers, &body)?;
-        if answer.error.is_some() {
-            return Err(oauth_error(
+        if let Some(error) = answer.error {
+            return Err(OAuthRefusal {
                 status,
-                0,
-                answer.error,
-                answer.error_description,
-            ));
+                error,
+                description: answer.error_description,
+            }
+            .into_error());
         }
         Ok(DeviceCode {
             device_code: Secret::new(
@@ -385,24 +444,22 @@ impl Auth {
         device: &DeviceCode,
         interval: Duration,
     ) -> Result<DevicePoll> {
-        let result = self
+        let answer = self
             .token_request(&[
                 ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
                 ("device_code", device.device_code.expose()),
                 ("client_id", &app.id),
                 ("client_secret", app.secret.expose()),
             ])
-            .await;
-        match result {
+            .await?;
+        match answer {
             Ok(tokens) => Ok(DevicePoll::Granted(tokens)),
-            Err(Error::Api(api)) if api.msg.starts_with("authorization_pending") => {
-                Ok(DevicePoll::Pending)
-            }
-            Err(Error::Api(api)) if api.msg.starts_with("slow_down") => {
+            Err(refusal) if refusal.error == "authorization_pending" => Ok(DevicePoll::Pending),
+            Err(refusal) if refusal.error == "slow_down" => {
                 let next = (interval.as_secs() + SLOW_DOWN_STEP).min(MAX_POLL_INTERVAL);
                 Ok(DevicePoll::SlowDown(Duration::from_secs(next)))
             }
-            Err(err) => Err(err),
+            Err(refusal) => Err(refusal.into_error()),
         }
     }
 
@@ -448,7 +505,7 @@ impl Auth {
 }
 
 /// Percent-encoding for query values (RFC 3986 unreserved characters pass).
-fn urlencode(value: &str) -> String {
+pub fn urlencode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {

@@ -4,6 +4,7 @@
 pub mod demo;
 mod drive;
 mod gate;
+mod oauth;
 mod server;
 mod state;
 
@@ -56,9 +57,25 @@ pub struct SandboxOptions {
     /// Listing and metadata calls per second before HTTP 429 / 99991400; 0 = unlimited.
     #[arg(long, default_value_t = 20)]
     pub list_qps: u32,
-    /// Lifetime of the printed access token, in seconds.
+    /// Lifetime of access tokens (the printed one and those OAuth issues), in seconds
+    /// (Feishu: about 2 h, feishu-api.md §7a).
     #[arg(long, default_value_t = 7200, value_name = "SECS")]
     pub token_ttl: i64,
+    /// Lifetime of refresh tokens, in seconds (Feishu's example: 7 days, feishu-api.md §7a).
+    #[arg(long, default_value_t = 604_800, value_name = "SECS")]
+    pub refresh_ttl: i64,
+    /// How long an access token keeps working after its refresh (Feishu: 1 minute, §7a).
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub refresh_grace: i64,
+    /// Lifetime of a device code, in seconds (clients default to 240, feishu-api.md §7c).
+    #[arg(long, default_value_t = 240, value_name = "SECS")]
+    pub device_ttl: i64,
+    /// The device flow's polling interval, in seconds (clients default to 5, §7c).
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub device_interval: i64,
+    /// The sandbox user declines every authorization (authorize page and device codes).
+    #[arg(long)]
+    pub deny_consent: bool,
     /// Lifetime of an upload_id, in seconds (Feishu: 24 h).
     #[arg(long, default_value_t = 86_400, value_name = "SECS")]
     pub upload_ttl: u64,
@@ -83,6 +100,11 @@ impl Default for SandboxOptions {
             qps: 5,
             list_qps: 20,
             token_ttl: 7200,
+            refresh_ttl: 604_800,
+            refresh_grace: 60,
+            device_ttl: 240,
+            device_interval: 5,
+            deny_consent: false,
             upload_ttl: 86_400,
             max_file_size: None,
             seed: None,
@@ -131,6 +153,20 @@ fn router(shared: Arc<Shared>) -> Router {
             "/open-apis/drive/v1/files/upload_finish",
             post(drive::upload_finish),
         )
+        // OAuth (feishu-api.md §7): the accounts host's pages live here too, since
+        // `Hosts::for_base_url` sends both hosts to a non-Feishu base URL.
+        .route("/open-apis/authen/v1/authorize", get(oauth::authorize))
+        .route("/open-apis/authen/v2/oauth/token", post(oauth::token))
+        .route(
+            "/oauth/v1/device_authorization",
+            post(oauth::device_authorization),
+        )
+        .route(oauth::VERIFY_PATH, get(oauth::verify))
+        .route(
+            "/open-apis/auth/v3/tenant_access_token/internal",
+            post(oauth::tenant_token),
+        )
+        .route("/open-apis/authen/v1/user_info", get(oauth::user_info))
         .route("/__sandbox/state", get(drive::inspect))
         // upload_all carries up to 20 MiB plus the form around it.
         .layer(DefaultBodyLimit::max(24 * 1024 * 1024))
@@ -206,6 +242,45 @@ impl Sandbox {
         }
     }
 
+    /// The registered app's id (`cli_…`).
+    pub fn app_id(&self) -> String {
+        self.shared.state().oauth.app_id.clone()
+    }
+
+    /// The registered app's secret.
+    pub fn app_secret(&self) -> String {
+        self.shared.state().oauth.app_secret.clone()
+    }
+
+    /// The app secret and every token OAuth issued, for leak checks.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.shared.state().oauth.secrets()
+    }
+
+    /// Expires every access token of `user` (99991677 from now on).
+    pub fn expire_tokens_of(&self, user: &str) {
+        for info in self.shared.state().tokens.values_mut() {
+            if info.user == user {
+                info.expires_ms = 0;
+            }
+        }
+    }
+
+    /// Ends every refresh chain as if a year had passed (20037 from now on).
+    pub fn expire_refresh_tokens(&self) {
+        self.shared.state().oauth.expire_refresh_tokens();
+    }
+
+    /// Successful refresh_token grants so far.
+    pub fn refreshes(&self) -> usize {
+        self.inspect()
+            .calls
+            .iter()
+            .filter(|call| call.endpoint == "token" && call.outcome == "refresh_token")
+            .filter(|call| call.code == 0)
+            .count()
+    }
+
     /// A folder with `children` empty subfolders, made directly in the store (tests and the
     /// demo need full folders without 1500 paced calls).
     pub fn seed_folder(&self, parent: &str, name: &str, children: usize) -> String {
@@ -244,10 +319,18 @@ pub async fn run_cli(options: SandboxOptions) -> std::io::Result<()> {
     println!("base_url: {}", sandbox.base_url());
     println!("root_folder_token: {}", sandbox.root_token());
     println!("access_token: {}", sandbox.access_token());
+    // For `larkup login`: the sandbox's registered app (any loopback redirect URL is allowed).
+    println!("app_id: {}", sandbox.app_id());
+    println!("app_secret: {}", sandbox.app_secret());
     println!(
         "# export LARKUP_BASE_URL={} LARKUP_TOKEN={}",
         sandbox.base_url(),
         sandbox.access_token()
+    );
+    println!(
+        "# or log in: larkup --base-url {} login --no-browser --port 0 --app-id {}",
+        sandbox.base_url(),
+        sandbox.app_id()
     );
     println!(
         "# inspect: {}/__sandbox/state   stop: Ctrl-C",

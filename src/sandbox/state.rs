@@ -137,6 +137,8 @@ pub struct State {
     pub nodes: HashMap<String, Node>,
     pub uploads: HashMap<String, Upload>,
     pub calls: Vec<CallRecord>,
+    /// The registered app and the OAuth grants in flight (oauth.rs).
+    pub oauth: super::oauth::OAuthState,
     next_seq: u64,
 }
 
@@ -149,6 +151,7 @@ impl State {
             nodes: HashMap::new(),
             uploads: HashMap::new(),
             calls: Vec::new(),
+            oauth: super::oauth::OAuthState::new(),
             next_seq: 0,
         }
     }

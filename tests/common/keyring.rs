@@ -15,9 +15,8 @@ pub struct PrivateKeyring {
 }
 
 fn have(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 impl PrivateKeyring {
@@ -46,7 +45,10 @@ impl PrivateKeyring {
             .expect("dbus-daemon starts");
         let printed = String::from_utf8_lossy(&bus.stdout).into_owned();
         let mut lines = printed.lines();
-        let bus_address = lines.next().expect("dbus-daemon prints its address").to_string();
+        let bus_address = lines
+            .next()
+            .expect("dbus-daemon prints its address")
+            .to_string();
         let bus_pid = lines.next().and_then(|pid| pid.trim().parse().ok());
         let keyring = PrivateKeyring {
             bus_address,
@@ -71,6 +73,10 @@ impl PrivateKeyring {
             .args(["--unlock", "--components=secrets"])
             .arg(format!("--control-directory={}", control.display()))
             .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            // Its keyring files go below this test's directory: daemons of parallel tests
+            // sharing ~/.local/share/keyrings would see each other's items.
+            .env("HOME", self._dir.path())
+            .env("XDG_DATA_HOME", self._dir.path().join("data"))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -111,6 +117,32 @@ impl PrivateKeyring {
     /// Points a larkup process at this keyring.
     pub fn apply(&self, command: &mut tokio::process::Command) {
         command.env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address);
+    }
+
+    /// How many Secret Service items carry `service=SERVICE` (the keyring crate sets that
+    /// attribute on every entry it writes), asked over D-Bus as any other client would.
+    pub fn items_of_service(&self, service: &str) -> usize {
+        let answer = Command::new("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.secrets",
+                "/org/freedesktop/secrets",
+                "org.freedesktop.Secret.Service.SearchItems",
+            ])
+            .arg(format!("dict:string:string:service,{service}"))
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .output()
+            .expect("dbus-send runs");
+        assert!(
+            answer.status.success(),
+            "SearchItems failed: {}",
+            String::from_utf8_lossy(&answer.stderr)
+        );
+        String::from_utf8_lossy(&answer.stdout)
+            .lines()
+            .filter(|line| line.trim_start().starts_with("object path"))
+            .count()
     }
 
     /// Every file below `dir`, for checking that no secret leaked into one.

@@ -2,6 +2,8 @@
 //! it, and scratch files with known content.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod keyring;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

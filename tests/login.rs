@@ -1,0 +1,731 @@
+//! Issue 5 end to end: every `larkup login` flow against the sandbox's OAuth endpoints, with a
+//! real Secret Service (a private gnome-keyring per test), then Drive commands without
+//! LARKUP_TOKEN; refresh across processes and mid-upload; no secret anywhere but the keyring.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::keyring::PrivateKeyring;
+use common::{pattern, token_for, Harness, Run};
+use larkup::feishu::{ErrorCatalog, Lang};
+use larkup::sandbox::{SandboxOptions, DEFAULT_USER};
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+const MIB: usize = 1024 * 1024;
+/// Bound on anything a test waits for; nothing here should take near that long.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A sandbox, a private keyring, and larkup's config, state, cache and home all in temporary
+/// directories of this test alone.
+struct Login {
+    h: Harness,
+    keyring: PrivateKeyring,
+    config: TempDir,
+    home: TempDir,
+    /// Everything larkup printed on stderr in this test, for the leak check.
+    stderr_seen: std::sync::Mutex<String>,
+}
+
+impl Login {
+    /// None (the test is skipped) where the keyring daemons are missing outside CI.
+    async fn start(options: SandboxOptions) -> Option<Login> {
+        let keyring = PrivateKeyring::start()?;
+        Some(Login {
+            h: Harness::start(options).await,
+            keyring,
+            config: TempDir::new().expect("config dir"),
+            home: TempDir::new().expect("home dir"),
+            stderr_seen: std::sync::Mutex::new(String::new()),
+        })
+    }
+
+    /// larkup with no LARKUP_TOKEN: it must find its login in the keyring. Debug logs on, so
+    /// the leak check sees every log line.
+    fn command(&self) -> Command {
+        let mut command = self.h.command();
+        command
+            .env_remove("LARKUP_TOKEN")
+            .env_remove("LARKUP_APP_ID")
+            .env_remove("LARKUP_APP_SECRET")
+            .env("LARKUP_CONFIG_DIR", self.config.path())
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
+            .env("XDG_DATA_HOME", self.home.path().join("data"))
+            .env("XDG_STATE_HOME", self.home.path().join("state"))
+            .env("LARKUP_LOG", "debug");
+        self.keyring.apply(&mut command);
+        command
+    }
+
+    async fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, "").await
+    }
+
+    async fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut command = self.command();
+        command
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("larkup starts");
+        let mut input = child.stdin.take().expect("stdin piped");
+        input.write_all(stdin.as_bytes()).await.expect("stdin");
+        drop(input);
+        let output = tokio::time::timeout(WAIT, child.wait_with_output())
+            .await
+            .expect("larkup finishes in time")
+            .expect("larkup runs");
+        let run = Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        self.saw(&run.stderr);
+        run
+    }
+
+    fn saw(&self, stderr: &str) {
+        self.stderr_seen
+            .lock()
+            .expect("stderr log")
+            .push_str(stderr);
+    }
+
+    /// Starts a login that prints a link to open; returns the child and its stderr lines.
+    fn spawn(&self, args: &[&str], stdin: &str) -> (Child, mpsc::UnboundedReceiver<String>) {
+        for arg in args {
+            self.assert_not_secret(arg);
+        }
+        let mut command = self.command();
+        command
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("larkup starts");
+        let mut input = child.stdin.take().expect("stdin piped");
+        let stdin = stdin.to_string();
+        tokio::spawn(async move {
+            let _ = input.write_all(stdin.as_bytes()).await;
+        });
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (lines_tx, lines_rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (child, lines_rx)
+    }
+
+    /// Reads stderr lines until one holds `needle`; returns that line's URL.
+    async fn link(&self, lines: &mut mpsc::UnboundedReceiver<String>, needle: &str) -> String {
+        let found = tokio::time::timeout(WAIT, async {
+            while let Some(line) = lines.recv().await {
+                self.saw(&line);
+                self.saw("\n");
+                if let Some(at) = line.find("http://") {
+                    let url = line[at..].split_whitespace().next().unwrap_or_default();
+                    if url.contains(needle) {
+                        return Some(url.to_string());
+                    }
+                }
+            }
+            None
+        })
+        .await
+        .expect("larkup prints the link in time");
+        found.unwrap_or_else(|| panic!("larkup ended without printing a {needle} link"))
+    }
+
+    /// Waits for a spawned login to end; the rest of its stderr joins the leak check.
+    async fn finish(
+        &self,
+        child: Child,
+        mut lines: mpsc::UnboundedReceiver<String>,
+    ) -> (Option<i32>, String, String) {
+        let output = tokio::time::timeout(WAIT, child.wait_with_output())
+            .await
+            .expect("login finishes in time")
+            .expect("login runs");
+        let mut rest = String::new();
+        while let Ok(line) = lines.try_recv() {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        // The reader task may still hold the last lines: drain until it closes (bounded).
+        while let Ok(Some(line)) = tokio::time::timeout(WAIT, lines.recv()).await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        self.saw(&rest);
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            rest,
+        )
+    }
+
+    fn assert_not_secret(&self, arg: &str) {
+        let secrets = self.h.sandbox.issued_secrets();
+        assert!(
+            !secrets.iter().any(|secret| arg.contains(secret.as_str())),
+            "a secret on larkup's command line"
+        );
+    }
+
+    /// Browser flow: `login --no-browser`, the secret typed on stdin, the printed authorize
+    /// URL opened by an HTTP client that follows the redirect into larkup's loopback listener.
+    async fn browser_login(&self) {
+        let app_id = self.h.sandbox.app_id();
+        let secret = format!("{}\n", self.h.sandbox.app_secret());
+        let (child, mut lines) = self.spawn(
+            &["login", "--no-browser", "--port", "0", "--app-id", &app_id],
+            &secret,
+        );
+        let url = self
+            .link(&mut lines, "/open-apis/authen/v1/authorize?")
+            .await;
+        let page = http()
+            .get(&url)
+            .send()
+            .await
+            .expect("authorize page and redirect");
+        assert!(page.status().is_success(), "{}", page.status());
+        assert!(
+            page.url().as_str().starts_with("http://127.0.0.1:")
+                && page.url().path() == "/callback",
+            "the redirect ended at {}",
+            page.url()
+        );
+        let (code, stdout, stderr) = self.finish(child, lines).await;
+        assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+        assert!(stdout.contains("logged in: Sandbox User"), "{stdout}");
+    }
+
+    /// Device flow, approved (or declined with `deny`) on the printed verification page.
+    async fn device_login(&self, extra: &[&str], deny: bool) -> (Option<i32>, String, String) {
+        let app_id = self.h.sandbox.app_id();
+        let mut args = vec!["login", "--device", "--app-id", &app_id];
+        args.extend_from_slice(extra);
+        let secret = format!("{}\n", self.h.sandbox.app_secret());
+        let (child, mut lines) = self.spawn(&args, &secret);
+        let mut url = self.link(&mut lines, "/oauth/v1/device/verify?").await;
+        if deny {
+            url.push_str("&deny=1");
+        }
+        let page = http().get(&url).send().await.expect("verification page");
+        assert!(page.status().is_success(), "{}", page.status());
+        self.finish(child, lines).await
+    }
+
+    /// No access token, refresh token or app secret in any file of larkup's or in any
+    /// stderr line it printed.
+    fn assert_no_secret_leaked(&self) {
+        let secrets = self.h.sandbox.issued_secrets();
+        assert!(secrets.len() >= 2, "the sandbox issued tokens");
+        let seen = self.stderr_seen.lock().expect("stderr log").clone();
+        for secret in &secrets {
+            assert!(
+                !seen.contains(secret.as_str()),
+                "a secret reached stderr ({} bytes of log)",
+                seen.len()
+            );
+        }
+        for dir in [self.config.path(), self.h.state.path(), self.home.path()] {
+            for file in PrivateKeyring::files_below(dir) {
+                let bytes = std::fs::read(&file).unwrap_or_default();
+                let text = String::from_utf8_lossy(&bytes);
+                for secret in &secrets {
+                    assert!(
+                        !text.contains(secret.as_str()),
+                        "{} holds a secret",
+                        file.display()
+                    );
+                }
+            }
+        }
+    }
+
+    fn config_text(&self) -> String {
+        std::fs::read_to_string(self.config.path().join("config.toml")).unwrap_or_default()
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(WAIT)
+        .build()
+        .expect("http client")
+}
+
+fn hint(code: i64, lang: Lang) -> String {
+    ErrorCatalog::global().hint(code, None, lang)
+}
+
+async fn assert_ls_works(login: &Login) {
+    let ls = login.run(&["ls"]).await;
+    assert_eq!(ls.code, Some(0), "{}", ls.all());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_login_then_drive_commands_need_no_larkup_token() {
+    let Some(login) = Login::start(SandboxOptions::default()).await else {
+        return;
+    };
+    login.browser_login().await;
+    login.h.file("hello.txt", "你好, Drive".as_bytes());
+    let path = login.h.work.path().join("hello.txt");
+    let upload = login
+        .run(&["upload", path.to_str().expect("utf-8 path")])
+        .await;
+    assert_eq!(upload.code, Some(0), "{}", upload.all());
+    assert_ls_works(&login).await;
+
+    let status = login.run(&["status"]).await;
+    assert_eq!(status.code, Some(0), "{}", status.all());
+    for expected in [
+        "Sandbox User",
+        "sandbox_tenant",
+        "user_access_token",
+        "u-sbx",
+    ] {
+        assert!(status.stdout.contains(expected), "{}", status.stdout);
+    }
+    assert!(
+        status.stdout.contains(&login.h.sandbox.base_url()),
+        "{}",
+        status.stdout
+    );
+    // The app secret was asked once: a second login reuses the keyring's.
+    login.browser_login_again_without_secret().await;
+    login.assert_no_secret_leaked();
+}
+
+impl Login {
+    async fn browser_login_again_without_secret(&self) {
+        let (child, mut lines) = self.spawn(&["login", "--no-browser", "--port", "0"], "");
+        let url = self
+            .link(&mut lines, "/open-apis/authen/v1/authorize?")
+            .await;
+        http().get(&url).send().await.expect("authorize");
+        let (code, stdout, stderr) = self.finish(child, lines).await;
+        assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+        assert!(!stderr.contains("App Secret"), "asked again:\n{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_login_then_upload_without_larkup_token() {
+    let options = SandboxOptions {
+        device_interval: 1,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&[], false).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("logged in: Sandbox User"), "{stdout}");
+    let file = login.h.file("report.bin", &pattern(4096, 9));
+    let upload = login
+        .run(&["upload", file.to_str().expect("utf-8 path")])
+        .await;
+    assert_eq!(upload.code, Some(0), "{}", upload.all());
+    let token = token_for(&upload.stdout, &file);
+    assert_eq!(login.h.stored(&token), pattern(4096, 9));
+    login.assert_no_secret_leaked();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_device_code_ends_with_the_hint_in_chinese() {
+    let options = SandboxOptions {
+        device_interval: 1,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&["--lang", "zh"], true).await;
+    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
+    let expected = hint(larkup::feishu::auth::local_code::DENIED, Lang::Zh);
+    assert!(stderr.trim_end().ends_with(&expected), "{stderr}");
+    assert!(
+        !login.config_text().contains("[profiles"),
+        "a failed login was saved"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pasted_token_is_read_from_stdin_and_status_masks_it() {
+    let Some(login) = Login::start(SandboxOptions::default()).await else {
+        return;
+    };
+    let token = login.h.sandbox.issue_token(DEFAULT_USER, 3600);
+    let run = login
+        .run_with_stdin(&["login", "--token"], &format!("{token}\n"))
+        .await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_ls_works(&login).await;
+    let status = login.run(&["status"]).await;
+    assert_eq!(status.code, Some(0), "{}", status.all());
+    assert!(status.stdout.contains(&token[..6]), "{}", status.stdout);
+    assert!(!status.stdout.contains(&token[..7]), "{}", status.stdout);
+    assert!(!run.all().contains(&token) && !status.all().contains(&token));
+    for file in PrivateKeyring::files_below(login.config.path()) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(!text.contains(&token), "{} holds the token", file.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_login_uploads_with_a_tenant_token() {
+    let Some(login) = Login::start(SandboxOptions::default()).await else {
+        return;
+    };
+    let app_id = login.h.sandbox.app_id();
+    let secret = format!("{}\n", login.h.sandbox.app_secret());
+    let run = login
+        .run_with_stdin(&["login", "--app", "--app-id", &app_id], &secret)
+        .await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let made = login.run(&["mkdir", "bot folder"]).await;
+    assert_eq!(made.code, Some(0), "{}", made.all());
+    assert_ls_works(&login).await;
+    let status = login.run(&["status"]).await;
+    assert!(
+        status.stdout.contains("tenant_access_token") && status.stdout.contains("t-sbx"),
+        "{}",
+        status.stdout
+    );
+    login.assert_no_secret_leaked();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_app_secret_ends_with_the_catalog_hint() {
+    let Some(login) = Login::start(SandboxOptions::default()).await else {
+        return;
+    };
+    let app_id = login.h.sandbox.app_id();
+    let run = login
+        .run_with_stdin(&["login", "--app", "--app-id", &app_id], "not-the-secret\n")
+        .await;
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr.trim_end().ends_with(&hint(10003, Lang::En)),
+        "{}",
+        run.all()
+    );
+    // The refused secret is not kept.
+    assert_eq!(login.keyring.items_of_service("larkup"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_refreshing_at_once_keep_the_chain_alive() {
+    // Tokens live 30 s, well inside larkup's 5-minute refresh-ahead: every command refreshes
+    // first, so two at once race for the same single-use refresh token.
+    let options = SandboxOptions {
+        token_ttl: 30,
+        device_interval: 1,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&[], false).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let (first, second) = tokio::join!(login.run(&["ls"]), login.run(&["ls"]));
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert_eq!(second.code, Some(0), "{}", second.all());
+    assert_ls_works(&login).await;
+    let calls = login.h.sandbox.inspect().calls;
+    let refused: Vec<_> = calls
+        .iter()
+        .filter(|call| call.endpoint == "token" && call.code != 0)
+        .collect();
+    assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
+    assert!(login.h.sandbox.refreshes() >= 2, "{calls:?}");
+    login.assert_no_secret_leaked();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_expiring_mid_upload_is_refreshed_once() {
+    let options = SandboxOptions {
+        device_interval: 1,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&[], false).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    // 22 MiB: chunked, six 4 MiB blocks at 5 calls per second.
+    let bytes = pattern(22 * MIB, 4);
+    let file = login.h.file("big.bin", &bytes);
+    let mut command = login.command();
+    command
+        .args(["upload", file.to_str().expect("utf-8 path")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().expect("upload starts");
+    // Once the first block is in, the token expires under the upload.
+    let first_part = tokio::time::timeout(WAIT, async {
+        loop {
+            let calls = login.h.sandbox.inspect().calls;
+            if calls
+                .iter()
+                .any(|call| call.endpoint == "upload_part" && call.code == 0)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    first_part.expect("the upload sends its first block");
+    login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("upload finishes in time")
+        .expect("upload runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    login.saw(&stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let token = token_for(&stdout, &file);
+    assert!(login.h.stored(&token) == bytes, "stored bytes differ");
+    let calls = login.h.sandbox.inspect().calls;
+    assert!(
+        calls.iter().any(|call| call.code == 99991677),
+        "the token never expired under the upload"
+    );
+    assert_eq!(login.h.sandbox.refreshes(), 1, "{calls:?}");
+    login.assert_no_secret_leaked();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_chain_asks_to_log_in_again_and_logout_leaves_nothing() {
+    // 30-second tokens: the next command refreshes ahead of expiry and meets the dead chain.
+    let options = SandboxOptions {
+        token_ttl: 30,
+        device_interval: 1,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&[], false).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        login.keyring.items_of_service("larkup"),
+        3,
+        "access, refresh, app secret"
+    );
+    login.h.sandbox.expire_refresh_tokens();
+    let ls = login.run(&["ls"]).await;
+    assert_ne!(ls.code, Some(0), "{}", ls.all());
+    assert!(ls.stderr.contains("log in again"), "{}", ls.all());
+    assert!(
+        ls.stderr.trim_end().ends_with(&hint(20037, Lang::En)),
+        "{}",
+        ls.all()
+    );
+
+    let logout = login.run(&["logout"]).await;
+    assert_eq!(logout.code, Some(0), "{}", logout.all());
+    assert_eq!(login.keyring.items_of_service("larkup"), 0);
+    assert!(
+        !login.config_text().contains("default"),
+        "{}",
+        login.config_text()
+    );
+    let status = login.run(&["status"]).await;
+    assert!(status.stdout.contains("not logged in"), "{}", status.all());
+    let ls = login.run(&["ls"]).await;
+    assert_ne!(ls.code, Some(0), "{}", ls.all());
+    assert!(ls.stderr.contains("larkup login"), "{}", ls.all());
+    login.assert_no_secret_leaked();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_keep_separate_accounts() {
+    let Some(login) = Login::start(SandboxOptions::default()).await else {
+        return;
+    };
+    let token = login.h.sandbox.issue_token(DEFAULT_USER, 3600);
+    let run = login
+        .run_with_stdin(
+            &["--profile", "work", "login", "--token"],
+            &format!("{token}\n"),
+        )
+        .await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let ls = login.run(&["--profile", "work", "ls"]).await;
+    assert_eq!(ls.code, Some(0), "{}", ls.all());
+    let other = login.run(&["ls"]).await;
+    assert_ne!(other.code, Some(0), "the default profile is not logged in");
+    let logout = login.run(&["--profile", "work", "logout"]).await;
+    assert_eq!(logout.code, Some(0), "{}", logout.all());
+    assert_eq!(login.keyring.items_of_service("larkup"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_keyring_login_says_so_and_writes_no_file() {
+    let h = Harness::start(SandboxOptions::default()).await;
+    let config = TempDir::new().expect("config dir");
+    let token = h.sandbox.issue_token(DEFAULT_USER, 3600);
+    let nowhere: PathBuf = config.path().join("no-bus");
+    let mut command = h.command();
+    command
+        .env_remove("LARKUP_TOKEN")
+        .env("LARKUP_CONFIG_DIR", config.path())
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}", nowhere.display()),
+        )
+        .args(["login", "--token"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("larkup starts");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(format!("{token}\n").as_bytes())
+        .await
+        .expect("stdin");
+    drop(input);
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("in time")
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("no OS keyring is reachable"), "{stderr}");
+    assert!(stderr.contains("LARKUP_TOKEN"), "{stderr}");
+    assert_no_file_holds(config.path(), &token);
+    assert_no_file_holds(h.state.path(), &token);
+}
+
+fn assert_no_file_holds(dir: &Path, secret: &str) {
+    for file in PrivateKeyring::files_below(dir) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            !text.contains(secret),
+            "{} holds the secret",
+            file.display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_code_left_unapproved_expires_with_the_hint() {
+    let options = SandboxOptions {
+        device_interval: 1,
+        device_ttl: 1,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let app_id = login.h.sandbox.app_id();
+    let secret = format!("{}\n", login.h.sandbox.app_secret());
+    let (child, mut lines) = login.spawn(&["login", "--device", "--app-id", &app_id], &secret);
+    login.link(&mut lines, "/oauth/v1/device/verify?").await;
+    let (code, stdout, stderr) = login.finish(child, lines).await;
+    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
+    let expected = hint(larkup::feishu::auth::local_code::DEVICE_EXPIRED, Lang::En);
+    assert!(stderr.trim_end().ends_with(&expected), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_consent_page_ends_the_browser_login_with_the_hint() {
+    let options = SandboxOptions {
+        deny_consent: true,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let app_id = login.h.sandbox.app_id();
+    let secret = format!("{}\n", login.h.sandbox.app_secret());
+    let (child, mut lines) = login.spawn(
+        &["login", "--no-browser", "--port", "0", "--app-id", &app_id],
+        &secret,
+    );
+    let url = login
+        .link(&mut lines, "/open-apis/authen/v1/authorize?")
+        .await;
+    http().get(&url).send().await.expect("authorize");
+    let (code, stdout, stderr) = login.finish(child, lines).await;
+    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
+    let expected = hint(larkup::feishu::auth::local_code::DENIED, Lang::En);
+    assert!(stderr.trim_end().ends_with(&expected), "{stderr}");
+    assert_eq!(login.keyring.items_of_service("larkup"), 0, "nothing kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_with_another_state_is_refused() {
+    let Some(login) = Login::start(SandboxOptions::default()).await else {
+        return;
+    };
+    let app_id = login.h.sandbox.app_id();
+    let secret = format!("{}\n", login.h.sandbox.app_secret());
+    let (child, mut lines) = login.spawn(
+        &["login", "--no-browser", "--port", "0", "--app-id", &app_id],
+        &secret,
+    );
+    let url = login
+        .link(&mut lines, "/open-apis/authen/v1/authorize?")
+        .await;
+    // A forged callback to larkup's listener, with a state of its own.
+    let redirect = url
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("redirect_uri="))
+        .expect("redirect_uri in the authorize URL")
+        .replace("%3A", ":")
+        .replace("%2F", "/");
+    let page = http()
+        .get(format!("{redirect}?code=forged&state=forged"))
+        .send()
+        .await
+        .expect("callback");
+    let text = page.text().await.expect("callback page");
+    assert!(text.contains("refused"), "{text}");
+    let (code, stdout, stderr) = login.finish(child, lines).await;
+    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
+    let expected = hint(larkup::feishu::auth::local_code::WRONG_STATE, Lang::En);
+    assert!(stderr.trim_end().ends_with(&expected), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_after_the_token_expired_refreshes_once() {
+    let options = SandboxOptions {
+        device_interval: 1,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&[], false).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    // "Come back a day later": the stored access token is dead, the refresh token is not.
+    login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+    assert_ls_works(&login).await;
+    assert_eq!(login.h.sandbox.refreshes(), 1);
+    assert_ls_works(&login).await;
+    assert_eq!(login.h.sandbox.refreshes(), 1, "the new token was kept");
+    login.assert_no_secret_leaked();
+}
