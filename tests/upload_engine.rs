@@ -1,0 +1,288 @@
+//! Issue 4 through the real `larkup upload` binary against the sandbox on loopback: the strict
+//! throttle, kill -9 and resume, bad input, conflict policies and Drive's structural limits.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::{pattern, token_for, Harness};
+use larkup::sandbox::SandboxOptions;
+
+const MIB: usize = 1024 * 1024;
+
+fn stored_names(h: &Harness) -> Vec<String> {
+    let mut names: Vec<String> = h
+        .sandbox
+        .inspect()
+        .files
+        .into_iter()
+        .map(|file| file.name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_file_batch_under_the_strict_throttle_is_never_refused() {
+    // The sandbox enforces Feishu's 5 QPS and no concurrency (feishu-api.md §0).
+    let h = Harness::start(SandboxOptions::default()).await;
+    for index in 0..200 {
+        h.file(
+            &format!("batch/n{index:03}.txt"),
+            format!("{index}\n").as_bytes(),
+        );
+    }
+    let batch = h.work.path().join("batch");
+    let run = h.run(&["upload", &batch.display().to_string()]).await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let inspection = h.sandbox.inspect();
+    assert_eq!(inspection.calls_with_code(1061045), 0, "refused for pace");
+    assert_eq!(
+        inspection.calls_with_code(99991400),
+        0,
+        "refused by the gateway"
+    );
+    assert_eq!(inspection.files.len(), 200);
+    assert!(
+        run.stderr.contains("200 uploaded, 0 skipped, 0 failed"),
+        "{}",
+        run.all()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_file_then_rerun_sends_only_the_missing_blocks() {
+    let h = Harness::start(SandboxOptions::default()).await;
+    let big = h.file("movie.bin", &pattern(100 * MIB, 77));
+    let path = big.display().to_string();
+    let mut first = h
+        .command()
+        .args(["upload", &path])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("larkup starts");
+    // Wait (bounded) until the server has confirmed a few of its 25 blocks.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let parts = h
+            .sandbox
+            .inspect()
+            .calls
+            .iter()
+            .filter(|call| call.endpoint == "upload_part" && call.code == 0)
+            .count();
+        if parts >= 6 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress: {parts} parts");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.start_kill().expect("SIGKILL");
+    let _ = first.wait().await;
+    let before: Vec<u64> = part_seqs(&h);
+
+    let second = h.run(&["upload", &path]).await;
+    assert_eq!(second.code, Some(0), "{}", second.all());
+    assert!(
+        second.stdout.contains("resumed at block"),
+        "{}",
+        second.stdout
+    );
+    let inspection = h.sandbox.inspect();
+    let prepares = inspection
+        .calls
+        .iter()
+        .filter(|call| call.endpoint == "upload_prepare" && call.code == 0)
+        .count();
+    assert_eq!(prepares, 1, "the same upload id went on");
+    let all = part_seqs(&h);
+    let after = &all[before.len()..];
+    let first_set: BTreeSet<u64> = before.iter().copied().collect();
+    let resent: Vec<&u64> = after.iter().filter(|seq| first_set.contains(seq)).collect();
+    // At most the block that was on the wire when the process died goes twice.
+    assert!(resent.len() <= 1, "resent {resent:?} of {before:?}");
+    let covered: BTreeSet<u64> = all.iter().copied().collect();
+    assert_eq!(covered, (0..25).collect::<BTreeSet<u64>>());
+    assert_eq!(inspection.files.len(), 1, "one file in Drive");
+    let token = token_for(&second.stdout, &big);
+    assert!(h.stored(&token) == std::fs::read(&big).expect("source"));
+}
+
+fn part_seqs(h: &Harness) -> Vec<u64> {
+    h.sandbox
+        .inspect()
+        .calls
+        .iter()
+        .filter(|call| call.endpoint == "upload_part" && call.code == 0)
+        .filter_map(|call| call.seq)
+        .collect()
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_becomes_rows_and_the_rest_still_uploads() {
+    use std::os::unix::ffi::OsStrExt;
+    let h = Harness::start(SandboxOptions::default()).await;
+    let root = h.work.path().join("mixed");
+    h.file("mixed/good-1.txt", b"one");
+    h.file("mixed/sub/good-2.txt", b"two");
+    h.file("mixed/empty.txt", b"");
+    // 251 characters: over Drive's 250, under the local file system's 255 bytes.
+    h.file(&format!("mixed/{}.txt", "n".repeat(247)), b"long name");
+    std::os::unix::fs::symlink(&root, root.join("loop")).expect("symlink loop");
+    std::os::unix::fs::symlink(root.join("gone"), root.join("dangling")).expect("dangling");
+    let odd = root.join(std::ffi::OsStr::from_bytes(b"odd-\xff.txt"));
+    std::fs::write(&odd, b"odd").expect("non-UTF-8 name");
+    let fifo = root.join("pipe");
+    let have_fifo = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|status| status.success());
+
+    // A file something keeps writing to: restarted once, then failed with a reason.
+    let growing = h.file("growing.bin", &pattern(21 * MIB, 5));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (growing, stop) = (growing.clone(), stop.clone());
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&growing)
+                .expect("open for append");
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = file.write_all(b"more");
+                let _ = file.flush();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let run = h
+        .run(&[
+            "upload",
+            &root.display().to_string(),
+            &growing.display().to_string(),
+        ])
+        .await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = writer.join();
+
+    assert_eq!(run.code, Some(1), "some rows failed: {}", run.all());
+    assert_eq!(
+        stored_names(&h),
+        ["good-1.txt", "good-2.txt"],
+        "{}",
+        run.all()
+    );
+    let out = run.stdout.clone();
+    let row = |needle: &str, reason: &str| {
+        assert!(
+            out.lines()
+                .any(|line| line.contains(needle) && line.contains(reason)),
+            "no row for {needle} with {reason:?}:\n{out}"
+        );
+    };
+    row("empty.txt", "empty");
+    row("nnnnnnnn", "251 characters");
+    row("loop", "loops");
+    row("dangling", "cannot be read");
+    row("odd-", "UTF-8");
+    row("growing.bin", "keeps changing");
+    if have_fifo {
+        row("pipe", "not a regular file");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_skip_by_default_or_keep_both_and_folders_merge() {
+    let h = Harness::start(SandboxOptions::default()).await;
+    h.file("tree/a.txt", b"a");
+    h.file("tree/deep/b.txt", b"b");
+    std::fs::create_dir_all(h.work.path().join("tree/empty")).expect("empty dir");
+    let tree = h.work.path().join("tree").display().to_string();
+
+    let first = h.run(&["upload", &tree]).await;
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let folders = |h: &Harness| {
+        let mut names: Vec<String> = h
+            .sandbox
+            .inspect()
+            .folders
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(folders(&h), ["deep", "empty", "tree"], "empty folders kept");
+
+    // Again with a fresh journal: Drive itself says the files exist → skipped, folders merged.
+    let fresh_state = tempfile::tempdir().expect("state");
+    let again = h
+        .command()
+        .env("LARKUP_STATE_DIR", fresh_state.path())
+        .args(["upload", &tree])
+        .output()
+        .await
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.matches("already exists").count(), 2, "{stdout}");
+    assert_eq!(stored_names(&h), ["a.txt", "b.txt"]);
+    assert_eq!(
+        folders(&h),
+        ["deep", "empty", "tree"],
+        "merged, not doubled"
+    );
+
+    let both_state = tempfile::tempdir().expect("state");
+    let both = h
+        .command()
+        .env("LARKUP_STATE_DIR", both_state.path())
+        .args(["upload", &tree, "--on-conflict", "keep-both"])
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(both.status.code(), Some(0));
+    assert_eq!(stored_names(&h), ["a.txt", "a.txt", "b.txt", "b.txt"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_over_1500_entries_is_refused_on_the_plan_with_its_hint() {
+    let h = Harness::start(SandboxOptions::default()).await;
+    for index in 0..1501 {
+        h.file(&format!("crowded/f{index}"), b"x");
+    }
+    h.file("fine.txt", b"fine");
+    let crowded = h.work.path().join("crowded");
+    let run = h
+        .run(&[
+            "upload",
+            &crowded.display().to_string(),
+            &h.work.path().join("fine.txt").display().to_string(),
+        ])
+        .await;
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("1062507"), "{}", run.stdout);
+    let hint = &larkup::feishu::ErrorCatalog::global()
+        .get(1062507)
+        .expect("catalogued")
+        .hint_en;
+    assert!(run.stdout.contains(hint.as_str()), "{}", run.stdout);
+    assert_eq!(
+        stored_names(&h),
+        ["fine.txt"],
+        "nothing of the crowded folder"
+    );
+    let writes = h
+        .sandbox
+        .inspect()
+        .calls
+        .iter()
+        .filter(|call| call.endpoint.starts_with("upload") || call.endpoint == "create_folder")
+        .count();
+    assert_eq!(writes, 1, "only fine.txt was sent");
+}
