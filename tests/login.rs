@@ -727,5 +727,11 @@ async fn ls_after_the_token_expired_refreshes_once() {
     assert_eq!(login.h.sandbox.refreshes(), 1);
     assert_ls_works(&login).await;
     assert_eq!(login.h.sandbox.refreshes(), 1, "the new token was kept");
+    // Listing a folder by token (no root lookup first) refreshes too.
+    login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+    let root = login.h.sandbox.root_token();
+    let listed = login.run(&["ls", &root]).await;
+    assert_eq!(listed.code, Some(0), "{}", listed.all());
+    assert_eq!(login.h.sandbox.refreshes(), 2);
     login.assert_no_secret_leaked();
 }

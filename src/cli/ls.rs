@@ -4,10 +4,17 @@ use chrono::{Local, TimeZone};
 
 use super::{folder_or_root, report, Outcome, Session};
 use crate::feishu::DriveEntry;
+use crate::transfer::Idempotence;
 
 pub async fn run(session: &Session, folder: Option<&str>, json: bool) -> Outcome {
     let entries = match folder_or_root(session, folder).await {
-        Ok(token) => session.drive.list_folder(&token).await,
+        // Paced like every read, so an expired token is refreshed once here too.
+        Ok(token) => {
+            session
+                .reads()
+                .call(Idempotence::Safe, || session.drive.list_folder(&token))
+                .await
+        }
         Err(err) => Err(err),
     };
     let entries = match entries {

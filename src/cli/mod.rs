@@ -110,8 +110,16 @@ impl From<Outcome> for ExitCode {
 /// What every Drive command needs: the client, and the language for hints.
 pub struct Session {
     pub drive: Drive,
+    /// The write family's pacer (feishu-api.md §0), holding the login's refresher.
     pub pacer: Pacer,
     pub lang: Lang,
+}
+
+impl Session {
+    /// A pacer at listing's rate with the same refresher, for one-off reads.
+    pub fn reads(&self) -> Pacer {
+        self.pacer.sibling(crate::transfer::pacer::FEISHU_LIST_QPS)
+    }
 }
 
 impl Cli {
@@ -219,10 +227,10 @@ pub(crate) async fn folder_or_root(
 ) -> Result<String, crate::feishu::Error> {
     match folder {
         Some(token) if !token.is_empty() => Ok(token.to_string()),
-        // Through the pacer, which holds the login's refresher: the first call of `ls`,
+        // Through a pacer, which holds the login's refresher: the first call of `ls`,
         // `mkdir` and `upload` renews an expired user token once instead of failing.
         _ => Ok(session
-            .pacer
+            .reads()
             .call(crate::transfer::Idempotence::Safe, || {
                 session.drive.root_folder()
             })
