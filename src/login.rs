@@ -6,14 +6,20 @@
 //! again under the lock (another process may have refreshed already), and the new pair is
 //! stored before it is used, so two larkup instances never burn the chain.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::Mutex;
+use axum::extract::Query;
+use tokio::sync::{mpsc, Mutex};
 
 use crate::config::{self, Identity, Profile, Settings};
 use crate::credentials::{self, CredentialError, Keyring, SecretKind};
-use crate::feishu::auth::{now_unix, App, Auth, Hosts, UserTokens};
+use crate::feishu::auth::{
+    local_code, local_failure, now_unix, random_state, App, Auth, DeviceCode, DevicePoll, Hosts,
+    Pkce, UserTokens,
+};
 use crate::feishu::{Credentials, Error, ErrorCatalog, Lang, RetryClass, Secret};
 use crate::transfer::pacer::Refresher;
 
@@ -304,4 +310,123 @@ fn refresher_for(state: Arc<RefreshState>) -> Refresher {
 pub fn login_is_dead(err: &Error) -> bool {
     err.api()
         .is_some_and(|api| ErrorCatalog::global().retry_class(api.code) == RetryClass::Fail)
+}
+
+/// The authorization code lives 5 minutes (feishu-api.md §7a); wait a little longer for the
+/// user to finish in the browser.
+pub const BROWSER_TIMEOUT: Duration = Duration::from_secs(6 * 60);
+/// The loopback port `larkup login` and the TUI listen on, so one redirect URL registered in
+/// the app's security settings serves both (feishu-api.md §7a: assume an exact match).
+pub const REDIRECT_PORT: u16 = 53682;
+
+/// The browser flow (feishu-api.md §7a): PKCE (S256) and a random `state`, the redirect
+/// answered on `listener` (bound by the caller, who knows how to explain a busy port), the
+/// code exchanged at the v2 token endpoint. `show` hears the authorize URL once.
+pub async fn browser_flow(
+    auth: &Auth,
+    app: &App,
+    listener: tokio::net::TcpListener,
+    show: impl FnOnce(&str),
+) -> Result<UserTokens, LoginError> {
+    let port = listener
+        .local_addr()
+        .map_err(|err| LoginError::Other(err.to_string()))?
+        .port();
+    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+    let pkce = Pkce::new();
+    let state = random_state();
+    show(&auth.authorize_url(&app.id, &redirect_uri, &state, &pkce));
+
+    let (answer_tx, mut answer_rx) = mpsc::channel::<HashMap<String, String>>(1);
+    let expected_state = state.clone();
+    let router = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(move |Query(query): Query<HashMap<String, String>>| {
+            let answer_tx = answer_tx.clone();
+            // The tab says how it went; the terminal has the details and the hint.
+            let page = if query.get("state") != Some(&expected_state) {
+                "larkup refused this answer: it does not belong to the login in your terminal."
+            } else if query.contains_key("error") {
+                "larkup was not authorized. You can close this tab; the terminal says what next."
+            } else {
+                "larkup is authorized. You can close this tab and return to the terminal."
+            };
+            async move {
+                let _ = answer_tx.send(query).await;
+                axum::response::Html(format!("<h3>{page}</h3>"))
+            }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let answer = tokio::time::timeout(BROWSER_TIMEOUT, answer_rx.recv()).await;
+    server.abort();
+    let query = match answer {
+        Ok(Some(query)) => query,
+        _ => {
+            return Err(local_failure(
+                local_code::NO_ANSWER,
+                format!(
+                    "no answer from the browser in {} minutes",
+                    BROWSER_TIMEOUT.as_secs() / 60
+                ),
+            )
+            .into())
+        }
+    };
+    // CSRF (RFC 6749 §10.12): only the answer to this login's own request counts.
+    if query.get("state") != Some(&state) {
+        return Err(local_failure(
+            local_code::WRONG_STATE,
+            "the browser's answer carries another login's state",
+        )
+        .into());
+    }
+    if let Some(error) = query.get("error") {
+        let code = if error == "access_denied" {
+            local_code::DENIED
+        } else {
+            local_code::OAUTH_REFUSED
+        };
+        return Err(local_failure(code, format!("authorization was not granted ({error})")).into());
+    }
+    let code = query.get("code").ok_or_else(|| {
+        LoginError::from(local_failure(
+            local_code::OAUTH_REFUSED,
+            "the browser's answer has no code",
+        ))
+    })?;
+    Ok(auth.exchange_code(app, code, &redirect_uri, &pkce).await?)
+}
+
+/// The device flow (feishu-api.md §7c): `show` hears the user code and the link to open,
+/// then the token endpoint is polled at the server's interval, slowing down when told, until
+/// the code is approved, denied or expired.
+pub async fn device_flow(
+    auth: &Auth,
+    app: &App,
+    show: impl FnOnce(&DeviceCode, &str),
+) -> Result<UserTokens, LoginError> {
+    let device = auth.device_authorization(app).await?;
+    let link = device
+        .verification_uri_complete
+        .clone()
+        .unwrap_or_else(|| device.verification_uri.clone());
+    show(&device, &link);
+    let deadline = tokio::time::Instant::now() + device.expires_in;
+    let mut interval = device.interval;
+    loop {
+        tokio::time::sleep(interval).await;
+        if tokio::time::Instant::now() >= deadline {
+            return Err(local_failure(
+                local_code::DEVICE_EXPIRED,
+                "the device code expired before it was approved",
+            )
+            .into());
+        }
+        match auth.poll_device(app, &device, interval).await? {
+            DevicePoll::Pending => {}
+            DevicePoll::SlowDown(next) => interval = next,
+            DevicePoll::Granted(tokens) => return Ok(tokens),
+        }
+    }
 }

@@ -3,7 +3,6 @@
 //! `tokio::select!`. Every input becomes an `Action` for `App::update`; the loop carries out
 //! the `Effect`s it returns and redraws only when something changed, at most ~30 times a second.
 
-use std::collections::HashMap;
 use std::io::{self, Stdout};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,9 +27,7 @@ use crate::app::{Action, App, DrivePage, Effect};
 use crate::cli::{Cli, Outcome, Session};
 use crate::config::{self, Settings};
 use crate::credentials::{self, Keyring, SecretKind};
-use crate::feishu::auth::{
-    random_state, App as OAuthApp, Auth, DevicePoll, Hosts, Pkce, UserTokens,
-};
+use crate::feishu::auth::{App as OAuthApp, Auth, Hosts, UserTokens};
 use crate::feishu::{Client, Credentials, Drive, Lang, Secret};
 use crate::login;
 use crate::sandbox::demo;
@@ -45,11 +42,6 @@ const FRAME: Duration = Duration::from_millis(33);
 /// bigger so a 100k-entry folder does not re-sort for every few entries.
 const FIRST_CHUNK: usize = 256;
 const CHUNK: usize = 8192;
-/// The loopback port of the browser login, the same as `larkup login`'s default, so the one
-/// redirect URL registered in the app serves both.
-const LOGIN_PORT: u16 = 53682;
-/// The authorization code lives 5 minutes (feishu-api.md §7a); wait a little longer.
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(6 * 60);
 
 /// What the loop holds to reach the outside world once there is a session.
 struct Backend {
@@ -558,109 +550,50 @@ async fn login_in_place(
     Ok(user.name)
 }
 
-/// feishu-api.md §7c: show the code, poll at the server's pace until approved or expired.
 async fn device_flow(
     auth: &Auth,
     app: &OAuthApp,
     tx: &mpsc::UnboundedSender<Msg>,
 ) -> Result<UserTokens, login::LoginError> {
-    let device = auth.device_authorization(app).await?;
-    send(
-        tx,
-        Action::LoginCode {
-            user_code: Some(device.user_code.clone()),
-            link: device
-                .verification_uri_complete
-                .clone()
-                .unwrap_or_else(|| device.verification_uri.clone()),
-        },
-    );
-    let deadline = tokio::time::Instant::now() + device.expires_in;
-    let mut interval = device.interval;
-    loop {
-        tokio::time::sleep(interval).await;
-        if tokio::time::Instant::now() >= deadline {
-            return Err(login::LoginError::Other(
-                "the device code expired before it was approved; press Enter to try again"
-                    .to_string(),
-            ));
-        }
-        match auth.poll_device(app, &device, interval).await? {
-            DevicePoll::Pending => {}
-            DevicePoll::SlowDown(next) => interval = next,
-            DevicePoll::Granted(tokens) => return Ok(tokens),
-        }
-    }
+    login::device_flow(auth, app, |device, link| {
+        send(
+            tx,
+            Action::LoginCode {
+                user_code: Some(device.user_code.clone()),
+                link: link.to_string(),
+            },
+        )
+    })
+    .await
 }
 
-/// feishu-api.md §7a: the authorization page with PKCE and a loopback redirect on the port
-/// `larkup login` uses, so one registered redirect URL serves both.
+/// On the port `larkup login` uses, so one registered redirect URL serves both.
 async fn browser_flow(
     auth: &Auth,
     app: &OAuthApp,
     tx: &mpsc::UnboundedSender<Msg>,
 ) -> Result<UserTokens, login::LoginError> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", LOGIN_PORT))
+    let port = login::REDIRECT_PORT;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|err| {
             login::LoginError::Other(format!(
-                "cannot listen on 127.0.0.1:{LOGIN_PORT} for the browser's answer: {err}; \
+                "cannot listen on 127.0.0.1:{port} for the browser's answer: {err}; \
                  use the device flow (Tab) or `larkup login --port N`"
             ))
         })?;
-    let redirect_uri = format!("http://127.0.0.1:{LOGIN_PORT}/callback");
-    let pkce = Pkce::new();
-    let state = random_state();
-    let url = auth.authorize_url(&app.id, &redirect_uri, &state, &pkce);
-    send(
-        tx,
-        Action::LoginCode {
-            user_code: None,
-            link: url.clone(),
-        },
-    );
-    // The screen shows the link too, for when no browser can be opened from here.
-    let _ = webbrowser::open(&url);
-    let (answer_tx, mut answer_rx) = mpsc::channel::<HashMap<String, String>>(1);
-    let router = axum::Router::new().route(
-        "/callback",
-        axum::routing::get(
-            move |axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>| {
-                let answer_tx = answer_tx.clone();
-                async move {
-                    let _ = answer_tx.send(query).await;
-                    axum::response::Html(
-                        "<h3>larkup: you can close this tab and return to the terminal.</h3>",
-                    )
-                }
+    login::browser_flow(auth, app, listener, |url| {
+        send(
+            tx,
+            Action::LoginCode {
+                user_code: None,
+                link: url.to_string(),
             },
-        ),
-    );
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let answer = tokio::time::timeout(BROWSER_TIMEOUT, answer_rx.recv()).await;
-    server.abort();
-    let query = match answer {
-        Ok(Some(query)) => query,
-        _ => {
-            return Err(login::LoginError::Other(
-                "no answer from the browser in 6 minutes; press Enter to try again".to_string(),
-            ))
-        }
-    };
-    if query.get("state") != Some(&state) {
-        return Err(login::LoginError::Other(
-            "the browser's answer carries the wrong state; it did not come from this login, so it was refused".to_string(),
-        ));
-    }
-    if let Some(error) = query.get("error") {
-        return Err(login::LoginError::Other(format!(
-            "authorization was not granted ({error}); press Enter to try again and approve"
-        )));
-    }
-    let code = query
-        .get("code")
-        .ok_or_else(|| login::LoginError::Other("the browser's answer has no code".to_string()))?;
-    Ok(auth.exchange_code(app, code, &redirect_uri, &pkce).await?)
+        );
+        // The screen shows the link too, for when no browser can be opened from here.
+        let _ = webbrowser::open(url);
+    })
+    .await
 }
 
 #[cfg(test)]

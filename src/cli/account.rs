@@ -1,27 +1,13 @@
 //! `larkup login [--device | --token | --app]`, `larkup status`, `larkup logout`: the account commands.
 
-use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
-use std::time::Duration;
-
-use axum::extract::Query;
-use axum::response::Html;
-use axum::routing::get;
-use axum::Router;
-use tokio::sync::mpsc;
 
 use super::{Cli, Outcome};
 use crate::config::{self, Identity, Profile, Settings};
 use crate::credentials::{self, Keyring, SecretKind};
-use crate::feishu::auth::{
-    local_code, local_failure, now_unix, random_state, App, Auth, DevicePoll, Hosts, Pkce,
-};
+use crate::feishu::auth::{now_unix, App, Auth, Hosts};
 use crate::feishu::{Lang, Secret};
 use crate::login::{self, LoginError};
-
-/// The authorization code lives 5 minutes (feishu-api.md §7a); wait a little longer for the
-/// user to finish in the browser.
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(6 * 60);
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoginArgs {
@@ -42,7 +28,7 @@ pub struct LoginArgs {
     pub app_id: Option<String>,
     /// Loopback port for the OAuth redirect; register http://127.0.0.1:PORT/callback as a
     /// redirect URL in your app's security settings.
-    #[arg(long, default_value_t = 53682)]
+    #[arg(long, default_value_t = login::REDIRECT_PORT)]
     pub port: u16,
 }
 
@@ -218,116 +204,32 @@ async fn browser_flow(
                 args.port
             ))
         })?;
-    let port = listener
-        .local_addr()
-        .map_err(|err| LoginError::Other(err.to_string()))?
-        .port();
-    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
-    let pkce = Pkce::new();
-    let state = random_state();
-    let url = auth.authorize_url(&app.id, &redirect_uri, &state, &pkce);
-    eprintln!("Open this page to authorize larkup:\n\n  {url}\n");
-    if !args.no_browser && webbrowser::open(&url).is_err() {
-        eprintln!("(could not open a browser; open the page above yourself)");
-    }
-
-    let (answer_tx, mut answer_rx) = mpsc::channel::<HashMap<String, String>>(1);
-    let expected_state = state.clone();
-    let router = Router::new().route(
-        "/callback",
-        get(move |Query(query): Query<HashMap<String, String>>| {
-            let answer_tx = answer_tx.clone();
-            // The tab says how it went; the terminal has the details and the hint.
-            let page = if query.get("state") != Some(&expected_state) {
-                "larkup refused this answer: it does not belong to the login in your terminal."
-            } else if query.contains_key("error") {
-                "larkup was not authorized. You can close this tab; the terminal says what next."
-            } else {
-                "larkup is authorized. You can close this tab and return to the terminal."
-            };
-            async move {
-                let _ = answer_tx.send(query).await;
-                Html(format!("<h3>{page}</h3>"))
-            }
-        }),
-    );
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let answer = tokio::time::timeout(BROWSER_TIMEOUT, answer_rx.recv()).await;
-    server.abort();
-    let query = match answer {
-        Ok(Some(query)) => query,
-        _ => {
-            return Err(local_failure(
-                local_code::NO_ANSWER,
-                format!(
-                    "no answer from the browser in {} minutes",
-                    BROWSER_TIMEOUT.as_secs() / 60
-                ),
-            )
-            .into())
+    login::browser_flow(auth, app, listener, |url| {
+        eprintln!("Open this page to authorize larkup:\n\n  {url}\n");
+        if !args.no_browser && webbrowser::open(url).is_err() {
+            eprintln!("(could not open a browser; open the page above yourself)");
         }
-    };
-    // CSRF (RFC 6749 §10.12): only the answer to this login's own request counts.
-    if query.get("state") != Some(&state) {
-        return Err(local_failure(
-            local_code::WRONG_STATE,
-            "the browser's answer carries another login's state",
-        )
-        .into());
-    }
-    if let Some(error) = query.get("error") {
-        let code = if error == "access_denied" {
-            local_code::DENIED
-        } else {
-            local_code::OAUTH_REFUSED
-        };
-        return Err(local_failure(code, format!("authorization was not granted ({error})")).into());
-    }
-    let code = query.get("code").ok_or_else(|| {
-        LoginError::from(local_failure(
-            local_code::OAUTH_REFUSED,
-            "the browser's answer has no code",
-        ))
-    })?;
-    Ok(auth.exchange_code(app, code, &redirect_uri, &pkce).await?)
+    })
+    .await
 }
 
 async fn device_flow(
     auth: &Auth,
     app: &App,
 ) -> Result<crate::feishu::auth::UserTokens, LoginError> {
-    let device = auth.device_authorization(app).await?;
-    let link = device
-        .verification_uri_complete
-        .clone()
-        .unwrap_or_else(|| device.verification_uri.clone());
-    eprintln!(
-        "On any device, open\n\n  {link}\n\nand enter the code  {}  if asked. Waiting…",
-        device.user_code
-    );
-    // A phone can scan the link off the screen; only on a terminal, where it can be seen.
-    if std::io::stderr().is_terminal() {
-        if let Some(qr) = qr_code(&link) {
-            eprintln!("\n{qr}");
+    login::device_flow(auth, app, |device, link| {
+        eprintln!(
+            "On any device, open\n\n  {link}\n\nand enter the code  {}  if asked. Waiting…",
+            device.user_code
+        );
+        // A phone can scan the link off the screen; only on a terminal, where it can be seen.
+        if std::io::stderr().is_terminal() {
+            if let Some(qr) = qr_code(link) {
+                eprintln!("\n{qr}");
+            }
         }
-    }
-    let deadline = tokio::time::Instant::now() + device.expires_in;
-    let mut interval = device.interval;
-    loop {
-        tokio::time::sleep(interval).await;
-        if tokio::time::Instant::now() >= deadline {
-            return Err(local_failure(
-                local_code::DEVICE_EXPIRED,
-                "the device code expired before it was approved",
-            )
-            .into());
-        }
-        match auth.poll_device(app, &device, interval).await? {
-            DevicePoll::Pending => {}
-            DevicePoll::SlowDown(next) => interval = next,
-            DevicePoll::Granted(tokens) => return Ok(tokens),
-        }
-    }
+    })
+    .await
 }
 
 /// `text` as a QR code drawn with half-block characters (two modules per character cell).
