@@ -362,3 +362,79 @@ async fn a_same_name_conflict_asks_and_keep_both_keeps_both() {
         .count();
     assert_eq!(copies, 2, "keep both keeps both");
 }
+
+/// Issue 6 "Login state": with no login the app opens its login screen, runs the device flow in
+/// place against the sandbox's OAuth endpoints, keeps the tokens in a real keyring, and then
+/// shows the Drive as the logged-in user; a headless command afterwards needs no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_login_the_device_flow_runs_in_place_and_logs_in() {
+    let Some(keyring) = common::keyring::PrivateKeyring::start() else {
+        return;
+    };
+    let harness = Harness::start(SandboxOptions {
+        device_interval: 1,
+        ..SandboxOptions::default()
+    })
+    .await;
+    let config = tempfile::TempDir::new().expect("config dir");
+    let home = tempfile::TempDir::new().expect("home dir");
+    let mut login_command = command(&harness, config.path());
+    login_command.env_remove("LARKUP_TOKEN");
+    login_command.env("HOME", home.path());
+    login_command.env("DBUS_SESSION_BUS_ADDRESS", &keyring.bus_address);
+    let mut tui = Tui::spawn(login_command);
+    tui.wait_for("the login screen", |s| {
+        s.contains("log in") && s.contains("App ID")
+    });
+    let app_id = harness.sandbox.app_id();
+    tui.keys(&app_id);
+    tui.keys("\r");
+    tui.wait_for("the secret prompt", |s| s.contains("App Secret"));
+    let secret = harness.sandbox.app_secret();
+    tui.keys(&secret);
+    tui.keys("\r");
+    tui.wait_for("the device code", |s| s.contains("enter the code"));
+    let screen = tui.contents();
+    assert!(!screen.contains(&secret), "the secret is never drawn");
+    let user_code = screen
+        .split("enter the code")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a user code on the screen")
+        .to_string();
+    // The person approves on another device: the sandbox's verification page.
+    let approve = format!(
+        "{}/oauth/v1/device/verify?user_code={user_code}",
+        harness.sandbox.base_url()
+    );
+    let page = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("http client")
+        .get(&approve)
+        .send()
+        .await
+        .expect("verification page");
+    assert!(page.status().is_success(), "{}", page.status());
+    tui.wait_for("the main screen as the user", |s| {
+        s.contains("Drive  My Space") && s.contains("Sandbox User") && !s.contains("App Secret")
+    });
+    tui.keys("q");
+    assert!(tui.wait_exit().success());
+
+    let mut ls = tokio::process::Command::new(env!("CARGO_BIN_EXE_larkup"));
+    ls.arg("ls")
+        .env("LARKUP_BASE_URL", harness.sandbox.base_url())
+        .env_remove("LARKUP_TOKEN")
+        .env("LARKUP_CONFIG_DIR", config.path())
+        .env("LARKUP_STATE_DIR", harness.state.path())
+        .env("HOME", home.path())
+        .env("NO_PROXY", "127.0.0.1,localhost");
+    keyring.apply(&mut ls);
+    let listed = ls.output().await.expect("larkup ls runs");
+    assert!(
+        listed.status.success(),
+        "the login was kept in the keyring: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+}
