@@ -286,3 +286,50 @@ async fn a_folder_over_1500_entries_is_refused_on_the_plan_with_its_hint() {
         .count();
     assert_eq!(writes, 1, "only fine.txt was sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_mode_prints_one_object_per_event_with_hints_and_a_summary() {
+    let h = Harness::start(SandboxOptions {
+        fail_name: vec!["*.iso=1061043".to_string()],
+        ..SandboxOptions::default()
+    })
+    .await;
+    let good = h.file("good.txt", b"good");
+    let bad = h.file("big.iso", b"pretend");
+    let run = h
+        .run(&[
+            "upload",
+            "--json",
+            "--lang",
+            "zh",
+            &good.display().to_string(),
+            &bad.display().to_string(),
+        ])
+        .await;
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
+        .collect();
+    let of = |kind: &'static str| events.iter().filter(move |e| e["event"] == kind);
+    let done: Vec<_> = of("done").collect();
+    assert_eq!(done.len(), 1, "{events:#?}");
+    assert!(done[0]["file_token"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+    let failed: Vec<_> = of("failed").collect();
+    assert_eq!(failed.len(), 1, "{events:#?}");
+    assert_eq!(failed[0]["failure"]["code"], 1061043);
+    let hint = &larkup::feishu::ErrorCatalog::global()
+        .get(1061043)
+        .expect("catalogued")
+        .hint_zh;
+    assert_eq!(failed[0]["failure"]["hint"], hint.as_str());
+    let summary = events.last().expect("a summary");
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(
+        (summary["uploaded"].as_u64(), summary["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
