@@ -333,3 +333,26 @@ async fn json_mode_prints_one_object_per_event_with_hints_and_a_summary() {
         (Some(1), Some(1))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_upload_id_restarts_the_file_a_bounded_number_of_times() {
+    // Every upload id is dead on arrival: each restart prepares anew, then the row fails with
+    // 1061021's hint instead of looping.
+    let h = Harness::start(SandboxOptions {
+        upload_ttl: 0,
+        ..SandboxOptions::default()
+    })
+    .await;
+    let big = h.file("expiring.bin", &pattern(21 * MIB, 8));
+    let run = h.run(&["upload", &big.display().to_string()]).await;
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("1061021"), "{}", run.stdout);
+    let prepares = h
+        .sandbox
+        .inspect()
+        .calls
+        .iter()
+        .filter(|call| call.endpoint == "upload_prepare" && call.code == 0)
+        .count();
+    assert_eq!(prepares, 3, "the first try and two restarts");
+}

@@ -300,6 +300,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_gateway_reset_header_sets_the_wait() {
+        let pacer = Pacer::feishu();
+        let attempts = AtomicU32::new(0);
+        let started = Instant::now();
+        let result = pacer
+            .call(Idempotence::Safe, || async {
+                match attempts.fetch_add(1, Ordering::SeqCst) {
+                    // feishu-api.md §8: wait x-ogw-ratelimit-reset seconds, then retry.
+                    0 => Err(Error::Api(ApiError {
+                        code: 99991400,
+                        msg: "request trigger frequency limit".into(),
+                        http_status: 429,
+                        log_id: None,
+                        retry_after: Some(Duration::from_secs(7)),
+                    })),
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        assert!(result.is_ok());
+        assert!(
+            started.elapsed() >= Duration::from_secs(7),
+            "waited the reset"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn retries_are_bounded() {
         let pacer = Pacer::new(
             FEISHU_WRITE_QPS,
