@@ -677,6 +677,15 @@ impl App {
         let rows = self.queue_rows();
         keep_visible(self.queue.cursor, &mut self.queue.offset, rows);
         if idle {
+            // "uploading N items" would stay on screen after the work is done; a warning stays
+            // until the user has seen it.
+            if self.status.as_ref().is_some_and(|status| !status.error) {
+                let totals = &self.queue.totals;
+                self.say(format!(
+                    "finished: {} uploaded, {} skipped, {} failed",
+                    totals.files_done, totals.files_skipped, totals.files_failed
+                ));
+            }
             // New files are in the Drive folder now: show them.
             return self.refresh_drive();
         }

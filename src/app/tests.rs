@@ -449,8 +449,16 @@ fn engine_events_build_rows_totals_and_hints() {
     assert_eq!(app.queue.totals.files_done, 1);
     assert_eq!(app.queue.totals.files_failed, 1);
     assert_eq!(app.queue.totals.finished(), 2);
+    app.status = Some(Status {
+        text: "uploading 2 items to /".to_string(),
+        error: false,
+    });
     let effects = app.update(Action::Engine(Event::Idle, t + Duration::from_secs(2)));
     assert!(!app.queue.running());
+    assert_eq!(
+        app.status.as_ref().map(|status| status.text.as_str()),
+        Some("finished: 1 uploaded, 0 skipped, 1 failed")
+    );
     assert!(
         matches!(&effects[..], [Effect::ListDrive { .. }]),
         "the folder shows the new files"
