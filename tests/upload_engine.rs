@@ -56,32 +56,7 @@ async fn kill_9_mid_file_then_rerun_sends_only_the_missing_blocks() {
     let h = Harness::start(SandboxOptions::default()).await;
     let big = h.file("movie.bin", &pattern(100 * MIB, 77));
     let path = big.display().to_string();
-    let mut first = h
-        .command()
-        .args(["upload", &path])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("larkup starts");
-    // Wait (bounded) until the server has confirmed a few of its 25 blocks.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let parts = h
-            .sandbox
-            .inspect()
-            .calls
-            .iter()
-            .filter(|call| call.endpoint == "upload_part" && call.code == 0)
-            .count();
-        if parts >= 6 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no progress: {parts} parts");
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    first.start_kill().expect("SIGKILL");
-    let _ = first.wait().await;
+    kill_after_parts(&h, &path, 6).await;
     let before: Vec<u64> = part_seqs(&h);
 
     let second = h.run(&["upload", &path]).await;
@@ -109,6 +84,36 @@ async fn kill_9_mid_file_then_rerun_sends_only_the_missing_blocks() {
     assert_eq!(inspection.files.len(), 1, "one file in Drive");
     let token = token_for(&second.stdout, &big);
     assert!(h.stored(&token) == std::fs::read(&big).expect("source"));
+}
+
+/// Starts `larkup upload PATH` and SIGKILLs it once the server has accepted `parts` blocks.
+async fn kill_after_parts(h: &Harness, path: &str, parts: usize) {
+    let mut first = h
+        .command()
+        .args(["upload", path])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("larkup starts");
+    // Wait (bounded) until the server has confirmed that many blocks.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let accepted = h
+            .sandbox
+            .inspect()
+            .calls
+            .iter()
+            .filter(|call| call.endpoint == "upload_part" && call.code == 0)
+            .count();
+        if accepted >= parts {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress: {accepted} parts");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.start_kill().expect("SIGKILL");
+    let _ = first.wait().await;
 }
 
 fn part_seqs(h: &Harness) -> Vec<u64> {
@@ -355,4 +360,59 @@ async fn an_expired_upload_id_restarts_the_file_a_bounded_number_of_times() {
         .filter(|call| call.endpoint == "upload_prepare" && call.code == 0)
         .count();
     assert_eq!(prepares, 3, "the first try and two restarts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_resumes_the_journals_unfinished_upload_on_request() {
+    // What the TUI does when it opens after a crash: Command::ResumeUnfinished.
+    use larkup::feishu::{Client, Credentials, Drive, Secret};
+    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event};
+    use larkup::transfer::journal::Journal;
+    use larkup::transfer::Pacer;
+
+    let h = Harness::start(SandboxOptions::default()).await;
+    let big = h.file("crash.bin", &pattern(60 * MIB, 31));
+    kill_after_parts(&h, &big.display().to_string(), 5).await;
+    let before = part_seqs(&h).len();
+
+    let journal = Journal::open(&h.state.path().join("journal.sqlite3")).expect("journal");
+    let client = Client::new(
+        &h.sandbox.base_url(),
+        Credentials::new(Secret::new(h.sandbox.access_token())),
+    )
+    .expect("client");
+    let mut handle = engine::spawn(
+        Drive::new(client),
+        std::sync::Arc::new(Pacer::feishu()),
+        Some(journal),
+        ConflictPolicy::Skip,
+    );
+    handle
+        .commands
+        .send(Command::ResumeUnfinished)
+        .expect("engine listens");
+    let mut token = None;
+    let mut queued = Vec::new();
+    while let Some(event) = handle.events.recv().await {
+        match event {
+            Event::Queued { path, .. } => queued.push(path),
+            Event::Done { file_token, .. } => token = Some(file_token),
+            Event::Failed { failure, .. } => panic!("{failure:?}"),
+            Event::Idle => break,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        queued,
+        std::slice::from_ref(&big),
+        "exactly the interrupted file"
+    );
+    let token = token.expect("uploaded");
+    assert!(h.stored(&token) == std::fs::read(&big).expect("source"));
+    let after = part_seqs(&h).len() - before;
+    assert!(
+        after <= 15 - 5 + 1,
+        "only the missing blocks: {after} sent after the crash"
+    );
+    assert_eq!(h.sandbox.inspect().files.len(), 1);
 }
