@@ -20,7 +20,7 @@ use crate::feishu::auth::{
     local_code, local_failure, now_unix, random_state, App, Auth, DeviceCode, DevicePoll, Hosts,
     Pkce, UserTokens,
 };
-use crate::feishu::{Credentials, Error, ErrorCatalog, Lang, RetryClass, Secret};
+use crate::feishu::{Credentials, Error, ErrorCatalog, Lang, Secret};
 use crate::transfer::pacer::Refresher;
 
 /// Refresh this long before the access token expires (larksuite/cli uses 5 min: §11.8).
@@ -145,13 +145,25 @@ impl RefreshState {
                             "the login has no refresh token (a pasted token cannot be renewed): run `larkup login` again".to_string(),
                         )
                     })?;
-                let tokens = self.auth.refresh(&app, &refresh).await.map_err(|err| {
-                    if login_is_dead(&err) {
-                        LoginError::Dead(err)
-                    } else {
-                        LoginError::Feishu(err)
+                let tokens = match self.auth.refresh(&app, &refresh).await {
+                    Ok(tokens) => tokens,
+                    Err(err) if login_is_dead(&err) => {
+                        // As the official clients do: dead tokens leave the keyring, so no
+                        // later command sends them again; the app secret and profile stay for
+                        // the next `larkup login`.
+                        let keyring = self.keyring.clone();
+                        let cleared = credentials::blocking(move || {
+                            keyring.delete(SecretKind::AccessToken)?;
+                            keyring.delete(SecretKind::RefreshToken)
+                        })
+                        .await;
+                        if let Err(err) = cleared {
+                            tracing::warn!("cannot remove the dead login's tokens: {err}");
+                        }
+                        return Err(LoginError::Dead(err));
                     }
-                })?;
+                    Err(err) => return Err(LoginError::Feishu(err)),
+                };
                 // The old refresh token is dead now: keep the new pair before anything else.
                 store_tokens(&self.keyring, &tokens.access, tokens.refresh.as_ref()).await?;
                 Profile {
@@ -305,11 +317,11 @@ fn refresher_for(state: Arc<RefreshState>) -> Refresher {
     })
 }
 
-/// True when a refresh failure means the login is over (20026, 20037, 20064, 20073 …): the
-/// catalog marks those `fail`, while transient token-endpoint codes are `retry`.
+/// True when a refresh failure means the login is over: the catalog marks those codes
+/// `ends_login` (20026, 20037, 20064, 20073, 99991669); other refusals keep their own hint.
 pub fn login_is_dead(err: &Error) -> bool {
     err.api()
-        .is_some_and(|api| ErrorCatalog::global().retry_class(api.code) == RetryClass::Fail)
+        .is_some_and(|api| ErrorCatalog::global().ends_login(api.code))
 }
 
 /// The authorization code lives 5 minutes (feishu-api.md §7a); wait a little longer for the

@@ -543,6 +543,11 @@ async fn a_dead_chain_asks_to_log_in_again_and_logout_leaves_nothing() {
         "{}",
         ls.all()
     );
+    assert_eq!(
+        login.keyring.items_of_service("larkup"),
+        1,
+        "the dead tokens left the keyring; the app secret stays for the next login"
+    );
 
     let logout = login.run(&["logout"]).await;
     assert_eq!(logout.code, Some(0), "{}", logout.all());

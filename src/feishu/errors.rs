@@ -61,6 +61,10 @@ pub struct ErrorInfo {
     pub retry: RetryClass,
     pub hint_zh: String,
     pub hint_en: String,
+    /// The refresh chain is over (feishu-api.md §8: 20026/20037/20064/20073): the stored
+    /// tokens are dead and only a new login helps.
+    #[serde(default)]
+    pub ends_login: bool,
     /// Endpoints that answer this code with another HTTP status (feishu-api.md §0: the tables
     /// disagree, e.g. 1061045 is 200 on upload_all but 400 on create_folder).
     #[serde(default)]
@@ -140,6 +144,11 @@ impl ErrorCatalog {
     /// The retry class; unknown codes fail (a retry could not be justified).
     pub fn retry_class(&self, code: i64) -> RetryClass {
         self.get(code).map_or(RetryClass::Fail, |info| info.retry)
+    }
+
+    /// Whether a refresh refused with this code ends the login (see `ErrorInfo::ends_login`).
+    pub fn ends_login(&self, code: i64) -> bool {
+        self.get(code).is_some_and(|info| info.ends_login)
     }
 
     /// The hint for a code, or a generic one naming the code and the log id for support.
