@@ -21,6 +21,23 @@ pub fn base_url(explicit: Option<&str>, lark: bool) -> String {
     }
 }
 
+/// Whether `base_url` names this machine (127.0.0.0/8, ::1, localhost): the only servers the
+/// benchmark-only `--unpaced` may burst at, since Feishu answers a burst with 1061045.
+pub fn is_loopback(base_url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(base_url) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    // IPv6 hosts come bracketed ("[::1]").
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
 /// The token from `LARKUP_TOKEN`, if set and not blank.
 pub fn token_from_env() -> Option<Secret> {
     std::env::var(TOKEN_ENV)
@@ -160,5 +177,26 @@ mod tests {
         );
         assert_eq!(base_url(None, true), LARK_BASE_URL);
         assert_eq!(base_url(Some("  "), false), FEISHU_BASE_URL);
+    }
+
+    #[test]
+    fn only_this_machine_is_loopback() {
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://[::1]:7",
+            "http://LOCALHOST",
+        ] {
+            assert!(is_loopback(local), "{local}");
+        }
+        for remote in [
+            FEISHU_BASE_URL,
+            LARK_BASE_URL,
+            "http://10.0.0.1",
+            "http://127.0.0.1.example.com",
+            "not a url",
+        ] {
+            assert!(!is_loopback(remote), "{remote}");
+        }
     }
 }

@@ -84,6 +84,10 @@ pub enum Command {
         /// When the folder already has a file of the same name (Feishu would keep both).
         #[arg(long, value_enum, default_value_t = ConflictPolicy::Skip)]
         on_conflict: ConflictPolicy,
+        /// Benchmarks only: no rate limit on write calls (still one at a time). Refused unless
+        /// the server is on this machine: Feishu answers a burst with 1061045.
+        #[arg(long, hide = true)]
+        unpaced: bool,
     },
     /// Run the Feishu-compatible sandbox server on 127.0.0.1.
     Sandbox(SandboxOptions),
@@ -184,7 +188,16 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Logout => return account::logout(&cli, cli.lang()).await,
         _ => {}
     }
-    let session = match cli.session().await {
+    if let Command::Upload { unpaced: true, .. } = command {
+        let base_url = cli.resolved_base_url();
+        if !config::is_loopback(&base_url) {
+            eprintln!(
+                "larkup: --unpaced is for benchmarks against a server on this machine, not {base_url}"
+            );
+            return Outcome::Setup;
+        }
+    }
+    let mut session = match cli.session().await {
         Ok(session) => session,
         Err(message) => {
             eprintln!("larkup: {message}");
@@ -202,7 +215,11 @@ pub async fn run(cli: Cli) -> Outcome {
             to,
             json,
             on_conflict,
+            unpaced,
         } => {
+            if *unpaced {
+                session.pacer = session.pacer.sibling(0);
+            }
             let args = upload::UploadArgs {
                 paths,
                 to: to.as_deref(),
