@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Conformance client: upload two files with Feishu's official Python SDK (lark-oapi).
 
-    python lark_oapi_upload.py --base-url http://127.0.0.1:PORT --token TOKEN \
-        --folder FOLDER_TOKEN --small PATH --large PATH
+    LARKUP_TOKEN=TOKEN python lark_oapi_upload.py --base-url http://127.0.0.1:PORT \
+        --folder FOLDER_TOKEN [--small PATH] [--large PATH]
 
 The small file goes through drive v1 upload_all, the large one through
 upload_prepare / upload_part / upload_finish (read from disk one block at a
-time). Prints one JSON line {"small_token": ..., "large_token": ...}.
+time). Prints one JSON line {"small_token": ..., "large_token": ...,
+"small_seconds": ..., "large_seconds": ..., "*_cpu_seconds": ...} for the files
+given; the seconds time the SDK's calls only (the benchmark compares them, without Python's
+start-up). The token comes from the environment, so `ps` never shows it.
 On a non-zero `code` prints code, msg and log id to stderr and exits 1.
 """
 import argparse
@@ -14,6 +17,7 @@ import io
 import json
 import os
 import sys
+import time
 import zlib
 
 import lark_oapi as lark
@@ -119,15 +123,23 @@ class Uploader:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080")
-    ap.add_argument("--token", required=True, help="user_access_token")
     ap.add_argument("--folder", required=True, help="parent folder token")
-    ap.add_argument("--small", required=True, help="file for upload_all")
-    ap.add_argument("--large", required=True, help="file for prepare/part/finish")
+    ap.add_argument("--small", help="file for upload_all")
+    ap.add_argument("--large", help="file for prepare/part/finish")
     args = ap.parse_args()
+    token = os.environ.get("LARKUP_TOKEN", "")
+    if not token:
+        sys.exit("set LARKUP_TOKEN to a user_access_token")
 
-    up = Uploader(args.base_url, args.token, args.folder)
-    result = {"small_token": up.upload_all(args.small),
-              "large_token": up.upload_chunked(args.large)}
+    up = Uploader(args.base_url, token, args.folder)
+    result = {}
+    for kind, path, upload in (("small", args.small, up.upload_all),
+                               ("large", args.large, up.upload_chunked)):
+        if path:
+            started, cpu = time.perf_counter(), time.process_time()
+            result[f"{kind}_token"] = upload(path)
+            result[f"{kind}_seconds"] = time.perf_counter() - started
+            result[f"{kind}_cpu_seconds"] = time.process_time() - cpu
     print(json.dumps(result), flush=True)
 
 
