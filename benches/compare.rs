@@ -1,0 +1,988 @@
+//! `cargo bench --bench compare`: larkup side by side with curl and Feishu's Python SDK
+//! (lark-oapi) against the project's sandbox on loopback, plus the terminal app's timings
+//! (issue 7). Prints each figure next to its target as a Markdown table for the README.
+//!
+//! Options (after `--`): `--size-mib N` for the raw-throughput file (default 1024),
+//! `--only raw|paced|tui` to run one part, `--runs N` for the TUI timings (default 10).
+//! Work files live under `target/tmp/larkup-bench` and are removed as each part ends.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::num::NonZeroU16;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use larkup::sandbox::{Inspection, Sandbox, SandboxOptions};
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+
+const LARKUP: &str = env!("CARGO_BIN_EXE_larkup");
+const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+const MIB: u64 = 1 << 20;
+/// Feishu's write-family ceiling (feishu-api.md §0).
+const CEILING_QPS: f64 = 5.0;
+const WRITE_ENDPOINTS: [&str; 5] = [
+    "upload_all",
+    "upload_prepare",
+    "upload_part",
+    "upload_finish",
+    "create_folder",
+];
+/// Refusals of a client that goes too fast (feishu-api.md §0, §3a).
+const REFUSAL_CODES: [i64; 2] = [1061045, 99991400];
+const TUI_ROWS: u16 = 40;
+const TUI_COLS: u16 = 120;
+const SCREEN_DEADLINE: Duration = Duration::from_secs(60);
+const RAW_REPETITIONS: usize = 3;
+
+type Failure = Box<dyn std::error::Error>;
+
+struct Options {
+    size_mib: u64,
+    only: Option<String>,
+    runs: usize,
+}
+
+impl Options {
+    fn from_args() -> Result<Options, String> {
+        let mut options = Options {
+            size_mib: 1024,
+            only: None,
+            runs: 10,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+            match arg.as_str() {
+                // cargo bench passes --bench to every harness = false target.
+                "--bench" => {}
+                "--size-mib" => {
+                    options.size_mib = value("--size-mib")?
+                        .parse()
+                        .map_err(|_| "--size-mib takes a number of MiB".to_string())?
+                }
+                "--runs" => {
+                    options.runs = value("--runs")?
+                        .parse()
+                        .map_err(|_| "--runs takes a number".to_string())?
+                }
+                "--only" => options.only = Some(value("--only")?),
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+        if options.size_mib == 0 || options.runs == 0 {
+            return Err("--size-mib and --runs must be above 0".into());
+        }
+        Ok(options)
+    }
+
+    fn wants(&self, part: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == part)
+    }
+}
+
+/// One line of the result table.
+struct Figure {
+    what: String,
+    measured: String,
+    target: String,
+    met: Option<bool>,
+}
+
+#[derive(Default)]
+struct Report {
+    figures: Vec<Figure>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn add(&mut self, what: &str, measured: String, target: &str, met: Option<bool>) {
+        println!("  {what}: {measured}  (target {target})");
+        self.figures.push(Figure {
+            what: what.into(),
+            measured,
+            target: target.into(),
+            met,
+        });
+    }
+
+    fn note(&mut self, note: String) {
+        println!("  note: {note}");
+        self.notes.push(note);
+    }
+
+    fn print(&self) {
+        println!();
+        println!("{}", machine_line());
+        println!();
+        println!("| figure | measured | target | met |");
+        println!("|---|---|---|---|");
+        for figure in &self.figures {
+            let met = match figure.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "–",
+            };
+            println!(
+                "| {} | {} | {} | {} |",
+                figure.what, figure.measured, figure.target, met
+            );
+        }
+        for note in &self.notes {
+            println!("- {note}");
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let options = match Options::from_args() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("compare: {message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("compare: no tokio runtime: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("larkup-bench");
+    let mut report = Report::default();
+    let parts: [(&str, PartFn); 3] = [("raw", raw_part), ("paced", paced_part), ("tui", tui_part)];
+    let mut failed = false;
+    for (name, part) in parts {
+        if !options.wants(name) {
+            continue;
+        }
+        println!("== {name}");
+        let dir = work.join(name);
+        let _ = fs::remove_dir_all(&dir);
+        let result = fs::create_dir_all(&dir)
+            .map_err(Failure::from)
+            .and_then(|()| part(&runtime, &options, &dir, &mut report));
+        if let Err(err) = result {
+            eprintln!("compare: the {name} part failed: {err}");
+            failed = true;
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+    report.print();
+    if failed {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+type PartFn = fn(&tokio::runtime::Runtime, &Options, &Path, &mut Report) -> Result<(), Failure>;
+
+// ---------------------------------------------------------------------------------------------
+// Raw throughput and memory: one big file, pacing off on both sides.
+
+fn raw_part(
+    runtime: &tokio::runtime::Runtime,
+    options: &Options,
+    dir: &Path,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let size = options.size_mib * MIB;
+    let source = dir.join("big.bin");
+    write_pattern_file(&source, size)?;
+    let mib = size as f64 / MIB as f64;
+    let python = sdk_python();
+    if let Err(why) = &python {
+        report.note(format!("lark-oapi not measured: {why}"));
+    }
+    let (mut larkup, mut curl, mut sdk) = (Vec::new(), Vec::new(), Vec::new());
+    // Interleaved repetitions, so a slow moment of the machine does not land on one tool.
+    for _ in 0..RAW_REPETITIONS {
+        larkup.push(raw_run(runtime, dir, &source, |sandbox| {
+            let mut command = larkup_command(sandbox, dir)?;
+            command.args(["upload", "--unpaced", "--to", &sandbox.root_token()]);
+            command.arg(&source);
+            let run = measure(&mut command)?;
+            run.check("larkup upload")?;
+            Ok(run)
+        })?);
+        curl.push(raw_run(runtime, dir, &source, |sandbox| {
+            curl_chunked_upload(sandbox, &source, dir)
+        })?);
+        if let Ok(python) = &python {
+            sdk.push(raw_run(runtime, dir, &source, |sandbox| {
+                sdk_chunked_upload(python, sandbox, &source)
+            })?);
+        }
+    }
+    let (larkup, curl) = (median_run(larkup), median_run(curl));
+    let rate = |run: &Measured| mib / run.wall.as_secs_f64();
+    let cpu_per_gib = |run: &Measured| run.cpu.as_secs_f64() * 1024.0 / mib;
+    let larkup_rate = rate(&larkup);
+    report.add(
+        &format!(
+            "raw throughput, {mib:.0} MiB file, larkup (pacing off), median of {RAW_REPETITIONS}"
+        ),
+        format!(
+            "{larkup_rate:.0} MiB/s, {:.2} s CPU per GiB",
+            cpu_per_gib(&larkup)
+        ),
+        "—",
+        None,
+    );
+    report.add(
+        "… against curl (same blocks, one keep-alive connection)",
+        format!(
+            "{:.2}× (curl {:.0} MiB/s, {:.2} s CPU per GiB)",
+            larkup_rate / rate(&curl),
+            rate(&curl),
+            cpu_per_gib(&curl)
+        ),
+        "≥ 0.8× curl",
+        Some(larkup_rate >= 0.8 * rate(&curl)),
+    );
+    if !sdk.is_empty() {
+        let sdk = median_run(sdk);
+        report.add(
+            "… against lark-oapi 1.7.5 (Python SDK, its calls only)",
+            format!(
+                "{:.2}× (lark-oapi {:.0} MiB/s, {:.2} s CPU per GiB)",
+                larkup_rate / rate(&sdk),
+                rate(&sdk),
+                cpu_per_gib(&sdk)
+            ),
+            "≥ 3× lark-oapi",
+            Some(larkup_rate >= 3.0 * rate(&sdk)),
+        );
+    }
+    let rss_mib = larkup.max_rss_kib as f64 / 1024.0;
+    report.add(
+        &format!("peak RSS of `larkup upload`, {mib:.0} MiB file"),
+        format!("{rss_mib:.1} MiB"),
+        "≤ 40 MiB",
+        Some(rss_mib <= 40.0),
+    );
+    Ok(())
+}
+
+/// One upload of `source` into a fresh unthrottled sandbox, checked byte for byte afterwards.
+/// Dirty pages from the previous run are flushed first so that no run pays for another's.
+fn raw_run(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    source: &Path,
+    upload: impl FnOnce(&Sandbox) -> Result<Measured, Failure>,
+) -> Result<Measured, Failure> {
+    let sandbox = start_sandbox(
+        runtime,
+        SandboxOptions {
+            qps: 0,
+            list_qps: 0,
+            data_dir: Some(dir.join("drive")),
+            ..SandboxOptions::default()
+        },
+    )?;
+    flush_page_cache();
+    let run = upload(&sandbox)?;
+    check_stored(&sandbox.inspect(), &sandbox, source)?;
+    shutdown(runtime, sandbox);
+    Ok(run)
+}
+
+fn flush_page_cache() {
+    // SAFETY: sync has no preconditions.
+    unsafe { libc::sync() };
+}
+
+fn median_run(mut runs: Vec<Measured>) -> Measured {
+    runs.sort_by_key(|run| run.wall);
+    runs.swap_remove(runs.len() / 2)
+}
+
+/// curl's best case: blocks split and checksummed beforehand (untimed), then every
+/// upload_part and the finish in one curl process over one keep-alive connection.
+fn curl_chunked_upload(sandbox: &Sandbox, source: &Path, dir: &Path) -> Result<Measured, Failure> {
+    let base = sandbox.base_url();
+    let size = fs::metadata(source)?.len();
+    // The token goes in a header file, not argv (curl reads `-H @file`).
+    let headers = dir.join("curl-headers");
+    fs::write(
+        &headers,
+        format!("Authorization: Bearer {}\n", sandbox.access_token()),
+    )?;
+    let prepare_body = serde_json::json!({
+        "file_name": "big.bin",
+        "parent_type": "explorer",
+        "parent_node": sandbox.root_token(),
+        "size": size,
+    });
+    let prepared = run_curl(&[
+        "-sS".into(),
+        "-H".into(),
+        format!("@{}", headers.display()),
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "--data-binary".into(),
+        prepare_body.to_string(),
+        format!("{base}/open-apis/drive/v1/files/upload_prepare"),
+    ])?;
+    let plan = data_of(&prepared, "upload_prepare")?;
+    let upload_id = plan["upload_id"].as_str().ok_or("prepare: no upload_id")?;
+    let block_size = plan["block_size"]
+        .as_u64()
+        .ok_or("prepare: no block_size")?;
+    let block_num = plan["block_num"].as_u64().ok_or("prepare: no block_num")?;
+
+    let blocks = dir.join("curl-blocks");
+    fs::create_dir_all(&blocks)?;
+    let config = dir.join("curl-parts.cfg");
+    let mut cfg = BufWriter::new(File::create(&config)?);
+    let mut input = File::open(source)?;
+    let mut buffer = vec![0u8; block_size as usize];
+    for seq in 0..block_num {
+        let len = read_full(&mut input, &mut buffer)?;
+        let block = blocks.join(format!("{seq}"));
+        fs::write(&block, &buffer[..len])?;
+        let checksum = adler2::adler32_slice(&buffer[..len]);
+        if seq > 0 {
+            writeln!(cfg, "next")?;
+        }
+        writeln!(cfg, "url = \"{base}/open-apis/drive/v1/files/upload_part\"")?;
+        writeln!(cfg, "header = \"@{}\"", headers.display())?;
+        for (name, value) in [
+            ("upload_id", upload_id.to_string()),
+            ("seq", seq.to_string()),
+            ("size", len.to_string()),
+            ("checksum", checksum.to_string()),
+        ] {
+            writeln!(cfg, "form = \"{name}={value}\"")?;
+        }
+        writeln!(cfg, "form = \"file=@{}\"", block.display())?;
+        writeln!(cfg, "output = \"{}.json\"", block.display())?;
+    }
+    cfg.flush()?;
+    drop(cfg);
+    let finish_body = serde_json::json!({"upload_id": upload_id, "block_num": block_num});
+
+    let mut parts = Command::new("curl");
+    parts
+        .arg("-sS")
+        .arg("-K")
+        .arg(&config)
+        .stdout(Stdio::null());
+    let mut run = measure(&mut parts)?;
+    run.check("curl (upload_part)")?;
+    let started = Instant::now();
+    let finished = run_curl(&[
+        "-sS".into(),
+        "-H".into(),
+        format!("@{}", headers.display()),
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "--data-binary".into(),
+        finish_body.to_string(),
+        format!("{base}/open-apis/drive/v1/files/upload_finish"),
+    ])?;
+    run.wall += started.elapsed();
+    data_of(&finished, "upload_finish")?;
+    for seq in 0..block_num {
+        let answer = fs::read_to_string(blocks.join(format!("{seq}.json")))?;
+        data_of(&answer, &format!("upload_part {seq}"))?;
+    }
+    fs::remove_dir_all(&blocks)?;
+    Ok(run)
+}
+
+fn run_curl(args: &[String]) -> Result<String, Failure> {
+    let output = Command::new("curl").args(args).output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "curl failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// The `data` of a Feishu envelope, or the code as an error.
+fn data_of(body: &str, call: &str) -> Result<serde_json::Value, Failure> {
+    let envelope: serde_json::Value = serde_json::from_str(body)?;
+    if envelope["code"].as_i64() != Some(0) {
+        return Err(format!("{call}: {body}").into());
+    }
+    Ok(envelope["data"].clone())
+}
+
+/// lark-oapi's own upload time, measured by the script around its calls (interpreter start
+/// and imports excluded, so the SDK is not charged for Python's start-up).
+fn sdk_chunked_upload(
+    python: &Path,
+    sandbox: &Sandbox,
+    source: &Path,
+) -> Result<Measured, Failure> {
+    let output = Command::new(python)
+        .arg(Path::new(MANIFEST_DIR).join("tests/sdk/lark_oapi_upload.py"))
+        .args([
+            "--base-url",
+            &sandbox.base_url(),
+            "--folder",
+            &sandbox.root_token(),
+        ])
+        .arg("--large")
+        .arg(source)
+        .env("LARKUP_TOKEN", sandbox.access_token())
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("lark-oapi upload failed ({})", output.status).into());
+    }
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let seconds = |key: &str| {
+        result[key]
+            .as_f64()
+            .map(Duration::from_secs_f64)
+            .ok_or(format!("the SDK script printed no {key}"))
+    };
+    Ok(Measured {
+        wall: seconds("large_seconds")?,
+        cpu: seconds("large_cpu_seconds")?,
+        max_rss_kib: 0,
+        exit_code: Some(0),
+    })
+}
+
+/// The SDK's venv, built by the same script CI uses when it is not there yet.
+fn sdk_python() -> Result<PathBuf, String> {
+    if let Some(python) = std::env::var_os("LARKUP_SDK_PYTHON").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(python));
+    }
+    let output = Command::new("bash")
+        .arg(Path::new(MANIFEST_DIR).join("tests/sdk/venv.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|err| format!("cannot run tests/sdk/venv.sh: {err}"))?;
+    if !output.status.success() {
+        return Err(format!("tests/sdk/venv.sh failed ({})", output.status));
+    }
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim().to_string(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paced efficiency: Feishu's 5 QPS, no-concurrency rule enforced by the sandbox.
+
+fn paced_part(
+    runtime: &tokio::runtime::Runtime,
+    _options: &Options,
+    dir: &Path,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let small = dir.join("batch");
+    fs::create_dir_all(&small)?;
+    for index in 0..200 {
+        let mut bytes = vec![0u8; 8 * 1024];
+        fill_pattern(&mut bytes, index);
+        fs::write(small.join(format!("note-{index:03}.txt")), &bytes)?;
+    }
+    let big = dir.join("chunked.bin");
+    write_pattern_file(&big, 200 * MIB)?;
+
+    for (what, path) in [
+        ("200 small files (8 KiB, upload_all)", &small),
+        ("one 200 MiB file (prepare / 50 parts / finish)", &big),
+    ] {
+        let sandbox = start_sandbox(
+            runtime,
+            SandboxOptions {
+                data_dir: Some(dir.join("drive")),
+                ..SandboxOptions::default()
+            },
+        )?;
+        let mut command = larkup_command(&sandbox, dir)?;
+        command.args(["upload", "--to", &sandbox.root_token()]);
+        command.arg(path);
+        let run = measure(&mut command)?;
+        run.check("larkup upload")?;
+        let inspection = sandbox.inspect();
+        shutdown(runtime, sandbox);
+        let writes = inspection
+            .calls
+            .iter()
+            .filter(|call| WRITE_ENDPOINTS.contains(&call.endpoint.as_str()))
+            .count();
+        let refusals: usize = REFUSAL_CODES
+            .iter()
+            .map(|code| inspection.calls_with_code(*code))
+            .sum();
+        let wall = run.wall.as_secs_f64();
+        let rate = writes as f64 / wall;
+        // Under "at most 5 in any second" the first five start at once, so N calls need at
+        // least ⌊(N−1)/5⌋ s: the efficiency is that least time over the measured one.
+        let least = (writes.saturating_sub(1) / CEILING_QPS as usize) as f64;
+        let efficiency = least / wall;
+        report.add(
+            &format!("paced: {what}"),
+            format!(
+                "{writes} calls in {wall:.1} s = {rate:.2}/s ({:.0}% of 5/s); {:.1}% of the \
+                 fastest the law allows ({least:.0} s); {refusals} refused",
+                rate / CEILING_QPS * 100.0,
+                efficiency * 100.0
+            ),
+            "≥ 95%, 0 refused",
+            Some(efficiency >= 0.95 && refusals == 0),
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The terminal app: first frame, a 100k-entry folder, idle CPU. The real binary in a pty.
+
+fn tui_part(
+    runtime: &tokio::runtime::Runtime,
+    options: &Options,
+    dir: &Path,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let sandbox = start_sandbox(runtime, SandboxOptions::default())?;
+    let ordinary = dir.join("ordinary");
+    fs::create_dir_all(&ordinary)?;
+    for index in 0..40 {
+        fs::write(ordinary.join(format!("report-{index:02}.txt")), b"hello")?;
+    }
+    let huge = dir.join("huge");
+    fs::create_dir_all(&huge)?;
+    for index in 0..100_000 {
+        File::create(huge.join(format!("entry-{index:06}")))?;
+    }
+
+    let mut startups = Vec::new();
+    for _ in 0..options.runs {
+        let tui = TuiRun::spawn(
+            &sandbox,
+            dir,
+            &ordinary,
+            vec![Mark::shows("first", "report-")],
+        )?;
+        startups.push(tui.wait_mark("first")?);
+        tui.quit();
+    }
+    let startup = median(&mut startups);
+    report.add(
+        "startup to first frame, 40-entry folder (median)",
+        format!("{:.0} ms", startup.as_secs_f64() * 1000.0),
+        "≤ 100 ms",
+        Some(startup <= Duration::from_millis(100)),
+    );
+
+    let mut firsts = Vec::new();
+    let mut fulls = Vec::new();
+    for _ in 0..options.runs.min(5) {
+        let tui = TuiRun::spawn(
+            &sandbox,
+            dir,
+            &huge,
+            vec![
+                Mark::shows("first", "entry-"),
+                Mark::shows("complete", "entry-000000").without("listing…"),
+            ],
+        )?;
+        firsts.push(tui.wait_mark("first")?);
+        fulls.push(tui.wait_mark("complete")?);
+        tui.quit();
+    }
+    let first = median(&mut firsts);
+    let full = median(&mut fulls);
+    report.add(
+        "100,000-entry folder: first frame with entries (median)",
+        format!("{:.0} ms", first.as_secs_f64() * 1000.0),
+        "≤ 300 ms",
+        Some(first <= Duration::from_millis(300)),
+    );
+    report.add(
+        "… all 100,000 listed and sorted (median)",
+        format!("{:.0} ms", full.as_secs_f64() * 1000.0),
+        "—",
+        None,
+    );
+
+    let tui = TuiRun::spawn(
+        &sandbox,
+        dir,
+        &ordinary,
+        vec![Mark::shows("first", "report-")],
+    )?;
+    tui.wait_mark("first")?;
+    // Let the Drive pane's first listing and the first redraws finish before sampling.
+    std::thread::sleep(Duration::from_secs(2));
+    let before = cpu_ticks(tui.pid)?;
+    std::thread::sleep(Duration::from_secs(10));
+    let after = cpu_ticks(tui.pid)?;
+    tui.quit();
+    let cpu_seconds = (after - before) as f64 / clock_ticks_per_second();
+    report.add(
+        "idle CPU of the terminal app over 10 s",
+        format!(
+            "{:.0} ms CPU ({:.2}% of a core)",
+            cpu_seconds * 1000.0,
+            cpu_seconds * 10.0
+        ),
+        "≈ 0 (< 1% of a core)",
+        Some(cpu_seconds < 0.1),
+    );
+    shutdown(runtime, sandbox);
+    Ok(())
+}
+
+/// A moment to time: the first screen that shows `present` and not `absent`.
+struct Mark {
+    name: &'static str,
+    present: &'static str,
+    absent: Option<&'static str>,
+    at: Option<Instant>,
+}
+
+impl Mark {
+    fn shows(name: &'static str, present: &'static str) -> Mark {
+        Mark {
+            name,
+            present,
+            absent: None,
+            at: None,
+        }
+    }
+
+    fn without(mut self, absent: &'static str) -> Mark {
+        self.absent = Some(absent);
+        self
+    }
+}
+
+/// The app in a pseudo-terminal; a reader thread feeds a vt100 parser and notes the first
+/// moment each mark's text is on the screen.
+struct TuiRun {
+    pid: u32,
+    started: Instant,
+    marks: Arc<Mutex<Vec<Mark>>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl TuiRun {
+    fn spawn(
+        sandbox: &Sandbox,
+        dir: &Path,
+        cwd: &Path,
+        marks: Vec<Mark>,
+    ) -> Result<TuiRun, Failure> {
+        let pair = native_pty_system().openpty(PtySize {
+            rows: TUI_ROWS,
+            cols: TUI_COLS,
+            pixel_width: 0,
+            pixel_height: 0,
+        })?;
+        let mut command = CommandBuilder::new(LARKUP);
+        command.cwd(cwd);
+        command.env("TERM", "xterm-256color");
+        for (key, value) in larkup_env(sandbox, dir)? {
+            command.env(key, value);
+        }
+        let marks = Arc::new(Mutex::new(marks));
+        let mut reader = pair.master.try_clone_reader()?;
+        let writer = pair.master.take_writer()?;
+        let started = Instant::now();
+        let child = pair.slave.spawn_command(command)?;
+        drop(pair.slave);
+        let pid = child.process_id().ok_or("no pid for the app")?;
+        let seen = marks.clone();
+        std::thread::spawn(move || {
+            let (Some(rows), Some(cols)) = (NonZeroU16::new(TUI_ROWS), NonZeroU16::new(TUI_COLS))
+            else {
+                return;
+            };
+            let mut parser = vt100::Parser::new(rows, cols, 0);
+            let mut buf = [0u8; 16384];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                parser.process(&buf[..n]);
+                let now = Instant::now();
+                let screen = parser.screen().contents();
+                let Ok(mut marks) = seen.lock() else { break };
+                for mark in marks.iter_mut() {
+                    if mark.at.is_none()
+                        && screen.contains(mark.present)
+                        && mark.absent.is_none_or(|absent| !screen.contains(absent))
+                    {
+                        mark.at = Some(now);
+                    }
+                }
+            }
+        });
+        Ok(TuiRun {
+            pid,
+            started,
+            marks,
+            writer,
+            child,
+            _master: pair.master,
+        })
+    }
+
+    /// Time from spawn to the mark's first appearance.
+    fn wait_mark(&self, name: &str) -> Result<Duration, Failure> {
+        let deadline = Instant::now() + SCREEN_DEADLINE;
+        loop {
+            {
+                let marks = self.marks.lock().map_err(|_| "screen reader died")?;
+                let mark = marks
+                    .iter()
+                    .find(|mark| mark.name == name)
+                    .ok_or("no such mark")?;
+                if let Some(at) = mark.at {
+                    return Ok(at - self.started);
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the screen never showed the {name} mark").into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn quit(mut self) {
+        let _ = self.writer.write_all(b"q");
+        let _ = self.writer.flush();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// utime + stime of a process, in clock ticks (proc(5)).
+fn cpu_ticks(pid: u32) -> Result<u64, Failure> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces; fields are counted after its closing parenthesis.
+    let rest = stat.rsplit_once(')').ok_or("odd /proc stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11).ok_or("no utime")?.parse()?;
+    let stime: u64 = fields.get(12).ok_or("no stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+fn median(values: &mut [Duration]) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces.
+
+fn start_sandbox(
+    runtime: &tokio::runtime::Runtime,
+    mut options: SandboxOptions,
+) -> Result<Sandbox, Failure> {
+    if let Some(data) = &options.data_dir {
+        let _ = fs::remove_dir_all(data);
+        fs::create_dir_all(data)?;
+    }
+    options.port = 0;
+    Ok(runtime.block_on(Sandbox::start(options))?)
+}
+
+fn shutdown(runtime: &tokio::runtime::Runtime, sandbox: Sandbox) {
+    runtime.block_on(sandbox.shutdown());
+}
+
+/// The environment that points larkup at the sandbox, with its own config and journal.
+fn larkup_env(sandbox: &Sandbox, dir: &Path) -> Result<Vec<(String, String)>, Failure> {
+    let home = tempfile::tempdir_in(dir)?.keep();
+    Ok(vec![
+        ("LARKUP_BASE_URL".into(), sandbox.base_url()),
+        ("LARKUP_TOKEN".into(), sandbox.access_token()),
+        (
+            "LARKUP_CONFIG_DIR".into(),
+            home.join("config").display().to_string(),
+        ),
+        (
+            "LARKUP_STATE_DIR".into(),
+            home.join("state").display().to_string(),
+        ),
+        ("NO_PROXY".into(), "127.0.0.1,localhost".into()),
+    ])
+}
+
+fn larkup_command(sandbox: &Sandbox, dir: &Path) -> Result<Command, Failure> {
+    let mut command = Command::new(LARKUP);
+    command.envs(larkup_env(sandbox, dir)?);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    Ok(command)
+}
+
+struct Measured {
+    wall: Duration,
+    /// User + system CPU of the process.
+    cpu: Duration,
+    max_rss_kib: i64,
+    exit_code: Option<i32>,
+}
+
+impl Measured {
+    fn check(&self, what: &str) -> Result<(), Failure> {
+        match self.exit_code {
+            Some(0) => Ok(()),
+            code => Err(format!("{what} exited with {code:?}").into()),
+        }
+    }
+}
+
+/// Runs a command to its end and reads its own peak RSS from wait4's rusage, so other children
+/// of this process (curl, the SDK) never mix into the figure. Its stderr is discarded.
+fn measure(command: &mut Command) -> Result<Measured, Failure> {
+    command.stderr(Stdio::null());
+    let started = Instant::now();
+    let child = command.spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; wait4 writes both out-parameters for our own child,
+    // which std's `Child` has not waited on (so the pid is still ours to reap).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    if reaped != pid {
+        return Err(io::Error::last_os_error().into());
+    }
+    let exit_code = if libc::WIFEXITED(status) {
+        Some(libc::WEXITSTATUS(status))
+    } else {
+        None
+    };
+    let seconds = |time: libc::timeval| {
+        Duration::from_secs(time.tv_sec.max(0) as u64)
+            + Duration::from_micros(time.tv_usec.max(0) as u64)
+    };
+    Ok(Measured {
+        wall,
+        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss,
+        exit_code,
+    })
+}
+
+/// The sandbox holds exactly one file, with the source's bytes.
+fn check_stored(inspection: &Inspection, sandbox: &Sandbox, source: &Path) -> Result<(), Failure> {
+    let [file] = inspection.files.as_slice() else {
+        return Err(format!("expected one stored file, found {}", inspection.files.len()).into());
+    };
+    let stored = sandbox
+        .stored_path(&file.token)
+        .ok_or("the stored file has no path")?;
+    if !same_bytes(&stored, source)? {
+        return Err(format!("{} differs from {}", stored.display(), source.display()).into());
+    }
+    Ok(())
+}
+
+fn same_bytes(left: &Path, right: &Path) -> io::Result<bool> {
+    if fs::metadata(left)?.len() != fs::metadata(right)?.len() {
+        return Ok(false);
+    }
+    let (mut left, mut right) = (File::open(left)?, File::open(right)?);
+    let (mut a, mut b) = (vec![0u8; 4 << 20], vec![0u8; 4 << 20]);
+    loop {
+        let n = read_full(&mut left, &mut a)?;
+        let m = read_full(&mut right, &mut b)?;
+        if n != m || a[..n] != b[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Deterministic bytes that differ from block to block (xorshift), so nothing compresses or
+/// deduplicates along the way.
+fn fill_pattern(buffer: &mut [u8], seed: u64) {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for chunk in buffer.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let bytes = state.to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+}
+
+fn write_pattern_file(path: &Path, size: u64) -> io::Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
+    let mut buffer = vec![0u8; MIB as usize];
+    let mut written = 0;
+    let mut index = 0;
+    while written < size {
+        fill_pattern(&mut buffer, index);
+        let len = (size - written).min(MIB) as usize;
+        out.write_all(&buffer[..len])?;
+        written += len as u64;
+        index += 1;
+    }
+    out.flush()
+}
+
+fn machine_line() -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let date = Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!("{date}, {cpu}, {cores} cores, sandbox on 127.0.0.1, `cargo bench --bench compare`")
+}
