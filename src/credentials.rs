@@ -2,10 +2,91 @@
 //! Windows. Service "larkup", one account per profile and kind. Access and refresh tokens are
 //! separate entries: each is 1–2 KB and may grow, and Windows caps one entry at 2560 bytes
 //! (feishu-api.md §11.11). Nothing here ever falls back to a plain file.
+//!
+//! On Linux with no Secret Service (a server reached over SSH) the kernel's keyring holds the
+//! entries instead (design.md "Keyring"): it lives in memory, so it keeps them across logouts
+//! for the persistent keyring's lifetime (3 days idle by default) but not across a reboot.
+
+use std::sync::OnceLock;
 
 use crate::feishu::Secret;
 
 pub const SERVICE: &str = "larkup";
+/// `auto` (default: the platform store, else the kernel keyring), `platform` or `kernel`.
+pub const STORE_ENV: &str = "LARKUP_KEYRING";
+/// Looked up once per process to learn whether a store answers; never written.
+const PROBE_ACCOUNT: &str = "larkup-probe";
+
+/// Where this process keeps secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Platform,
+    Kernel,
+}
+
+impl Store {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Store::Platform if cfg!(target_os = "macos") => "macOS Keychain",
+            Store::Platform if cfg!(windows) => "Windows Credential Manager",
+            Store::Platform => "Secret Service",
+            Store::Kernel => "Linux kernel keyring (in memory: gone after a reboot)",
+        }
+    }
+}
+
+/// The store for this process, chosen once (each probe is a round trip to the store).
+pub fn store() -> Result<Store, CredentialError> {
+    static CHOSEN: OnceLock<Result<Store, String>> = OnceLock::new();
+    CHOSEN
+        .get_or_init(choose_store)
+        .clone()
+        .map_err(CredentialError::Unavailable)
+}
+
+fn choose_store() -> Result<Store, String> {
+    let wanted = std::env::var(STORE_ENV).unwrap_or_default();
+    match wanted.trim() {
+        "" | "auto" => match probe(platform_entry(PROBE_ACCOUNT)) {
+            Ok(()) => Ok(Store::Platform),
+            Err(platform) => probe(kernel_entry(PROBE_ACCOUNT))
+                .map(|()| Store::Kernel)
+                .map_err(|kernel| format!("{platform}; kernel keyring: {kernel}")),
+        },
+        "platform" => probe(platform_entry(PROBE_ACCOUNT)).map(|()| Store::Platform),
+        "kernel" => probe(kernel_entry(PROBE_ACCOUNT)).map(|()| Store::Kernel),
+        other => Err(format!(
+            "{STORE_ENV}={other:?} is not one of auto, platform, kernel"
+        )),
+    }
+}
+
+/// A store is usable when a lookup gets an answer, even "no such entry".
+fn probe(entry: Result<keyring::Entry, String>) -> Result<(), String> {
+    match entry?.get_password() {
+        Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
+        Err(err) => match classify(err) {
+            CredentialError::Unavailable(why) => Err(why),
+            CredentialError::Refused(_) => Ok(()),
+        },
+    }
+}
+
+fn platform_entry(account: &str) -> Result<keyring::Entry, String> {
+    keyring::Entry::new(SERVICE, account).map_err(|err| err.to_string())
+}
+
+#[cfg(target_os = "linux")]
+fn kernel_entry(account: &str) -> Result<keyring::Entry, String> {
+    let credential = keyring::keyutils::KeyutilsCredential::new_with_target(None, SERVICE, account)
+        .map_err(|err| err.to_string())?;
+    Ok(keyring::Entry::new_with_credential(Box::new(credential)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kernel_entry(_account: &str) -> Result<keyring::Entry, String> {
+    Err("only Linux has a kernel keyring".to_string())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretKind {
@@ -35,8 +116,9 @@ pub enum CredentialError {
     #[error(
         "no OS keyring is reachable ({0}). larkup keeps tokens only in the keyring, never in a \
          file. On a Linux desktop unlock your keyring; on a server run larkup inside a D-Bus \
-         session with a Secret Service (e.g. `gnome-keyring-daemon --unlock --components=secrets`), \
-         or give scripts a token through LARKUP_TOKEN"
+         session with a Secret Service (e.g. `gnome-keyring-daemon --unlock --components=secrets`) \
+         or where the kernel keyring is allowed (containers often forbid it), or give scripts a \
+         token through LARKUP_TOKEN"
     )]
     Unavailable(String),
     #[error("the OS keyring refused: {0}")]
@@ -67,7 +149,11 @@ impl Keyring {
 
     fn entry(&self, kind: SecretKind) -> Result<keyring::Entry, CredentialError> {
         let account = format!("{}/{}", self.profile, kind.account_suffix());
-        keyring::Entry::new(SERVICE, &account).map_err(classify)
+        let entry = match store()? {
+            Store::Platform => platform_entry(&account),
+            Store::Kernel => kernel_entry(&account),
+        };
+        entry.map_err(CredentialError::Unavailable)
     }
 
     /// Blocking (the platform store may answer over D-Bus): call from a blocking thread.

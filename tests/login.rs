@@ -592,16 +592,34 @@ async fn without_a_keyring_login_says_so_and_writes_no_file() {
     let h = Harness::start(SandboxOptions::default()).await;
     let config = TempDir::new().expect("config dir");
     let token = h.sandbox.issue_token(DEFAULT_USER, 3600);
-    let nowhere: PathBuf = config.path().join("no-bus");
-    let mut command = h.command();
+    // No Secret Service, and the kernel keyring ruled out as where a container forbids it.
+    let (output, stdout, stderr) = login_token_without_secret_service(
+        &h,
+        &config,
+        "default",
+        &token,
+        &[("LARKUP_KEYRING", "platform")],
+    )
+    .await;
+    assert_ne!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stderr.contains("no OS keyring is reachable"), "{stderr}");
+    assert!(stderr.contains("LARKUP_TOKEN"), "{stderr}");
+    assert_no_file_holds(config.path(), &token);
+    assert_no_file_holds(h.state.path(), &token);
+}
+
+/// `larkup login --token` with the token on stdin and D-Bus pointing nowhere.
+async fn login_token_without_secret_service(
+    h: &Harness,
+    config: &TempDir,
+    profile: &str,
+    token: &str,
+    env: &[(&str, &str)],
+) -> (std::process::Output, String, String) {
+    let mut command = without_secret_service(h, config);
     command
-        .env_remove("LARKUP_TOKEN")
-        .env("LARKUP_CONFIG_DIR", config.path())
-        .env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            format!("unix:path={}", nowhere.display()),
-        )
-        .args(["login", "--token"])
+        .envs(env.iter().copied())
+        .args(["--profile", profile, "login", "--token"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -616,12 +634,83 @@ async fn without_a_keyring_login_says_so_and_writes_no_file() {
         .await
         .expect("in time")
         .expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_ne!(output.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("no OS keyring is reachable"), "{stderr}");
-    assert!(stderr.contains("LARKUP_TOKEN"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    (output, stdout, stderr)
+}
+
+fn without_secret_service(h: &Harness, config: &TempDir) -> Command {
+    let nowhere: PathBuf = config.path().join("no-bus");
+    let mut command = h.command();
+    command
+        .env_remove("LARKUP_TOKEN")
+        .env("LARKUP_CONFIG_DIR", config.path())
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}", nowhere.display()),
+        );
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_secret_service_the_kernel_keyring_keeps_the_login() {
+    let h = Harness::start(SandboxOptions::default()).await;
+    let config = TempDir::new().expect("config dir");
+    let token = h.sandbox.issue_token(DEFAULT_USER, 3600);
+    // The kernel keyring is shared by every process of this user: a profile of this test only.
+    let profile = format!(
+        "kernel-{}-{}",
+        std::process::id(),
+        config
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x")
+    );
+    let (output, stdout, stderr) =
+        login_token_without_secret_service(&h, &config, &profile, &token, &[]).await;
+    if stderr.contains("kernel keyring:") {
+        // keyctl is refused here (a container's seccomp profile, say): larkup said so.
+        assert!(stderr.contains("no OS keyring is reachable"), "{stderr}");
+        eprintln!("skipped: this machine refuses the kernel keyring: {stderr}");
+        return;
+    }
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("kernel keyring"), "{stdout}");
+
+    let run = |args: Vec<String>| {
+        let mut command = without_secret_service(&h, &config);
+        command.args(["--profile", &profile]).args(args);
+        async move {
+            let output = command.output().await.expect("larkup runs");
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).to_string()
+                    + &String::from_utf8_lossy(&output.stderr),
+            )
+        }
+    };
+    let (code, status) = run(vec!["status".into()]).await;
+    assert_eq!(code, Some(0), "{status}");
+    assert!(status.contains("Linux kernel keyring"), "{status}");
+    assert!(
+        !status.contains(&token),
+        "status shows the whole token: {status}"
+    );
+    let (code, listing) = run(vec!["ls".into()]).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "ls with the kernel keyring's token: {listing}"
+    );
     assert_no_file_holds(config.path(), &token);
     assert_no_file_holds(h.state.path(), &token);
+
+    let (code, out) = run(vec!["logout".into()]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(vec!["ls".into()]).await;
+    assert_eq!(code, Some(2), "after logout: {out}");
+    assert!(out.contains("not logged in"), "{out}");
 }
 
 fn assert_no_file_holds(dir: &Path, secret: &str) {

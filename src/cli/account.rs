@@ -37,6 +37,13 @@ pub async fn login(cli: &Cli, args: &LoginArgs) -> Outcome {
     match run_login(cli, args).await {
         Ok(who) => {
             println!("logged in: {who}");
+            if let Ok(credentials::Store::Kernel) = credentials::blocking(credentials::store).await
+            {
+                println!(
+                    "no Secret Service here: the tokens are in the Linux kernel keyring, which \
+                     keeps them until a reboot (or 3 idle days); log in again after that"
+                );
+            }
             Outcome::Done
         }
         Err(err) => {
@@ -273,6 +280,10 @@ pub async fn status(cli: &Cli) -> Outcome {
     println!("user:     {}", profile.user_name.as_deref().unwrap_or("?"));
     println!("tenant:   {}", profile.tenant_key.as_deref().unwrap_or("?"));
     println!("host:     {}", profile.host);
+    match credentials::blocking(credentials::store).await {
+        Ok(store) => println!("keyring:  {}", store.describe()),
+        Err(err) => println!("keyring:  unavailable: {err}"),
+    }
     println!(
         "identity: {}",
         match profile.identity {
