@@ -49,7 +49,7 @@ async fn lark_oapi_uploads_small_and_chunked_files_byte_identical() {
     let output = tokio::process::Command::new(python)
         .arg(script)
         .args(["--base-url", &h.sandbox.base_url()])
-        .args(["--token", &h.sandbox.access_token()])
+        .env("LARKUP_TOKEN", h.sandbox.access_token())
         .args(["--folder", &h.sandbox.root_token()])
         .arg("--small")
         .arg(&small)
