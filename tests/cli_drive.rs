@@ -232,3 +232,43 @@ async fn no_token_is_a_setup_error() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("LARKUP_TOKEN"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmarks_unpaced_switch_is_refused_for_a_remote_host() {
+    let h = Harness::start(SandboxOptions::default()).await;
+    let file = h.file("unpaced.txt", b"burst");
+    // Refused before any session or request: nothing leaves this machine.
+    let run = h
+        .command()
+        .env("LARKUP_BASE_URL", "https://open.feishu.cn")
+        .arg("upload")
+        .arg(&file)
+        .arg("--unpaced")
+        .output()
+        .await
+        .expect("larkup runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--unpaced") && stderr.contains("open.feishu.cn"),
+        "{stderr}"
+    );
+
+    // Against the loopback sandbox it uploads.
+    let run = h
+        .command()
+        .arg("upload")
+        .arg(&file)
+        .arg("--unpaced")
+        .output()
+        .await
+        .expect("larkup runs");
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stored = token_for(&String::from_utf8_lossy(&run.stdout), &file);
+    assert_eq!(h.stored(&stored), b"burst");
+}
