@@ -236,29 +236,31 @@ fn raw_part(
         "—",
         None,
     );
-    report.add(
+    let mut against = |what: &str, tool: &str, baseline: &Measured, times: f64| {
+        report.add(
+            what,
+            format!(
+                "{:.2}× ({tool} {:.0} MiB/s, {:.2} s CPU per GiB)",
+                larkup_rate / rate(baseline),
+                rate(baseline),
+                cpu_per_gib(baseline)
+            ),
+            &format!("≥ {times}× {tool}"),
+            Some(larkup_rate >= times * rate(baseline)),
+        );
+    };
+    against(
         "… against curl (same blocks, one keep-alive connection)",
-        format!(
-            "{:.2}× (curl {:.0} MiB/s, {:.2} s CPU per GiB)",
-            larkup_rate / rate(&curl),
-            rate(&curl),
-            cpu_per_gib(&curl)
-        ),
-        "≥ 0.8× curl",
-        Some(larkup_rate >= 0.8 * rate(&curl)),
+        "curl",
+        &curl,
+        0.8,
     );
     if !sdk.is_empty() {
-        let sdk = median_run(sdk);
-        report.add(
+        against(
             "… against lark-oapi 1.7.5 (Python SDK, its calls only)",
-            format!(
-                "{:.2}× (lark-oapi {:.0} MiB/s, {:.2} s CPU per GiB)",
-                larkup_rate / rate(&sdk),
-                rate(&sdk),
-                cpu_per_gib(&sdk)
-            ),
-            "≥ 3× lark-oapi",
-            Some(larkup_rate >= 3.0 * rate(&sdk)),
+            "lark-oapi",
+            &median_run(sdk),
+            3.0,
         );
     }
     let rss_mib = larkup.max_rss_kib as f64 / 1024.0;
