@@ -269,15 +269,10 @@ impl AlignedBlock {
     }
 }
 
-/// Reads the form with the `file` part in `FileBytes::Disk` when `to_disk`, else in memory;
-/// over `max_file` bytes is refused. Field order, a missing part filename or content type, and
-/// unknown fields are all accepted (§12, the SDKs' habits).
-async fn read_form(
-    request: Request,
-    dir: &Path,
-    max_file: u64,
-    to_disk: bool,
-) -> Result<Form, i64> {
+/// Reads the form with the `file` part spooled to a temporary file in `spool_dir` when given,
+/// else held in memory; over `max_file` bytes is refused. Field order, a missing part filename
+/// or content type, and unknown fields are all accepted (§12, the SDKs' habits).
+async fn read_form(request: Request, spool_dir: Option<&Path>, max_file: u64) -> Result<Form, i64> {
     let mut multipart = Multipart::from_request(request, &())
         .await
         .map_err(|_| 1061002)?;
@@ -303,7 +298,7 @@ async fn read_form(
                 Ok(())
             }
         };
-        let bytes = if to_disk {
+        let bytes = if let Some(dir) = spool_dir {
             tokio::fs::create_dir_all(dir).await.map_err(|_| 1061001)?;
             let temp = tempfile::NamedTempFile::new_in(dir).map_err(|_| 1061001)?;
             let (std_file, path) = temp.into_parts();
@@ -403,7 +398,7 @@ pub async fn upload_all(
         return shared.answer(&call, fail(1061002, "upload_all"));
     }
     let dir = shared.state().data_dir.join("incoming");
-    let form = match read_form(request, &dir, UPLOAD_ALL_MAX, true).await {
+    let form = match read_form(request, Some(&dir), UPLOAD_ALL_MAX).await {
         Ok(form) => form,
         Err(code) => return shared.answer(&call, fail(code, "upload_all")),
     };
@@ -544,8 +539,7 @@ pub async fn upload_part(
     if !is_multipart(&headers) {
         return shared.answer(&call, fail(1061002, "upload_part"));
     }
-    let dir = shared.state().data_dir.join("incoming");
-    let form = match read_form(request, &dir, BLOCK_SIZE, false).await {
+    let form = match read_form(request, None, BLOCK_SIZE).await {
         Ok(form) => form,
         Err(code) => return shared.answer(&call, fail(code, "upload_part")),
     };
@@ -605,7 +599,7 @@ async fn store_part(shared: &Shared, call: &Call, form: Form) -> Result<(), i64>
 /// "Benchmarks"), and the sandbox must not be what a benchmark measures. Where direct I/O is
 /// refused (tmpfs, other systems) everything goes through the page cache.
 fn write_block(path: &Path, offset: u64, block: &AlignedBlock) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
+    use std::io::{Seek, SeekFrom, Write};
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -615,7 +609,7 @@ fn write_block(path: &Path, offset: u64, block: &AlignedBlock) -> std::io::Resul
     let mut written = 0;
     #[cfg(target_os = "linux")]
     {
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
         let aligned = bytes.len() / DIRECT_ALIGN * DIRECT_ALIGN;
         if aligned > 0 && offset.is_multiple_of(DIRECT_ALIGN as u64) {
             let direct = options
@@ -629,8 +623,9 @@ fn write_block(path: &Path, offset: u64, block: &AlignedBlock) -> std::io::Resul
         }
     }
     if written < bytes.len() {
-        let file = options.open(path)?;
-        file.write_all_at(&bytes[written..], offset + written as u64)?;
+        let mut file = options.open(path)?;
+        file.seek(SeekFrom::Start(offset + written as u64))?;
+        file.write_all(&bytes[written..])?;
     }
     Ok(())
 }
