@@ -324,17 +324,11 @@ fn curl_chunked_upload(sandbox: &Sandbox, source: &Path, dir: &Path) -> Result<M
         "parent_node": sandbox.root_token(),
         "size": size,
     });
-    let prepared = run_curl(&[
-        "-sS".into(),
-        "-H".into(),
-        format!("@{}", headers.display()),
-        "-H".into(),
-        "Content-Type: application/json".into(),
-        "--data-binary".into(),
-        prepare_body.to_string(),
-        format!("{base}/open-apis/drive/v1/files/upload_prepare"),
-    ])?;
-    let plan = data_of(&prepared, "upload_prepare")?;
+    let plan = curl_post_json(
+        &headers,
+        &format!("{base}/open-apis/drive/v1/files/upload_prepare"),
+        &prepare_body,
+    )?;
     let upload_id = plan["upload_id"].as_str().ok_or("prepare: no upload_id")?;
     let block_size = plan["block_size"]
         .as_u64()
@@ -381,18 +375,12 @@ fn curl_chunked_upload(sandbox: &Sandbox, source: &Path, dir: &Path) -> Result<M
     let mut run = measure(&mut parts)?;
     run.check("curl (upload_part)")?;
     let started = Instant::now();
-    let finished = run_curl(&[
-        "-sS".into(),
-        "-H".into(),
-        format!("@{}", headers.display()),
-        "-H".into(),
-        "Content-Type: application/json".into(),
-        "--data-binary".into(),
-        finish_body.to_string(),
-        format!("{base}/open-apis/drive/v1/files/upload_finish"),
-    ])?;
+    curl_post_json(
+        &headers,
+        &format!("{base}/open-apis/drive/v1/files/upload_finish"),
+        &finish_body,
+    )?;
     run.wall += started.elapsed();
-    data_of(&finished, "upload_finish")?;
     for seq in 0..block_num {
         let answer = fs::read_to_string(blocks.join(format!("{seq}.json")))?;
         data_of(&answer, &format!("upload_part {seq}"))?;
@@ -401,8 +389,20 @@ fn curl_chunked_upload(sandbox: &Sandbox, source: &Path, dir: &Path) -> Result<M
     Ok(run)
 }
 
-fn run_curl(args: &[String]) -> Result<String, Failure> {
-    let output = Command::new("curl").args(args).output()?;
+/// A JSON call by curl, the token read from the header file; the answer's `data`.
+fn curl_post_json(
+    headers: &Path,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, Failure> {
+    let output = Command::new("curl")
+        .arg("-sS")
+        .arg("-H")
+        .arg(format!("@{}", headers.display()))
+        .args(["-H", "Content-Type: application/json", "--data-binary"])
+        .arg(body.to_string())
+        .arg(url)
+        .output()?;
     if !output.status.success() {
         return Err(format!(
             "curl failed ({}): {}",
@@ -411,7 +411,7 @@ fn run_curl(args: &[String]) -> Result<String, Failure> {
         )
         .into());
     }
-    Ok(String::from_utf8(output.stdout)?)
+    data_of(&String::from_utf8(output.stdout)?, url)
 }
 
 /// The `data` of a Feishu envelope, or the code as an error.

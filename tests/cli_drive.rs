@@ -255,20 +255,9 @@ async fn the_benchmarks_unpaced_switch_is_refused_for_a_remote_host() {
     );
 
     // Against the loopback sandbox it uploads.
-    let run = h
-        .command()
-        .arg("upload")
-        .arg(&file)
-        .arg("--unpaced")
-        .output()
-        .await
-        .expect("larkup runs");
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let stored = token_for(&String::from_utf8_lossy(&run.stdout), &file);
+    let path = file.to_str().expect("a UTF-8 temp path");
+    let run = h.run(&["upload", path, "--unpaced"]).await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let stored = token_for(&run.stdout, &file);
     assert_eq!(h.stored(&stored), b"burst");
 }

@@ -682,12 +682,8 @@ async fn with_no_secret_service_the_kernel_keyring_keeps_the_login() {
         let mut command = without_secret_service(&h, &config);
         command.args(["--profile", &profile]).args(args);
         async move {
-            let output = command.output().await.expect("larkup runs");
-            (
-                output.status.code(),
-                String::from_utf8_lossy(&output.stdout).to_string()
-                    + &String::from_utf8_lossy(&output.stderr),
-            )
+            let run = Run::from(command.output().await.expect("larkup runs"));
+            (run.code, run.stdout + &run.stderr)
         }
     };
     let (code, status) = run(vec!["status".into()]).await;
