@@ -24,13 +24,13 @@ use tokio::sync::mpsc;
 use crate::app::local::LocalEntry;
 use crate::app::login::{LoginFlow, LoginScreen};
 use crate::app::{Action, App, DrivePage, Effect};
-use crate::cli::{Cli, Outcome, Session};
 use crate::config::{self, Settings};
 use crate::credentials::{self, Keyring, SecretKind};
 use crate::feishu::auth::{App as OAuthApp, Auth, Hosts, UserTokens};
 use crate::feishu::{Client, Credentials, Drive, Lang, Secret};
 use crate::login;
 use crate::sandbox::demo;
+use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event};
 use crate::transfer::journal::Journal;
 use crate::transfer::{Idempotence, Pacer};
@@ -60,11 +60,11 @@ enum Msg {
 }
 
 /// `larkup` with no subcommand (and `larkup --demo`).
-pub async fn run(cli: &Cli) -> Outcome {
-    let lang = cli.lang();
+pub async fn run(options: &SessionOptions, demo: bool) -> Outcome {
+    let lang = options.lang();
     let start_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let mut demo_guard = None;
-    let (mut app, session) = if cli.demo {
+    let (mut app, session) = if demo {
         let demo = match demo::start().await {
             Ok(demo) => demo,
             Err(err) => {
@@ -78,10 +78,10 @@ pub async fn run(cli: &Cli) -> Outcome {
         demo_guard = Some(demo);
         (app, session)
     } else {
-        let host = host_of(&cli.resolved_base_url());
-        match cli.session().await {
+        let host = host_of(&options.resolved_base_url());
+        match options.open().await {
             Ok(session) => {
-                let app = App::new(start_dir, who(cli), host, lang);
+                let app = App::new(start_dir, who(options), host, lang);
                 (app, Ok(session))
             }
             Err(reason) => {
@@ -89,7 +89,11 @@ pub async fn run(cli: &Cli) -> Outcome {
                 let app_id = std::env::var("LARKUP_APP_ID")
                     .ok()
                     .filter(|id| !id.is_empty());
-                app.require_login(LoginScreen::new(cli.resolved_base_url(), app_id, reason));
+                app.require_login(LoginScreen::new(
+                    options.resolved_base_url(),
+                    app_id,
+                    reason,
+                ));
                 (app, Err(()))
             }
         }
@@ -105,8 +109,8 @@ pub async fn run(cli: &Cli) -> Outcome {
             .unwrap_or_default();
     }
     let outcome = match session {
-        Ok(session) => run_app(cli, app, Some(session), demo_guard.is_some()).await,
-        Err(()) => run_app(cli, app, None, false).await,
+        Ok(session) => run_app(options, app, Some(session), demo_guard.is_some()).await,
+        Err(()) => run_app(options, app, None, false).await,
     };
     drop(demo_guard);
     outcome
@@ -135,15 +139,15 @@ fn host_of(base_url: &str) -> String {
 }
 
 /// Who the header names: the profile's user, or where the token came from.
-fn who(cli: &Cli) -> String {
+fn who(options: &SessionOptions) -> String {
     if let Some(token) = config::token_from_env() {
         return format!("LARKUP_TOKEN {}", token.masked());
     }
     Settings::load()
         .ok()
-        .and_then(|settings| settings.profiles.get(&cli.profile).cloned())
+        .and_then(|settings| settings.profiles.get(&options.profile).cloned())
         .and_then(|profile| profile.user_name)
-        .unwrap_or_else(|| cli.profile.clone())
+        .unwrap_or_else(|| options.profile.clone())
 }
 
 /// Restores the terminal when dropped: on quit, on error and while a panic unwinds.
@@ -221,7 +225,12 @@ async fn terminated(signal: &mut Option<tokio::signal::unix::Signal>) {
     }
 }
 
-async fn run_app(cli: &Cli, mut app: App, session: Option<Session>, demo: bool) -> Outcome {
+async fn run_app(
+    options: &SessionOptions,
+    mut app: App,
+    session: Option<Session>,
+    demo: bool,
+) -> Outcome {
     let (_guard, mut terminal) = match setup_terminal() {
         Ok(setup) => setup,
         Err(err) => {
@@ -249,7 +258,7 @@ async fn run_app(cli: &Cli, mut app: App, session: Option<Session>, demo: bool) 
         });
     }
     let effects = app.start();
-    run_effects(effects, &app, backend.as_ref(), cli, &tx);
+    run_effects(effects, &app, backend.as_ref(), options, &tx);
 
     let mut input = EventStream::new();
     let mut dirty = true;
@@ -280,12 +289,12 @@ async fn run_app(cli: &Cli, mut app: App, session: Option<Session>, demo: bool) 
             }
             Some(msg) = rx.recv() => match msg {
                 Msg::Action(action) => Some(action),
-                Msg::LoggedIn(name) => match cli.session().await {
+                Msg::LoggedIn(name) => match options.open().await {
                     Ok(session) => {
                         let (started, events) = start_backend(session, false);
                         backend = Some(started);
                         engine_events = Some(events);
-                        Some(Action::LoggedIn { who: name, host: host_of(&cli.resolved_base_url()) })
+                        Some(Action::LoggedIn { who: name, host: host_of(&options.resolved_base_url()) })
                     }
                     Err(reason) => Some(Action::LoginFailed(reason)),
                 },
@@ -301,7 +310,7 @@ async fn run_app(cli: &Cli, mut app: App, session: Option<Session>, demo: bool) 
         if app.should_quit {
             break;
         }
-        run_effects(effects, &app, backend.as_ref(), cli, &tx);
+        run_effects(effects, &app, backend.as_ref(), options, &tx);
     }
     drop(_guard);
     Outcome::Done
@@ -338,7 +347,7 @@ fn run_effects(
     effects: Vec<Effect>,
     app: &App,
     backend: Option<&Backend>,
-    cli: &Cli,
+    options: &SessionOptions,
     tx: &mpsc::UnboundedSender<Msg>,
 ) {
     let lang = app.lang;
@@ -426,8 +435,8 @@ fn run_effects(
                 secret,
                 flow,
             } => {
-                let base_url = cli.resolved_base_url();
-                let profile = cli.profile.clone();
+                let base_url = options.resolved_base_url();
+                let profile = options.profile.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let app = OAuthApp { id: app_id, secret };

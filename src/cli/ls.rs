@@ -2,12 +2,12 @@
 
 use chrono::{Local, TimeZone};
 
-use super::{folder_or_root, report, Outcome, Session};
+use super::{report, Outcome, Session};
 use crate::feishu::DriveEntry;
 use crate::transfer::Idempotence;
 
 pub async fn run(session: &Session, folder: Option<&str>, json: bool) -> Outcome {
-    let entries = match folder_or_root(session, folder).await {
+    let entries = match session.folder_or_root(folder).await {
         // Paced like every read, so an expired token is refreshed once here too.
         Ok(token) => {
             session

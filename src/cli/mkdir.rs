@@ -1,10 +1,10 @@
 //! `larkup mkdir NAME [--in FOLDER_TOKEN]`.
 
-use super::{folder_or_root, report, Outcome, Session};
+use super::{report, Outcome, Session};
 use crate::transfer::Idempotence;
 
 pub async fn run(session: &Session, name: &str, parent: Option<&str>) -> Outcome {
-    let parent = match folder_or_root(session, parent).await {
+    let parent = match session.folder_or_root(parent).await {
         Ok(parent) => parent,
         Err(err) => return report(session, "cannot find the parent folder", &err),
     };

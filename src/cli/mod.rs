@@ -6,17 +6,15 @@ mod mkdir;
 mod upload;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::config;
-use crate::feishu::{Client, Drive, Lang};
-use crate::login;
+use crate::feishu::Lang;
 use crate::sandbox::SandboxOptions;
+pub use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::events::ConflictPolicy;
-use crate::transfer::pacer::FEISHU_WRITE_QPS;
-use crate::transfer::{Pacer, RetryLaw};
+use crate::transfer::RetryLaw;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -93,85 +91,30 @@ pub enum Command {
     Sandbox(SandboxOptions),
 }
 
-/// Exit codes (design.md): 0 all done, 1 some failed, 2 usage or setup error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Done,
-    SomeFailed,
-    Setup,
-}
-
-impl From<Outcome> for ExitCode {
-    fn from(outcome: Outcome) -> ExitCode {
-        ExitCode::from(match outcome {
-            Outcome::Done => 0,
-            Outcome::SomeFailed => 1,
-            Outcome::Setup => 2,
-        })
-    }
-}
-
-/// What every Drive command needs: the client, and the language for hints.
-pub struct Session {
-    pub drive: Drive,
-    /// The write family's pacer (feishu-api.md §0), holding the login's refresher.
-    pub pacer: Pacer,
-    pub lang: Lang,
-}
-
-impl Session {
-    /// A pacer at listing's rate with the same refresher, for one-off reads.
-    pub fn reads(&self) -> Pacer {
-        self.pacer.sibling(crate::transfer::pacer::FEISHU_LIST_QPS)
-    }
-}
-
 impl Cli {
+    /// The flags that open a session, for either front end.
+    pub fn session_options(&self) -> SessionOptions {
+        SessionOptions {
+            base_url: self.base_url.clone(),
+            lark: self.lark,
+            profile: self.profile.clone(),
+            lang: self.lang,
+            retries: self.retries,
+        }
+    }
+
     pub fn lang(&self) -> Lang {
-        self.lang.unwrap_or_else(Lang::from_env)
+        self.session_options().lang()
     }
 
-    /// Base URL: `--base-url` / env, else the profile's host, else `--lark` or Feishu.
-    pub(crate) fn resolved_base_url(&self) -> String {
-        if self.base_url.is_none() && !self.lark {
-            if let Ok(settings) = config::Settings::load() {
-                if let Some(profile) = settings.profiles.get(&self.profile) {
-                    if !profile.host.is_empty() {
-                        return profile.host.clone();
-                    }
-                }
-            }
-        }
-        config::base_url(self.base_url.as_deref(), self.lark)
-    }
-
-    pub(crate) async fn session(&self) -> Result<Session, String> {
-        let base_url = self.resolved_base_url();
-        let auth = login::session_auth(&base_url, &self.profile)
-            .await
-            .map_err(|err| err.describe(self.lang()))?;
-        let client = Client::new(&base_url, auth.credentials).map_err(|err| err.to_string())?;
-        let pacer = Pacer::new(
-            FEISHU_WRITE_QPS,
-            RetryLaw {
-                max_retries: self.retries,
-                ..RetryLaw::default()
-            },
-        );
-        if let Some(refresher) = auth.refresher {
-            pacer.set_refresher(refresher);
-        }
-        Ok(Session {
-            drive: Drive::new(client),
-            pacer,
-            lang: self.lang(),
-        })
+    fn resolved_base_url(&self) -> String {
+        self.session_options().resolved_base_url()
     }
 }
 
 pub async fn run(cli: Cli) -> Outcome {
     let Some(command) = &cli.command else {
-        return crate::tui::run(&cli).await;
+        return crate::tui::run(&cli.session_options(), cli.demo).await;
     };
     if let Command::Sandbox(options) = command {
         return match crate::sandbox::run_cli(options.clone()).await {
@@ -197,7 +140,7 @@ pub async fn run(cli: Cli) -> Outcome {
             return Outcome::Setup;
         }
     }
-    let mut session = match cli.session().await {
+    let mut session = match cli.session_options().open().await {
         Ok(session) => session,
         Err(message) => {
             eprintln!("larkup: {message}");
@@ -235,23 +178,4 @@ pub async fn run(cli: Cli) -> Outcome {
 pub(crate) fn report(session: &Session, what: &str, err: &crate::feishu::Error) -> Outcome {
     eprintln!("larkup: {what}: {}", err.describe(session.lang));
     Outcome::SomeFailed
-}
-
-/// The folder to work in: the given token, or My Space's root (feishu-api.md §4a).
-pub(crate) async fn folder_or_root(
-    session: &Session,
-    folder: Option<&str>,
-) -> Result<String, crate::feishu::Error> {
-    match folder {
-        Some(token) if !token.is_empty() => Ok(token.to_string()),
-        // Through a pacer, which holds the login's refresher: the first call of `ls`,
-        // `mkdir` and `upload` renews an expired user token once instead of failing.
-        _ => Ok(session
-            .reads()
-            .call(crate::transfer::Idempotence::Safe, || {
-                session.drive.root_folder()
-            })
-            .await?
-            .token),
-    }
 }

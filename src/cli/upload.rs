@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{folder_or_root, report, Outcome, Session};
+use super::{report, Outcome, Session};
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event, Failure, Selection};
 use crate::transfer::journal::Journal;
 use crate::transfer::progress::{human_bytes, human_duration, Totals};
@@ -29,7 +29,7 @@ struct Row {
 }
 
 pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
-    let destination = match folder_or_root(&session, args.to).await {
+    let destination = match session.folder_or_root(args.to).await {
         Ok(token) => token,
         Err(err) => return report(&session, "cannot find the destination folder", &err),
     };

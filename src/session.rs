@@ -1,0 +1,116 @@
+//! A session: who larkup talks to and as whom — the Drive client, the write pacer and the
+//! language for hints — opened the same way for every front end (the headless commands and the
+//! terminal app), so neither front end depends on the other.
+
+use std::process::ExitCode;
+
+use crate::config;
+use crate::feishu::{Client, Drive, Lang};
+use crate::login;
+use crate::transfer::pacer::{FEISHU_LIST_QPS, FEISHU_WRITE_QPS};
+use crate::transfer::{Idempotence, Pacer, RetryLaw};
+
+/// Exit codes (README "Commands"): 0 all done, 1 some failed, 2 usage or set-up error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    SomeFailed,
+    Setup,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(outcome: Outcome) -> ExitCode {
+        ExitCode::from(match outcome {
+            Outcome::Done => 0,
+            Outcome::SomeFailed => 1,
+            Outcome::Setup => 2,
+        })
+    }
+}
+
+/// What opening a session needs, from flags, environment and config.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// `--base-url` / `LARKUP_BASE_URL`.
+    pub base_url: Option<String>,
+    pub lark: bool,
+    pub profile: String,
+    pub lang: Option<Lang>,
+    pub retries: usize,
+}
+
+impl SessionOptions {
+    pub fn lang(&self) -> Lang {
+        self.lang.unwrap_or_else(Lang::from_env)
+    }
+
+    /// Base URL: `--base-url` / env, else the profile's host, else `--lark` or Feishu.
+    pub fn resolved_base_url(&self) -> String {
+        if self.base_url.is_none() && !self.lark {
+            if let Ok(settings) = config::Settings::load() {
+                if let Some(profile) = settings.profiles.get(&self.profile) {
+                    if !profile.host.is_empty() {
+                        return profile.host.clone();
+                    }
+                }
+            }
+        }
+        config::base_url(self.base_url.as_deref(), self.lark)
+    }
+
+    /// The login's token (refreshed when it expires) on the resolved host.
+    pub async fn open(&self) -> Result<Session, String> {
+        let base_url = self.resolved_base_url();
+        let auth = login::session_auth(&base_url, &self.profile)
+            .await
+            .map_err(|err| err.describe(self.lang()))?;
+        let client = Client::new(&base_url, auth.credentials).map_err(|err| err.to_string())?;
+        let pacer = Pacer::new(
+            FEISHU_WRITE_QPS,
+            RetryLaw {
+                max_retries: self.retries,
+                ..RetryLaw::default()
+            },
+        );
+        if let Some(refresher) = auth.refresher {
+            pacer.set_refresher(refresher);
+        }
+        Ok(Session {
+            drive: Drive::new(client),
+            pacer,
+            lang: self.lang(),
+        })
+    }
+}
+
+/// What every Drive command needs: the client, and the language for hints.
+pub struct Session {
+    pub drive: Drive,
+    /// The write family's pacer (feishu-api.md §0), holding the login's refresher.
+    pub pacer: Pacer,
+    pub lang: Lang,
+}
+
+impl Session {
+    /// A pacer at listing's rate with the same refresher, for one-off reads.
+    pub fn reads(&self) -> Pacer {
+        self.pacer.sibling(FEISHU_LIST_QPS)
+    }
+
+    /// The folder to work in: the given token, or My Space's root (feishu-api.md §4a).
+    pub async fn folder_or_root(
+        &self,
+        folder: Option<&str>,
+    ) -> Result<String, crate::feishu::Error> {
+        match folder {
+            Some(token) if !token.is_empty() => Ok(token.to_string()),
+            // Through a pacer, which holds the login's refresher: the first call of `ls`,
+            // `mkdir` and `upload` renews an expired user token once instead of failing.
+            _ => Ok(self
+                .reads()
+                .call(Idempotence::Safe, || self.drive.root_folder())
+                .await?
+                .token),
+        }
+    }
+}
