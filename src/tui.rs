@@ -125,6 +125,8 @@ fn demo_session(demo: &demo::Demo, lang: Lang) -> Result<Session, ()> {
         drive: Drive::new(client),
         pacer: Pacer::feishu(),
         lang,
+        base_url: demo.sandbox.base_url(),
+        identity: Some("demo".to_string()),
     })
 }
 
@@ -180,7 +182,11 @@ fn setup_terminal() -> io::Result<(TerminalGuard, Terminal<CrosstermBackend<Stdo
     Ok((guard, terminal))
 }
 
-fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedReceiver<Event>) {
+async fn start_backend(
+    session: Session,
+    demo: bool,
+) -> (Backend, mpsc::UnboundedReceiver<Event>) {
+    let scope = session.journal_scope().await;
     let Session { drive, pacer, .. } = session;
     let pacer = Arc::new(pacer);
     // The demo's uploads live in a throwaway sandbox: keep them out of the real journal.
@@ -189,7 +195,13 @@ fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedRecei
     } else {
         Journal::default_path().and_then(|path| Journal::open(&path).ok())
     };
-    let handle = engine::spawn(drive.clone(), pacer.clone(), journal, ConflictPolicy::Ask);
+    let handle = engine::spawn(
+        drive.clone(),
+        pacer.clone(),
+        journal,
+        ConflictPolicy::Ask,
+        scope,
+    );
     resume_unfinished(&handle.commands);
     (
         Backend {
@@ -242,7 +254,7 @@ async fn run_app(
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let (mut backend, mut engine_events) = match session {
         Some(session) => {
-            let (backend, events) = start_backend(session, demo);
+            let (backend, events) = start_backend(session, demo).await;
             (Some(backend), Some(events))
         }
         None => (None, None),
@@ -291,7 +303,7 @@ async fn run_app(
                 Msg::Action(action) => Some(action),
                 Msg::LoggedIn(name) => match options.open().await {
                     Ok(session) => {
-                        let (started, events) = start_backend(session, false);
+                        let (started, events) = start_backend(session, false).await;
                         backend = Some(started);
                         engine_events = Some(events);
                         Some(Action::LoggedIn { who: name, host: host_of(&options.resolved_base_url()) })

@@ -4,6 +4,7 @@ pub mod blocks;
 pub mod engine;
 pub mod events;
 pub mod journal;
+pub mod lock;
 pub mod pacer;
 pub mod plan;
 pub mod progress;

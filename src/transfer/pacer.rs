@@ -37,6 +37,17 @@ pub enum Idempotence {
     CreatesSomething,
 }
 
+/// Code 1061001 is "internal error / timeout" (feishu-api.md §1 error table): on a call that
+/// creates something the server may have stored it before failing.
+const INTERNAL_ERROR: i64 = 1061001;
+
+/// True when a call's outcome is unknown: it may have stored something although no usable
+/// answer came back. Wider than `Error::server_may_have_acted` until the catalog marks
+/// 1061001 itself (helper N's `outcome_unknown`); the two agree afterwards.
+pub fn outcome_unknown(err: &Error) -> bool {
+    err.server_may_have_acted() || err.api().is_some_and(|api| api.code == INTERNAL_ERROR)
+}
+
 /// Refreshes the access token; installed by the login layer.
 pub type Refresher = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Error>> + Send + Sync>;
 
@@ -154,9 +165,10 @@ impl Pacer {
             };
             self.count_failure(&err);
             match err.retry_class() {
+                // Never blindly again on a creating call whose outcome is unknown: the caller
+                // looks in the folder first (issue 11).
                 RetryClass::Retry
-                    if !(idempotence == Idempotence::CreatesSomething
-                        && err.server_may_have_acted()) =>
+                    if !(idempotence == Idempotence::CreatesSomething && outcome_unknown(&err)) =>
                 {
                     let Some(mut delay) = delays.next() else {
                         return Err(err);
@@ -366,6 +378,18 @@ mod tests {
             .await
             .expect_err("ambiguous");
         assert!(err.server_may_have_acted());
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+
+        // 1061001 may come after the file was stored: not retried blindly either.
+        let attempts = AtomicU32::new(0);
+        let err = pacer
+            .call(Idempotence::CreatesSomething, || async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(api_error(1061001))
+            })
+            .await
+            .expect_err("ambiguous");
+        assert!(outcome_unknown(&err));
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
     }
 
