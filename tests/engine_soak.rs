@@ -78,6 +78,7 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
         pacer.clone(),
         Some(journal),
         ConflictPolicy::Skip,
+        "test".to_string(),
     );
     handle
         .commands

@@ -386,6 +386,7 @@ async fn the_engine_resumes_the_journals_unfinished_upload_on_request() {
         std::sync::Arc::new(Pacer::feishu()),
         Some(journal),
         ConflictPolicy::Skip,
+        "test".to_string(),
     );
     handle
         .commands

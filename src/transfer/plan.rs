@@ -204,6 +204,7 @@ struct Walk<'a> {
 enum FileIdentity {
     #[cfg(unix)]
     Inode(u64, u64),
+    #[cfg(not(unix))]
     Path(PathBuf),
 }
 
