@@ -182,10 +182,7 @@ fn setup_terminal() -> io::Result<(TerminalGuard, Terminal<CrosstermBackend<Stdo
     Ok((guard, terminal))
 }
 
-async fn start_backend(
-    session: Session,
-    demo: bool,
-) -> (Backend, mpsc::UnboundedReceiver<Event>) {
+async fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedReceiver<Event>) {
     let scope = session.journal_scope().await;
     let Session { drive, pacer, .. } = session;
     let pacer = Arc::new(pacer);

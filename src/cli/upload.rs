@@ -89,10 +89,7 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
             Event::AlreadyThere { job, file_token } => {
                 bar.set_length(totals.bytes_total);
                 if !args.json {
-                    say(
-                        &bar,
-                        format!("already there  {}  {file_token}", path(job)),
-                    );
+                    say(&bar, format!("already there  {}  {file_token}", path(job)));
                 }
             }
             Event::Skipped { job, reason } => {

@@ -481,7 +481,14 @@ pub async fn upload_all(
         return shared.answer(&call, fail(1061002, "upload_all"));
     }
     let dir = shared.state().data_dir.join("incoming");
-    let form = match read_form(request, Some(&dir), UPLOAD_ALL_MAX, shared.options.link_rate).await {
+    let form = match read_form(
+        request,
+        Some(&dir),
+        UPLOAD_ALL_MAX,
+        shared.options.link_rate,
+    )
+    .await
+    {
         Ok(form) => form,
         Err(code) => return shared.answer(&call, fail(code, "upload_all")),
     };

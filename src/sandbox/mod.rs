@@ -328,6 +328,18 @@ impl Sandbox {
         folder
     }
 
+    /// Deletes a file or folder as a user would in Drive (tests of "no longer in Drive").
+    pub fn remove_node(&self, token: &str) -> bool {
+        let mut state = self.shared.state();
+        let Some(node) = state.nodes.remove(token) else {
+            return false;
+        };
+        if let Some(parent) = node.parent.and_then(|parent| state.nodes.get_mut(&parent)) {
+            parent.children.retain(|child| child != token);
+        }
+        true
+    }
+
     pub async fn shutdown(mut self) {
         self.stop.cancel();
         if let Some(task) = self.task.take() {

@@ -904,9 +904,8 @@ async fn confirmed_blocks_match(
             return false;
         };
         (0..upload.next_seq).all(|seq| {
-            super::blocks::read_block(&file, &upload.plan, size, seq).is_ok_and(|block| {
-                upload.block_sums.get(seq as usize) == Some(&block.adler32)
-            })
+            super::blocks::read_block(&file, &upload.plan, size, seq)
+                .is_ok_and(|block| upload.block_sums.get(seq as usize) == Some(&block.adler32))
         })
     })
     .await
@@ -947,9 +946,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
             let mut listed = entries.iter().any(|entry| entry.token == token);
             if !listed && journal::now_ms() - record.updated_at_ms < RECENT_DONE_MS {
                 // Just uploaded, maybe by another process: the listing may lag its writes.
-                listed = shared
-                    .reconcile_token(&spec.parent_token, token)
-                    .await;
+                listed = shared.reconcile_token(&spec.parent_token, token).await;
             }
             if listed && shared.claim(token) {
                 return Ok(JobEnd::AlreadyThere(token.to_string()));
@@ -1012,9 +1009,8 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
                     .to_string()
             });
         } else if !confirmed_blocks_match(local, upload, size).await {
-            restart_note = Some(
-                "blocks sent earlier no longer match the file; started over".to_string(),
-            );
+            restart_note =
+                Some("blocks sent earlier no longer match the file; started over".to_string());
         } else {
             resume = Some(ChunkedProgress {
                 plan: upload.plan.clone(),
@@ -1095,7 +1091,8 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
                     .map_err(|err| Failure::local(format!("{}: {err}", local.display())))?;
                 observer.source.size = now.len();
                 observer.mtime = plan::mtime_ns(&now);
-                let (size, mtime, id) = (observer.source.size, observer.mtime, journal::file_id(&now));
+                let (size, mtime, id) =
+                    (observer.source.size, observer.mtime, journal::file_id(&now));
                 shared.journal(|journal| journal.begin(key, size, mtime, &id));
                 shared.journal(|journal| journal.clear_upload(key));
                 continue;

@@ -110,7 +110,8 @@ pub fn file_id(metadata: &std::fs::Metadata) -> String {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        let ctime_ns = i128::from(metadata.ctime()) * 1_000_000_000 + i128::from(metadata.ctime_nsec());
+        let ctime_ns =
+            i128::from(metadata.ctime()) * 1_000_000_000 + i128::from(metadata.ctime_nsec());
         format!("{}:{}:{ctime_ns}", metadata.dev(), metadata.ino())
     }
     #[cfg(not(unix))]
@@ -127,7 +128,13 @@ pub fn same_version(record: &JobRecord, size: u64, mtime_ns: i128, file_id: &str
 
 /// A stored chunked upload can go on when its id is young enough and the source is unchanged
 /// (the caller also reads the confirmed blocks again against `block_sums`).
-pub fn can_resume(record: &JobRecord, size: u64, mtime_ns: i128, file_id: &str, now_ms: i64) -> bool {
+pub fn can_resume(
+    record: &JobRecord,
+    size: u64,
+    mtime_ns: i128,
+    file_id: &str,
+    now_ms: i64,
+) -> bool {
     record.upload.as_ref().is_some_and(|upload| {
         now_ms - upload.prepared_at_ms < RESUME_WINDOW_MS
             && same_version(record, size, mtime_ns, file_id)
@@ -459,7 +466,10 @@ impl Journal {
 }
 
 fn sums_text(sums: &[u32]) -> String {
-    sums.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+    sums.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A damaged list reads as empty, so the upload starts over rather than trusting it.
@@ -545,7 +555,9 @@ mod tests {
                 .set_prepared(&job, &plan(), 1_000)
                 .expect("prepared");
             for seq in 0..7 {
-                journal.set_confirmed(&job, seq, 100 + seq as u32).expect("confirmed");
+                journal
+                    .set_confirmed(&job, seq, 100 + seq as u32)
+                    .expect("confirmed");
             }
         }
         let journal = Journal::open(&path).expect("reopen");
@@ -559,9 +571,15 @@ mod tests {
             Some((100..107).collect::<Vec<u32>>())
         );
         assert!(can_resume(&record, 100 << 20, 42, "id", 2_000));
-        assert!(!can_resume(&record, 100 << 20, 43, "id", 2_000), "mtime moved");
+        assert!(
+            !can_resume(&record, 100 << 20, 43, "id", 2_000),
+            "mtime moved"
+        );
         assert!(!can_resume(&record, 1, 42, "id", 2_000), "size moved");
-        assert!(!can_resume(&record, 100 << 20, 42, "other", 2_000), "inode or ctime moved");
+        assert!(
+            !can_resume(&record, 100 << 20, 42, "other", 2_000),
+            "inode or ctime moved"
+        );
         assert!(
             !can_resume(&record, 100 << 20, 42, "id", 1_000 + 24 * 3600 * 1000),
             "upload id too old"
@@ -679,7 +697,13 @@ mod tests {
             .map(|record| record.key.name)
             .collect();
         assert_eq!(names, ["mine"]);
-        assert!(journal.get(&JobKey { scope: "x".into(), ..key("mine") }).expect("get").is_none());
+        assert!(journal
+            .get(&JobKey {
+                scope: "x".into(),
+                ..key("mine")
+            })
+            .expect("get")
+            .is_none());
     }
 
     #[test]
@@ -702,7 +726,10 @@ mod tests {
                 .expect("age it");
         }
         let journal = Journal::open(&path).expect("reopen");
-        assert!(journal.get(&key("old")).expect("get").is_none(), "forgotten after a week");
+        assert!(
+            journal.get(&key("old")).expect("get").is_none(),
+            "forgotten after a week"
+        );
     }
 
     #[test]

@@ -17,7 +17,10 @@ pub struct DestLock {
 pub enum Attempt {
     Held(DestLock),
     /// Another process holds it; `pid` is what it wrote, when readable.
-    Busy { pid: Option<u32>, file: File },
+    Busy {
+        pid: Option<u32>,
+        file: File,
+    },
 }
 
 /// `locks/<destination>-<hash of scope>.lock` below `state_dir`. Tokens are short and plain;

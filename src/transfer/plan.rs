@@ -256,7 +256,9 @@ impl Walk<'_> {
     }
 
     fn add_file(&mut self, path: &Path, metadata: &Metadata, folder: &[String]) {
-        let name = path.file_name().map(|name| name.to_string_lossy().into_owned());
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
         let place = (file_identity(path, metadata), folder.to_vec(), name);
         if metadata.is_file() && !self.files_seen.insert(place) {
             return;

@@ -138,7 +138,10 @@ impl Totals {
     /// resumed file's bytes are not counted as sent by this run).
     fn settle(&mut self, job: JobId) {
         if let Some(row) = self.rows.get_mut(&job) {
-            let left = row.size.saturating_sub(row.done).saturating_sub(row.dropped);
+            let left = row
+                .size
+                .saturating_sub(row.done)
+                .saturating_sub(row.dropped);
             row.dropped += left;
             self.drop_bytes(left);
         }
@@ -256,16 +259,58 @@ mod tests {
         for (job, size) in [(1, 100), (2, 40 << 20), (3, 7), (4, 9)] {
             totals.apply(&queued(job, size), start);
         }
-        totals.apply(&Event::AlreadyThere { job: 1, file_token: "t".into() }, at(1));
+        totals.apply(
+            &Event::AlreadyThere {
+                job: 1,
+                file_token: "t".into(),
+            },
+            at(1),
+        );
         // A 40 MiB file resumed at 36 MiB sends 4 MiB now.
-        totals.apply(&Event::Resumed { job: 2, bytes_done: 36 << 20 }, at(1));
-        totals.apply(&Event::Progress { job: 2, bytes_done: 40 << 20 }, at(2));
-        totals.apply(&Event::Done { job: 2, file_token: "t2".into(), note: None }, at(2));
-        totals.apply(&Event::Skipped { job: 3, reason: "r".into() }, at(2));
-        totals.apply(&Event::Failed { job: 4, failure: Failure::local("x") }, at(2));
+        totals.apply(
+            &Event::Resumed {
+                job: 2,
+                bytes_done: 36 << 20,
+            },
+            at(1),
+        );
+        totals.apply(
+            &Event::Progress {
+                job: 2,
+                bytes_done: 40 << 20,
+            },
+            at(2),
+        );
+        totals.apply(
+            &Event::Done {
+                job: 2,
+                file_token: "t2".into(),
+                note: None,
+            },
+            at(2),
+        );
+        totals.apply(
+            &Event::Skipped {
+                job: 3,
+                reason: "r".into(),
+            },
+            at(2),
+        );
+        totals.apply(
+            &Event::Failed {
+                job: 4,
+                failure: Failure::local("x"),
+            },
+            at(2),
+        );
         totals.apply(&queued(4, 9), at(3));
         assert_eq!(
-            (totals.files_done, totals.files_already, totals.files_skipped, totals.files_failed),
+            (
+                totals.files_done,
+                totals.files_already,
+                totals.files_skipped,
+                totals.files_failed
+            ),
             (1, 1, 1, 0)
         );
         assert_eq!(totals.bytes_done, 4 << 20);
@@ -274,7 +319,13 @@ mod tests {
 
         let mut rerun = Totals::new(start);
         rerun.apply(&queued(1, 100), start);
-        rerun.apply(&Event::AlreadyThere { job: 1, file_token: "t".into() }, at(1));
+        rerun.apply(
+            &Event::AlreadyThere {
+                job: 1,
+                file_token: "t".into(),
+            },
+            at(1),
+        );
         assert_eq!(rerun.bytes_done, 0);
         assert_eq!(rerun.speed(), None, "no speed when nothing was sent");
     }
