@@ -41,6 +41,11 @@ impl From<Outcome> for ExitCode {
     }
 }
 
+/// The journal's scope for a server and an identity (`user:<open_id>` for LARKUP_TOKEN).
+pub fn scope(base_url: &str, identity: &str) -> String {
+    format!("{} {identity}", base_url.trim_end_matches('/'))
+}
+
 /// What opening a session needs, from flags, environment and config.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
@@ -148,7 +153,7 @@ impl Session {
                 }
             }
         };
-        format!("{} {identity}", self.base_url.trim_end_matches('/'))
+        scope(&self.base_url, &identity)
     }
 
     /// A pacer at listing's rate with the same refresher, for one-off reads.
