@@ -45,7 +45,8 @@ async fn a_200_file_batch_under_the_strict_throttle_is_never_refused() {
     );
     assert_eq!(inspection.files.len(), 200);
     assert!(
-        run.stderr.contains("200 uploaded, 0 already there, 0 skipped, 0 failed"),
+        run.stderr
+            .contains("200 uploaded, 0 already there, 0 skipped, 0 failed"),
         "{}",
         run.all()
     );
