@@ -231,12 +231,13 @@ async fn late_commits_listing_lag_and_errors_after_store_double_nothing() {
     assert!(uploaded_tokens(&run.stdout)
         .iter()
         .all(|(_, token)| !token.is_empty()));
-    for outcome in ["dropped, committed late"] {
-        assert!(
-            inspection.calls.iter().any(|call| call.outcome == outcome),
-            "{outcome} happened"
-        );
-    }
+    assert!(
+        inspection
+            .calls
+            .iter()
+            .any(|call| call.outcome == "dropped, committed late"),
+        "a late commit happened"
+    );
     assert!(
         inspection.calls_with_code(1061001) > 0,
         "1061001 after a store happened"

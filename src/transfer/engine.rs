@@ -46,6 +46,9 @@ const RECONCILE_BASE_ENV: &str = "LARKUP_RECONCILE_BASE_MS";
 /// (listing lag) before the file is sent again.
 const RECENT_DONE_MS: i64 = 120_000;
 
+/// One (folder, name)'s turn: held while a job or a folder creation works on that name.
+type Turn = Arc<Mutex<()>>;
+
 /// Everything the workers share.
 struct Shared {
     drive: Drive,
@@ -58,7 +61,7 @@ struct Shared {
     /// may adopt it.
     claims: SyncMutex<HashSet<String>>,
     /// One turn at a time per (folder, name).
-    name_turns: SyncMutex<HashMap<(String, String), Arc<Mutex<()>>>>,
+    name_turns: SyncMutex<HashMap<(String, String), Turn>>,
     /// Destination locks held until the engine is idle, shared by selections of this process.
     dest_locks: Mutex<HashMap<String, Arc<DestLock>>>,
     reconcile_base: Duration,
@@ -212,7 +215,7 @@ impl Shared {
     }
 
     /// The turn for `name` in `folder`: same-name jobs into one folder run one after another.
-    fn name_turn(&self, folder: &str, name: &str) -> Arc<Mutex<()>> {
+    fn name_turn(&self, folder: &str, name: &str) -> Turn {
         lock(&self.name_turns)
             .entry((folder.to_string(), name.to_string()))
             .or_default()
