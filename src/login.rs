@@ -20,8 +20,8 @@ use crate::feishu::auth::{
     local_code, local_failure, now_unix, random_state, App, Auth, DeviceCode, DevicePoll, Hosts,
     Pkce, UserTokens,
 };
+use crate::feishu::client::TokenRefresher;
 use crate::feishu::{Credentials, Error, ErrorCatalog, Lang, Secret};
-use crate::transfer::pacer::Refresher;
 
 /// Refresh this long before the access token expires (larksuite/cli uses 5 min: §11.8).
 pub const REFRESH_AHEAD_SECS: i64 = 5 * 60;
@@ -65,7 +65,7 @@ impl LoginError {
 pub struct SessionAuth {
     pub credentials: Credentials,
     /// None for LARKUP_TOKEN and pasted tokens: nothing to refresh them with.
-    pub refresher: Option<Refresher>,
+    pub refresher: Option<TokenRefresher>,
     pub profile: Option<Profile>,
 }
 
@@ -102,12 +102,19 @@ async fn lock_file(path: PathBuf) -> Result<std::fs::File, LoginError> {
     .map_err(|err| LoginError::Other(format!("cannot lock the token refresh: {err}")))
 }
 
+/// Feishu's token endpoint answers 20050 for a passing server error: the official clients
+/// retry it once (feishu-api.md §7a, §8).
+const TRANSIENT_REFRESH_CODE: i64 = 20050;
+
 impl RefreshState {
-    async fn refresh(&self) -> Result<(), LoginError> {
-        let stale = self.credentials.current().await;
+    /// Renews the token after a call failed with `stale`, and answers the token to use now.
+    /// `stale` is the token that call used, not whatever is current when we start: another
+    /// call may have refreshed already, and then its token is the answer (issue 12 #5).
+    async fn refresh(&self, stale: Secret) -> Result<Secret, LoginError> {
         let _one_at_a_time = self.in_process.lock().await;
-        if self.credentials.current().await != stale {
-            return Ok(()); // another task of ours refreshed while we waited
+        let current = self.credentials.current().await;
+        if current != stale {
+            return Ok(current); // another task of ours refreshed already
         }
         let _across_processes = match lock_path(&self.profile_name) {
             Some(path) => Some(lock_file(path).await?),
@@ -117,8 +124,8 @@ impl RefreshState {
         let stored = credentials::blocking(move || keyring.get(SecretKind::AccessToken)).await?;
         if let Some(stored) = stored.filter(|stored| *stored != stale) {
             // Another larkup refreshed under the lock before us: use its token.
-            self.credentials.replace(stored).await;
-            return Ok(());
+            self.credentials.replace(stored.clone()).await;
+            return Ok(stored);
         }
         let mut settings = Settings::load()?;
         let profile = settings
@@ -145,7 +152,11 @@ impl RefreshState {
                             "the login has no refresh token (a pasted token cannot be renewed): run `larkup login` again".to_string(),
                         )
                     })?;
-                let tokens = match self.auth.refresh(&app, &refresh).await {
+                let mut answer = self.auth.refresh(&app, &refresh).await;
+                if matches!(&answer, Err(Error::Api(api)) if api.code == TRANSIENT_REFRESH_CODE) {
+                    answer = self.auth.refresh(&app, &refresh).await;
+                }
+                let tokens = match answer {
                     Ok(tokens) => tokens,
                     Err(err) if login_is_dead(&err) => {
                         // As the official clients do: dead tokens leave the keyring, so no
@@ -179,10 +190,14 @@ impl RefreshState {
         };
         settings.profiles.insert(self.profile_name.clone(), updated);
         settings.save()?;
-        if let Some(token) = token {
-            self.credentials.replace(token).await;
-        }
-        Ok(())
+        let token = token.ok_or_else(|| {
+            LoginError::Other(format!(
+                "the renewed token is missing from the {} right after it was stored",
+                credentials::store().map_or("keyring", |store| store.describe())
+            ))
+        })?;
+        self.credentials.replace(token.clone()).await;
+        Ok(token)
     }
 }
 
@@ -289,7 +304,8 @@ pub async fn session_auth(base_url: &str, profile_name: &str) -> Result<SessionA
             .access_expires_at
             .is_some_and(|at| at - now_unix() < REFRESH_AHEAD_SECS);
         if near_expiry {
-            state.refresh().await?;
+            let current = credentials.current().await;
+            state.refresh(current).await?;
         }
         Some(refresher_for(state))
     } else {
@@ -302,11 +318,11 @@ pub async fn session_auth(base_url: &str, profile_name: &str) -> Result<SessionA
     })
 }
 
-fn refresher_for(state: Arc<RefreshState>) -> Refresher {
-    Arc::new(move || {
+fn refresher_for(state: Arc<RefreshState>) -> TokenRefresher {
+    Arc::new(move |stale: Secret| {
         let state = state.clone();
         Box::pin(async move {
-            state.refresh().await.map_err(|err| match err {
+            state.refresh(stale).await.map_err(|err| match err {
                 LoginError::Feishu(err) | LoginError::Dead(err) => err,
                 other => Error::Io {
                     path: "token refresh".to_string(),

@@ -64,6 +64,10 @@ impl SessionOptions {
         let auth = login::session_auth(&base_url, &self.profile)
             .await
             .map_err(|err| err.describe(self.lang()))?;
+        if let Some(refresher) = auth.refresher {
+            // Every call of this session refreshes through the client (issue 12 #6).
+            auth.credentials.set_refresher(refresher);
+        }
         let client = Client::new(&base_url, auth.credentials).map_err(|err| err.to_string())?;
         let pacer = Pacer::new(
             FEISHU_WRITE_QPS,
@@ -72,9 +76,6 @@ impl SessionOptions {
                 ..RetryLaw::default()
             },
         );
-        if let Some(refresher) = auth.refresher {
-            pacer.set_refresher(refresher);
-        }
         Ok(Session {
             drive: Drive::new(client),
             pacer,

@@ -60,18 +60,21 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
     std::fs::create_dir_all(top.join("empty/inner")).expect("empty folders");
 
     let credentials = Credentials::new(Secret::new(sandbox.access_token()));
-    let client = Client::new(&sandbox.base_url(), credentials.clone()).expect("client");
-    let pacer = Arc::new(Pacer::feishu());
-    let refresher_sandbox = sandbox.clone();
-    pacer.set_refresher(Arc::new(move || {
-        let (sandbox, credentials) = (refresher_sandbox.clone(), credentials.clone());
+    // The client refreshes (issue 12: one client, one refresher); count what it asks for.
+    let refreshes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (refresher_sandbox, refresher_credentials, counter) =
+        (sandbox.clone(), credentials.clone(), refreshes.clone());
+    credentials.set_refresher(Arc::new(move |_stale| {
+        let (sandbox, credentials) = (refresher_sandbox.clone(), refresher_credentials.clone());
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(async move {
-            credentials
-                .replace(Secret::new(sandbox.issue_token(DEFAULT_USER, 3600)))
-                .await;
-            Ok(())
+            let fresh = Secret::new(sandbox.issue_token(DEFAULT_USER, 3600));
+            credentials.replace(fresh.clone()).await;
+            Ok(fresh)
         })
     }));
+    let client = Client::new(&sandbox.base_url(), credentials.clone()).expect("client");
+    let pacer = Arc::new(Pacer::feishu());
     let journal = Journal::open_in_memory().expect("journal");
     let mut handle = engine::spawn(
         Drive::new(client),
@@ -108,7 +111,10 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
 
     let inspection = sandbox.inspect();
     let stats = pacer.stats();
-    assert!(stats.refreshes >= 1, "the token expired mid-run: {stats:?}");
+    assert!(
+        refreshes.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the token expired mid-run: {stats:?}"
+    );
     for code in [1061045, 1061001] {
         assert!(
             inspection.calls_with_code(code) > 0,

@@ -147,6 +147,7 @@ pub async fn run(cli: Cli) -> Outcome {
             return Outcome::Setup;
         }
     };
+    session.pacer.set_notice(std::sync::Arc::new(print_notice));
     match command {
         Command::Login(_) | Command::Status | Command::Logout | Command::Sandbox(_) => {
             Outcome::Done
@@ -172,6 +173,22 @@ pub async fn run(cli: Cli) -> Outcome {
             upload::run(session, args).await
         }
     }
+}
+
+/// A retry on stderr, so a slow or unreachable server is never silence (issue 12 #1):
+/// `larkup: cannot reach open.feishu.cn (connection refused); retry 2/8 in 4 s`.
+fn print_notice(notice: &crate::transfer::pacer::RetryNotice) {
+    let delay = if notice.delay < std::time::Duration::from_secs(10) {
+        format!("{:.1} s", notice.delay.as_secs_f64())
+    } else {
+        format!("{} s", notice.delay.as_secs())
+    };
+    eprintln!(
+        "larkup: {}; retry {}/{} in {delay}",
+        crate::sanitize::escape(&notice.reason),
+        notice.attempt,
+        notice.of
+    );
 }
 
 /// Prints a failed Drive call with the catalog's hint and returns the outcome for it.

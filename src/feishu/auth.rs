@@ -289,12 +289,9 @@ fn missing(url: &str, field: &str) -> Error {
 
 impl Auth {
     pub fn new(hosts: Hosts) -> Result<Auth> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("larkup/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|err| Error::Transport {
+        // The same bounded waits as every API call (client::send_watched).
+        let http =
+            client::http_client(&client::Timeouts::from_env()).map_err(|err| Error::Transport {
                 url: hosts.open.clone(),
                 reason: err.to_string(),
                 connect: true,
