@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, Mutex};
 use crate::config::{self, Identity, Profile, Settings};
 use crate::credentials::{self, CredentialError, Keyring, SecretKind};
 use crate::feishu::auth::{
-    local_code, local_failure, now_unix, random_state, App, Auth, DeviceCode, DevicePoll, Hosts,
-    Pkce, UserTokens,
+    local_code, local_failure, now_unix, random_state, AppCredentials, Auth, DeviceCode,
+    DevicePoll, Hosts, Pkce, UserTokens, MAX_POLL_INTERVAL, POLL_BACKOFF_STEP,
 };
 use crate::feishu::client::TokenRefresher;
 use crate::feishu::{Credentials, Error, ErrorCatalog, Lang, Secret};
@@ -202,7 +202,7 @@ impl RefreshState {
 }
 
 /// The app id from the profile and the secret from the keyring (or the environment).
-pub async fn load_app(keyring: &Keyring, profile: &Profile) -> Result<App, LoginError> {
+pub async fn load_app(keyring: &Keyring, profile: &Profile) -> Result<AppCredentials, LoginError> {
     let id = std::env::var("LARKUP_APP_ID")
         .ok()
         .filter(|id| !id.is_empty())
@@ -224,7 +224,7 @@ pub async fn load_app(keyring: &Keyring, profile: &Profile) -> Result<App, Login
                 })?
         }
     };
-    Ok(App { id, secret })
+    Ok(AppCredentials { id, secret })
 }
 
 /// Stores an access token and, when given, its refresh token.
@@ -352,7 +352,7 @@ pub const REDIRECT_PORT: u16 = 53682;
 /// code exchanged at the v2 token endpoint. `show` hears the authorize URL once.
 pub async fn browser_flow(
     auth: &Auth,
-    app: &App,
+    app: &AppCredentials,
     listener: tokio::net::TcpListener,
     show: impl FnOnce(&str),
 ) -> Result<UserTokens, LoginError> {
@@ -371,8 +371,11 @@ pub async fn browser_flow(
         "/callback",
         axum::routing::get(move |Query(query): Query<HashMap<String, String>>| {
             let answer_tx = answer_tx.clone();
+            // A wrong `state` is someone else's answer (an old tab, or a forged request from
+            // any local process or web page): refuse it and keep waiting for ours (issue 12 #8).
+            let ours = query.get("state") == Some(&expected_state);
             // The tab says how it went; the terminal has the details and the hint.
-            let page = if query.get("state") != Some(&expected_state) {
+            let page = if !ours {
                 "larkup refused this answer: it does not belong to the login in your terminal."
             } else if query.contains_key("error") {
                 "larkup was not authorized. You can close this tab; the terminal says what next."
@@ -380,8 +383,14 @@ pub async fn browser_flow(
                 "larkup is authorized. You can close this tab and return to the terminal."
             };
             async move {
-                let _ = answer_tx.send(query).await;
-                axum::response::Html(format!("<h3>{page}</h3>"))
+                let status = if ours {
+                    let _ = answer_tx.send(query).await;
+                    axum::http::StatusCode::OK
+                } else {
+                    tracing::warn!("refused a browser callback with another login's state");
+                    axum::http::StatusCode::BAD_REQUEST
+                };
+                (status, axum::response::Html(format!("<h3>{page}</h3>")))
             }
         }),
     );
@@ -431,7 +440,7 @@ pub async fn browser_flow(
 /// the code is approved, denied or expired.
 pub async fn device_flow(
     auth: &Auth,
-    app: &App,
+    app: &AppCredentials,
     show: impl FnOnce(&DeviceCode, &str),
 ) -> Result<UserTokens, LoginError> {
     let device = auth.device_authorization(app).await?;
@@ -451,10 +460,24 @@ pub async fn device_flow(
             )
             .into());
         }
-        match auth.poll_device(app, &device, interval).await? {
-            DevicePoll::Pending => {}
-            DevicePoll::SlowDown(next) => interval = next,
-            DevicePoll::Granted(tokens) => return Ok(tokens),
+        match auth.poll_device(app, &device, interval).await {
+            Ok(DevicePoll::Pending) => {}
+            Ok(DevicePoll::SlowDown(next)) => interval = next,
+            Ok(DevicePoll::Granted(tokens)) => return Ok(tokens),
+            // A dropped connection or a gateway page is not an answer: keep polling, a little
+            // slower (feishu-api.md §7c).
+            Err(
+                err @ (Error::Transport { .. }
+                | Error::Unreachable { .. }
+                | Error::NotJson { .. }
+                | Error::TokenRenewed(_)),
+            ) => {
+                tracing::debug!("device poll: {err}; polling on");
+                interval = Duration::from_secs(
+                    (interval.as_secs() + POLL_BACKOFF_STEP).min(MAX_POLL_INTERVAL),
+                );
+            }
+            Err(err) => return Err(err.into()),
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{report, Outcome, Session};
+use crate::sanitize;
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event, Failure, Selection};
 use crate::transfer::journal::Journal;
 use crate::transfer::progress::{human_bytes, human_duration, Totals};
@@ -84,7 +85,7 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
             }
             Event::Started { job } => {
                 if let Some(row) = rows.get(job) {
-                    bar.set_message(row.path.display().to_string());
+                    bar.set_message(sanitize::path(&row.path));
                 }
             }
             Event::Progress { job, bytes_done } => {
@@ -112,7 +113,12 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
                             .unwrap_or_default();
                         say(
                             &bar,
-                            format!("uploaded  {}  {file_token}{note}", row.path.display()),
+                            format!(
+                                "uploaded  {}  {}{}",
+                                sanitize::path(&row.path),
+                                sanitize::escape(file_token),
+                                sanitize::escape(&note)
+                            ),
                         );
                     }
                 }
@@ -122,7 +128,14 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
                 if let Some(row) = rows.get(job) {
                     totals.drop_bytes(row.size.saturating_sub(row.bytes_done));
                     if !args.json {
-                        say(&bar, format!("skipped   {}: {reason}", row.path.display()));
+                        say(
+                            &bar,
+                            format!(
+                                "skipped   {}: {}",
+                                sanitize::path(&row.path),
+                                sanitize::escape(reason)
+                            ),
+                        );
                     }
                 }
             }
@@ -187,16 +200,17 @@ fn say(bar: &ProgressBar, line: String) {
 }
 
 fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::Lang) -> String {
-    let mut line = format!("failed    {}: ", path.display());
+    // Paths, messages and log ids come from outside: escaped (issue 12 #3).
+    let mut line = format!("failed    {}: ", sanitize::path(path));
     if let Some(code) = failure.code {
         line.push_str(&format!("{code} "));
     }
-    line.push_str(&failure.message);
+    line.push_str(&sanitize::escape(&failure.message));
     if let Some(log_id) = &failure.log_id {
-        line.push_str(&format!(" (log id {log_id})"));
+        line.push_str(&format!(" (log id {})", sanitize::escape(log_id)));
     }
     if let Some(hint) = failure.hint(lang) {
-        line.push_str(&format!("\n          {hint}"));
+        line.push_str(&format!("\n          {}", sanitize::escape(&hint)));
     }
     line
 }
