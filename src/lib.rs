@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod feishu;
 pub mod login;
 pub mod sandbox;
+pub mod sanitize;
 pub mod session;
 pub mod transfer;
 pub mod tui;

@@ -76,12 +76,42 @@ impl SessionOptions {
         config::base_url(self.base_url.as_deref(), self.lark)
     }
 
+    /// A stored login is bound to the host that issued it (issue 12 #4): another `--base-url`
+    /// (or `--lark`) with that profile is refused, so its tokens are never sent elsewhere.
+    /// LARKUP_TOKEN is the caller's own choice and is not bound.
+    pub fn check_host_binding(&self) -> Result<(), String> {
+        if (self.base_url.is_none() && !self.lark) || config::token_from_env().is_some() {
+            return Ok(());
+        }
+        let Ok(settings) = config::Settings::load() else {
+            return Ok(()); // opening the session reports an unreadable config
+        };
+        let Some(profile) = settings.profiles.get(&self.profile) else {
+            return Ok(());
+        };
+        let wanted = config::base_url(self.base_url.as_deref(), self.lark);
+        if profile.host.is_empty() || config::same_host(&profile.host, &wanted) {
+            return Ok(());
+        }
+        Err(format!(
+            "profile {:?} is logged in at {}, not {wanted}: its tokens go only to the host that \
+             issued them. Use another --profile to log in at {wanted}, or drop --base-url.",
+            self.profile, profile.host
+        ))
+    }
+
     /// The login's token (refreshed when it expires) on the resolved host.
     pub async fn open(&self) -> Result<Session, String> {
         let base_url = self.resolved_base_url();
+        config::check_base_url(&base_url)?;
+        self.check_host_binding()?;
         let auth = login::session_auth(&base_url, &self.profile)
             .await
             .map_err(|err| err.describe(self.lang()))?;
+        if let Some(refresher) = auth.refresher {
+            // Every call of this session refreshes through the client (issue 12 #6).
+            auth.credentials.set_refresher(refresher);
+        }
         let client = Client::new(&base_url, auth.credentials).map_err(|err| err.to_string())?;
         // Logged in: the profile says who (tenant and user, or the app).
         let identity = auth.profile.as_ref().map(|profile| {
@@ -100,9 +130,6 @@ impl SessionOptions {
                 ..RetryLaw::default()
             },
         );
-        if let Some(refresher) = auth.refresher {
-            pacer.set_refresher(refresher);
-        }
         Ok(Session {
             drive: Drive::new(client),
             pacer,

@@ -26,7 +26,7 @@ use crate::app::login::{LoginFlow, LoginScreen};
 use crate::app::{Action, App, DrivePage, Effect};
 use crate::config::{self, Settings};
 use crate::credentials::{self, Keyring, SecretKind};
-use crate::feishu::auth::{App as OAuthApp, Auth, Hosts, UserTokens};
+use crate::feishu::auth::{AppCredentials as OAuthApp, Auth, Hosts, UserTokens};
 use crate::feishu::{Client, Credentials, Drive, Lang, Secret};
 use crate::login;
 use crate::sandbox::demo;

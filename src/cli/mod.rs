@@ -113,6 +113,26 @@ impl Cli {
 }
 
 pub async fn run(cli: Cli) -> Outcome {
+    // Before any connection: tokens go over https, or to this machine (issue 12 #4).
+    if !matches!(cli.command, Some(Command::Sandbox(_))) {
+        let base_url = cli.resolved_base_url();
+        // Logging in again binds the profile anew; status and logout send no token.
+        let binds = !matches!(
+            cli.command,
+            Some(Command::Login(_) | Command::Status | Command::Logout)
+        );
+        let checked = config::check_base_url(&base_url).and_then(|()| {
+            if binds {
+                cli.session_options().check_host_binding()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(message) = checked {
+            eprintln!("larkup: {}", crate::sanitize::escape(&message));
+            return Outcome::Setup;
+        }
+    }
     let Some(command) = &cli.command else {
         return crate::tui::run(&cli.session_options(), cli.demo).await;
     };
@@ -147,6 +167,7 @@ pub async fn run(cli: Cli) -> Outcome {
             return Outcome::Setup;
         }
     };
+    session.pacer.set_notice(std::sync::Arc::new(print_notice));
     match command {
         Command::Login(_) | Command::Status | Command::Logout | Command::Sandbox(_) => {
             Outcome::Done
@@ -174,8 +195,28 @@ pub async fn run(cli: Cli) -> Outcome {
     }
 }
 
+/// A retry on stderr, so a slow or unreachable server is never silence (issue 12 #1):
+/// `larkup: cannot reach open.feishu.cn (connection refused); retry 2/8 in 4 s`.
+fn print_notice(notice: &crate::transfer::pacer::RetryNotice) {
+    let delay = if notice.delay < std::time::Duration::from_secs(10) {
+        format!("{:.1} s", notice.delay.as_secs_f64())
+    } else {
+        format!("{} s", notice.delay.as_secs())
+    };
+    eprintln!(
+        "larkup: {}; retry {}/{} in {delay}",
+        crate::sanitize::escape(&notice.reason),
+        notice.attempt,
+        notice.of
+    );
+}
+
 /// Prints a failed Drive call with the catalog's hint and returns the outcome for it.
 pub(crate) fn report(session: &Session, what: &str, err: &crate::feishu::Error) -> Outcome {
-    eprintln!("larkup: {what}: {}", err.describe(session.lang));
+    eprintln!(
+        "larkup: {}: {}",
+        crate::sanitize::escape(what),
+        err.describe(session.lang)
+    );
     Outcome::SomeFailed
 }

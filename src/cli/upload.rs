@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{report, Outcome, Session};
+use crate::sanitize;
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event, Failure, Selection};
 use crate::transfer::journal::Journal;
 use crate::transfer::progress::{human_bytes, human_duration, Totals};
@@ -56,10 +57,8 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
         }
         totals.apply(&event, Instant::now());
         let path = |job: &u64| {
-            paths
-                .get(job)
-                .map(|path| path.display().to_string())
-                .unwrap_or_default()
+            // Paths, tokens, notes and messages come from outside: escaped (issue 12 #3).
+            paths.get(job).map(|path| sanitize::path(path)).unwrap_or_default()
         };
         match &event {
             Event::Planning { seen } => bar.set_message(format!("planning… {seen} entries")),
@@ -83,19 +82,34 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
                         .as_deref()
                         .map(|note| format!("  ({note})"))
                         .unwrap_or_default();
-                    say(&bar, format!("uploaded  {}  {file_token}{note}", path(job)));
+                    say(
+                        &bar,
+                        format!(
+                            "uploaded  {}  {}{}",
+                            path(job),
+                            sanitize::escape(file_token),
+                            sanitize::escape(&note)
+                        ),
+                    );
                 }
             }
             Event::AlreadyThere { job, file_token } => {
                 bar.set_length(totals.bytes_total);
                 if !args.json {
-                    say(&bar, format!("already there  {}  {file_token}", path(job)));
+                    say(&bar, format!(
+                            "already there  {}  {}",
+                            path(job),
+                            sanitize::escape(file_token)
+                        ));
                 }
             }
             Event::Skipped { job, reason } => {
                 bar.set_length(totals.bytes_total);
                 if !args.json {
-                    say(&bar, format!("skipped   {}: {reason}", path(job)));
+                    say(
+                        &bar,
+                        format!("skipped   {}: {}", path(job), sanitize::escape(reason)),
+                    );
                 }
             }
             Event::Failed { job, failure } => {
@@ -110,7 +124,10 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
                 // On stderr even with --json: it explains a pause, it is not a result.
                 let who = pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
                 bar.suspend(|| {
-                    eprintln!("larkup: waiting for another larkup{who} uploading into {folder}…")
+                    eprintln!(
+                        "larkup: waiting for another larkup{who} uploading into {}…",
+                        sanitize::escape(folder)
+                    )
                 });
             }
             Event::Idle => break,
@@ -165,16 +182,17 @@ fn say(bar: &ProgressBar, line: String) {
 }
 
 fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::Lang) -> String {
-    let mut line = format!("failed    {}: ", path.display());
+    // Paths, messages and log ids come from outside: escaped (issue 12 #3).
+    let mut line = format!("failed    {}: ", sanitize::path(path));
     if let Some(code) = failure.code {
         line.push_str(&format!("{code} "));
     }
-    line.push_str(&failure.message);
+    line.push_str(&sanitize::escape(&failure.message));
     if let Some(log_id) = &failure.log_id {
-        line.push_str(&format!(" (log id {log_id})"));
+        line.push_str(&format!(" (log id {})", sanitize::escape(log_id)));
     }
     if let Some(hint) = failure.hint(lang) {
-        line.push_str(&format!("\n          {hint}"));
+        line.push_str(&format!("\n          {}", sanitize::escape(&hint)));
     }
     line
 }

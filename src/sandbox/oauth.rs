@@ -670,7 +670,7 @@ mod tests {
 
     use serde_json::Value;
 
-    use crate::feishu::auth::{self, App, Auth, DevicePoll, Hosts, Pkce};
+    use crate::feishu::auth::{self, AppCredentials, Auth, DevicePoll, Hosts, Pkce};
     use crate::feishu::{Error, Secret};
     use crate::sandbox::{Sandbox, SandboxOptions};
 
@@ -716,8 +716,8 @@ mod tests {
             (status, answer.json().await.expect("json"))
         }
 
-        fn app(&self) -> App {
-            App {
+        fn app(&self) -> AppCredentials {
+            AppCredentials {
                 id: self.sandbox.app_id(),
                 secret: Secret::new(self.sandbox.app_secret()),
             }
@@ -887,7 +887,7 @@ mod tests {
         let auth = Auth::new(Hosts::for_base_url(&f.sandbox.base_url())).expect("auth");
         let (token, _) = auth.tenant_token(&f.app()).await.expect("tenant token");
         assert!(token.expose().starts_with("t-"));
-        let wrong = App {
+        let wrong = AppCredentials {
             id: f.sandbox.app_id(),
             secret: Secret::new("wrong"),
         };
