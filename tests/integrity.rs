@@ -263,9 +263,11 @@ async fn late_commits_listing_lag_and_errors_after_store_double_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_bound_create_calls_and_the_row_fails_after_its_last_look() {
-    // Point 5: every write call drops before the server acts; --retries 2 → three creates.
+    // Point 5: every create answers 1061001 ("internal error, including timeouts") without
+    // storing: an unknown outcome each time, looked for, then sent again — three create calls
+    // for --retries 2, and the row fails only after its last look.
     let h = Harness::start(fast(SandboxOptions {
-        drop_before: 1.0,
+        fault: vec!["1061001=1.0".into()],
         ..SandboxOptions::default()
     }))
     .await;
@@ -289,6 +291,16 @@ async fn retries_bound_create_calls_and_the_row_fails_after_its_last_look() {
         .count();
     assert_eq!(creates, 3, "{}", run.all());
     assert!(h.sandbox.inspect().files.is_empty());
+    // Each unknown outcome was looked for: listings after each create, none before the first.
+    let lists_after_creates = h
+        .sandbox
+        .inspect()
+        .calls
+        .iter()
+        .skip_while(|call| call.endpoint != "upload_all")
+        .filter(|call| call.endpoint == "list")
+        .count();
+    assert!(lists_after_creates >= 3 * 5, "{lists_after_creates} looks");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,7 +394,19 @@ async fn a_slow_link_stores_one_copy() {
     .await;
     let file = h.file("slow.bin", &pattern(2 * MIB, 3));
     let started = Instant::now();
-    let run = upload(&h, &[&show(&file)]).await;
+    // A stall interval far shorter than the wire time: bytes keep moving, so it never fires.
+    // (The answer's own timeout is left at its default: the kernel's socket buffers hold
+    // seconds of this link, so "sent" comes well before the server has read it all.)
+    let output = h
+        .command()
+        .env("LARKUP_WRITE_QPS", "50")
+        .env("LARKUP_RECONCILE_BASE_MS", "40")
+        .env("LARKUP_STALL_TIMEOUT_MS", "1000")
+        .args(["upload", &show(&file)])
+        .output()
+        .await
+        .expect("runs");
+    let run = Run::from(output);
     assert_eq!(run.code, Some(0), "{}", run.all());
     // The link really was slow (a floor, not a target).
     assert!(started.elapsed() >= Duration::from_millis(3500));

@@ -58,7 +58,10 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
         totals.apply(&event, Instant::now());
         let path = |job: &u64| {
             // Paths, tokens, notes and messages come from outside: escaped (issue 12 #3).
-            paths.get(job).map(|path| sanitize::path(path)).unwrap_or_default()
+            paths
+                .get(job)
+                .map(|path| sanitize::path(path))
+                .unwrap_or_default()
         };
         match &event {
             Event::Planning { seen } => bar.set_message(format!("planning… {seen} entries")),
@@ -96,11 +99,14 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
             Event::AlreadyThere { job, file_token } => {
                 bar.set_length(totals.bytes_total);
                 if !args.json {
-                    say(&bar, format!(
+                    say(
+                        &bar,
+                        format!(
                             "already there  {}  {}",
                             path(job),
                             sanitize::escape(file_token)
-                        ));
+                        ),
+                    );
                 }
             }
             Event::Skipped { job, reason } => {
