@@ -599,3 +599,95 @@ mod wire {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_an_answer_is_lost_then_rerun_adopts_instead_of_doubling() {
+    // Point 4: the create's answer is lost and the server commits late; the process dies while
+    // it looks. The journal says "creating", so the rerun looks before it sends.
+    let h = Harness::start(fast(SandboxOptions {
+        late_commit: 1.0,
+        commit_delay_ms: 300,
+        ..SandboxOptions::default()
+    }))
+    .await;
+    let file = h.file("late.bin", &pattern(5000, 4));
+    let mut child = h
+        .command()
+        .env("LARKUP_WRITE_QPS", "50")
+        .args(["upload", &show(&file)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !h
+        .sandbox
+        .inspect()
+        .calls
+        .iter()
+        .any(|call| call.outcome == "dropped, committed late")
+    {
+        assert!(Instant::now() < deadline, "the create never went out");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+
+    let run = upload(&h, &[&show(&file)]).await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("found in Drive after an interrupted upload"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(h.sandbox.inspect().files.len(), 1, "{}", run.all());
+    assert_rows_hold_their_bytes(&h, &run);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_waits_for_the_first_and_says_for_whom() {
+    // Point 2: this test holds the destination's lock as another larkup would.
+    use larkup::transfer::lock;
+    use tokio::io::AsyncBufReadExt;
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    let file = h.file("w.txt", b"waited");
+    let scope = larkup::session::scope(
+        &h.sandbox.base_url(),
+        &format!("user:{}", larkup::sandbox::DEFAULT_USER),
+    );
+    let path = lock::lock_path(h.state.path(), &scope, &h.sandbox.root_token());
+    let lock::Attempt::Held(held) = lock::try_acquire(&path).expect("lock") else {
+        panic!("the lock was not free");
+    };
+    let mut child = h
+        .command()
+        .env("LARKUP_WRITE_QPS", "50")
+        .args(["upload", &show(&file)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("says something")
+        .expect("reads")
+        .expect("a line");
+    assert!(
+        line.contains(&format!(
+            "waiting for another larkup (pid {}) uploading into",
+            std::process::id()
+        )),
+        "{line}"
+    );
+    assert!(
+        h.sandbox.inspect().files.is_empty(),
+        "nothing sent while waiting"
+    );
+    drop(held);
+    let status = child.wait().await.expect("ends");
+    assert!(status.success());
+    assert_eq!(h.sandbox.inspect().files.len(), 1);
+}

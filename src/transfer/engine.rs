@@ -317,8 +317,10 @@ impl Engine {
                 !self.queue.is_empty() || !self.running.is_empty() || !self.planning.is_empty();
             if !busy && !self.idle_announced {
                 self.idle_announced = true;
-                // Nothing more goes into those folders now: let another process in.
+                // Nothing more goes into those folders now: let another process in, and list
+                // afresh next time (others may have changed them meanwhile).
                 self.shared.dest_locks.lock().await.clear();
+                self.shared.listings.lock().await.clear();
                 self.shared.emit(Event::Idle);
             }
             if !busy && !commands_open {
