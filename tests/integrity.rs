@@ -691,3 +691,87 @@ async fn a_second_process_waits_for_the_first_and_says_for_whom() {
     assert!(status.success());
     assert_eq!(h.sandbox.inspect().files.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_unfinished_jobs_waits_for_the_process_uploading_them() {
+    // The app opening while a CLI run still uploads: its ResumeUnfinished must not become a
+    // second writer. The test holds the destination's lock as that CLI would.
+    use larkup::feishu::{Client, Credentials, Drive, Secret};
+    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event};
+    use larkup::transfer::journal::Journal;
+    use larkup::transfer::{lock, Pacer, RetryLaw};
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    let big = h.file("resume.bin", &pattern(25 * MIB, 12));
+    let mut child = h
+        .command()
+        .env("LARKUP_WRITE_QPS", "50")
+        .args(["upload", &show(&big)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while h
+        .sandbox
+        .inspect()
+        .calls
+        .iter()
+        .filter(|call| call.endpoint == "upload_part" && call.code == 0)
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+
+    let scope = larkup::session::scope(
+        &h.sandbox.base_url(),
+        &format!("user:{}", larkup::sandbox::DEFAULT_USER),
+    );
+    let path = lock::lock_path(h.state.path(), &scope, &h.sandbox.root_token());
+    let lock::Attempt::Held(held) = lock::try_acquire(&path).expect("lock") else {
+        panic!("the killed process still holds the lock");
+    };
+    let journal = Journal::open(&h.state.path().join("journal.sqlite3")).expect("journal");
+    let client = Client::new(
+        &h.sandbox.base_url(),
+        Credentials::new(Secret::new(h.sandbox.access_token())),
+    )
+    .expect("client");
+    let mut handle = engine::spawn(
+        Drive::new(client),
+        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
+        Some(journal),
+        ConflictPolicy::Skip,
+        scope,
+    );
+    handle
+        .commands
+        .send(Command::ResumeUnfinished)
+        .expect("engine listens");
+    let mut held = Some(held);
+    let mut waited = false;
+    let mut token = None;
+    while let Some(event) = handle.events.recv().await {
+        match event {
+            Event::Waiting { pid, .. } => {
+                assert_eq!(pid, Some(std::process::id()));
+                assert!(h.sandbox.inspect().files.is_empty());
+                waited = true;
+                // Release: the resumed job may go on now.
+                drop(held.take());
+            }
+            Event::Queued { .. } => assert!(waited, "queued before the lock was taken"),
+            Event::Done { file_token, .. } => token = Some(file_token),
+            Event::Failed { failure, .. } => panic!("{failure:?}"),
+            Event::Idle => break,
+            _ => {}
+        }
+    }
+    assert!(waited, "the resume waited for the lock");
+    let token = token.expect("resumed and finished");
+    assert!(h.stored(&token) == std::fs::read(&big).expect("source"));
+    assert_eq!(h.sandbox.inspect().files.len(), 1);
+}

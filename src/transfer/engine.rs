@@ -64,6 +64,9 @@ struct Shared {
     name_turns: SyncMutex<HashMap<(String, String), Turn>>,
     /// Destination locks held until the engine is idle, shared by selections of this process.
     dest_locks: Mutex<HashMap<String, Arc<DestLock>>>,
+    /// Beside the journal's file (`locks/`); None for an in-memory journal (the demo's own
+    /// throwaway sandbox, tests), where no other process can share the destination.
+    lock_dir: Option<PathBuf>,
     reconcile_base: Duration,
     /// Create calls (upload_all, upload_finish, create_folder) per file or folder: `--retries`
     /// + 1.
@@ -80,6 +83,8 @@ struct JobSpec {
     id: JobId,
     file: PlannedFile,
     parent_token: String,
+    /// The selection's destination: the folder whose lock covers this job.
+    destination: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,8 +132,13 @@ pub fn spawn(
     let create_attempts = u32::try_from(writes.retry_law().max_retries)
         .unwrap_or(u32::MAX - 1)
         .saturating_add(1);
+    let lock_dir = match &journal {
+        Some(journal) => journal.dir().map(std::path::Path::to_path_buf),
+        None => crate::config::state_dir(),
+    };
     let shared = Arc::new(Shared {
         drive,
+        lock_dir,
         reads: writes.sibling(FEISHU_LIST_QPS),
         writes,
         journal,
@@ -273,10 +283,10 @@ impl Shared {
         if held.contains_key(destination) {
             return;
         }
-        let Some(state_dir) = crate::config::state_dir() else {
+        let Some(state_dir) = &self.lock_dir else {
             return;
         };
-        let path = lock::lock_path(&state_dir, &self.scope, destination);
+        let path = lock::lock_path(state_dir, &self.scope, destination);
         let acquired = match lock::try_acquire(&path) {
             Ok(lock::Attempt::Held(lock)) => Ok(lock),
             Ok(lock::Attempt::Busy { pid, file }) => {
@@ -368,7 +378,7 @@ impl Engine {
                 self.next_id += 1_000_000;
                 let shared = self.shared.clone();
                 self.planning
-                    .spawn(async move { unfinished_jobs(&shared, first_id) });
+                    .spawn(async move { unfinished_jobs(&shared, first_id).await });
             }
             Command::Pause => {
                 self.shared.writes.set_paused(true);
@@ -576,6 +586,7 @@ async fn plan_selection(
         let spec = JobSpec {
             id,
             parent_token: parent.clone().unwrap_or_default(),
+            destination: selection.destination.clone(),
             file,
         };
         shared.emit(queued_event(&spec));
@@ -599,26 +610,36 @@ async fn plan_selection(
 
 /// Jobs the journal holds as interrupted, queued again as they were planned. Failed ones stay
 /// failed: the user decides on those (retry failed).
-fn unfinished_jobs(shared: &Shared, first_id: JobId) -> Vec<JobSpec> {
+async fn unfinished_jobs(shared: &Shared, first_id: JobId) -> Vec<JobSpec> {
     let Some(journal) = &shared.journal else {
         return Vec::new();
     };
-    let records = match journal.unfinished(&shared.scope) {
-        Ok(records) => records,
+    let unfinished = || match journal.unfinished(&shared.scope) {
+        Ok(records) => records
+            .into_iter()
+            .filter(|record| record.state != JobState::Failed)
+            .collect(),
         Err(err) => {
             tracing::warn!("journal: {err}");
-            return Vec::new();
+            Vec::new()
         }
     };
-    let mut specs = Vec::new();
-    for (record, id) in records
+    // Another process may be uploading them right now (a CLI run while the app opens): take
+    // their destinations' locks first, then read again what is still unfinished.
+    let destinations: HashSet<String> = unfinished()
         .into_iter()
-        .filter(|record| record.state != JobState::Failed)
-        .zip(first_id..)
-    {
+        .map(|record: JobRecord| record.destination)
+        .filter(|destination| !destination.is_empty())
+        .collect();
+    for destination in &destinations {
+        shared.hold_destination(destination).await;
+    }
+    let mut specs = Vec::new();
+    for (record, id) in unfinished().into_iter().zip(first_id..) {
         let spec = JobSpec {
             id,
             parent_token: record.key.parent_token,
+            destination: record.destination,
             file: PlannedFile {
                 local: record.key.source,
                 folder: Vec::new(),
@@ -928,7 +949,9 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         .as_ref()
         .and_then(|journal| journal.get(key).ok().flatten());
     let record: Option<JobRecord> = match &shared.journal {
-        Some(journal) => journal.begin(key, size, mtime, &file_id).ok(),
+        Some(journal) => journal
+            .begin(key, size, mtime, &file_id, &spec.destination)
+            .ok(),
         None => None,
     };
     let mut restart_note = previous
@@ -956,7 +979,12 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
             if listed && shared.claim(token) {
                 return Ok(JobEnd::AlreadyThere(token.to_string()));
             }
-            again_note = Some("was no longer in Drive; uploaded again".to_string());
+            again_note = Some(if listed {
+                // Only an old journal could give two sources one token: trust neither.
+                "its recorded file belongs to another row; uploaded again".to_string()
+            } else {
+                "was no longer in Drive; uploaded again".to_string()
+            });
         }
     }
 
@@ -1098,7 +1126,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
                 observer.mtime = plan::mtime_ns(&now);
                 let (size, mtime, id) =
                     (observer.source.size, observer.mtime, journal::file_id(&now));
-                shared.journal(|journal| journal.begin(key, size, mtime, &id));
+                shared.journal(|journal| journal.begin(key, size, mtime, &id, &spec.destination));
                 shared.journal(|journal| journal.clear_upload(key));
                 continue;
             }
@@ -1110,6 +1138,11 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
             .reconcile(&spec.parent_token, &spec.file.name, false, &preexisting)
             .await
         {
+            // This run sent the whole file; only its answer was lost.
+            shared.emit(Event::Progress {
+                job: spec.id,
+                bytes_done: observer.source.size,
+            });
             return Ok(JobEnd::Uploaded {
                 token,
                 note: join_notes(&[

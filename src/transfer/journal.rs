@@ -86,6 +86,8 @@ pub struct JobRecord {
     pub mtime_ns: i128,
     /// The source's identity beyond size and mtime (see `file_id`).
     pub file_id: String,
+    /// The selection's destination folder: whose lock a resumed job takes.
+    pub destination: String,
     pub state: JobState,
     pub upload: Option<StoredUpload>,
     /// Same-name file tokens in the folder before our first creating call.
@@ -169,6 +171,8 @@ fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
 
 pub struct Journal {
     path: String,
+    /// The directory holding the journal file; None in memory.
+    dir: Option<PathBuf>,
     conn: Mutex<Connection>,
 }
 
@@ -181,6 +185,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     size INTEGER NOT NULL,
     mtime_ns TEXT NOT NULL,
     file_id TEXT NOT NULL DEFAULT '',
+    destination TEXT NOT NULL DEFAULT '',
     state TEXT NOT NULL,
     upload_id TEXT,
     block_size INTEGER,
@@ -219,7 +224,14 @@ impl Journal {
             std::fs::create_dir_all(dir).map_err(|err| fail(err.to_string()))?;
         }
         let conn = Connection::open(path).map_err(|err| fail(err.to_string()))?;
-        Journal::setup(conn, shown.clone())
+        let mut journal = Journal::setup(conn, shown.clone())?;
+        journal.dir = path.parent().map(Path::to_path_buf);
+        Ok(journal)
+    }
+
+    /// Where the journal file lives (the destination locks go beside it); None in memory.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     pub fn open_in_memory() -> Result<Journal, JournalError> {
@@ -264,6 +276,7 @@ impl Journal {
         .map_err(fail)?;
         Ok(Journal {
             path,
+            dir: None,
             conn: Mutex::new(conn),
         })
     }
@@ -332,6 +345,7 @@ impl Journal {
         size: u64,
         mtime_ns: i128,
         file_id: &str,
+        destination: &str,
     ) -> Result<JobRecord, JournalError> {
         if let Some(record) = self.get(key)? {
             if same_version(&record, size, mtime_ns, file_id) {
@@ -342,9 +356,9 @@ impl Journal {
         let source = path_bytes(&key.source);
         self.with(|conn| {
             conn.execute(
-                "INSERT OR REPLACE INTO jobs (scope, source, parent_token, name, size, mtime_ns, file_id, state, created_at_ms, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)",
-                params![key.scope, source, key.parent_token, key.name, size as i64, mtime_ns.to_string(), file_id, now],
+                "INSERT OR REPLACE INTO jobs (scope, source, parent_token, name, size, mtime_ns, file_id, destination, state, created_at_ms, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
+                params![key.scope, source, key.parent_token, key.name, size as i64, mtime_ns.to_string(), file_id, destination, now],
             )
             .map(|_| ())
         })?;
@@ -511,6 +525,7 @@ fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         size: row.get::<_, i64>("size")? as u64,
         mtime_ns: mtime.parse().unwrap_or(0),
         file_id: row.get("file_id")?,
+        destination: row.get("destination")?,
         state: JobState::parse(&state),
         upload,
         preexisting_tokens: serde_json::from_str(&preexisting).unwrap_or_default(),
@@ -550,7 +565,9 @@ mod tests {
         let job = key("big.iso");
         {
             let journal = Journal::open(&path).expect("open");
-            journal.begin(&job, 100 << 20, 42, "id").expect("begin");
+            journal
+                .begin(&job, 100 << 20, 42, "id", "fldcnD")
+                .expect("begin");
             journal
                 .set_prepared(&job, &plan(), 1_000)
                 .expect("prepared");
@@ -562,7 +579,7 @@ mod tests {
         }
         let journal = Journal::open(&path).expect("reopen");
         let record = journal
-            .begin(&job, 100 << 20, 42, "id")
+            .begin(&job, 100 << 20, 42, "id", "fldcnD")
             .expect("same version keeps its record");
         assert_eq!(record.state, JobState::Uploading);
         assert_eq!(record.upload.as_ref().map(|u| u.next_seq), Some(7));
@@ -608,11 +625,13 @@ mod tests {
     fn a_changed_source_starts_over() {
         let journal = Journal::open_in_memory().expect("open");
         let job = key("a.bin");
-        journal.begin(&job, 10, 1, "id").expect("begin");
+        journal.begin(&job, 10, 1, "id", "fldcnD").expect("begin");
         journal
             .set_prepared(&job, &plan(), now_ms())
             .expect("prepared");
-        let record = journal.begin(&job, 11, 1, "id").expect("begin again");
+        let record = journal
+            .begin(&job, 11, 1, "id", "fldcnD")
+            .expect("begin again");
         assert_eq!(record.state, JobState::Pending);
         assert!(record.upload.is_none());
     }
@@ -621,7 +640,9 @@ mod tests {
     fn unfinished_lists_in_order_and_clear_upload_forgets_the_id() {
         let journal = Journal::open_in_memory().expect("open");
         for name in ["one", "two", "three"] {
-            journal.begin(&key(name), 1, 1, "id").expect("begin");
+            journal
+                .begin(&key(name), 1, 1, "id", "fldcnD")
+                .expect("begin");
         }
         journal.set_done(&key("two"), "boxcn2").expect("done");
         journal
@@ -661,7 +682,9 @@ mod tests {
         for index in 0..50 {
             let job = key(&format!("f{index}"));
             let journal = if index % 2 == 0 { &first } else { &second };
-            journal.begin(&job, 1, 1, "id").expect("interleaved writes");
+            journal
+                .begin(&job, 1, 1, "id", "fldcnD")
+                .expect("interleaved writes");
         }
         assert_eq!(first.unfinished(SCOPE).expect("unfinished").len(), 50);
     }
@@ -677,19 +700,21 @@ mod tests {
             parent_token: "fldcnA".into(),
             name: "x.bin".into(),
         };
-        journal.begin(&job, 1, 1, "id").expect("begin");
+        journal.begin(&job, 1, 1, "id", "fldcnD").expect("begin");
         assert_eq!(journal.get(&job).expect("get").map(|r| r.key), Some(job));
     }
 
     #[test]
     fn rows_of_another_host_or_identity_are_not_resumed() {
         let journal = Journal::open_in_memory().expect("open");
-        journal.begin(&key("mine"), 1, 1, "id").expect("begin");
+        journal
+            .begin(&key("mine"), 1, 1, "id", "fldcnD")
+            .expect("begin");
         let other = JobKey {
             scope: "https://open.feishu.cn ou_b".into(),
             ..key("theirs")
         };
-        journal.begin(&other, 1, 1, "id").expect("begin");
+        journal.begin(&other, 1, 1, "id", "fldcnD").expect("begin");
         let names: Vec<String> = journal
             .unfinished(SCOPE)
             .expect("unfinished")
@@ -719,7 +744,9 @@ mod tests {
         }
         {
             let journal = Journal::open(&path).expect("migrated");
-            journal.begin(&key("old"), 1, 1, "id").expect("begin");
+            journal
+                .begin(&key("old"), 1, 1, "id", "fldcnD")
+                .expect("begin");
             journal.set_done(&key("old"), "boxcnOld").expect("done");
             journal
                 .with(|conn| conn.execute("UPDATE jobs SET updated_at_ms = 0", []))
