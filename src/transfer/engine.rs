@@ -49,6 +49,17 @@ const RECENT_DONE_MS: i64 = 120_000;
 /// One (folder, name)'s turn: held while a job or a folder creation works on that name.
 type Turn = Arc<Mutex<()>>;
 
+/// One folder's entries by name.
+type Listing = HashMap<String, Vec<DriveEntry>>;
+
+fn by_name(entries: Vec<DriveEntry>) -> Listing {
+    let mut listing = Listing::new();
+    for entry in entries {
+        listing.entry(entry.name.clone()).or_default().push(entry);
+    }
+    listing
+}
+
 /// Everything the workers share.
 struct Shared {
     drive: Drive,
@@ -72,8 +83,9 @@ struct Shared {
     /// + 1.
     create_attempts: u32,
     events: mpsc::UnboundedSender<Event>,
-    /// Folder listings, loaded once per folder and kept current as we add to it.
-    listings: Mutex<HashMap<String, Vec<DriveEntry>>>,
+    /// Folder listings, loaded once per folder and kept current as we add to it; by name, so a
+    /// job looks up its own name instead of copying the folder's entries (issue 13).
+    listings: Mutex<HashMap<String, Listing>>,
     policy: SyncMutex<ConflictPolicy>,
     pending_conflicts: SyncMutex<HashMap<JobId, oneshot::Sender<ConflictChoice>>>,
 }
@@ -190,17 +202,17 @@ impl Shared {
         }
     }
 
-    /// The folder's entries, listed once and then kept current by our own additions.
-    async fn listing(&self, folder: &str) -> Result<Vec<DriveEntry>, Error> {
-        if let Some(entries) = self.listings.lock().await.get(folder) {
-            return Ok(entries.clone());
+    /// The folder's entries named `name`, from a listing taken once per folder and then kept
+    /// current by our own additions.
+    async fn named(&self, folder: &str, name: &str) -> Result<Vec<DriveEntry>, Error> {
+        if let Some(listing) = self.listings.lock().await.get(folder) {
+            return Ok(listing.get(name).cloned().unwrap_or_default());
         }
-        let entries = self.fresh_listing(folder).await?;
-        self.listings
-            .lock()
-            .await
-            .insert(folder.to_string(), entries.clone());
-        Ok(entries)
+        let listing = by_name(self.fresh_listing(folder).await?);
+        let mut listings = self.listings.lock().await;
+        // Another job may have loaded (and added to) it meanwhile: keep that one.
+        let listing = listings.entry(folder.to_string()).or_insert(listing);
+        Ok(listing.get(name).cloned().unwrap_or_default())
     }
 
     async fn fresh_listing(&self, folder: &str) -> Result<Vec<DriveEntry>, Error> {
@@ -210,8 +222,8 @@ impl Shared {
     }
 
     async fn remember(&self, folder: &str, entry: DriveEntry) {
-        if let Some(entries) = self.listings.lock().await.get_mut(folder) {
-            entries.push(entry);
+        if let Some(listing) = self.listings.lock().await.get_mut(folder) {
+            listing.entry(entry.name.clone()).or_default().push(entry);
         }
     }
 
@@ -697,7 +709,7 @@ async fn ensure_folder(
     let turn = shared.name_turn(parent, name);
     let _turn = turn.lock().await;
     let entries = shared
-        .listing(parent)
+        .named(parent, name)
         .await
         .map_err(|err| Failure::from_error(&err))?;
     let mut existing = entries
@@ -780,7 +792,7 @@ async fn ensure_folder(
         .listings
         .lock()
         .await
-        .insert(token.clone(), Vec::new());
+        .insert(token.clone(), Listing::new());
     shared.emit(Event::FolderReady {
         path: display_path.to_string(),
         token: token.clone(),
@@ -963,7 +975,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         .map(|_| "the file changed since the interrupted upload; started over".to_string());
 
     let entries = shared
-        .listing(&spec.parent_token)
+        .named(&spec.parent_token, &spec.file.name)
         .await
         .map_err(|err| Failure::from_error(&err))?;
     let mut again_note = None;
