@@ -64,10 +64,9 @@ async fn an_unreachable_host_is_named_once_says_it_retries_and_gives_up_early() 
         .filter(|line| line.contains("; retry "))
         .collect();
     assert!(
-        notices
-            .first()
-            .is_some_and(|line| line
-                .contains(&format!("cannot reach {host} (connection refused); retry 1/8 in"))),
+        notices.first().is_some_and(|line| line.contains(&format!(
+            "cannot reach {host} (connection refused); retry 1/8 in"
+        ))),
         "{}",
         run.all()
     );
@@ -98,8 +97,7 @@ async fn a_dripping_answer_ends_at_the_answer_deadline() {
     let run = run_quick(&h, &["--retries", "0", "ls", "fldcnX"]).await;
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(
-        run.stderr
-            .contains("the answer did not finish within 2 s"),
+        run.stderr.contains("the answer did not finish within 2 s"),
         "{}",
         run.all()
     );
@@ -150,9 +148,7 @@ async fn names_with_control_characters_are_stored_and_printed_escaped() {
     let made = h.run(&["mkdir", evil]).await;
     assert_eq!(made.code, Some(0), "{}", made.all());
     let file = h.file("bad\u{1b}[2Jname\n.txt", b"hello");
-    let up = h
-        .run(&["upload", &file.display().to_string()])
-        .await;
+    let up = h.run(&["upload", &file.display().to_string()]).await;
     assert_eq!(up.code, Some(0), "{}", up.all());
     let ls = h.run(&["ls"]).await;
     assert_eq!(ls.code, Some(0), "{}", ls.all());
@@ -170,7 +166,12 @@ async fn names_with_control_characters_are_stored_and_printed_escaped() {
         ls.all()
     );
     assert!(ls.stdout.contains("bad\\e[2Jname\\n.txt"), "{}", ls.all());
-    assert_eq!(ls.stdout.lines().count(), 2, "one line per entry:\n{}", ls.stdout);
+    assert_eq!(
+        ls.stdout.lines().count(),
+        2,
+        "one line per entry:\n{}",
+        ls.stdout
+    );
     assert!(
         up.stdout.lines().count() == 1 && up.stdout.contains("bad\\e[2Jname\\n.txt"),
         "{}",

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::server::ConnectionKill;
@@ -341,9 +341,8 @@ pub async fn hostile(
         // An answer without end, as fast as the client takes it.
         Hostile::Flood => {
             let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
-            let flood = futures_util::stream::repeat_with(move || {
-                Ok::<_, std::io::Error>(chunk.clone())
-            });
+            let flood =
+                futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
             json_head(StatusCode::OK, axum::body::Body::from_stream(flood))
         }
         // Listings that never end: the next page token alternates between two values.

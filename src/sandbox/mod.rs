@@ -90,7 +90,7 @@ pub struct SandboxOptions {
     /// alternate), html502 (a gateway's HTML page).
     #[arg(long, value_enum, value_name = "MODE")]
     pub hostile: Option<Hostile>,
-    /// Answer the next token-endpoint call with CODE (e.g. 20050), once.
+    /// Answer the next refresh at the token endpoint with CODE (e.g. 20050), once.
     #[arg(long, value_name = "CODE")]
     pub token_error_once: Option<i64>,
 }

@@ -373,7 +373,11 @@ pub async fn token(AxState(shared): Ctx, request: Request) -> Response {
         return token_fail(20063, "invalid_request");
     };
     let grant_type = fields.get("grant_type").cloned().unwrap_or_default();
-    if let Some(code) = shared.options.token_error_once {
+    if let Some(code) = shared
+        .options
+        .token_error_once
+        .filter(|_| grant_type == "refresh_token")
+    {
         if shared
             .token_error_armed
             .swap(false, std::sync::atomic::Ordering::SeqCst)
