@@ -447,6 +447,17 @@ impl Client {
         self.timeouts
     }
 
+    /// The same client with other waits (tests of slow and silent servers).
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Result<Client> {
+        self.http = http_client(&timeouts).map_err(|err| Error::Transport {
+            url: self.base_url.clone(),
+            reason: format!("cannot build an HTTP client: {err}"),
+            connect: true,
+        })?;
+        self.timeouts = timeouts;
+        Ok(self)
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base_url
     }

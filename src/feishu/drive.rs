@@ -219,7 +219,13 @@ impl Drive {
             .text("checksum", checksum_field(adler32))
             .part(
                 "file",
-                octet_stream(Part::stream_with_length(body, size), file_name)?,
+                // The name Drive keeps is the `file_name` field; the part's own filename sits
+                // in a header, where a control character would break the form (§11.3: any
+                // part filename is accepted).
+                octet_stream(
+                    Part::stream_with_length(body, size),
+                    &file_name.replace(char::is_control, "_"),
+                )?,
             );
         let data: FileTokenData = self
             .client

@@ -108,6 +108,24 @@ pub struct SandboxOptions {
     /// Seed for fault injection, for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Misbehave on every Drive API answer (issue 12): stall (never answer), drip (one byte at
+    /// a time, forever), flood (an endless body), page-loop (listings whose page tokens
+    /// alternate), html502 (a gateway's HTML page).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub hostile: Option<Hostile>,
+    /// Answer the next refresh at the token endpoint with CODE (e.g. 20050), once.
+    #[arg(long, value_name = "CODE")]
+    pub token_error_once: Option<i64>,
+}
+
+/// `--hostile` modes: the network and gateways at their worst, for the client's bounded waits.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostile {
+    Stall,
+    Drip,
+    Flood,
+    PageLoop,
+    Html502,
 }
 
 impl Default for SandboxOptions {
@@ -137,6 +155,8 @@ impl Default for SandboxOptions {
             upload_ttl: 86_400,
             max_file_size: None,
             seed: None,
+            hostile: None,
+            token_error_once: None,
         }
     }
 }
@@ -197,6 +217,10 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/open-apis/authen/v1/user_info", get(oauth::user_info))
         .route("/__sandbox/state", get(drive::inspect))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            gate::hostile,
+        ))
         // upload_all carries up to 20 MiB plus the form around it.
         .layer(DefaultBodyLimit::max(24 * 1024 * 1024))
         .with_state(shared)

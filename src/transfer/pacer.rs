@@ -171,12 +171,19 @@ impl Pacer {
     {
         let mut delays = self.retry.schedule();
         let mut attempt = 0;
+        let mut renewed = 0;
         loop {
             let err = match self.once(&mut op).await {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
             self.count_failure(&err);
+            // The client renewed the token under a call it could not replay: send it again at
+            // once, quietly (bounded like the client's own refreshes).
+            if matches!(err, Error::TokenRenewed(_)) && renewed < 2 {
+                renewed += 1;
+                continue;
+            }
             match err.retry_class() {
                 // Never blindly again on a creating call whose outcome is unknown: the caller
                 // looks in the folder first (issue 11).
@@ -436,6 +443,21 @@ mod tests {
                         log_id: None,
                         retry_after: None,
                     })),
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        assert!(result.is_ok());
+        assert!(
+            lock(&heard).is_empty(),
+            "a renewed token is no trouble to report"
+        );
+        // A transient failure is reported before its wait.
+        let attempts = AtomicU32::new(0);
+        let result = pacer
+            .call(Idempotence::Safe, || async {
+                match attempts.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(api_error(1061045)),
                     _ => Ok(()),
                 }
             })
