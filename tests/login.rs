@@ -929,7 +929,12 @@ async fn two_uploads_while_tokens_expire_every_two_seconds_never_fail_on_the_tok
         for index in 0..12 {
             let file = login
                 .h
-                .file(&format!("run{run}/f{index}.txt"), &pattern(1000, index));
+                // Names of their own: under the skip policy a same name would be skipped, and
+                // the second run waits for the first (one writer per folder, issue 11).
+                .file(
+                    &format!("run{run}/r{run}-f{index}.txt"),
+                    &pattern(1000, index),
+                );
             paths.push(file.display().to_string());
         }
     }
