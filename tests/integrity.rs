@@ -775,3 +775,67 @@ async fn resuming_unfinished_jobs_waits_for_the_process_uploading_them() {
     assert!(h.stored(&token) == std::fs::read(&big).expect("source"));
     assert_eq!(h.sandbox.inspect().files.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_many_points_then_a_rerun_ends_with_every_file_once() {
+    // "A rerun after anything": a slow server that loses answers and commits late, the client
+    // killed again and again at different points, then one run to the end.
+    let h = Harness::start(fast(SandboxOptions {
+        late_commit: 0.3,
+        commit_delay_ms: 200,
+        drop_after: 0.2,
+        latency_ms: 30,
+        ..SandboxOptions::default()
+    }))
+    .await;
+    for index in 0..10 {
+        h.file(&format!("k/s{}/f{index}", index % 2), &pattern(1500, index));
+    }
+    let k = show(&h.work.path().join("k"));
+    for cycle in 1..=6 {
+        let mut child = h
+            .command()
+            .env("LARKUP_WRITE_QPS", "50")
+            .env("LARKUP_RECONCILE_BASE_MS", "40")
+            .args(["upload", &k])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starts");
+        // Killed after a few more write calls each cycle (or when it ends by itself).
+        let writes = |h: &Harness| {
+            h.sandbox
+                .inspect()
+                .calls
+                .iter()
+                .filter(|call| call.endpoint == "upload_all" || call.endpoint == "create_folder")
+                .count()
+        };
+        let target = writes(&h) + cycle;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while writes(&h) < target && Instant::now() < deadline {
+            if child.try_wait().expect("status").is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+    let run = upload(&h, &[&k]).await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let inspection = h.sandbox.inspect();
+    let mut folders: Vec<String> = inspection.folders.iter().map(|f| f.name.clone()).collect();
+    folders.sort();
+    assert_eq!(folders, ["k", "s0", "s1"], "each folder once");
+    assert_eq!(inspection.files.len(), 10, "each file once\n{}", run.all());
+    assert!(stored_counts(&h).values().all(|count| *count == 1));
+    for file in &inspection.files {
+        let index: u64 = file.name.trim_start_matches('f').parse().expect("name");
+        assert!(
+            std::fs::read(&file.path).expect("stored") == pattern(1500, index),
+            "{} holds other bytes",
+            file.name
+        );
+    }
+}

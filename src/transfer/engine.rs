@@ -716,19 +716,28 @@ async fn ensure_folder(
         .iter()
         .find(|entry| entry.is_folder() && entry.name == name)
         .map(|entry| entry.token.clone());
+    let before: Vec<String> = entries.iter().map(|entry| entry.token.clone()).collect();
     if existing.is_none() {
-        // Made by an earlier run (maybe another process) but not listed yet (listing lag):
-        // the journal remembers it, and listing it proves it is still there.
         let known = shared.journal.as_ref().and_then(|journal| {
             journal
                 .folder_token(&shared.scope, parent, name)
                 .ok()
                 .flatten()
         });
-        if let Some(token) = known {
-            if shared.fresh_listing(&token).await.is_ok() {
-                existing = Some(token);
+        match known {
+            // An earlier run died after its create_folder went out: the folder may be there,
+            // or still to show (a late commit, listing lag). Look before creating again.
+            Some(token) if token.is_empty() => {
+                existing = shared.reconcile(parent, name, true, &before).await;
             }
+            // Made by an earlier run (maybe another process) but not listed yet (listing
+            // lag): the journal remembers it, and listing it proves it is still there.
+            Some(token) => {
+                if shared.fresh_listing(&token).await.is_ok() {
+                    existing = Some(token);
+                }
+            }
+            None => {}
         }
     }
     if let Some(token) = existing {
@@ -740,7 +749,7 @@ async fn ensure_folder(
         });
         return Ok(token);
     }
-    let before: Vec<String> = entries.iter().map(|entry| entry.token.clone()).collect();
+    shared.journal(|journal| journal.record_folder_creating(&shared.scope, parent, name));
     let mut attempts = 0;
     let token = loop {
         attempts += 1;
@@ -758,7 +767,11 @@ async fn ensure_folder(
             // Success without a token: it may exist, but not by any token we were told.
             Ok(_) => None,
             Err(err) if outcome_unknown(&err) => Some(err),
-            Err(err) => return Err(Failure::from_error(&err)),
+            Err(err) => {
+                shared
+                    .journal(|journal| journal.clear_folder_creating(&shared.scope, parent, name));
+                return Err(Failure::from_error(&err));
+            }
         };
         // The answer was lost: the folder may exist now. Look before creating again.
         if let Some(token) = shared.reconcile(parent, name, true, &before).await {

@@ -462,6 +462,39 @@ impl Journal {
         })
     }
 
+    /// A create_folder call is about to go out: a crash after it leaves this pending row (an
+    /// empty token), so the next run looks for the folder before creating it again.
+    pub fn record_folder_creating(
+        &self,
+        scope: &str,
+        parent_token: &str,
+        name: &str,
+    ) -> Result<(), JournalError> {
+        self.with(|conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO folders (scope, parent_token, name, token) VALUES (?1, ?2, ?3, '')",
+                params![scope, parent_token, name],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The create_folder call was refused outright: nothing to look for next time.
+    pub fn clear_folder_creating(
+        &self,
+        scope: &str,
+        parent_token: &str,
+        name: &str,
+    ) -> Result<(), JournalError> {
+        self.with(|conn| {
+            conn.execute(
+                "DELETE FROM folders WHERE scope = ?1 AND parent_token = ?2 AND name = ?3 AND token = ''",
+                params![scope, parent_token, name],
+            )
+            .map(|_| ())
+        })
+    }
+
     pub fn record_folder(
         &self,
         scope: &str,
@@ -678,6 +711,34 @@ mod tests {
                 .expect("read")
                 .as_deref(),
             Some("fldcnC")
+        );
+        first
+            .record_folder_creating(SCOPE, "fldcnP", "new")
+            .expect("pending");
+        assert_eq!(
+            second
+                .folder_token(SCOPE, "fldcnP", "new")
+                .expect("read")
+                .as_deref(),
+            Some(""),
+            "a pending creation reads as an empty token"
+        );
+        first
+            .record_folder_creating(SCOPE, "fldcnP", "photos")
+            .expect("ignored: the folder is known");
+        assert_eq!(
+            first
+                .folder_token(SCOPE, "fldcnP", "photos")
+                .expect("read")
+                .as_deref(),
+            Some("fldcnC")
+        );
+        first
+            .clear_folder_creating(SCOPE, "fldcnP", "new")
+            .expect("clear");
+        assert_eq!(
+            first.folder_token(SCOPE, "fldcnP", "new").expect("read"),
+            None
         );
         for index in 0..50 {
             let job = key(&format!("f{index}"));
