@@ -88,7 +88,8 @@ pub enum Command {
         unpaced: bool,
     },
     /// Run the Feishu-compatible sandbox server on 127.0.0.1.
-    Sandbox(SandboxOptions),
+    // Boxed: the sandbox's many options would make every command as large (clippy).
+    Sandbox(Box<SandboxOptions>),
 }
 
 impl Cli {
@@ -137,7 +138,7 @@ pub async fn run(cli: Cli) -> Outcome {
         return crate::tui::run(&cli.session_options(), cli.demo).await;
     };
     if let Command::Sandbox(options) = command {
-        return match crate::sandbox::run_cli(options.clone()).await {
+        return match crate::sandbox::run_cli(options.as_ref().clone()).await {
             Ok(()) => Outcome::Done,
             Err(err) => {
                 eprintln!("larkup sandbox: {err}");

@@ -732,12 +732,8 @@ async fn ensure_folder(
             }
             // Made by an earlier run (maybe another process) but not listed yet (listing
             // lag): the journal remembers it, and listing it proves it is still there.
-            Some(token) => {
-                if shared.fresh_listing(&token).await.is_ok() {
-                    existing = Some(token);
-                }
-            }
-            None => {}
+            Some(token) if shared.fresh_listing(&token).await.is_ok() => existing = Some(token),
+            Some(_) | None => {}
         }
     }
     if let Some(token) = existing {
