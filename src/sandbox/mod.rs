@@ -60,7 +60,7 @@ pub struct SandboxOptions {
     #[arg(long, default_value_t = 2500, value_name = "MS")]
     pub commit_delay_ms: u64,
     /// New nodes show in listings this long after their answer (Drive's listing lags its
-    /// writes: feishu-api.md §0, 1065200).
+    /// writes: feishu-api.md §6b 1065200, §12).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub listing_lag_ms: u64,
     /// Probability that a create call stores the node, then answers 1061001.

@@ -37,8 +37,8 @@ use crate::feishu::{Drive, DriveEntry, Error, UploadPlan};
 /// file's checksum and listing ready while the first one's call is on the wire.
 const WORKERS: usize = 2;
 /// Looks into the folder after an unknown outcome, in units of the base (1 s): immediately,
-/// then 1, 2, 4 and 8 later — Drive's listing can lag its writes (feishu-api.md §0, 1065200
-/// "主从延迟"), and a gateway may still commit a request whose answer was lost.
+/// then 1, 2, 4 and 8 later — Drive's listing can lag its writes (feishu-api.md §6b 1065200
+/// "主从延迟", §12), and a gateway may still commit a request whose answer was lost.
 const RECONCILE_STEPS: [u64; 5] = [0, 1, 2, 4, 8];
 /// Hidden: the reconcile base in milliseconds, so tests take seconds.
 const RECONCILE_BASE_ENV: &str = "LARKUP_RECONCILE_BASE_MS";
