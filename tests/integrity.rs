@@ -842,3 +842,45 @@ async fn kill_9_at_many_points_then_a_rerun_ends_with_every_file_once() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_keeps_already_there_apart_and_counts_only_bytes_sent_now() {
+    // Point 9 in --json: a rerun of a finished tree sends nothing and says so.
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    for index in 0..3 {
+        h.file(&format!("t/f{index}"), &pattern(10_000, index));
+    }
+    let t = show(&h.work.path().join("t"));
+    let first = upload(&h, &["--json", &t]).await;
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let summary = |run: &Run| -> serde_json::Value {
+        let last = run.stdout.lines().last().expect("a summary");
+        serde_json::from_str(last).expect("json")
+    };
+    let one = summary(&first);
+    assert_eq!(one["uploaded"], 3);
+    assert_eq!(one["already_there"], 0);
+    assert_eq!(one["bytes"], 30_000, "{}", first.all());
+
+    let again = upload(&h, &["--json", &t]).await;
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    let two = summary(&again);
+    assert_eq!(
+        (two["uploaded"].as_u64(), two["already_there"].as_u64()),
+        (Some(0), Some(3)),
+        "{}",
+        again.all()
+    );
+    assert_eq!(two["bytes"], 0);
+    assert!(two["bytes_per_second"].is_null(), "no speed: {two}");
+    assert_eq!(
+        again
+            .stdout
+            .lines()
+            .filter(|line| line.contains("\"event\":\"already_there\""))
+            .count(),
+        3,
+        "{}",
+        again.all()
+    );
+}
