@@ -884,3 +884,90 @@ async fn json_keeps_already_there_apart_and_counts_only_bytes_sent_now() {
         again.all()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_resumes_only_what_was_started_on_its_own_server() {
+    // Point 6: the terminal app sends ResumeUnfinished on open; rows left by a run against
+    // another server (or another login) stay where they are.
+    use larkup::feishu::{Client, Credentials, Drive, Secret};
+    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event};
+    use larkup::transfer::journal::Journal;
+    use larkup::transfer::{Pacer, RetryLaw};
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    let big = h.file("elsewhere.bin", &pattern(25 * MIB, 21));
+    let mut child = h
+        .command()
+        .env("LARKUP_WRITE_QPS", "50")
+        .args(["upload", &show(&big)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !h
+        .sandbox
+        .inspect()
+        .calls
+        .iter()
+        .any(|call| call.endpoint == "upload_part" && call.code == 0)
+    {
+        assert!(Instant::now() < deadline, "no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+    let calls_before = h.sandbox.inspect().calls.len();
+
+    let other = larkup::sandbox::Sandbox::start(fast(SandboxOptions::default()))
+        .await
+        .expect("another server");
+    let resume_on = |base_url: String, token: String| {
+        let journal = Journal::open(&h.state.path().join("journal.sqlite3")).expect("journal");
+        let client = Client::new(&base_url, Credentials::new(Secret::new(token))).expect("client");
+        let scope = larkup::session::scope(
+            &base_url,
+            &format!("user:{}", larkup::sandbox::DEFAULT_USER),
+        );
+        let mut handle = engine::spawn(
+            Drive::new(client),
+            std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
+            Some(journal),
+            ConflictPolicy::Skip,
+            scope,
+        );
+        handle
+            .commands
+            .send(Command::ResumeUnfinished)
+            .expect("engine listens");
+        async move {
+            let mut queued = 0;
+            let mut done = Vec::new();
+            while let Some(event) = handle.events.recv().await {
+                match event {
+                    Event::Queued { .. } => queued += 1,
+                    Event::Done { file_token, .. } => done.push(file_token),
+                    Event::Idle => break,
+                    _ => {}
+                }
+            }
+            (queued, done)
+        }
+    };
+    let (queued, _) = resume_on(other.base_url(), other.access_token()).await;
+    assert_eq!(queued, 0, "another server's row was resumed");
+    assert!(
+        other.inspect().calls.is_empty(),
+        "the other server heard nothing"
+    );
+    assert_eq!(
+        h.sandbox.inspect().calls.len(),
+        calls_before,
+        "nor did the first"
+    );
+
+    let (queued, done) = resume_on(h.sandbox.base_url(), h.sandbox.access_token()).await;
+    assert_eq!(queued, 1, "its own server's row goes on");
+    assert_eq!(done.len(), 1);
+    assert!(h.stored(&done[0]) == std::fs::read(&big).expect("source"));
+    assert_eq!(h.sandbox.inspect().files.len(), 1);
+}
