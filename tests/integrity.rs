@@ -971,3 +971,29 @@ async fn the_app_resumes_only_what_was_started_on_its_own_server() {
     assert!(h.stored(&done[0]) == std::fs::read(&big).expect("source"));
     assert_eq!(h.sandbox.inspect().files.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_starts_before_every_folder_is_made() {
+    // Issue 13: a tree's first files go while its other folders are still being created.
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    h.file("tree/top.txt", b"top");
+    for index in 0..15 {
+        h.file(&format!("tree/d{index:02}/f.txt"), &pattern(100, index));
+    }
+    let run = upload(&h, &[&show(&h.work.path().join("tree"))]).await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let calls = h.sandbox.inspect().calls;
+    let first_upload = calls
+        .iter()
+        .position(|call| call.endpoint == "upload_all")
+        .expect("an upload");
+    let last_folder = calls
+        .iter()
+        .rposition(|call| call.endpoint == "create_folder")
+        .expect("folders");
+    assert!(
+        first_upload < last_folder,
+        "the first upload waited for every folder"
+    );
+    assert_eq!(h.sandbox.inspect().files.len(), 16);
+}

@@ -60,6 +60,9 @@ fn by_name(entries: Vec<DriveEntry>) -> Listing {
     listing
 }
 
+/// A plan's files by remote folder, with their job ids.
+type Groups = HashMap<Vec<String>, Vec<(JobId, PlannedFile)>>;
+
 /// Everything the workers share.
 struct Shared {
     drive: Drive,
@@ -83,6 +86,9 @@ struct Shared {
     /// + 1.
     create_attempts: u32,
     events: mpsc::UnboundedSender<Event>,
+    /// Jobs whose folder is ready, sent by planning as it goes: a big tree's first files are
+    /// sent while its other folders are still being created (issue 13).
+    ready: mpsc::UnboundedSender<JobSpec>,
     /// Folder listings, loaded once per folder and kept current as we add to it; by name, so a
     /// job looks up its own name instead of copying the folder's entries (issue 13).
     listings: Mutex<HashMap<String, Listing>>,
@@ -115,6 +121,7 @@ struct Engine {
     running: JoinSet<(JobId, Outcome)>,
     cancels: HashMap<JobId, CancellationToken>,
     planning: JoinSet<Vec<JobSpec>>,
+    ready: mpsc::UnboundedReceiver<JobSpec>,
     idle_announced: bool,
 }
 
@@ -137,6 +144,7 @@ pub fn spawn(
 ) -> EngineHandle {
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = mpsc::unbounded_channel();
     let reconcile_base = std::env::var(RECONCILE_BASE_ENV)
         .ok()
         .and_then(|ms| ms.trim().parse().ok())
@@ -161,6 +169,7 @@ pub fn spawn(
         reconcile_base,
         create_attempts,
         events: event_tx,
+        ready: ready_tx,
         listings: Mutex::new(HashMap::new()),
         policy: SyncMutex::new(policy),
         pending_conflicts: SyncMutex::new(HashMap::new()),
@@ -173,6 +182,7 @@ pub fn spawn(
         running: JoinSet::new(),
         cancels: HashMap::new(),
         planning: JoinSet::new(),
+        ready: ready_rx,
         idle_announced: true,
     };
     tokio::spawn(engine.run(command_rx));
@@ -334,6 +344,11 @@ impl Engine {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut commands_open = true;
         loop {
+            // Jobs a finished planning task sent are all in the channel by now: take them
+            // before deciding the engine is idle.
+            while let Ok(spec) = self.ready.try_recv() {
+                self.enqueue(spec);
+            }
             self.start_ready_jobs();
             let busy =
                 !self.queue.is_empty() || !self.running.is_empty() || !self.planning.is_empty();
@@ -366,12 +381,17 @@ impl Engine {
                 }
                 Some(planned) = self.planning.join_next() => {
                     for spec in planned.unwrap_or_default() {
-                        self.queue.push_back(spec.id);
-                        self.jobs.insert(spec.id, (spec, Phase::Queued));
+                        self.enqueue(spec);
                     }
                 }
+                Some(spec) = self.ready.recv() => self.enqueue(spec),
             }
         }
+    }
+
+    fn enqueue(&mut self, spec: JobSpec) {
+        self.queue.push_back(spec.id);
+        self.jobs.insert(spec.id, (spec, Phase::Queued));
     }
 
     fn handle(&mut self, command: Command) {
@@ -562,6 +582,46 @@ async fn plan_selection(
         report_problem(&shared, id, problem);
     }
 
+    // Files by remote folder, numbered in the plan's order.
+    let mut groups = Groups::new();
+    for file in plan.files {
+        groups
+            .entry(file.folder.clone())
+            .or_default()
+            .push((next_id, file));
+        next_id += 1;
+    }
+    // The destination's own files go at once; each folder's as soon as it is ready.
+    let release = |groups: &mut Groups, folder: &[String], parent: Result<String, Failure>| {
+        for (id, file) in groups.remove(folder).unwrap_or_default() {
+            let spec = JobSpec {
+                id,
+                parent_token: parent.clone().unwrap_or_default(),
+                destination: selection.destination.clone(),
+                file,
+            };
+            shared.emit(queued_event(&spec));
+            match &parent {
+                // The engine outlives its planning tasks: the receiver is there.
+                Ok(_) => {
+                    let _ = shared.ready.send(spec);
+                }
+                Err(failure) => shared.emit(Event::Failed {
+                    job: id,
+                    failure: Failure {
+                        message: format!(
+                            "folder {:?}: {}",
+                            spec.file.folder.join("/"),
+                            failure.message
+                        ),
+                        ..failure.clone()
+                    },
+                }),
+            }
+        }
+    };
+    release(&mut groups, &[], Ok(selection.destination.clone()));
+
     // Remote folders, parents first (the plan orders them so).
     let mut folder_tokens: HashMap<Vec<String>, Result<String, Failure>> = HashMap::new();
     for folder in &plan.folders {
@@ -580,44 +640,18 @@ async fn plan_selection(
             Ok(parent) => ensure_folder(&shared, &parent, name, &folder.rel_path.join("/")).await,
             Err(failure) => Err(failure),
         };
+        release(&mut groups, &folder.rel_path, token.clone());
         folder_tokens.insert(folder.rel_path.clone(), token);
     }
-
-    let mut specs = Vec::with_capacity(plan.files.len());
-    for file in plan.files {
-        let id = next_id;
-        next_id += 1;
-        let parent = if file.folder.is_empty() {
-            Ok(selection.destination.clone())
-        } else {
-            folder_tokens
-                .get(&file.folder)
-                .cloned()
-                .unwrap_or_else(|| Err(Failure::local("its folder was not planned")))
-        };
-        let spec = JobSpec {
-            id,
-            parent_token: parent.clone().unwrap_or_default(),
-            destination: selection.destination.clone(),
-            file,
-        };
-        shared.emit(queued_event(&spec));
-        match parent {
-            Ok(_) => specs.push(spec),
-            Err(failure) => shared.emit(Event::Failed {
-                job: id,
-                failure: Failure {
-                    message: format!(
-                        "folder {:?}: {}",
-                        spec.file.folder.join("/"),
-                        failure.message
-                    ),
-                    ..failure
-                },
-            }),
-        }
+    let unplanned: Vec<Vec<String>> = groups.keys().cloned().collect();
+    for folder in unplanned {
+        release(
+            &mut groups,
+            &folder,
+            Err(Failure::local("its folder was not planned")),
+        );
     }
-    specs
+    Vec::new()
 }
 
 /// Jobs the journal holds as interrupted, queued again as they were planned. Failed ones stay
