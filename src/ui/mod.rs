@@ -4,12 +4,10 @@ pub mod drive;
 pub mod header;
 pub mod help;
 pub mod keymap;
-pub mod layout;
 pub mod local;
 pub mod login;
 pub mod modal;
 pub mod queue;
-pub mod text;
 pub mod theme;
 
 use ratatui::layout::Rect;
@@ -18,6 +16,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::app::{App, Mode};
+use crate::layout::{self, text};
 use theme::Theme;
 
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -34,18 +33,18 @@ pub fn draw(frame: &mut Frame, app: &App) {
     queue::draw(frame, areas.queue, app, &theme);
     draw_footer(frame, areas.footer, app, &theme);
     match &app.mode {
-        Mode::Help => help::draw(frame, size, &theme),
+        Mode::Help { scroll } => help::draw(frame, size, *scroll, &theme),
         Mode::ConfirmQuit => modal::confirm_quit(frame, size, &theme),
         Mode::NewFolder { name, error } => {
             modal::new_folder(frame, size, app, name, error.as_deref(), &theme)
         }
         Mode::Bookmarks { cursor } => modal::bookmarks(frame, size, app, *cursor, &theme),
-        Mode::Filter | Mode::Login => {}
-        Mode::Normal => {
+        Mode::Conflict => {
             if let Some((_, name)) = app.queue.conflicts.front() {
                 modal::conflict(frame, size, app, name, &theme);
             }
         }
+        Mode::Filter | Mode::Login | Mode::Normal => {}
     }
 }
 

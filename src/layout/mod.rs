@@ -1,5 +1,8 @@
-//! Where each part of the screen goes. Pure arithmetic on the terminal size, shared by drawing
-//! and by mouse hit-testing in `App::update`, so a click lands where the row was drawn.
+//! Where each part of the screen goes and how tall each queue row is: pure arithmetic on the
+//! terminal size and on text widths, below both the app (scrolling, mouse hit-testing) and the
+//! drawing, so a click lands where the row was drawn and scrolling counts the lines drawn.
+
+pub mod text;
 
 use ratatui::layout::Rect;
 
@@ -61,4 +64,49 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
         width,
         height,
     )
+}
+
+/// Hint lines under a failed queue row are indented this far.
+pub const HINT_INDENT: usize = 4;
+
+/// The hint under a failed queue row, wrapped to the queue's inner width.
+pub fn hint_lines(hint: Option<&str>, columns: usize) -> Vec<String> {
+    hint.map(|hint| text::wrap(hint, columns.saturating_sub(HINT_INDENT)))
+        .unwrap_or_default()
+}
+
+/// Lines a queue row takes: one, plus its wrapped hint.
+pub fn row_height(hint: Option<&str>, columns: usize) -> usize {
+    1 + hint_lines(hint, columns).len()
+}
+
+/// Moves `offset` as little as possible so that row `cursor` — all `height(cursor)` lines of it
+/// — shows in a window of `lines` lines that starts at row `offset`. A row taller than the
+/// window goes to the top. Looks only at the rows between the offset and the cursor.
+pub fn keep_rows_visible(
+    cursor: usize,
+    offset: &mut usize,
+    lines: usize,
+    height: impl Fn(usize) -> usize,
+) {
+    let lines = lines.max(1);
+    if cursor < *offset {
+        *offset = cursor;
+        return;
+    }
+    // Walk up from the cursor while the rows still fit: the topmost offset that keeps the
+    // cursor's block whole, never below the current one.
+    let mut used = height(cursor);
+    let mut top = cursor;
+    while top > *offset {
+        let above = height(top - 1);
+        if used + above > lines {
+            break;
+        }
+        used += above;
+        top -= 1;
+    }
+    if top > *offset {
+        *offset = top;
+    }
 }
