@@ -150,7 +150,7 @@ async fn mark_choose_upload_see_done_and_a_failed_row_with_its_hint_then_quit() 
         tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
         // y: the whole folder token on the status line and on the clipboard (OSC 52).
         tui.keys("y");
-        let copied = format!("copied the folder token of /Inbox: {inbox}");
+        let copied = format!("copied {inbox} (the folder token of /Inbox)");
         tui.wait_for("the token on the status line", |s| s.contains(&copied));
         let osc52 = {
             use base64::Engine as _;

@@ -61,6 +61,8 @@ pub enum Action {
         apply_to_all: bool,
     },
     // The app.
+    /// The first action: list the start directory and find My Space.
+    Start,
     /// The surroundings the app is drawn in, from the environment and the config.
     Environment(Environment),
     /// No session: open the login screen instead of the panes.

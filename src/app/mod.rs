@@ -113,6 +113,10 @@ impl App {
 
     /// The first effects: list the start directory and find My Space.
     pub fn start(&mut self) -> Vec<Effect> {
+        self.update(Action::Start)
+    }
+
+    fn started(&mut self) -> Vec<Effect> {
         let dir = self.local.dir.clone();
         let generation = self.local.begin(dir.clone());
         let mut effects = vec![Effect::ListLocal { dir, generation }];
@@ -229,6 +233,7 @@ impl App {
                 self.show_queue_row(self.queue.cursor);
                 Vec::new()
             }
+            Action::Start => self.started(),
             Action::Environment(environment) => {
                 self.no_color = environment.no_color;
                 self.home = environment.home;
@@ -506,7 +511,7 @@ impl App {
         if link {
             match crumb.url.filter(|url| !url.is_empty()) {
                 Some(url) => {
-                    self.say(format!("copied the link of {name}: {url}"));
+                    self.say(format!("copied {url} (the link of {name})"));
                     vec![Effect::CopyToClipboard(url)]
                 }
                 None => {
@@ -518,8 +523,9 @@ impl App {
                 }
             }
         } else {
+            // The token first: a narrow footer cuts the end of the line, not the token.
             self.say(format!(
-                "copied the folder token of {name}: {}",
+                "copied {} (the folder token of {name})",
                 crumb.token
             ));
             vec![Effect::CopyToClipboard(crumb.token)]
@@ -766,7 +772,7 @@ impl App {
             _ => None,
         };
         self.queue.apply(event, now);
-        let failed = failed.and_then(|job| self.queue.find(job));
+        let failed = failed.and_then(|job| self.queue.position(job));
         let on_failure = self
             .queue
             .rows

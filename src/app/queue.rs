@@ -84,7 +84,8 @@ pub struct Queue {
 }
 
 impl Queue {
-    fn position(&self, job: JobId) -> Option<usize> {
+    /// The position of a job's row.
+    pub fn position(&self, job: JobId) -> Option<usize> {
         self.index.get(&job).copied()
     }
 
@@ -125,11 +126,6 @@ impl Queue {
             .filter(|(_, row)| row.state == RowState::Running)
             .map(|(at, _)| at)
             .collect();
-    }
-
-    /// The position of a job's row.
-    pub fn find(&self, job: JobId) -> Option<usize> {
-        self.position(job)
     }
 
     /// The first running row, which the view follows while the user looks elsewhere.

@@ -1072,9 +1072,9 @@ fn a_hundred_thousand_rows_fill_and_update_through_the_index() {
     assert_eq!(app.queue.rows.len(), (ROWS - ROWS / 1000) as usize);
     // The index follows the rows that moved up.
     app.update(Action::Engine(Event::Started { job: ROWS - 2 }, t));
-    assert_eq!(app.queue.first_running(), app.queue.find(ROWS - 2));
+    assert_eq!(app.queue.first_running(), app.queue.position(ROWS - 2));
     assert_eq!(
-        app.queue.rows[app.queue.find(ROWS - 2).unwrap_or(0)].job,
+        app.queue.rows[app.queue.position(ROWS - 2).unwrap_or(0)].job,
         ROWS - 2
     );
 }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use super::effects::{run_effects, Backend};
 use super::terminal::{restore_terminal, setup_terminal, Signals};
 use super::{host_of, Msg};
-use crate::app::{Action, App};
+use crate::app::{Action, App, Mode};
 use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event};
 use crate::transfer::journal::Journal;
@@ -152,6 +152,17 @@ fn translate(app: &App, event: TermEvent) -> Option<Action> {
                 column: mouse.column,
                 row: mouse.row,
             }),
+            // The wheel scrolls the help as the moving keys do.
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp
+                if matches!(app.mode, Mode::Help { .. }) =>
+            {
+                let movement = if mouse.kind == MouseEventKind::ScrollDown {
+                    Action::Down
+                } else {
+                    Action::Up
+                };
+                ui::help::scroll_to(app, &movement).map(Action::HelpScroll)
+            }
             MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => Some(Action::Scroll {
                 column: mouse.column,
                 row: mouse.row,
