@@ -9,7 +9,7 @@ use larkup::app::login::LoginScreen;
 use larkup::app::{Action, App, DrivePage, Pane};
 use larkup::feishu::{DriveEntry, Lang};
 use larkup::transfer::events::{Event, Failure};
-use larkup::ui::keymap::action_for;
+use larkup::ui::action_for;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;

@@ -144,9 +144,7 @@ async fn next_engine_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) 
 
 fn translate(app: &App, event: TermEvent) -> Option<Action> {
     match event {
-        TermEvent::Key(key) if key.kind != KeyEventKind::Release => {
-            ui::keymap::action_for(app, key)
-        }
+        TermEvent::Key(key) if key.kind != KeyEventKind::Release => ui::action_for(app, key),
         TermEvent::Mouse(mouse) => match mouse.kind {
             MouseEventKind::Down(MouseButton::Left) => Some(Action::Click {
                 column: mouse.column,

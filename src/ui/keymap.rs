@@ -421,6 +421,8 @@ pub fn action_for(app: &App, event: KeyEvent) -> Option<Action> {
     };
     match &app.mode {
         // Moving keys scroll the help; any other key closes it.
+        // Moving keys move (`ui::action_for` turns them into the help's scroll); any other key
+        // closes it.
         Mode::Help { .. } => match lookup(Global, &event) {
             Some(
                 movement @ (Action::Up
@@ -429,7 +431,7 @@ pub fn action_for(app: &App, event: KeyEvent) -> Option<Action> {
                 | Action::PageDown
                 | Action::Top
                 | Action::Bottom),
-            ) => super::help::scroll_to(app, &movement).map(Action::HelpScroll),
+            ) => Some(movement),
             _ => Some(Action::ToggleHelp),
         },
         Mode::ConfirmQuit => lookup(Confirm, &event),

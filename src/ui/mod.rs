@@ -15,9 +15,20 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::{App, Mode};
+use crate::app::{Action, App, Mode};
 use crate::layout::{self, text};
 use theme::Theme;
+
+/// What a key press means now: the keymap's action, with moving keys in the help overlay
+/// turned into the line it scrolls to (measured at this terminal size).
+pub fn action_for(app: &App, event: crossterm::event::KeyEvent) -> Option<Action> {
+    let action = keymap::action_for(app, event)?;
+    match (&app.mode, action) {
+        (Mode::Help { .. }, Action::ToggleHelp) => Some(Action::ToggleHelp),
+        (Mode::Help { .. }, movement) => help::scroll_to(app, &movement).map(Action::HelpScroll),
+        (_, action) => Some(action),
+    }
+}
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let theme = Theme::new(app.no_color);
