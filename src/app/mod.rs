@@ -565,6 +565,7 @@ impl App {
                 self.more_drive()
             }
             Pane::Queue => {
+                self.queue.pinned = false;
                 let last = self.queue.rows.len().saturating_sub(1);
                 let target = (self.queue.cursor as isize).saturating_add(delta);
                 self.queue.cursor = target.clamp(0, last as isize) as usize;
@@ -773,17 +774,22 @@ impl App {
         };
         self.queue.apply(event, now);
         let failed = failed.and_then(|job| self.queue.position(job));
-        let on_failure = self
-            .queue
-            .rows
-            .get(self.queue.cursor)
-            .is_some_and(|row| matches!(row.state, RowState::Failed { .. }));
+        // A failure that took the cursor keeps it while it is still failed (a retry frees it).
+        let pinned = self.queue.pinned
+            && self
+                .queue
+                .rows
+                .get(self.queue.cursor)
+                .is_some_and(|row| matches!(row.state, RowState::Failed { .. }));
+        self.queue.pinned = pinned;
         if self.focus != Pane::Queue {
             // Follow the work while the user is elsewhere: a new failure takes the cursor and
-            // keeps it (its hint says what to do); otherwise the first running row does.
+            // keeps it until the next upload (its hint says what to do); otherwise the first
+            // running row does.
             if let Some(at) = failed {
                 self.queue.cursor = at;
-            } else if let Some(running) = self.queue.first_running().filter(|_| !on_failure) {
+                self.queue.pinned = true;
+            } else if let Some(running) = self.queue.first_running().filter(|_| !pinned) {
                 self.queue.cursor = running;
             }
         } else if let Some(at) = failed {
@@ -843,6 +849,8 @@ impl App {
         ));
         self.marks.clear();
         self.queue.busy = true;
+        // The view follows the new work.
+        self.queue.pinned = false;
         vec![Effect::Engine(Command::Add(selection))]
     }
 }

@@ -75,6 +75,9 @@ pub struct Queue {
     pub offset: usize,
     /// True from `u` until the engine says Idle.
     pub busy: bool,
+    /// The cursor sits on a failure the view moved to, and stays there while the user looks
+    /// elsewhere, until the next upload or the user moves it.
+    pub pinned: bool,
     /// Where each job's row is.
     index: HashMap<JobId, usize>,
     /// Rows queued or running.

@@ -933,6 +933,24 @@ fn a_new_failure_and_its_hint_come_into_view_after_a_long_batch() {
     app.update(Action::Engine(Event::Started { job: 201 }, t));
     assert_eq!(app.queue.cursor, 202);
     assert!(cursor_block_shows(&app));
+    // The next upload's work takes the view again.
+    for job in [200, 201] {
+        app.update(Action::Engine(
+            Event::Done {
+                job,
+                file_token: format!("box{job}"),
+                note: None,
+            },
+            t,
+        ));
+    }
+    assert_eq!(app.queue.cursor, 202);
+    app.marks.insert(PathBuf::from("/data/a.txt"));
+    app.update(Action::Upload);
+    app.update(Action::Engine(queued(203, "c.txt", 10), t));
+    app.update(Action::Engine(Event::Started { job: 203 }, t));
+    assert_eq!(app.queue.cursor, 203);
+    assert!(cursor_block_shows(&app));
 }
 
 #[test]
