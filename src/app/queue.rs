@@ -84,6 +84,8 @@ pub struct Queue {
     active: usize,
     /// Rows running, by position: the first is the one the view follows.
     running_rows: BTreeSet<usize>,
+    /// The last row handed out for change: (position, was active, was running).
+    touched: Option<(usize, bool, bool)>,
 }
 
 impl Queue {
@@ -92,20 +94,27 @@ impl Queue {
         self.index.get(&job).copied()
     }
 
+    /// A job's row, to change. The row's state before is noted and the counts of unfinished
+    /// and running rows follow whatever it becomes (settled at the next `row`, `apply` or
+    /// read), so any `row.state = …` keeps them true.
     fn row(&mut self, job: JobId) -> Option<&mut Row> {
+        self.settle();
         let at = self.position(job)?;
+        let state = &self.rows.get(at)?.state;
+        self.touched = Some((at, state.active(), *state == RowState::Running));
         self.rows.get_mut(at)
     }
 
-    /// Changes a row's state, keeping the counts of unfinished and running rows.
-    fn set_state(&mut self, at: usize, state: RowState) {
-        let Some(row) = self.rows.get_mut(at) else {
+    /// Brings the counts up to date with the last row handed out by `row`.
+    fn settle(&mut self) {
+        let Some((at, was_active, was_running)) = self.touched.take() else {
             return;
         };
-        let (was_active, was_running) = (row.state.active(), row.state == RowState::Running);
-        let (is_active, is_running) = (state.active(), state == RowState::Running);
-        row.state = state;
-        self.active = self.active + usize::from(is_active) - usize::from(was_active);
+        let Some(row) = self.rows.get(at) else {
+            return;
+        };
+        let is_running = row.state == RowState::Running;
+        self.active = self.active + usize::from(row.state.active()) - usize::from(was_active);
         if was_running && !is_running {
             self.running_rows.remove(&at);
         } else if is_running && !was_running {
@@ -113,8 +122,33 @@ impl Queue {
         }
     }
 
+    /// Rows queued or running, the last change counted.
+    fn active_rows(&self) -> usize {
+        match self
+            .touched
+            .and_then(|(at, was, _)| Some((self.rows.get(at)?, was)))
+        {
+            Some((row, was)) => self.active + usize::from(row.state.active()) - usize::from(was),
+            None => self.active,
+        }
+    }
+
+    /// Adds a row at the end, indexed by its job.
+    fn push(&mut self, row: Row) {
+        self.settle();
+        self.index.insert(row.job, self.rows.len());
+        if row.state.active() {
+            self.active += 1;
+        }
+        if row.state == RowState::Running {
+            self.running_rows.insert(self.rows.len());
+        }
+        self.rows.push(row);
+    }
+
     /// Rebuilds the index and the counts after rows were removed.
     fn reindex(&mut self) {
+        self.touched = None;
         self.index = self
             .rows
             .iter()
@@ -133,14 +167,23 @@ impl Queue {
 
     /// The first running row, which the view follows while the user looks elsewhere.
     pub fn first_running(&self) -> Option<usize> {
-        self.running_rows.first().copied()
+        let first = self.running_rows.first().copied();
+        let Some((at, _, was_running)) = self.touched else {
+            return first;
+        };
+        match self.rows.get(at).map(|row| row.state == RowState::Running) {
+            Some(true) if !was_running => Some(first.map_or(at, |first| first.min(at))),
+            Some(false) if was_running => self.running_rows.iter().copied().find(|&i| i != at),
+            _ => first,
+        }
     }
 
     pub fn running(&self) -> bool {
-        self.busy || self.planning.is_some() || self.active > 0
+        self.busy || self.planning.is_some() || self.active_rows() > 0
     }
 
     pub fn apply(&mut self, event: Event, now: Instant) {
+        self.settle();
         match event {
             Event::Planning { seen } => self.planning = Some(seen),
             Event::Planned { .. } => self.planning = None,
@@ -153,11 +196,10 @@ impl Queue {
                 ..
             } => {
                 self.busy = true;
-                let retried = match self.position(job) {
-                    Some(at) => {
+                let retried = match self.row(job) {
+                    Some(row) => {
                         // RetryFailed queues a failed job again under the same id.
-                        self.set_state(at, RowState::Queued);
-                        let row = &mut self.rows[at];
+                        row.state = RowState::Queued;
                         row.bytes_done = 0;
                         row.speed = None;
                         row.started = None;
@@ -169,15 +211,13 @@ impl Queue {
                     self.totals.files_failed = self.totals.files_failed.saturating_sub(1);
                     self.totals.bytes_total += size;
                 } else {
-                    let settled = self.active == 0;
+                    let settled = self.active_rows() == 0;
                     if settled && self.totals.finished() == self.totals.files_total {
                         // A new batch after everything settled: speed and ETA start afresh.
                         self.totals = Totals::new(now);
                     }
                     self.totals.add_file(size);
-                    self.index.insert(job, self.rows.len());
-                    self.active += 1;
-                    self.rows.push(Row {
+                    self.push(Row {
                         job,
                         name,
                         folder,
@@ -190,9 +230,9 @@ impl Queue {
                 }
             }
             Event::Started { job } => {
-                if let Some(at) = self.position(job) {
-                    self.set_state(at, RowState::Running);
-                    self.rows[at].started = Some(now);
+                if let Some(row) = self.row(job) {
+                    row.state = RowState::Running;
+                    row.started = Some(now);
                 }
             }
             Event::Progress { job, bytes_done } => {
@@ -215,20 +255,19 @@ impl Queue {
                 note,
             } => {
                 let mut added = 0;
-                if let Some(at) = self.position(job) {
-                    let row = &mut self.rows[at];
+                if let Some(row) = self.row(job) {
                     added = row.size.saturating_sub(row.bytes_done);
                     row.bytes_done = row.size;
-                    self.set_state(at, RowState::Done { file_token, note });
+                    row.state = RowState::Done { file_token, note };
                 }
                 self.totals.files_done += 1;
                 self.totals.add_bytes(added, now);
             }
             Event::Skipped { job, reason } => {
                 let mut left = 0;
-                if let Some(at) = self.position(job) {
-                    left = self.rows[at].size.saturating_sub(self.rows[at].bytes_done);
-                    self.set_state(at, RowState::Skipped { reason });
+                if let Some(row) = self.row(job) {
+                    left = row.size.saturating_sub(row.bytes_done);
+                    row.state = RowState::Skipped { reason };
                 }
                 self.totals.files_skipped += 1;
                 self.totals.drop_bytes(left);
@@ -236,9 +275,9 @@ impl Queue {
             }
             Event::Failed { job, failure } => {
                 let mut left = 0;
-                if let Some(at) = self.position(job) {
-                    left = self.rows[at].size.saturating_sub(self.rows[at].bytes_done);
-                    self.set_state(at, RowState::Failed { failure });
+                if let Some(row) = self.row(job) {
+                    left = row.size.saturating_sub(row.bytes_done);
+                    row.state = RowState::Failed { failure };
                 }
                 self.totals.files_failed += 1;
                 self.totals.drop_bytes(left);

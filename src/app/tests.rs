@@ -1096,3 +1096,51 @@ fn a_hundred_thousand_rows_fill_and_update_through_the_index() {
         ROWS - 2
     );
 }
+
+#[test]
+fn queue_counts_follow_every_state_change() {
+    let t = t0();
+    let mut queue = Queue::default();
+    for job in 1..=3 {
+        queue.apply(queued(job, &format!("f{job}"), 10), t);
+    }
+    queue.apply(Event::Idle, t); // busy ends; the rows still count
+    assert!(queue.running(), "three queued");
+    queue.apply(Event::Started { job: 2 }, t);
+    queue.apply(Event::Started { job: 3 }, t);
+    assert_eq!(queue.first_running(), Some(1));
+    queue.apply(
+        Event::Done {
+            job: 2,
+            file_token: "b".to_string(),
+            note: None,
+        },
+        t,
+    );
+    assert_eq!(queue.first_running(), Some(2), "read before the next event");
+    queue.apply(
+        Event::Failed {
+            job: 3,
+            failure: Failure::local("gone"),
+        },
+        t,
+    );
+    assert_eq!(queue.first_running(), None);
+    assert!(queue.running(), "job 1 still queued");
+    queue.apply(
+        Event::Skipped {
+            job: 1,
+            reason: "cancelled".to_string(),
+        },
+        t,
+    );
+    assert!(!queue.running(), "nothing queued or running");
+    // A retry queues the failed row again under its id.
+    queue.apply(queued(3, "f3", 10), t);
+    queue.apply(Event::Idle, t);
+    assert!(queue.running());
+    queue.clear_finished();
+    assert_eq!(queue.rows.len(), 1);
+    queue.apply(Event::Started { job: 3 }, t);
+    assert_eq!(queue.first_running(), Some(0), "positions follow the cleared rows");
+}
