@@ -203,6 +203,9 @@ impl App {
             Mode::Conflict if self.queue.conflicts.is_empty() => self.mode = Mode::Normal,
             _ => {}
         }
+        // Whatever changed the queue (a clear, a resize, new rows), its selected row shows whole,
+        // hint lines counted. Looks only at the rows on screen.
+        self.show_queue_row(self.queue.cursor);
         effects
     }
 
