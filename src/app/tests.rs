@@ -1142,5 +1142,9 @@ fn queue_counts_follow_every_state_change() {
     queue.clear_finished();
     assert_eq!(queue.rows.len(), 1);
     queue.apply(Event::Started { job: 3 }, t);
-    assert_eq!(queue.first_running(), Some(0), "positions follow the cleared rows");
+    assert_eq!(
+        queue.first_running(),
+        Some(0),
+        "positions follow the cleared rows"
+    );
 }

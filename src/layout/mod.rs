@@ -110,3 +110,52 @@ pub fn keep_rows_visible(
         *offset = top;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows 0..10, every third three lines tall (a failed row with a two-line hint).
+    fn height(row: usize) -> usize {
+        if row.is_multiple_of(3) {
+            3
+        } else {
+            1
+        }
+    }
+
+    #[test]
+    fn the_window_moves_down_just_enough_for_the_whole_row() {
+        let mut offset = 0;
+        // Rows 0..=5 take 3+1+1+3+1+1 = 10 lines: they fit in 10.
+        keep_rows_visible(5, &mut offset, 10, height);
+        assert_eq!(offset, 0);
+        // Row 6 (3 lines) needs 3 more: row 0 (3 lines) goes, no more.
+        keep_rows_visible(6, &mut offset, 10, height);
+        assert_eq!(offset, 1);
+        let shown: usize = (offset..=6).map(height).sum();
+        assert!(shown <= 10, "{shown}");
+    }
+
+    #[test]
+    fn up_puts_the_row_at_the_top_and_a_tall_row_starts_the_window() {
+        let mut offset = 6;
+        keep_rows_visible(4, &mut offset, 10, height);
+        assert_eq!(offset, 4);
+        let mut offset = 0;
+        keep_rows_visible(9, &mut offset, 2, height);
+        assert_eq!(offset, 9, "taller than the window: from its first line");
+    }
+
+    #[test]
+    fn hint_lines_wrap_to_the_queue_width_and_count_in_the_height() {
+        let hint = "a hint long enough to wrap at twenty columns";
+        let lines = hint_lines(Some(hint), 20);
+        assert!(lines.len() > 1);
+        assert!(lines
+            .iter()
+            .all(|line| text::width(line) <= 20 - HINT_INDENT));
+        assert_eq!(row_height(Some(hint), 20), 1 + lines.len());
+        assert_eq!(row_height(None, 20), 1);
+    }
+}
