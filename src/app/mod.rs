@@ -233,7 +233,6 @@ impl App {
                 let (l, d) = (self.local_rows(), self.drive_rows());
                 keep_visible(self.local.cursor, &mut self.local.offset, l);
                 keep_visible(self.drive.cursor, &mut self.drive.offset, d);
-                self.show_queue_row(self.queue.cursor);
                 Vec::new()
             }
             Action::Start => self.started(),
@@ -571,9 +570,8 @@ impl App {
                 self.queue.pinned = false;
                 let last = self.queue.rows.len().saturating_sub(1);
                 let target = (self.queue.cursor as isize).saturating_add(delta);
+                // `update` then scrolls counting the hint lines, so the cursor stays on screen.
                 self.queue.cursor = target.clamp(0, last as isize) as usize;
-                // Scrolls counting the hint lines of failed rows, so the cursor stays on screen.
-                self.show_queue_row(self.queue.cursor);
                 Vec::new()
             }
         }
@@ -807,7 +805,6 @@ impl App {
                 self.queue.offset = offset;
             }
         }
-        self.show_queue_row(self.queue.cursor);
         if idle {
             // "uploading N items" would stay on screen after the work is done; a warning stays
             // until the user has seen it.
