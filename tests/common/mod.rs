@@ -134,3 +134,5 @@ pub fn token_for(stdout: &str, path: &Path) -> String {
         .map(|(_, token)| token)
         .unwrap_or_else(|| panic!("{} not uploaded in:\n{stdout}", path.display()))
 }
+
+pub mod pty;
