@@ -230,11 +230,12 @@ fn print_plan(
             .feishu_code()
             .map(|code| format!(" ({code})"))
             .unwrap_or_default();
-        println!(
-            "{word:<9} {}: {}{code}",
-            problem.local.display(),
-            problem.reason
-        );
+        // "skip" leads the line already.
+        let reason = problem
+            .reason
+            .strip_suffix("; skipped")
+            .unwrap_or(&problem.reason);
+        println!("{word:<9} {}: {reason}{code}", problem.local.display());
     }
     for problem in limit_problems {
         println!("problem   {problem}");

@@ -197,22 +197,18 @@ pub struct UploadCommand {
 /// clap's command with help texts made for users: references to the project's internal API
 /// notes (useful in the code, meaningless in `--help`) are taken out.
 pub fn command() -> clap::Command {
-    let mut command = Cli::command();
-    for name in ["sandbox"] {
-        command = command.mut_subcommand(name, |sub| {
-            let ids: Vec<String> = sub
-                .get_arguments()
-                .map(|arg| arg.get_id().to_string())
-                .collect();
-            ids.into_iter().fold(sub, |sub, id| {
-                sub.mut_arg(id, |arg| match arg.get_help().map(ToString::to_string) {
-                    Some(help) => arg.help(user_help(&help)),
-                    None => arg,
-                })
+    Cli::command().mut_subcommand("sandbox", |sub| {
+        let ids: Vec<String> = sub
+            .get_arguments()
+            .map(|arg| arg.get_id().to_string())
+            .collect();
+        ids.into_iter().fold(sub, |sub, id| {
+            sub.mut_arg(id, |arg| match arg.get_help().map(ToString::to_string) {
+                Some(help) => arg.help(user_help(&help)),
+                None => arg,
             })
-        });
-    }
-    command
+        })
+    })
 }
 
 /// "calls per second (feishu-api.md §0: 5)" → "calls per second (Feishu: 5)";
@@ -340,6 +336,29 @@ pub(crate) fn login_outcome(err: &crate::login::LoginError) -> Outcome {
 }
 
 pub async fn run(cli: Cli) -> Outcome {
+    // The command's name only: arguments may hold paths a user would rather not log.
+    let name = match &cli.command {
+        None => "(terminal app)",
+        Some(Command::Login { .. }) => "login",
+        Some(Command::Status { .. }) => "status",
+        Some(Command::Logout { .. }) => "logout",
+        Some(Command::Ls { .. }) => "ls",
+        Some(Command::Mkdir { .. }) => "mkdir",
+        Some(Command::Upload(upload)) if upload.dry_run => "upload --dry-run",
+        Some(Command::Upload(_)) => "upload",
+        Some(Command::Doctor { .. }) => "doctor",
+        Some(Command::Config { .. }) => "config",
+        Some(Command::Completions { .. }) => "completions",
+        Some(Command::Man) => "man",
+        Some(Command::Sandbox(_)) => "sandbox",
+    };
+    tracing::info!("larkup {} {name}", env!("CARGO_PKG_VERSION"));
+    let outcome = run_command(cli).await;
+    tracing::info!("finished: {outcome:?}");
+    outcome
+}
+
+async fn run_command(cli: Cli) -> Outcome {
     // These need neither a config file nor a login.
     match &cli.command {
         Some(Command::Completions { shell }) => {
@@ -372,6 +391,12 @@ pub async fn run(cli: Cli) -> Outcome {
     let Some(command) = &cli.command else {
         return crate::tui::run(&cli.session_options(), cli.demo).await;
     };
+    if !matches!(command, Command::Doctor { .. }) {
+        if let Err(message) = check_base_url(&cli.resolved_base_url()) {
+            eprintln!("larkup: {message}");
+            return Outcome::Setup;
+        }
+    }
     match command {
         Command::Login { args, .. } => return account::login(&cli, args).await,
         Command::Status { .. } => {
@@ -396,6 +421,17 @@ pub async fn run(cli: Cli) -> Outcome {
     if let Command::Upload(upload) = command {
         if let Err(message) = crate::transfer::exclude::Exclude::new(&upload.exclude) {
             eprintln!("larkup: {message}");
+            return Outcome::Setup;
+        }
+    }
+    if let Command::Mkdir { name, .. } = command {
+        // Drive's rule for folder names (feishu-api.md §5), said before Feishu's generic 1061002.
+        if name.trim().is_empty() || name.len() > crate::transfer::plan::MAX_FOLDER_NAME_BYTES {
+            eprintln!(
+                "larkup mkdir: a folder name is 1 to {} bytes and not only spaces; {name:?} is {} bytes",
+                crate::transfer::plan::MAX_FOLDER_NAME_BYTES,
+                name.len()
+            );
             return Outcome::Setup;
         }
     }
@@ -439,6 +475,20 @@ pub async fn run(cli: Cli) -> Outcome {
             }
         }
         _ => Outcome::Done,
+    }
+}
+
+/// A base URL that cannot name a server is a set-up error, said before any call is tried.
+fn check_base_url(base_url: &str) -> Result<(), String> {
+    let usable = reqwest::Url::parse(base_url)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+    if usable {
+        Ok(())
+    } else {
+        Err(format!(
+            "{base_url:?} is not a server URL (--base-url / LARKUP_BASE_URL); \
+             e.g. https://open.feishu.cn, or --lark for Lark"
+        ))
     }
 }
 

@@ -9,17 +9,21 @@
 //! An excluded folder is not entered: nothing below it is planned.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
+/// Compiled patterns behind one pointer: a `Selection` carries it through the engine's
+/// command channel, which stays small. The default leaves nothing out.
 #[derive(Debug, Clone, Default)]
-pub struct Exclude {
+pub struct Exclude(Option<Arc<Sets>>);
+
+#[derive(Debug)]
+struct Sets {
     /// Patterns that match files and folders.
     any: Option<GlobSet>,
     /// Patterns ending in `/`: folders only.
     folders: Option<GlobSet>,
-    /// As the user typed them, for messages.
-    patterns: Vec<String>,
 }
 
 impl Exclude {
@@ -70,22 +74,27 @@ impl Exclude {
                 .map(Some)
                 .map_err(|err| format!("--exclude: {err}"))
         };
-        Ok(Exclude {
+        if patterns.is_empty() {
+            return Ok(Exclude(None));
+        }
+        Ok(Exclude(Some(Arc::new(Sets {
             any: build(any, any_count)?,
             folders: build(folders, folder_count)?,
-            patterns: patterns.to_vec(),
-        })
+        }))))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
+        self.0.is_none()
     }
 
     /// Whether `relative` (below a selected folder, or a selected path's own name) is left out.
     pub fn matches(&self, relative: &Path, is_folder: bool) -> bool {
-        self.any.as_ref().is_some_and(|set| set.is_match(relative))
+        let Some(sets) = &self.0 else {
+            return false;
+        };
+        sets.any.as_ref().is_some_and(|set| set.is_match(relative))
             || (is_folder
-                && self
+                && sets
                     .folders
                     .as_ref()
                     .is_some_and(|set| set.is_match(relative)))
