@@ -197,18 +197,26 @@ pub struct UploadCommand {
 /// clap's command with help texts made for users: references to the project's internal API
 /// notes (useful in the code, meaningless in `--help`) are taken out.
 pub fn command() -> clap::Command {
-    Cli::command().mut_subcommand("sandbox", |sub| {
-        let ids: Vec<String> = sub
-            .get_arguments()
-            .map(|arg| arg.get_id().to_string())
-            .collect();
-        ids.into_iter().fold(sub, |sub, id| {
-            sub.mut_arg(id, |arg| match arg.get_help().map(ToString::to_string) {
-                Some(help) => arg.help(user_help(&help)),
-                None => arg,
+    let mut command = Cli::command();
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    for name in names {
+        command = command.mut_subcommand(name, |sub| {
+            let ids: Vec<String> = sub
+                .get_arguments()
+                .map(|arg| arg.get_id().to_string())
+                .collect();
+            ids.into_iter().fold(sub, |sub, id| {
+                sub.mut_arg(id, |arg| match arg.get_help().map(ToString::to_string) {
+                    Some(help) if help.contains('§') => arg.help(user_help(&help)),
+                    _ => arg,
+                })
             })
-        })
-    })
+        });
+    }
+    command
 }
 
 /// "calls per second (feishu-api.md §0: 5)" → "calls per second (Feishu: 5)";
