@@ -101,6 +101,10 @@ pub struct Profile {
     pub access_expires_at: Option<i64>,
     #[serde(default)]
     pub refresh_expires_at: Option<i64>,
+    /// The scopes the user granted at login (space-separated, as OAuth answers), for
+    /// `larkup doctor`; None for logins made before they were recorded and for app logins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
 }
 
 /// A Drive folder the user keeps handy (the TUI's `b` / `'`).

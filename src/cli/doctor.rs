@@ -338,12 +338,78 @@ async fn token_checks(report: &mut Report, cli: &Cli, base_url: &str) {
             "log in again with `larkup login`",
         ),
     }
-    // Logins do not record the scopes granted yet: say so rather than guess.
-    report.skipped(
-        "scopes",
-        format!(
-            "granted: unknown (not recorded at login); needed: {}",
-            USER_SCOPES.join(", ")
-        ),
-    );
+    scope_check(report, auth.profile.as_ref(), tenant);
+}
+
+/// The scopes the login recorded against those larkup needs (feishu-api.md §7e).
+fn scope_check(report: &mut Report, profile: Option<&config::Profile>, tenant: bool) {
+    if tenant {
+        return report.skipped(
+            "scopes",
+            "an app login: its permissions are set in the developer console",
+        );
+    }
+    let Some(granted) = profile.and_then(|profile| profile.scopes.as_deref()) else {
+        let whose = if profile.is_none() {
+            "unknown for LARKUP_TOKEN"
+        } else {
+            "unknown (this login did not record them; `larkup login` again records them)"
+        };
+        return report.skipped(
+            "scopes",
+            format!("granted: {whose}; needed: {}", USER_SCOPES.join(", ")),
+        );
+    };
+    let granted: Vec<&str> = granted.split_whitespace().collect();
+    let missing: Vec<&str> = USER_SCOPES
+        .iter()
+        .copied()
+        .filter(|scope| !granted.contains(scope))
+        .collect();
+    if missing.is_empty() {
+        report.ok(
+            "scopes",
+            format!("all {} needed are granted", USER_SCOPES.len()),
+        );
+    } else {
+        report.failed(
+            "scopes",
+            format!("not granted: {}", missing.join(", ")),
+            "add them to the app in the developer console, publish a version, then `larkup login` again",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(scopes: Option<&str>) -> config::Profile {
+        config::Profile {
+            scopes: scopes.map(ToString::to_string),
+            ..config::Profile::default()
+        }
+    }
+
+    #[test]
+    fn scopes_fail_only_when_a_needed_one_is_missing() {
+        let mut report = Report::default();
+        scope_check(
+            &mut report,
+            Some(&profile(Some(&USER_SCOPES.join(" ")))),
+            false,
+        );
+        assert_eq!(report.failed, 0);
+        scope_check(
+            &mut report,
+            Some(&profile(Some("drive:file:upload"))),
+            false,
+        );
+        assert_eq!(report.failed, 1);
+        // Unknown is said, not failed: older logins and LARKUP_TOKEN did not record them.
+        scope_check(&mut report, Some(&profile(None)), false);
+        scope_check(&mut report, None, false);
+        scope_check(&mut report, None, true);
+        assert_eq!(report.failed, 1);
+    }
 }
