@@ -555,6 +555,45 @@ async fn the_log_file_is_written_and_never_holds_a_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_level_follows_v_q_and_larkup_log() {
+    let cli = Cli::start(SandboxOptions::default()).await;
+    let mut levels = Vec::new();
+    for (flags, filter) in [
+        (&[][..], None),
+        (&["-v"], None),
+        (&["-q"], None),
+        (&[], Some("debug")),
+    ] {
+        let state = TempDir::new().expect("state dir");
+        let mut command = cli.command();
+        command.env("LARKUP_STATE_DIR", state.path());
+        if let Some(filter) = filter {
+            command.env("LARKUP_LOG", filter);
+        }
+        let run = Run::from(command.arg("ls").args(flags).output().await.expect("runs"));
+        assert_eq!(run.code, Some(0), "{}", run.all());
+        // -v also shows info on stderr; LARKUP_LOG is the file's alone.
+        assert_eq!(
+            run.stderr.contains("INFO"),
+            flags == ["-v"],
+            "{flags:?} {filter:?}: {}",
+            run.all()
+        );
+        assert!(
+            !run.stderr.contains('\u{1b}'),
+            "no colour codes into a pipe"
+        );
+        let text = logs(state.path());
+        levels.push((text.contains(" INFO "), text.contains(" DEBUG ")));
+    }
+    assert_eq!(
+        levels,
+        [(true, false), (true, true), (false, false), (true, true)],
+        "(info, debug) for: default, -v, -q, LARKUP_LOG=debug"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_plans_with_reads_only_and_exclude_leaves_files_out() {
     let cli = Cli::start(SandboxOptions::default()).await;
     let there = cli.h.file("site/index.html", b"<h1>hi</h1>");

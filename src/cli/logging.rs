@@ -98,6 +98,11 @@ pub fn init(verbosity: Verbosity, terminal_app: bool) -> Option<WorkerGuard> {
     let stderr_layer = (!terminal_app).then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            // Colour only on a terminal, and not with NO_COLOR (no-color.org).
+            .with_ansi(
+                std::io::IsTerminal::is_terminal(&std::io::stderr())
+                    && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+            )
             .without_time()
             .with_target(false)
             .with_filter(with_muted(verbosity.stderr_filter()))

@@ -396,6 +396,12 @@ async fn run_command(cli: Cli) -> Outcome {
             return Outcome::Setup;
         }
     };
+    tracing::debug!(
+        "host {}, profile {:?}, config {:?}",
+        cli.resolved_base_url(),
+        cli.profile,
+        Settings::path().ok()
+    );
     let Some(command) = &cli.command else {
         return crate::tui::run(&cli.session_options(), cli.demo).await;
     };
