@@ -504,6 +504,11 @@ async fn the_log_file_is_written_and_never_holds_a_token() {
     for args in [&["status"][..], &["doctor"], &["ls"]] {
         let run = cli.run_env(&trace, args).await;
         assert_eq!(run.code, Some(0), "{}", run.all());
+        if args == ["status"] {
+            // LARKUP_TOKEN is what every command uses: status reports it, masked.
+            let masked: String = token.chars().take(6).chain(['…']).collect();
+            assert!(run.stdout.contains(&masked), "{}", run.all());
+        }
     }
     // A login that sends the token (user_info) and then finds no keyring.
     let mut login = cli.command();
