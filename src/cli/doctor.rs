@@ -189,6 +189,8 @@ async fn network_checks(report: &mut Report, base_url: &str) -> bool {
         .user_agent(concat!("larkup/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
+        // The API host's own answer (and Date), not a page it may redirect to.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
     {
         Ok(http) => http,
@@ -197,8 +199,10 @@ async fn network_checks(report: &mut Report, base_url: &str) -> bool {
             return false;
         }
     };
+    // Any answer of the API will do: unauthenticated, it is a quick error envelope.
+    let probe = format!("{base_url}/open-apis/authen/v1/user_info");
     let started = Instant::now();
-    let first = http.get(base_url).send().await;
+    let first = http.get(&probe).send().await;
     let first = match first {
         Ok(response) => response,
         Err(err) => {
@@ -241,7 +245,7 @@ async fn network_checks(report: &mut Report, base_url: &str) -> bool {
 
     // A second call on the open connection: the round trip every API call pays.
     let again = Instant::now();
-    let second = http.get(base_url).send().await;
+    let second = http.get(&probe).send().await;
     let rtt = again.elapsed();
     let response = match second {
         Ok(response) => response,
