@@ -766,3 +766,36 @@ async fn doctor_passes_on_the_sandbox_and_names_a_dead_host() {
         no_login.all()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyring_key_chooses_the_store_like_larkup_keyring() {
+    let cli = Cli::start(SandboxOptions::default()).await;
+    // No Secret Service on this bus: `platform` has no store, `auto` may fall back to the
+    // kernel's. The config key must be what decides, and the environment must beat it.
+    let no_bus = (
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/larkup-test-bus",
+    );
+    let keyring_line = |run: &Run| {
+        run.stdout
+            .lines()
+            .find(|line| line.split_whitespace().nth(1) == Some("keyring"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let set = cli.run(&["config", "set", "keyring", "platform"]).await;
+    assert_eq!(set.code, Some(0), "{}", set.all());
+    let platform = cli.run_env(&[no_bus], &["doctor"]).await;
+    let line = keyring_line(&platform);
+    assert!(
+        line.starts_with("skipped") && !line.contains("kernel keyring (in memory"),
+        "config keyring = platform: {}",
+        platform.all()
+    );
+    let set = cli.run(&["config", "set", "keyring", "kernel"]).await;
+    assert_eq!(set.code, Some(0), "{}", set.all());
+    let env_wins = cli
+        .run_env(&[no_bus, ("LARKUP_KEYRING", "platform")], &["doctor"])
+        .await;
+    assert_eq!(keyring_line(&env_wins), line, "{}", env_wins.all());
+}
