@@ -799,3 +799,35 @@ async fn the_keyring_key_chooses_the_store_like_larkup_keyring() {
         .await;
     assert_eq!(keyring_line(&env_wins), line, "{}", env_wins.all());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_counts_what_a_drive_folder_already_holds_against_1500() {
+    let cli = Cli::start(SandboxOptions::default()).await;
+    let nearly_full = cli
+        .h
+        .sandbox
+        .seed_folder(&cli.h.sandbox.root_token(), "nearly full", 1499);
+    let one = cli.h.file("one.txt", b"1");
+    let two = cli.h.file("two.txt", b"2");
+    let fits = cli
+        .run(&["upload", path_str(&one), "--to", &nearly_full, "--dry-run"])
+        .await;
+    assert_eq!(fits.code, Some(0), "1499 + 1 fits: {}", fits.all());
+    let over = cli
+        .run(&[
+            "upload",
+            path_str(&one),
+            path_str(&two),
+            "--to",
+            &nearly_full,
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(over.code, Some(1), "{}", over.all());
+    assert!(
+        over.stdout
+            .contains("holds 1499 entries and would get 2 more, over Drive's limit of 1500"),
+        "{}",
+        over.all()
+    );
+}
