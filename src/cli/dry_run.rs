@@ -130,9 +130,9 @@ pub async fn run(session: &Session, args: UploadArgs<'_>) -> Outcome {
         files.push((file, action));
     }
     for folder in &plan.folders {
-        if existing.get(&folder.rel_path).is_some_and(Option::is_none) {
-            let parent = folder.rel_path[..folder.rel_path.len() - 1].to_vec();
-            *new_entries.entry(parent).or_default() += 1;
+        let new = existing.get(&folder.rel_path).is_some_and(Option::is_none);
+        if let (true, Some((_, parent))) = (new, folder.rel_path.split_last()) {
+            *new_entries.entry(parent.to_vec()).or_default() += 1;
         }
     }
     // Folders that exist already: what is there plus what comes must stay within 1500.
