@@ -310,6 +310,10 @@ async fn a_same_name_conflict_asks_and_keep_both_keeps_both() {
 /// Issue 6 "Login state": with no login the app opens its login screen, runs the device flow in
 /// place against the sandbox's OAuth endpoints, keeps the tokens in a real keyring, and then
 /// shows the Drive as the logged-in user; a headless command afterwards needs no token.
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_login_the_device_flow_runs_in_place_and_logs_in() {
     let Some(keyring) = common::keyring::PrivateKeyring::start() else {

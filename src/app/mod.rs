@@ -840,6 +840,7 @@ impl App {
             paths,
             destination: crumb.token.clone(),
             destination_depth: Some(self.drive.path.len().saturating_sub(1)),
+            exclude: Default::default(),
         };
         let count = selection.paths.len();
         self.say(format!(

@@ -19,6 +19,7 @@ pub struct UploadArgs<'a> {
     pub to: Option<&'a str>,
     pub json: bool,
     pub on_conflict: ConflictPolicy,
+    pub exclude: crate::transfer::exclude::Exclude,
 }
 
 /// A row as the summary needs it.
@@ -45,6 +46,7 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
         paths,
         destination,
         destination_depth: None,
+        exclude: args.exclude,
     }));
     if sent.is_err() {
         eprintln!("larkup: the upload engine stopped before it started");
@@ -122,6 +124,8 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
                 if let Some(row) = rows.get(job) {
                     totals.drop_bytes(row.size.saturating_sub(row.bytes_done));
                     if !args.json {
+                        let reason = without_path(reason, &row.path);
+                        let reason = reason.strip_suffix("; skipped").unwrap_or(reason);
                         say(&bar, format!("skipped   {}: {reason}", row.path.display()));
                     }
                 }
@@ -191,7 +195,7 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
     if let Some(code) = failure.code {
         line.push_str(&format!("{code} "));
     }
-    line.push_str(&failure.message);
+    line.push_str(without_path(&failure.message, path));
     if let Some(log_id) = &failure.log_id {
         line.push_str(&format!(" (log id {log_id})"));
     }
@@ -199,6 +203,13 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
         line.push_str(&format!("\n          {hint}"));
     }
     line
+}
+
+/// The engine's messages about local files start with the path; the line already shows it.
+fn without_path<'a>(message: &'a str, path: &std::path::Path) -> &'a str {
+    message
+        .strip_prefix(&format!("{}: ", path.display()))
+        .unwrap_or(message)
 }
 
 /// The event as JSON, with the hint in the user's language on failures.
