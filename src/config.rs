@@ -38,6 +38,42 @@ pub fn is_loopback(base_url: &str) -> bool {
     }
 }
 
+/// Bearer tokens travel only over TLS, except to this machine (issue 12 #4): the base URL must
+/// be https, or http to a loopback host (127.0.0.0/8, ::1, localhost) such as the sandbox.
+pub fn check_base_url(base_url: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(base_url)
+        .map_err(|err| format!("the base URL {base_url:?} is not a URL: {err}"))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("the base URL {base_url:?} names no host"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(base_url) => Ok(()),
+        "http" => Err(format!(
+            "refusing to send tokens over plain http to {}: use https:// (plain http is \
+             allowed only for a server on this machine, such as `larkup sandbox`)",
+            url.host_str().unwrap_or_default()
+        )),
+        other => Err(format!(
+            "the base URL {base_url:?} has scheme {other:?}: use https://"
+        )),
+    }
+}
+
+/// Whether two base URLs name the same server (scheme, host and port; case and a trailing
+/// slash aside). A stored login is bound to the host that issued it.
+pub fn same_host(a: &str, b: &str) -> bool {
+    match (reqwest::Url::parse(a), reqwest::Url::parse(b)) {
+        (Ok(a), Ok(b)) => {
+            a.scheme() == b.scheme()
+                && a.host_str().map(str::to_ascii_lowercase)
+                    == b.host_str().map(str::to_ascii_lowercase)
+                && a.port_or_known_default() == b.port_or_known_default()
+        }
+        _ => a.trim_end_matches('/') == b.trim_end_matches('/'),
+    }
+}
+
 /// The token from `LARKUP_TOKEN`, if set and not blank.
 pub fn token_from_env() -> Option<Secret> {
     std::env::var(TOKEN_ENV)
@@ -319,6 +355,50 @@ mod tests {
         );
         assert_eq!(base_url(None, true), LARK_BASE_URL);
         assert_eq!(base_url(Some("  "), false), FEISHU_BASE_URL);
+    }
+
+    #[test]
+    fn tokens_go_over_https_or_to_this_machine_only() {
+        for allowed in [
+            FEISHU_BASE_URL,
+            LARK_BASE_URL,
+            "https://feishu.example.com:8443",
+            "http://127.0.0.1:9",
+            "http://127.200.0.1",
+            "http://[::1]:8080",
+            "http://localhost:3000",
+        ] {
+            assert_eq!(check_base_url(allowed), Ok(()), "{allowed}");
+        }
+        for refused in [
+            "http://open.feishu.cn",
+            "http://10.0.0.1",
+            "http://127.0.0.1.example.com",
+            "http://[::2]",
+            "http://localhost.evil.test",
+            "ftp://127.0.0.1",
+            "open.feishu.cn",
+            "https://",
+        ] {
+            assert!(check_base_url(refused).is_err(), "{refused}");
+        }
+        let err = check_base_url("http://10.0.0.1:80").expect_err("plain http");
+        assert!(err.contains("https") && err.contains("10.0.0.1"), "{err}");
+    }
+
+    #[test]
+    fn a_host_is_the_same_whatever_its_case_slash_or_default_port() {
+        assert!(same_host(
+            "https://open.feishu.cn/",
+            "https://OPEN.feishu.cn:443"
+        ));
+        assert!(same_host("http://127.0.0.1:5000", "http://127.0.0.1:5000/"));
+        assert!(!same_host("http://127.0.0.1:5000", "http://127.0.0.1:5001"));
+        assert!(!same_host(FEISHU_BASE_URL, LARK_BASE_URL));
+        assert!(!same_host(
+            "https://open.feishu.cn",
+            "http://open.feishu.cn"
+        ));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod feishu;
 pub mod layout;
 pub mod login;
 pub mod sandbox;
+pub mod sanitize;
 pub mod session;
 pub mod transfer;
 pub mod tui;

@@ -17,11 +17,11 @@ use tokio::sync::{mpsc, Mutex};
 use crate::config::{self, Identity, Profile, Settings};
 use crate::credentials::{self, CredentialError, Keyring, SecretKind};
 use crate::feishu::auth::{
-    local_code, local_failure, now_unix, random_state, App, Auth, DeviceCode, DevicePoll, Hosts,
-    Pkce, UserTokens,
+    local_code, local_failure, now_unix, random_state, AppCredentials, Auth, DeviceCode,
+    DevicePoll, Hosts, Pkce, UserTokens, MAX_POLL_INTERVAL, POLL_BACKOFF_STEP,
 };
+use crate::feishu::client::TokenRefresher;
 use crate::feishu::{Credentials, Error, ErrorCatalog, Lang, Secret};
-use crate::transfer::pacer::Refresher;
 
 /// Refresh this long before the access token expires (larksuite/cli uses 5 min: §11.8).
 pub const REFRESH_AHEAD_SECS: i64 = 5 * 60;
@@ -65,7 +65,7 @@ impl LoginError {
 pub struct SessionAuth {
     pub credentials: Credentials,
     /// None for LARKUP_TOKEN and pasted tokens: nothing to refresh them with.
-    pub refresher: Option<Refresher>,
+    pub refresher: Option<TokenRefresher>,
     pub profile: Option<Profile>,
 }
 
@@ -102,12 +102,19 @@ async fn lock_file(path: PathBuf) -> Result<std::fs::File, LoginError> {
     .map_err(|err| LoginError::Other(format!("cannot lock the token refresh: {err}")))
 }
 
+/// Feishu's token endpoint answers 20050 for a passing server error: the official clients
+/// retry it once (feishu-api.md §7a, §8).
+const TRANSIENT_REFRESH_CODE: i64 = 20050;
+
 impl RefreshState {
-    async fn refresh(&self) -> Result<(), LoginError> {
-        let stale = self.credentials.current().await;
+    /// Renews the token after a call failed with `stale`, and answers the token to use now.
+    /// `stale` is the token that call used, not whatever is current when we start: another
+    /// call may have refreshed already, and then its token is the answer (issue 12 #5).
+    async fn refresh(&self, stale: Secret) -> Result<Secret, LoginError> {
         let _one_at_a_time = self.in_process.lock().await;
-        if self.credentials.current().await != stale {
-            return Ok(()); // another task of ours refreshed while we waited
+        let current = self.credentials.current().await;
+        if current != stale {
+            return Ok(current); // another task of ours refreshed already
         }
         let _across_processes = match lock_path(&self.profile_name) {
             Some(path) => Some(lock_file(path).await?),
@@ -117,8 +124,8 @@ impl RefreshState {
         let stored = credentials::blocking(move || keyring.get(SecretKind::AccessToken)).await?;
         if let Some(stored) = stored.filter(|stored| *stored != stale) {
             // Another larkup refreshed under the lock before us: use its token.
-            self.credentials.replace(stored).await;
-            return Ok(());
+            self.credentials.replace(stored.clone()).await;
+            return Ok(stored);
         }
         let mut settings = Settings::load()?;
         let profile = settings
@@ -145,7 +152,11 @@ impl RefreshState {
                             "the login has no refresh token (a pasted token cannot be renewed): run `larkup login` again".to_string(),
                         )
                     })?;
-                let tokens = match self.auth.refresh(&app, &refresh).await {
+                let mut answer = self.auth.refresh(&app, &refresh).await;
+                if matches!(&answer, Err(Error::Api(api)) if api.code == TRANSIENT_REFRESH_CODE) {
+                    answer = self.auth.refresh(&app, &refresh).await;
+                }
+                let tokens = match answer {
                     Ok(tokens) => tokens,
                     Err(err) if login_is_dead(&err) => {
                         // As the official clients do: dead tokens leave the keyring, so no
@@ -179,15 +190,19 @@ impl RefreshState {
         };
         settings.profiles.insert(self.profile_name.clone(), updated);
         settings.save()?;
-        if let Some(token) = token {
-            self.credentials.replace(token).await;
-        }
-        Ok(())
+        let token = token.ok_or_else(|| {
+            LoginError::Other(format!(
+                "the renewed token is missing from the {} right after it was stored",
+                credentials::store().map_or("keyring", |store| store.describe())
+            ))
+        })?;
+        self.credentials.replace(token.clone()).await;
+        Ok(token)
     }
 }
 
 /// The app id from the profile and the secret from the keyring (or the environment).
-pub async fn load_app(keyring: &Keyring, profile: &Profile) -> Result<App, LoginError> {
+pub async fn load_app(keyring: &Keyring, profile: &Profile) -> Result<AppCredentials, LoginError> {
     let id = std::env::var("LARKUP_APP_ID")
         .ok()
         .filter(|id| !id.is_empty())
@@ -209,7 +224,7 @@ pub async fn load_app(keyring: &Keyring, profile: &Profile) -> Result<App, Login
                 })?
         }
     };
-    Ok(App { id, secret })
+    Ok(AppCredentials { id, secret })
 }
 
 /// Stores an access token and, when given, its refresh token.
@@ -293,7 +308,8 @@ pub async fn session_auth(base_url: &str, profile_name: &str) -> Result<SessionA
             .access_expires_at
             .is_some_and(|at| at - now_unix() < REFRESH_AHEAD_SECS);
         if near_expiry {
-            state.refresh().await?;
+            let current = credentials.current().await;
+            state.refresh(current).await?;
         }
         Some(refresher_for(state))
     } else {
@@ -306,11 +322,11 @@ pub async fn session_auth(base_url: &str, profile_name: &str) -> Result<SessionA
     })
 }
 
-fn refresher_for(state: Arc<RefreshState>) -> Refresher {
-    Arc::new(move || {
+fn refresher_for(state: Arc<RefreshState>) -> TokenRefresher {
+    Arc::new(move |stale: Secret| {
         let state = state.clone();
         Box::pin(async move {
-            state.refresh().await.map_err(|err| match err {
+            state.refresh(stale).await.map_err(|err| match err {
                 LoginError::Feishu(err) | LoginError::Dead(err) => err,
                 other => Error::Io {
                     path: "token refresh".to_string(),
@@ -340,7 +356,7 @@ pub const REDIRECT_PORT: u16 = 53682;
 /// code exchanged at the v2 token endpoint. `show` hears the authorize URL once.
 pub async fn browser_flow(
     auth: &Auth,
-    app: &App,
+    app: &AppCredentials,
     listener: tokio::net::TcpListener,
     show: impl FnOnce(&str),
 ) -> Result<UserTokens, LoginError> {
@@ -359,8 +375,11 @@ pub async fn browser_flow(
         "/callback",
         axum::routing::get(move |Query(query): Query<HashMap<String, String>>| {
             let answer_tx = answer_tx.clone();
+            // A wrong `state` is someone else's answer (an old tab, or a forged request from
+            // any local process or web page): refuse it and keep waiting for ours (issue 12 #8).
+            let ours = query.get("state") == Some(&expected_state);
             // The tab says how it went; the terminal has the details and the hint.
-            let page = if query.get("state") != Some(&expected_state) {
+            let page = if !ours {
                 "larkup refused this answer: it does not belong to the login in your terminal."
             } else if query.contains_key("error") {
                 "larkup was not authorized. You can close this tab; the terminal says what next."
@@ -368,8 +387,14 @@ pub async fn browser_flow(
                 "larkup is authorized. You can close this tab and return to the terminal."
             };
             async move {
-                let _ = answer_tx.send(query).await;
-                axum::response::Html(format!("<h3>{page}</h3>"))
+                let status = if ours {
+                    let _ = answer_tx.send(query).await;
+                    axum::http::StatusCode::OK
+                } else {
+                    tracing::warn!("refused a browser callback with another login's state");
+                    axum::http::StatusCode::BAD_REQUEST
+                };
+                (status, axum::response::Html(format!("<h3>{page}</h3>")))
             }
         }),
     );
@@ -419,7 +444,7 @@ pub async fn browser_flow(
 /// the code is approved, denied or expired.
 pub async fn device_flow(
     auth: &Auth,
-    app: &App,
+    app: &AppCredentials,
     show: impl FnOnce(&DeviceCode, &str),
 ) -> Result<UserTokens, LoginError> {
     let device = auth.device_authorization(app).await?;
@@ -439,10 +464,24 @@ pub async fn device_flow(
             )
             .into());
         }
-        match auth.poll_device(app, &device, interval).await? {
-            DevicePoll::Pending => {}
-            DevicePoll::SlowDown(next) => interval = next,
-            DevicePoll::Granted(tokens) => return Ok(tokens),
+        match auth.poll_device(app, &device, interval).await {
+            Ok(DevicePoll::Pending) => {}
+            Ok(DevicePoll::SlowDown(next)) => interval = next,
+            Ok(DevicePoll::Granted(tokens)) => return Ok(tokens),
+            // A dropped connection or a gateway page is not an answer: keep polling, a little
+            // slower (feishu-api.md §7c).
+            Err(
+                err @ (Error::Transport { .. }
+                | Error::Unreachable { .. }
+                | Error::NotJson { .. }
+                | Error::TokenRenewed(_)),
+            ) => {
+                tracing::debug!("device poll: {err}; polling on");
+                interval = Duration::from_secs(
+                    (interval.as_secs() + POLL_BACKOFF_STEP).min(MAX_POLL_INTERVAL),
+                );
+            }
+            Err(err) => return Err(err.into()),
         }
     }
 }

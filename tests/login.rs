@@ -819,7 +819,7 @@ async fn a_declined_consent_page_ends_the_browser_login_with_the_hint() {
     ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_answer_with_another_state_is_refused() {
+async fn a_forged_callback_is_refused_and_the_login_goes_on() {
     let Some(login) = Login::start(SandboxOptions::default()).await else {
         return;
     };
@@ -832,7 +832,7 @@ async fn an_answer_with_another_state_is_refused() {
     let url = login
         .link(&mut lines, "/open-apis/authen/v1/authorize?")
         .await;
-    // A forged callback to larkup's listener, with a state of its own.
+    // A forged callback to larkup's listener, with a state of its own (issue 12 #8).
     let redirect = url
         .split('&')
         .find_map(|pair| pair.strip_prefix("redirect_uri="))
@@ -844,12 +844,25 @@ async fn an_answer_with_another_state_is_refused() {
         .send()
         .await
         .expect("callback");
+    assert_eq!(page.status().as_u16(), 400);
     let text = page.text().await.expect("callback page");
     assert!(text.contains("refused"), "{text}");
+    // The login is still waiting: the real answer completes it.
+    let page = http()
+        .get(&url)
+        .send()
+        .await
+        .expect("authorize and redirect");
+    assert!(page.status().is_success(), "{}", page.status());
     let (code, stdout, stderr) = login.finish(child, lines).await;
-    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
-    let expected = hint(larkup::feishu::auth::local_code::WRONG_STATE, Lang::En);
-    assert!(stderr.trim_end().ends_with(&expected), "{stderr}");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("logged in: Sandbox User"), "{stdout}");
+    let seen = login.stderr_seen.lock().expect("stderr log").clone();
+    assert!(
+        seen.contains("Waiting for the browser… (Ctrl-C to cancel)"),
+        "{seen}"
+    );
+    login.assert_no_secret_leaked();
 }
 
 #[cfg_attr(
@@ -879,5 +892,135 @@ async fn ls_after_the_token_expired_refreshes_once() {
     let listed = login.run(&["ls", &root]).await;
     assert_eq!(listed.code, Some(0), "{}", listed.all());
     assert_eq!(login.h.sandbox.refreshes(), 2);
+    login.assert_no_secret_leaked();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_answered_20050_is_retried_once() {
+    let options = SandboxOptions {
+        device_interval: 1,
+        token_error_once: Some(20050),
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&[], false).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+    let root = login.h.sandbox.root_token();
+    let listed = login.run(&["ls", &root]).await;
+    assert_eq!(listed.code, Some(0), "{}", listed.all());
+    let calls = login.h.sandbox.inspect().calls;
+    let refreshes: Vec<i64> = calls
+        .iter()
+        .filter(|call| call.endpoint == "token" && call.outcome == "refresh_token")
+        .map(|call| call.code)
+        .collect();
+    assert_eq!(refreshes, vec![20050, 0], "{calls:?}");
+    login.assert_no_secret_leaked();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_is_bound_to_the_host_that_issued_it() {
+    let options = SandboxOptions {
+        device_interval: 1,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&[], false).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let other = larkup::sandbox::Sandbox::start(SandboxOptions::default())
+        .await
+        .expect("second sandbox");
+    let output = login
+        .command()
+        .env("LARKUP_BASE_URL", other.base_url())
+        .args(["ls"])
+        .output()
+        .await
+        .expect("larkup runs");
+    let run = Run::from(output);
+    login.saw(&run.stderr);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains(&format!("is logged in at {}", login.h.sandbox.base_url()))
+            && run.stderr.contains(&other.base_url()),
+        "{}",
+        run.all()
+    );
+    assert!(
+        other.inspect().calls.is_empty(),
+        "the other host heard from larkup: {:?}",
+        other.inspect().calls
+    );
+    // Its own host still works.
+    assert_ls_works(&login).await;
+    login.assert_no_secret_leaked();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_uploads_while_tokens_expire_every_two_seconds_never_fail_on_the_token() {
+    // Tokens live 2 s and die the moment they are refreshed; each call takes 200 ms, so each
+    // run of 12 files outlives its token more than once, and the two runs refresh each other's
+    // tokens away (issue 12 #5).
+    let options = SandboxOptions {
+        device_interval: 1,
+        token_ttl: 2,
+        refresh_grace: 0,
+        qps: 0,
+        latency_ms: 200,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&[], false).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let mut args = [Vec::new(), Vec::new()];
+    for (run, paths) in args.iter_mut().enumerate() {
+        for index in 0..12 {
+            let file = login
+                .h
+                // Names of their own: under the skip policy a same name would be skipped, and
+                // the second run waits for the first (one writer per folder, issue 11).
+                .file(
+                    &format!("run{run}/r{run}-f{index}.txt"),
+                    &pattern(1000, index),
+                );
+            paths.push(file.display().to_string());
+        }
+    }
+    let upload = |paths: &Vec<String>| {
+        let mut command = login.command();
+        command.arg("upload").args(paths);
+        command.output()
+    };
+    let (first, second) = tokio::join!(upload(&args[0]), upload(&args[1]));
+    for output in [first, second] {
+        let run = Run::from(output.expect("larkup runs"));
+        login.saw(&run.stderr);
+        assert_eq!(run.code, Some(0), "{}", run.all());
+        assert!(!run.all().contains("99991677"), "{}", run.all());
+        assert_eq!(
+            common::uploaded_tokens(&run.stdout).len(),
+            12,
+            "{}",
+            run.all()
+        );
+    }
+    let calls = login.h.sandbox.inspect().calls;
+    assert!(
+        calls.iter().any(|call| call.code == 99991677),
+        "no token expired under the uploads"
+    );
+    let refused: Vec<_> = calls
+        .iter()
+        .filter(|call| call.endpoint == "token" && call.code != 0)
+        .collect();
+    assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
     login.assert_no_secret_leaked();
 }

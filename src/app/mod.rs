@@ -453,7 +453,8 @@ impl App {
             }
             Action::ClearFinished => {
                 self.queue.clear_finished();
-                Vec::new()
+                // The journal forgets them too (issue 11: "clear finished" says so).
+                vec![Effect::Engine(Command::ForgetFinished)]
             }
             Action::ToggleLang => {
                 self.lang = match self.lang {

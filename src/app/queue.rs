@@ -184,10 +184,22 @@ impl Queue {
 
     pub fn apply(&mut self, event: Event, now: Instant) {
         self.settle();
+        if let Event::Queued { job, .. } = &event {
+            let settled = self.active_rows() == 0;
+            if self.position(*job).is_none()
+                && settled
+                && self.totals.finished() == self.totals.files_total
+            {
+                // A new batch after everything settled: speed and ETA start afresh.
+                self.totals = Totals::new(now);
+            }
+        }
+        // The counts come from the one mapping both front ends share.
+        self.totals.apply(&event, now);
         match event {
             Event::Planning { seen } => self.planning = Some(seen),
             Event::Planned { .. } => self.planning = None,
-            Event::FolderReady { .. } => {}
+            Event::FolderReady { .. } | Event::Waiting { .. } => {}
             Event::Queued {
                 job,
                 name,
@@ -196,28 +208,15 @@ impl Queue {
                 ..
             } => {
                 self.busy = true;
-                let retried = match self.row(job) {
+                match self.row(job) {
                     Some(row) => {
                         // RetryFailed queues a failed job again under the same id.
                         row.state = RowState::Queued;
                         row.bytes_done = 0;
                         row.speed = None;
                         row.started = None;
-                        true
                     }
-                    None => false,
-                };
-                if retried {
-                    self.totals.files_failed = self.totals.files_failed.saturating_sub(1);
-                    self.totals.bytes_total += size;
-                } else {
-                    let settled = self.active_rows() == 0;
-                    if settled && self.totals.finished() == self.totals.files_total {
-                        // A new batch after everything settled: speed and ETA start afresh.
-                        self.totals = Totals::new(now);
-                    }
-                    self.totals.add_file(size);
-                    self.push(Row {
+                    None => self.push(Row {
                         job,
                         name,
                         folder,
@@ -226,7 +225,7 @@ impl Queue {
                         state: RowState::Queued,
                         started: None,
                         speed: None,
-                    });
+                    }),
                 }
             }
             Event::Started { job } => {
@@ -235,10 +234,13 @@ impl Queue {
                     row.started = Some(now);
                 }
             }
-            Event::Progress { job, bytes_done } => {
-                let mut added = 0;
+            Event::Resumed { job, bytes_done } => {
                 if let Some(row) = self.row(job) {
-                    added = bytes_done.saturating_sub(row.bytes_done);
+                    row.bytes_done = bytes_done;
+                }
+            }
+            Event::Progress { job, bytes_done } => {
+                if let Some(row) = self.row(job) {
                     row.bytes_done = bytes_done;
                     if let Some(started) = row.started {
                         let secs = now.saturating_duration_since(started).as_secs_f64();
@@ -247,40 +249,36 @@ impl Queue {
                         }
                     }
                 }
-                self.totals.add_bytes(added, now);
             }
             Event::Done {
                 job,
                 file_token,
                 note,
             } => {
-                let mut added = 0;
                 if let Some(row) = self.row(job) {
-                    added = row.size.saturating_sub(row.bytes_done);
                     row.bytes_done = row.size;
                     row.state = RowState::Done { file_token, note };
                 }
-                self.totals.files_done += 1;
-                self.totals.add_bytes(added, now);
+            }
+            Event::AlreadyThere { job, file_token } => {
+                if let Some(row) = self.row(job) {
+                    row.bytes_done = row.size;
+                    row.state = RowState::Done {
+                        file_token,
+                        note: Some("already there".to_string()),
+                    };
+                }
             }
             Event::Skipped { job, reason } => {
-                let mut left = 0;
                 if let Some(row) = self.row(job) {
-                    left = row.size.saturating_sub(row.bytes_done);
                     row.state = RowState::Skipped { reason };
                 }
-                self.totals.files_skipped += 1;
-                self.totals.drop_bytes(left);
                 self.conflicts.retain(|(pending, _)| *pending != job);
             }
             Event::Failed { job, failure } => {
-                let mut left = 0;
                 if let Some(row) = self.row(job) {
-                    left = row.size.saturating_sub(row.bytes_done);
                     row.state = RowState::Failed { failure };
                 }
-                self.totals.files_failed += 1;
-                self.totals.drop_bytes(left);
             }
             Event::Conflict { job, name } => self.conflicts.push_back((job, name)),
             Event::Paused { paused } => self.paused = paused,

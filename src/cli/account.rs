@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use super::{Cli, Outcome};
 use crate::config::{self, Identity, Profile, Settings};
 use crate::credentials::{self, Keyring, SecretKind};
-use crate::feishu::auth::{now_unix, App, Auth, Hosts};
+use crate::feishu::auth::{now_unix, AppCredentials, Auth, Hosts};
 use crate::feishu::{Lang, Secret};
 use crate::login::{self, LoginError};
 
@@ -86,7 +86,7 @@ async fn app_credentials(
     args: &LoginArgs,
     keyring: &Keyring,
     known: Option<&Profile>,
-) -> Result<App, LoginError> {
+) -> Result<AppCredentials, LoginError> {
     let id = match args
         .app_id
         .clone()
@@ -120,11 +120,11 @@ async fn app_credentials(
             }
         }
     };
-    Ok(App { id, secret })
+    Ok(AppCredentials { id, secret })
 }
 
 /// The app secret goes to the keyring only once it has proved right, so a typo is not kept.
-async fn keep_app_secret(keyring: &Keyring, app: &App) -> Result<(), LoginError> {
+async fn keep_app_secret(keyring: &Keyring, app: &AppCredentials) -> Result<(), LoginError> {
     let (keyring, secret) = (keyring.clone(), app.secret.clone());
     credentials::blocking(move || keyring.set(SecretKind::AppSecret, &secret)).await?;
     Ok(())
@@ -188,6 +188,10 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
     } else {
         browser_flow(&auth, &app, args).await?
     };
+    // The first sign of a scope not granted should be now, not 99991679 mid-upload.
+    for (scope, consequence) in crate::feishu::auth::missing_scopes(&tokens.scope) {
+        eprintln!("larkup login: missing: {scope} — {consequence}");
+    }
     let user = auth.user_info(&tokens.access).await?;
     keep_app_secret(&keyring, &app).await?;
     profile.user_name = Some(user.name.clone());
@@ -200,7 +204,7 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
 
 async fn browser_flow(
     auth: &Auth,
-    app: &App,
+    app: &AppCredentials,
     args: &LoginArgs,
 ) -> Result<crate::feishu::auth::UserTokens, LoginError> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
@@ -216,13 +220,14 @@ async fn browser_flow(
         if !args.no_browser && webbrowser::open(url).is_err() {
             eprintln!("(could not open a browser; open the page above yourself)");
         }
+        eprintln!("Waiting for the browser… (Ctrl-C to cancel)");
     })
     .await
 }
 
 async fn device_flow(
     auth: &Auth,
-    app: &App,
+    app: &AppCredentials,
 ) -> Result<crate::feishu::auth::UserTokens, LoginError> {
     login::device_flow(auth, app, |device, link| {
         eprintln!(

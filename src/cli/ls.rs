@@ -4,6 +4,7 @@ use chrono::{Local, TimeZone};
 
 use super::{report, Outcome, Session};
 use crate::feishu::DriveEntry;
+use crate::sanitize::escape;
 use crate::transfer::Idempotence;
 
 pub async fn run(session: &Session, folder: Option<&str>, json: bool) -> Outcome {
@@ -25,7 +26,7 @@ pub async fn run(session: &Session, folder: Option<&str>, json: bool) -> Outcome
         if json {
             match serde_json::to_string(entry) {
                 Ok(line) => println!("{line}"),
-                Err(err) => eprintln!("larkup: cannot encode {}: {err}", entry.name),
+                Err(err) => eprintln!("larkup: cannot encode {}: {err}", escape(&entry.name)),
             }
         } else {
             println!("{}", table_row(entry));
@@ -41,8 +42,11 @@ fn table_row(entry: &DriveEntry) -> String {
         .and_then(|seconds| Local.timestamp_opt(seconds, 0).single())
         .map(|time| time.format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_else(|| "-".repeat(16));
+    // Names come from Drive: escaped, so a name cannot drive the terminal (issue 12 #3).
     format!(
         "{:<8}  {modified}  {:<27}  {}",
-        entry.kind, entry.token, entry.name
+        escape(&entry.kind),
+        escape(&entry.token),
+        escape(&entry.name)
     )
 }

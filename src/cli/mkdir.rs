@@ -16,9 +16,9 @@ pub async fn run(session: &Session, name: &str, parent: Option<&str>) -> Outcome
         .await;
     match created {
         Ok(folder) => {
-            println!("{}", folder.token);
+            println!("{}", crate::sanitize::escape(&folder.token));
             Outcome::Done
         }
-        Err(err) => report(session, &format!("cannot create folder {name:?}"), &err),
+        Err(err) => report(session, &format!("cannot create folder \"{name}\""), &err),
     }
 }

@@ -152,7 +152,8 @@ pub enum Command {
     /// Print the man page (roff) on standard output (e.g. `larkup man | man -l -`).
     Man,
     /// Run the Feishu-compatible sandbox server on 127.0.0.1.
-    Sandbox(SandboxOptions),
+    // Boxed: the sandbox's many options would make every command as large (clippy).
+    Sandbox(Box<SandboxOptions>),
 }
 
 #[derive(Args, Debug)]
@@ -377,7 +378,7 @@ async fn run_command(cli: Cli) -> Outcome {
         Some(Command::Man) => return print_man(),
         Some(Command::Config { action }) => return config_cmd::run(action),
         Some(Command::Sandbox(options)) => {
-            return match crate::sandbox::run_cli(options.clone()).await {
+            return match crate::sandbox::run_cli(options.as_ref().clone()).await {
                 Ok(()) => Outcome::Done,
                 Err(err) => {
                     eprintln!("larkup sandbox: {err}");
@@ -402,15 +403,28 @@ async fn run_command(cli: Cli) -> Outcome {
         cli.profile,
         Settings::path().ok()
     );
+    // Before any connection: tokens go over https, or to this machine, and a login only to
+    // the host that issued it (issue 12 #4).
+    let base_url = cli.resolved_base_url();
+    // Logging in again binds the profile anew; status and logout send no token.
+    let binds = !matches!(
+        cli.command,
+        Some(Command::Login { .. } | Command::Status { .. } | Command::Logout { .. })
+    );
+    let checked = config::check_base_url(&base_url).and_then(|()| {
+        if binds {
+            cli.session_options().check_host_binding()
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(message) = checked {
+        eprintln!("larkup: {}", crate::sanitize::escape(&message));
+        return Outcome::Setup;
+    }
     let Some(command) = &cli.command else {
         return crate::tui::run(&cli.session_options(), cli.demo).await;
     };
-    if !matches!(command, Command::Doctor { .. }) {
-        if let Err(message) = check_base_url(&cli.resolved_base_url()) {
-            eprintln!("larkup: {message}");
-            return Outcome::Setup;
-        }
-    }
     match command {
         Command::Login { args, .. } => return account::login(&cli, args).await,
         Command::Status { .. } => {
@@ -456,6 +470,7 @@ async fn run_command(cli: Cli) -> Outcome {
             return Outcome::Setup;
         }
     };
+    session.pacer.set_notice(std::sync::Arc::new(print_notice));
     match command {
         Command::Ls { folder, json, .. } => ls::run(&session, folder.as_deref(), *json).await,
         Command::Mkdir { name, parent, .. } => mkdir::run(&session, name, parent.as_deref()).await,
@@ -489,20 +504,6 @@ async fn run_command(cli: Cli) -> Outcome {
             }
         }
         _ => Outcome::Done,
-    }
-}
-
-/// A base URL that cannot name a server is a set-up error, said before any call is tried.
-fn check_base_url(base_url: &str) -> Result<(), String> {
-    let usable = reqwest::Url::parse(base_url)
-        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
-    if usable {
-        Ok(())
-    } else {
-        Err(format!(
-            "{base_url:?} is not a server URL (--base-url / LARKUP_BASE_URL); \
-             e.g. https://open.feishu.cn, or --lark for Lark"
-        ))
     }
 }
 
@@ -551,9 +552,29 @@ fn print_man() -> Outcome {
     }
 }
 
+/// A retry on stderr, so a slow or unreachable server is never silence (issue 12 #1):
+/// `larkup: cannot reach open.feishu.cn (connection refused); retry 2/8 in 4 s`.
+fn print_notice(notice: &crate::transfer::pacer::RetryNotice) {
+    let delay = if notice.delay < std::time::Duration::from_secs(10) {
+        format!("{:.1} s", notice.delay.as_secs_f64())
+    } else {
+        format!("{} s", notice.delay.as_secs())
+    };
+    eprintln!(
+        "larkup: {}; retry {}/{} in {delay}",
+        crate::sanitize::escape(&notice.reason),
+        notice.attempt,
+        notice.of
+    );
+}
+
 /// Prints a failed Drive call with the catalog's hint and returns the outcome for it.
 pub(crate) fn report(session: &Session, what: &str, err: &crate::feishu::Error) -> Outcome {
-    eprintln!("larkup: {what}: {}", err.describe(session.lang));
+    eprintln!(
+        "larkup: {}: {}",
+        crate::sanitize::escape(what),
+        err.describe(session.lang)
+    );
     Outcome::SomeFailed
 }
 

@@ -25,12 +25,60 @@ pub const USER_SCOPES: &[&str] = &[
     "offline_access",
 ];
 
+/// What each needed scope is for, and the scopes that also grant it (feishu-api.md §7e).
+const SCOPE_NEEDS: &[(&str, &[&str], &str)] = &[
+    (
+        "drive:file:upload",
+        &["drive:file", "drive:drive"],
+        "uploads will fail",
+    ),
+    (
+        "space:folder:create",
+        &["drive:drive"],
+        "creating folders will fail",
+    ),
+    (
+        "drive:drive:readonly",
+        &["space:document:retrieve", "drive:drive"],
+        "listing folders will fail",
+    ),
+    (
+        "drive:drive.metadata:readonly",
+        &["drive:drive:readonly", "drive:drive"],
+        "opening My Space may fail",
+    ),
+    (
+        "offline_access",
+        &[],
+        "the login cannot be renewed and ends in about 2 hours",
+    ),
+];
+
+/// The scopes larkup needs that a token answer's `scope` (space-separated) lacks, each with
+/// what will fail without it. An empty `granted` (the server did not say) lacks nothing.
+pub fn missing_scopes(granted: &str) -> Vec<(&'static str, &'static str)> {
+    let granted: Vec<&str> = granted.split_whitespace().collect();
+    if granted.is_empty() {
+        return Vec::new();
+    }
+    SCOPE_NEEDS
+        .iter()
+        .filter(|(scope, alternatives, _)| {
+            !granted.contains(scope) && !alternatives.iter().any(|alt| granted.contains(alt))
+        })
+        .map(|(scope, _, consequence)| (*scope, *consequence))
+        .collect()
+}
+
+/// After a network error or an answer that is not JSON, the device poll goes on this much
+/// slower (feishu-api.md §7c, as larksuite/cli does).
+pub const POLL_BACKOFF_STEP: u64 = 1;
 /// Device-flow defaults when the server leaves them out (feishu-api.md §7c).
 const DEFAULT_DEVICE_EXPIRES: u64 = 240;
 const DEFAULT_DEVICE_INTERVAL: u64 = 5;
 /// RFC 8628 `slow_down`: add 5 s, capped at 60 s (feishu-api.md §7c).
 const SLOW_DOWN_STEP: u64 = 5;
-const MAX_POLL_INTERVAL: u64 = 60;
+pub const MAX_POLL_INTERVAL: u64 = 60;
 
 /// The two hosts a login talks to (feishu-api.md §9).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +105,7 @@ impl Hosts {
 
 /// The user's own app: Feishu requires `client_secret` in every grant (feishu-api.md §7a).
 #[derive(Debug, Clone)]
-pub struct App {
+pub struct AppCredentials {
     pub id: String,
     pub secret: Secret,
 }
@@ -226,21 +274,29 @@ pub fn local_failure(code: i64, what: impl Into<String>) -> Error {
     })
 }
 
-/// An RFC 6749 / 8628 answer without a Feishu code.
+/// A refusal from the token endpoint: Feishu's numeric `code` (0 when absent) and the RFC
+/// 6749 / 8628 `error` name, which may both be present (feishu-api.md §7a, §7c).
 struct OAuthRefusal {
     status: StatusCode,
-    error: String,
+    code: i64,
+    error: Option<String>,
     description: Option<String>,
 }
 
 impl OAuthRefusal {
+    /// Feishu's code when it sent one (the catalog knows it: 20064, 20037, …), else larkup's
+    /// own code for the `error` name.
     fn into_error(self) -> Error {
-        let code = match self.error.as_str() {
-            "access_denied" => local_code::DENIED,
-            "expired_token" => local_code::DEVICE_EXPIRED,
-            _ => local_code::OAUTH_REFUSED,
+        let code = if self.code != 0 {
+            self.code
+        } else {
+            match self.error.as_deref() {
+                Some("access_denied") => local_code::DENIED,
+                Some("expired_token") => local_code::DEVICE_EXPIRED,
+                _ => local_code::OAUTH_REFUSED,
+            }
         };
-        oauth_error(self.status, code, Some(self.error), self.description)
+        oauth_error(self.status, code, self.error, self.description)
     }
 }
 
@@ -289,12 +345,9 @@ fn missing(url: &str, field: &str) -> Error {
 
 impl Auth {
     pub fn new(hosts: Hosts) -> Result<Auth> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("larkup/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|err| Error::Transport {
+        // The same bounded waits as every API call (client::send_watched).
+        let http =
+            client::http_client(&client::Timeouts::from_env()).map_err(|err| Error::Transport {
                 url: hosts.open.clone(),
                 reason: err.to_string(),
                 connect: true,
@@ -330,8 +383,9 @@ impl Auth {
         )
     }
 
-    /// One call of the v2 token endpoint. `Ok(Err(name))` is an RFC 6749 / 8628 answer that
-    /// names an `error` but carries no Feishu code (the device grant's answers, §7c).
+    /// One call of the v2 token endpoint. `Ok(Err(refusal))` is a refusal, with its `error`
+    /// name and Feishu's `code` kept apart: the device grant keys on the name, the other grants
+    /// on the code.
     async fn token_request(
         &self,
         form: &[(&str, &str)],
@@ -339,19 +393,12 @@ impl Auth {
         let url = format!("{}/open-apis/authen/v2/oauth/token", self.hosts.open);
         let (url, status, headers, body) = client::send(self.http.post(&url).form(form)).await?;
         let answer: FlatTokenResponse = parse_flat(&url, status, &headers, &body)?;
-        if answer.code != 0 {
-            return Err(oauth_error(
-                status,
-                answer.code,
-                answer.error,
-                answer.error_description.or(answer.msg),
-            ));
-        }
-        if let Some(error) = answer.error {
+        if answer.code != 0 || answer.error.is_some() {
             return Ok(Err(OAuthRefusal {
                 status,
-                error,
-                description: answer.error_description,
+                code: answer.code,
+                error: answer.error,
+                description: answer.error_description.or(answer.msg),
             }));
         }
         let now = now_unix();
@@ -371,7 +418,7 @@ impl Auth {
     /// Exchanges an authorization code (with its PKCE verifier) for tokens.
     pub async fn exchange_code(
         &self,
-        app: &App,
+        app: &AppCredentials,
         code: &str,
         redirect_uri: &str,
         pkce: &Pkce,
@@ -389,7 +436,11 @@ impl Auth {
     }
 
     /// Refresh tokens are single-use: the answer carries the next one (feishu-api.md §7a).
-    pub async fn refresh(&self, app: &App, refresh_token: &Secret) -> Result<UserTokens> {
+    pub async fn refresh(
+        &self,
+        app: &AppCredentials,
+        refresh_token: &Secret,
+    ) -> Result<UserTokens> {
         self.token_request(&[
             ("grant_type", "refresh_token"),
             ("client_id", &app.id),
@@ -401,7 +452,7 @@ impl Auth {
     }
 
     /// Starts the device authorization grant (feishu-api.md §7c).
-    pub async fn device_authorization(&self, app: &App) -> Result<DeviceCode> {
+    pub async fn device_authorization(&self, app: &AppCredentials) -> Result<DeviceCode> {
         let url = format!("{}/oauth/v1/device_authorization", self.hosts.accounts);
         let scope = USER_SCOPES.join(" ");
         let request = self
@@ -414,7 +465,8 @@ impl Auth {
         if let Some(error) = answer.error {
             return Err(OAuthRefusal {
                 status,
-                error,
+                code: 0,
+                error: Some(error),
                 description: answer.error_description,
             }
             .into_error());
@@ -440,7 +492,7 @@ impl Auth {
     /// One poll of the token endpoint for a device code.
     pub async fn poll_device(
         &self,
-        app: &App,
+        app: &AppCredentials,
         device: &DeviceCode,
         interval: Duration,
     ) -> Result<DevicePoll> {
@@ -452,19 +504,36 @@ impl Auth {
                 ("client_secret", app.secret.expose()),
             ])
             .await?;
-        match answer {
-            Ok(tokens) => Ok(DevicePoll::Granted(tokens)),
-            Err(refusal) if refusal.error == "authorization_pending" => Ok(DevicePoll::Pending),
-            Err(refusal) if refusal.error == "slow_down" => {
+        // The `error` name decides, whatever `code` says beside it: Feishu puts a numeric code
+        // on pending answers too (feishu-api.md §7c; larksuite/cli reads `error` first).
+        let refusal = match answer {
+            Ok(tokens) => return Ok(DevicePoll::Granted(tokens)),
+            Err(refusal) => refusal,
+        };
+        match refusal.error.as_deref() {
+            Some("authorization_pending") => Ok(DevicePoll::Pending),
+            Some("slow_down") => {
                 let next = (interval.as_secs() + SLOW_DOWN_STEP).min(MAX_POLL_INTERVAL);
                 Ok(DevicePoll::SlowDown(Duration::from_secs(next)))
             }
-            Err(refusal) => Err(refusal.into_error()),
+            Some("access_denied") => Err(oauth_error(
+                refusal.status,
+                local_code::DENIED,
+                refusal.error,
+                refusal.description,
+            )),
+            Some("expired_token" | "invalid_grant") => Err(oauth_error(
+                refusal.status,
+                local_code::DEVICE_EXPIRED,
+                refusal.error,
+                refusal.description,
+            )),
+            _ => Err(refusal.into_error()),
         }
     }
 
     /// tenant_access_token for a self-built app (feishu-api.md §7d): (token, expiry Unix seconds).
-    pub async fn tenant_token(&self, app: &App) -> Result<(Secret, i64)> {
+    pub async fn tenant_token(&self, app: &AppCredentials) -> Result<(Secret, i64)> {
         let url = format!(
             "{}/open-apis/auth/v3/tenant_access_token/internal",
             self.hosts.open
@@ -521,6 +590,19 @@ pub fn urlencode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_scopes_name_what_will_fail() {
+        assert!(missing_scopes(&USER_SCOPES.join(" ")).is_empty());
+        assert!(missing_scopes("").is_empty(), "unknown is not missing");
+        let missing = missing_scopes("drive:drive offline_access");
+        assert!(
+            missing.is_empty(),
+            "drive:drive covers the rest: {missing:?}"
+        );
+        let missing = missing_scopes("space:folder:create drive:drive:readonly offline_access");
+        assert_eq!(missing, vec![("drive:file:upload", "uploads will fail")]);
+    }
 
     #[test]
     fn pkce_challenge_is_s256_of_the_verifier() {

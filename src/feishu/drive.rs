@@ -8,13 +8,16 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 use tokio_util::io::ReaderStream;
 
-use super::client::{Client, Error, Result};
+use super::client::{BodyProgress, Client, Error, Result};
 
 /// upload_all takes files of 1 B … 20 971 520 B; larger ones go through prepare/part/finish
 /// (feishu-api.md §1 "Limits", §10).
 pub const UPLOAD_ALL_MAX_BYTES: u64 = 20_971_520;
 /// Listing's page_size maximum; more answers 1064001 (feishu-api.md §3a).
 pub const LIST_PAGE_SIZE: u32 = 200;
+/// More pages than a Drive can hold (400 000 nodes at 200 a page, feishu-api.md §0) means a
+/// server that pages forever (issue 12 #2).
+pub const MAX_LIST_PAGES: usize = 2_000;
 /// The only documented `parent_type` for Drive folders (feishu-api.md §1).
 const PARENT_TYPE_EXPLORER: &str = "explorer";
 
@@ -154,30 +157,37 @@ impl Drive {
             .await
     }
 
-    /// Every entry of a folder, following `has_more` / `next_page_token` to the end.
+    /// Every entry of a folder, following `has_more` / `next_page_token` to the end. A page
+    /// token seen before, or more pages than any Drive holds, is an error: such a server would
+    /// page forever.
     pub async fn list_folder(&self, folder_token: &str) -> Result<Vec<DriveEntry>> {
         let mut entries = Vec::new();
         let mut page_token: Option<String> = None;
-        loop {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_LIST_PAGES {
             let page = self.list_page(folder_token, page_token.as_deref()).await?;
             entries.extend(page.files);
             if !page.has_more {
                 return Ok(entries);
             }
             match page.next_page_token {
-                // A server that repeats a token would page forever.
-                Some(next) if !next.is_empty() && page_token.as_deref() != Some(next.as_str()) => {
+                Some(next) if !next.is_empty() && seen.insert(next.clone()) => {
                     page_token = Some(next)
                 }
                 _ => {
                     return Err(Error::BadData {
                         url: self.client.url("drive/v1/files"),
-                        reason: "has_more is true but next_page_token is missing or repeated"
+                        reason: "has_more is true but next_page_token is missing or repeats an \
+                                 earlier page"
                             .to_string(),
                     })
                 }
             }
         }
+        Err(Error::BadData {
+            url: self.client.url("drive/v1/files"),
+            reason: format!("the listing did not end after {MAX_LIST_PAGES} pages"),
+        })
     }
 
     /// POST drive/v1/files/create_folder; `""` is the caller's root (feishu-api.md §5).
@@ -198,7 +208,9 @@ impl Drive {
         size: u64,
         adler32: u32,
     ) -> Result<String> {
-        let body = Body::wrap_stream(ReaderStream::new(file));
+        // Watched as it streams: a slow uplink is fine, a stalled one is not (issue 11 #3).
+        let progress = BodyProgress::new();
+        let body = Body::wrap_stream(progress.track(ReaderStream::new(file)));
         let form = Form::new()
             .text("file_name", file_name.to_string())
             .text("parent_type", PARENT_TYPE_EXPLORER)
@@ -207,14 +219,21 @@ impl Drive {
             .text("checksum", checksum_field(adler32))
             .part(
                 "file",
-                octet_stream(Part::stream_with_length(body, size), file_name)?,
+                // The name Drive keeps is the `file_name` field; the part's own filename sits
+                // in a header, where a control character would break the form (§11.3: any
+                // part filename is accepted).
+                octet_stream(
+                    Part::stream_with_length(body, size),
+                    &file_name.replace(char::is_control, "_"),
+                )?,
             );
         let data: FileTokenData = self
             .client
-            .call(
+            .call_watched(
                 self.client
                     .post("drive/v1/files/upload_all")
                     .multipart(form),
+                Some(progress),
             )
             .await?;
         Ok(data.file_token)
@@ -254,6 +273,8 @@ impl Drive {
         adler32: u32,
     ) -> Result<()> {
         let size = block.len() as u64;
+        let progress = BodyProgress::new();
+        let body = Body::wrap_stream(progress.track_bytes(block));
         let form = Form::new()
             .text("upload_id", upload_id.to_string())
             .text("seq", seq.to_string())
@@ -261,14 +282,15 @@ impl Drive {
             .text("checksum", checksum_field(adler32))
             .part(
                 "file",
-                octet_stream(Part::stream_with_length(block, size), "block")?,
+                octet_stream(Part::stream_with_length(body, size), "block")?,
             );
         let _: Empty = self
             .client
-            .call(
+            .call_watched(
                 self.client
                     .post("drive/v1/files/upload_part")
                     .multipart(form),
+                Some(progress),
             )
             .await?;
         Ok(())

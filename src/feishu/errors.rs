@@ -65,6 +65,10 @@ pub struct ErrorInfo {
     /// tokens are dead and only a new login helps.
     #[serde(default)]
     pub ends_login: bool,
+    /// The server may have acted although it answered this code (1061001 "internal error,
+    /// including timeouts", feishu-api.md §12): look before sending a creating call again.
+    #[serde(default)]
+    pub outcome_unknown: bool,
     /// Endpoints that answer this code with another HTTP status (feishu-api.md §0: the tables
     /// disagree, e.g. 1061045 is 200 on upload_all but 400 on create_folder).
     #[serde(default)]
@@ -149,6 +153,12 @@ impl ErrorCatalog {
     /// Whether a refresh refused with this code ends the login (see `ErrorInfo::ends_login`).
     pub fn ends_login(&self, code: i64) -> bool {
         self.get(code).is_some_and(|info| info.ends_login)
+    }
+
+    /// Whether an answer with this code leaves the call's outcome unknown (see
+    /// `ErrorInfo::outcome_unknown`).
+    pub fn outcome_unknown(&self, code: i64) -> bool {
+        self.get(code).is_some_and(|info| info.outcome_unknown)
     }
 
     /// The hint for a code, or a generic one naming the code and the log id for support.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -27,6 +28,8 @@ pub struct Shared {
     throttle: Mutex<VecDeque<Instant>>,
     write_in_flight: AtomicBool,
     list_window: Mutex<VecDeque<Instant>>,
+    /// `--token-error-once`: armed until the token endpoint has answered it.
+    pub token_error_armed: AtomicBool,
 }
 
 /// The answer to one call, and what the call log records of it.
@@ -162,6 +165,7 @@ fn admit_in_window(window: &Mutex<VecDeque<Instant>>, limit: u32) -> bool {
 impl Shared {
     pub fn new(state: State, options: SandboxOptions) -> Shared {
         let faults = Faults::new(options.seed);
+        let token_error_armed = AtomicBool::new(options.token_error_once.is_some());
         Shared {
             state: Mutex::new(state),
             options,
@@ -169,6 +173,7 @@ impl Shared {
             throttle: Mutex::new(VecDeque::new()),
             write_in_flight: AtomicBool::new(false),
             list_window: Mutex::new(VecDeque::new()),
+            token_error_armed,
         }
     }
 
@@ -291,4 +296,83 @@ impl Shared {
 pub fn parse_fault(rule: &str) -> Option<(i64, f64)> {
     let (code, probability) = rule.split_once('=')?;
     Some((code.trim().parse().ok()?, probability.trim().parse().ok()?))
+}
+
+/// `--hostile`: how a Drive API answer goes wrong (OAuth and the inspection endpoint stay
+/// well-behaved, so tests can still log in and look).
+pub async fn hostile(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use super::Hostile;
+    let Some(mode) = shared.options.hostile else {
+        return next.run(request).await;
+    };
+    if !request.uri().path().starts_with("/open-apis/drive/") {
+        return next.run(request).await;
+    }
+    let json_head = |status: StatusCode, body: axum::body::Body| {
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        with_log_id(response)
+    };
+    match mode {
+        // The request is never read and never answered: the client's watch must end it.
+        Hostile::Stall => std::future::pending().await,
+        // A valid start, then one byte every 100 ms for as long as the client listens.
+        Hostile::Drip => {
+            let head = futures_util::stream::once(async {
+                Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{\"code\":0,\"data\":{"))
+            });
+            let drip = futures_util::stream::unfold((), |()| async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Some((Ok(bytes::Bytes::from_static(b" ")), ()))
+            });
+            json_head(
+                StatusCode::OK,
+                axum::body::Body::from_stream(head.chain(drip)),
+            )
+        }
+        // An answer without end, as fast as the client takes it.
+        Hostile::Flood => {
+            let chunk = bytes::Bytes::from(vec![b' '; 64 * 1024]);
+            let flood =
+                futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+            json_head(StatusCode::OK, axum::body::Body::from_stream(flood))
+        }
+        // Listings that never end: the next page token alternates between two values.
+        Hostile::PageLoop if request.uri().path() == "/open-apis/drive/v1/files" => {
+            let query = request.uri().query().unwrap_or_default();
+            let next = if query.contains("page_token=loop-a") {
+                "loop-b"
+            } else {
+                "loop-a"
+            };
+            let body = json!({"code": 0, "msg": "success", "data": {
+                "files": [{"token": format!("box{next}"), "name": next, "type": "file",
+                           "parent_token": "", "url": "", "created_time": "1700000000",
+                           "modified_time": "1700000000"}],
+                "has_more": true,
+                "next_page_token": next,
+            }});
+            json_head(StatusCode::OK, axum::body::Body::from(body.to_string()))
+        }
+        Hostile::PageLoop => next.run(request).await,
+        Hostile::Html502 => {
+            let mut response = Response::new(axum::body::Body::from(
+                "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>",
+            ));
+            *response.status_mut() = StatusCode::BAD_GATEWAY;
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html"),
+            );
+            response
+        }
+    }
 }

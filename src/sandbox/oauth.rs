@@ -135,10 +135,19 @@ fn token_fail(code: i64, error: &str) -> Response {
     with_log_id((status, Json(body)).into_response())
 }
 
-/// An RFC 8628 device-grant answer: the `error` name alone, HTTP 400 (feishu-api.md §7c: the
-/// official clients key on `error`; a numeric code for these is not documented).
+/// An RFC 8628 device-grant answer, HTTP 400, with a numeric `code` beside the `error` name
+/// as Feishu's v2 token endpoint sends on every failure (feishu-api.md §7c): clients must key
+/// on `error`. Feishu's numbers for these are not documented; these are the sandbox's own,
+/// outside the catalog's range so nothing can mistake them for a known code.
 fn device_error(error: &str, description: &str) -> Response {
-    let body = json!({"error": error, "error_description": description});
+    let code = match error {
+        "authorization_pending" => 20_901,
+        "slow_down" => 20_902,
+        "access_denied" => 20_903,
+        "expired_token" => 20_904,
+        _ => 20_905,
+    };
+    let body = json!({"code": code, "error": error, "error_description": description});
     with_log_id((StatusCode::BAD_REQUEST, Json(body)).into_response())
 }
 
@@ -364,6 +373,19 @@ pub async fn token(AxState(shared): Ctx, request: Request) -> Response {
         return token_fail(20063, "invalid_request");
     };
     let grant_type = fields.get("grant_type").cloned().unwrap_or_default();
+    if let Some(code) = shared
+        .options
+        .token_error_once
+        .filter(|_| grant_type == "refresh_token")
+    {
+        if shared
+            .token_error_armed
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            record(&shared, "token", code, &grant_type);
+            return token_fail(code, "server_error");
+        }
+    }
     let (response, code) = answer_token(&shared, &headers, &fields, &grant_type);
     record(&shared, "token", code, &grant_type);
     response
@@ -670,7 +692,7 @@ mod tests {
 
     use serde_json::Value;
 
-    use crate::feishu::auth::{self, App, Auth, DevicePoll, Hosts, Pkce};
+    use crate::feishu::auth::{self, AppCredentials, Auth, DevicePoll, Hosts, Pkce};
     use crate::feishu::{Error, Secret};
     use crate::sandbox::{Sandbox, SandboxOptions};
 
@@ -716,8 +738,8 @@ mod tests {
             (status, answer.json().await.expect("json"))
         }
 
-        fn app(&self) -> App {
-            App {
+        fn app(&self) -> AppCredentials {
+            AppCredentials {
                 id: self.sandbox.app_id(),
                 secret: Secret::new(self.sandbox.app_secret()),
             }
@@ -887,7 +909,7 @@ mod tests {
         let auth = Auth::new(Hosts::for_base_url(&f.sandbox.base_url())).expect("auth");
         let (token, _) = auth.tenant_token(&f.app()).await.expect("tenant token");
         assert!(token.expose().starts_with("t-"));
-        let wrong = App {
+        let wrong = AppCredentials {
             id: f.sandbox.app_id(),
             secret: Secret::new("wrong"),
         };

@@ -50,6 +50,8 @@ pub enum Command {
     Cancel(JobId),
     CancelAll,
     RetryFailed,
+    /// The app's "clear finished": the journal forgets its done and skipped rows.
+    ForgetFinished,
     ResolveConflict {
         job: JobId,
         choice: ConflictChoice,
@@ -135,6 +137,24 @@ pub enum Event {
         file_token: String,
         /// How it finished when not by a plain upload: resumed, adopted, already uploaded.
         note: Option<String>,
+    },
+    /// The journal says an earlier run uploaded it, and the destination's listing still shows
+    /// that file: nothing was sent.
+    AlreadyThere {
+        job: JobId,
+        file_token: String,
+    },
+    /// A chunked upload goes on from an earlier run: `bytes_done` were confirmed then, not now
+    /// (so they are not counted as sent by this run).
+    Resumed {
+        job: JobId,
+        bytes_done: u64,
+    },
+    /// Another larkup process is uploading into the same folder; this one waits for it, so
+    /// there are never two writers into one destination.
+    Waiting {
+        folder: String,
+        pid: Option<u32>,
     },
     Skipped {
         job: JobId,

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures_util::future::BoxFuture;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -37,8 +36,31 @@ pub enum Idempotence {
     CreatesSomething,
 }
 
-/// Refreshes the access token; installed by the login layer.
-pub type Refresher = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Error>> + Send + Sync>;
+/// Code 1061001 is "internal error / timeout" (feishu-api.md §1 error table): on a call that
+/// creates something the server may have stored it before failing.
+const INTERNAL_ERROR: i64 = 1061001;
+
+/// True when a call's outcome is unknown: it may have stored something although no usable
+/// answer came back. The catalog marks 1061001 `outcome_unknown` for
+/// `Error::server_may_have_acted`; the code is named here too so the engine's exactly-once
+/// never rests on one catalog line.
+pub fn outcome_unknown(err: &Error) -> bool {
+    err.server_may_have_acted() || err.api().is_some_and(|api| api.code == INTERNAL_ERROR)
+}
+
+/// A retry about to wait, for the user to hear (issue 12 "say what is happening").
+#[derive(Debug, Clone)]
+pub struct RetryNotice {
+    /// What failed, one line (strings from the server escaped by the listener).
+    pub reason: String,
+    /// This retry's number, from 1, and how many the law allows.
+    pub attempt: usize,
+    pub of: usize,
+    pub delay: Duration,
+}
+
+/// Hears every retry before its wait: the CLI prints it, the terminal app shows it.
+pub type NoticeHook = Arc<dyn Fn(&RetryNotice) + Send + Sync>;
 
 /// Bounded, jittered exponential backoff for `retry`-class failures.
 #[derive(Debug, Clone)]
@@ -85,7 +107,7 @@ pub struct Pacer {
     /// Held for the whole call: no two paced calls in flight. Holds recent completion times.
     gate: Mutex<VecDeque<Instant>>,
     retry: RetryLaw,
-    refresher: SyncMutex<Option<Refresher>>,
+    notice: SyncMutex<Option<NoticeHook>>,
     stats: SyncMutex<PacerStats>,
     /// While true no new call starts ("pause all"); calls in flight finish.
     paused: tokio::sync::watch::Sender<bool>,
@@ -97,7 +119,7 @@ impl Pacer {
             qps,
             gate: Mutex::new(VecDeque::new()),
             retry,
-            refresher: SyncMutex::new(None),
+            notice: SyncMutex::new(None),
             stats: SyncMutex::new(PacerStats::default()),
             paused: tokio::sync::watch::Sender::new(false),
         }
@@ -121,16 +143,17 @@ impl Pacer {
         Pacer::new(FEISHU_WRITE_QPS, RetryLaw::default())
     }
 
-    /// A pacer for another rate (listing's 20/s) that keeps this one's retry law and token
-    /// refresher, so an expired token is refreshed whichever call meets it first.
+    /// A pacer for another rate (listing's 20/s) that keeps this one's retry law and notices.
+    /// (Token refresh lives in `feishu::Client`, for every call alike.)
     pub fn sibling(&self, qps: u32) -> Pacer {
         let sibling = Pacer::new(qps, self.retry.clone());
-        *lock(&sibling.refresher) = lock(&self.refresher).clone();
+        *lock(&sibling.notice) = lock(&self.notice).clone();
         sibling
     }
 
-    pub fn set_refresher(&self, refresher: Refresher) {
-        *lock(&self.refresher) = Some(refresher);
+    /// Installs the listener for retry notices.
+    pub fn set_notice(&self, hook: NoticeHook) {
+        *lock(&self.notice) = Some(hook);
     }
 
     pub fn stats(&self) -> PacerStats {
@@ -138,42 +161,53 @@ impl Pacer {
     }
 
     /// Runs `op` under the rate law, retrying by the catalog's class: `retry` codes back off
-    /// and go again (bounded), `refresh_token` refreshes once and goes again; everything else,
-    /// and a broken connection on a call that `CreatesSomething`, is the caller's to handle.
+    /// and go again (bounded); everything else, and a broken connection on a call that
+    /// `CreatesSomething`, is the caller's to handle. (An expired token was already refreshed
+    /// by the client; what comes back here is final.)
     pub async fn call<T, F, Fut>(&self, idempotence: Idempotence, mut op: F) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
     {
         let mut delays = self.retry.schedule();
-        let mut refreshed = false;
+        let mut attempt = 0;
+        let mut renewed = 0;
         loop {
             let err = match self.once(&mut op).await {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
             self.count_failure(&err);
+            // The client renewed the token under a call it could not replay: send it again at
+            // once, quietly (bounded like the client's own refreshes).
+            if matches!(err, Error::TokenRenewed(_)) && renewed < 2 {
+                renewed += 1;
+                continue;
+            }
             match err.retry_class() {
+                // Never blindly again on a creating call whose outcome is unknown: the caller
+                // looks in the folder first (issue 11).
                 RetryClass::Retry
-                    if !(idempotence == Idempotence::CreatesSomething
-                        && err.server_may_have_acted()) =>
+                    if !(idempotence == Idempotence::CreatesSomething && outcome_unknown(&err)) =>
                 {
                     let Some(mut delay) = delays.next() else {
                         return Err(err);
                     };
-                    if let Some(after) = err.api().and_then(|api| api.retry_after) {
+                    if let Some(after) = err.retry_after() {
                         delay = delay.max(after);
                     }
                     lock(&self.stats).retries += 1;
+                    attempt += 1;
+                    let hook = lock(&self.notice).clone();
+                    if let Some(hook) = hook {
+                        hook(&RetryNotice {
+                            reason: err.to_string(),
+                            attempt,
+                            of: self.retry.max_retries,
+                            delay,
+                        });
+                    }
                     tokio::time::sleep(delay).await;
-                }
-                RetryClass::RefreshToken if !refreshed => {
-                    let Some(refresher) = lock(&self.refresher).clone() else {
-                        return Err(err);
-                    };
-                    refreshed = true;
-                    lock(&self.stats).refreshes += 1;
-                    refresher().await?;
                 }
                 _ => return Err(err),
             }
@@ -367,39 +401,68 @@ mod tests {
             .expect_err("ambiguous");
         assert!(err.server_may_have_acted());
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
+
+        // 1061001 may come after the file was stored: not retried blindly either.
+        let attempts = AtomicU32::new(0);
+        let err = pacer
+            .call(Idempotence::CreatesSomething, || async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(api_error(1061001))
+            })
+            .await
+            .expect_err("ambiguous");
+        assert!(outcome_unknown(&err));
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_expired_token_is_refreshed_once() {
+    async fn an_expired_token_goes_back_and_a_renewed_one_is_sent_again_with_a_notice() {
         let pacer = Pacer::feishu();
-        let refreshes = Arc::new(AtomicU32::new(0));
-        let counter = refreshes.clone();
-        pacer.set_refresher(Arc::new(move || {
-            let counter = counter.clone();
-            Box::pin(async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            })
+        let heard = Arc::new(SyncMutex::new(Vec::new()));
+        let sink = heard.clone();
+        pacer.set_notice(Arc::new(move |notice: &RetryNotice| {
+            lock(&sink).push((notice.attempt, notice.of));
         }));
-        let attempts = AtomicU32::new(0);
-        let result = pacer
-            .call(Idempotence::Safe, || async {
-                match attempts.fetch_add(1, Ordering::SeqCst) {
-                    0 => Err(api_error(99991677)),
-                    _ => Ok(()),
-                }
-            })
-            .await;
-        assert!(result.is_ok());
-        assert_eq!(refreshes.load(Ordering::SeqCst), 1);
-
+        // The client refreshes; an expiry that reaches the pacer is final.
         let err = pacer
             .call(Idempotence::Safe, || async {
                 Err::<(), _>(api_error(99991677))
             })
             .await
-            .expect_err("a second expiry in one call is final");
+            .expect_err("final");
         assert_eq!(err.api().map(|api| api.code), Some(99991677));
-        assert_eq!(refreshes.load(Ordering::SeqCst), 2);
+        // A streamed call whose token was renewed meanwhile goes again, and the user hears it.
+        let attempts = AtomicU32::new(0);
+        let result = pacer
+            .call(Idempotence::CreatesSomething, || async {
+                match attempts.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(Error::TokenRenewed(ApiError {
+                        code: 99991677,
+                        msg: "expired".into(),
+                        http_status: 400,
+                        log_id: None,
+                        retry_after: None,
+                    })),
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        assert!(result.is_ok());
+        assert!(
+            lock(&heard).is_empty(),
+            "a renewed token is no trouble to report"
+        );
+        // A transient failure is reported before its wait.
+        let attempts = AtomicU32::new(0);
+        let result = pacer
+            .call(Idempotence::Safe, || async {
+                match attempts.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(api_error(1061045)),
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        assert!(result.is_ok());
+        assert_eq!(*lock(&heard), vec![(1, 8)]);
     }
 }

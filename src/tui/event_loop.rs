@@ -41,7 +41,7 @@ pub(super) async fn run_app(
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let (mut backend, mut engine_events) = match session {
         Some(session) => {
-            let (backend, events) = start_backend(session, demo);
+            let (backend, events) = start_backend(session, demo).await;
             (Some(backend), Some(events))
         }
         None => (None, None),
@@ -84,7 +84,7 @@ pub(super) async fn run_app(
                 Msg::Action(action) => Some(action),
                 Msg::LoggedIn(name) => match options.open().await {
                     Ok(session) => {
-                        let (started, events) = start_backend(session, false);
+                        let (started, events) = start_backend(session, false).await;
                         backend = Some(started);
                         engine_events = Some(events);
                         Some(Action::LoggedIn { who: name, host: host_of(&options.resolved_base_url()) })
@@ -109,7 +109,8 @@ pub(super) async fn run_app(
     Outcome::Done
 }
 
-fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedReceiver<Event>) {
+async fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedReceiver<Event>) {
+    let scope = session.journal_scope().await;
     let reads = Arc::new(session.reads());
     let Session { drive, pacer, .. } = session;
     let pacer = Arc::new(pacer);
@@ -119,7 +120,13 @@ fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedRecei
     } else {
         Journal::default_path().and_then(|path| Journal::open(&path).ok())
     };
-    let handle = engine::spawn(drive.clone(), pacer.clone(), journal, ConflictPolicy::Ask);
+    let handle = engine::spawn(
+        drive.clone(),
+        pacer.clone(),
+        journal,
+        ConflictPolicy::Ask,
+        scope,
+    );
     // Uploads a crash or a quit left running go on from the journal as soon as the app opens.
     // The engine lives as long as the loop; a send can only fail once it is gone.
     let _ = handle.commands.send(Command::ResumeUnfinished);

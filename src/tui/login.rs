@@ -9,7 +9,7 @@ use crate::app::login::LoginFlow;
 use crate::app::Action;
 use crate::config;
 use crate::credentials::{self, Keyring, SecretKind};
-use crate::feishu::auth::{App as OAuthApp, Auth, Hosts, UserTokens};
+use crate::feishu::auth::{AppCredentials as OAuthApp, Auth, Hosts, UserTokens};
 use crate::feishu::{Lang, Secret};
 use crate::login;
 

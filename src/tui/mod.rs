@@ -108,6 +108,8 @@ fn demo_session(demo: &demo::Demo, lang: Lang) -> Result<Session, ()> {
         drive: Drive::new(client),
         pacer: Pacer::feishu(),
         lang,
+        base_url: demo.sandbox.base_url(),
+        identity: Some("demo".to_string()),
     })
 }
 
