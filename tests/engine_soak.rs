@@ -108,6 +108,7 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
             paths: vec![top.clone()],
             destination: sandbox.root_token(),
             destination_depth: Some(0),
+            exclude: Default::default(),
         }))
         .expect("engine listens");
     handle
@@ -116,6 +117,7 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
             paths: pairs.clone(),
             destination: sandbox.root_token(),
             destination_depth: Some(0),
+            exclude: Default::default(),
         }))
         .expect("engine listens");
 

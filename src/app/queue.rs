@@ -1,9 +1,12 @@
 //! The upload queue as the screen shows it: one row per engine job, built from engine events
 //! alone, plus the batch totals shared with the headless front end (`progress::Totals`).
+//! Rows are found by job id through an index and the unfinished ones are counted as they
+//! change, so filling and updating a 100,000-row queue costs time linear in its events.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
+use crate::feishu::Lang;
 use crate::transfer::events::{Event, Failure, JobId};
 use crate::transfer::progress::Totals;
 
@@ -28,6 +31,11 @@ impl RowState {
     pub fn finished(&self) -> bool {
         matches!(self, RowState::Done { .. } | RowState::Skipped { .. })
     }
+
+    /// Queued or running: work still to come.
+    pub fn active(&self) -> bool {
+        matches!(self, RowState::Queued | RowState::Running)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +52,16 @@ pub struct Row {
     pub speed: Option<f64>,
 }
 
+impl Row {
+    /// The catalog's advice under a failed row, in `lang`.
+    pub fn hint(&self, lang: Lang) -> Option<String> {
+        match &self.state {
+            RowState::Failed { failure } => failure.hint(lang),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Queue {
     pub rows: Vec<Row>,
@@ -57,29 +75,118 @@ pub struct Queue {
     pub offset: usize,
     /// True from `u` until the engine says Idle.
     pub busy: bool,
+    /// The cursor sits on a failure the view moved to, and stays there while the user looks
+    /// elsewhere, until the next upload or the user moves it.
+    pub pinned: bool,
+    /// Where each job's row is.
+    index: HashMap<JobId, usize>,
+    /// Rows queued or running.
+    active: usize,
+    /// Rows running, by position: the first is the one the view follows.
+    running_rows: BTreeSet<usize>,
+    /// The last row handed out for change: (position, was active, was running).
+    touched: Option<(usize, bool, bool)>,
 }
 
 impl Queue {
+    /// The position of a job's row.
+    pub fn position(&self, job: JobId) -> Option<usize> {
+        self.index.get(&job).copied()
+    }
+
+    /// A job's row, to change. The row's state before is noted and the counts of unfinished
+    /// and running rows follow whatever it becomes (settled at the next `row`, `apply` or
+    /// read), so any `row.state = …` keeps them true.
     fn row(&mut self, job: JobId) -> Option<&mut Row> {
-        self.rows.iter_mut().find(|row| row.job == job)
+        self.settle();
+        let at = self.position(job)?;
+        let state = &self.rows.get(at)?.state;
+        self.touched = Some((at, state.active(), *state == RowState::Running));
+        self.rows.get_mut(at)
+    }
+
+    /// Brings the counts up to date with the last row handed out by `row`.
+    fn settle(&mut self) {
+        let Some((at, was_active, was_running)) = self.touched.take() else {
+            return;
+        };
+        let Some(row) = self.rows.get(at) else {
+            return;
+        };
+        let is_running = row.state == RowState::Running;
+        self.active = self.active + usize::from(row.state.active()) - usize::from(was_active);
+        if was_running && !is_running {
+            self.running_rows.remove(&at);
+        } else if is_running && !was_running {
+            self.running_rows.insert(at);
+        }
+    }
+
+    /// Rows queued or running, the last change counted.
+    fn active_rows(&self) -> usize {
+        match self
+            .touched
+            .and_then(|(at, was, _)| Some((self.rows.get(at)?, was)))
+        {
+            Some((row, was)) => self.active + usize::from(row.state.active()) - usize::from(was),
+            None => self.active,
+        }
+    }
+
+    /// Adds a row at the end, indexed by its job.
+    fn push(&mut self, row: Row) {
+        self.settle();
+        self.index.insert(row.job, self.rows.len());
+        if row.state.active() {
+            self.active += 1;
+        }
+        if row.state == RowState::Running {
+            self.running_rows.insert(self.rows.len());
+        }
+        self.rows.push(row);
+    }
+
+    /// Rebuilds the index and the counts after rows were removed.
+    fn reindex(&mut self) {
+        self.touched = None;
+        self.index = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(at, row)| (row.job, at))
+            .collect();
+        self.active = self.rows.iter().filter(|row| row.state.active()).count();
+        self.running_rows = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| row.state == RowState::Running)
+            .map(|(at, _)| at)
+            .collect();
+    }
+
+    /// The first running row, which the view follows while the user looks elsewhere.
+    pub fn first_running(&self) -> Option<usize> {
+        let first = self.running_rows.first().copied();
+        let Some((at, _, was_running)) = self.touched else {
+            return first;
+        };
+        match self.rows.get(at).map(|row| row.state == RowState::Running) {
+            Some(true) if !was_running => Some(first.map_or(at, |first| first.min(at))),
+            Some(false) if was_running => self.running_rows.iter().copied().find(|&i| i != at),
+            _ => first,
+        }
     }
 
     pub fn running(&self) -> bool {
-        self.busy
-            || self.planning.is_some()
-            || self
-                .rows
-                .iter()
-                .any(|row| matches!(row.state, RowState::Queued | RowState::Running))
+        self.busy || self.planning.is_some() || self.active_rows() > 0
     }
 
     pub fn apply(&mut self, event: Event, now: Instant) {
+        self.settle();
         if let Event::Queued { job, .. } = &event {
-            let settled = !self
-                .rows
-                .iter()
-                .any(|row| matches!(row.state, RowState::Queued | RowState::Running));
-            if self.row(*job).is_none()
+            let settled = self.active_rows() == 0;
+            if self.position(*job).is_none()
                 && settled
                 && self.totals.finished() == self.totals.files_total
             {
@@ -109,7 +216,7 @@ impl Queue {
                         row.speed = None;
                         row.started = None;
                     }
-                    None => self.rows.push(Row {
+                    None => self.push(Row {
                         job,
                         name,
                         folder,
@@ -185,6 +292,7 @@ impl Queue {
     /// Drops finished rows (done and skipped); failed rows stay so they can be retried.
     pub fn clear_finished(&mut self) {
         self.rows.retain(|row| !row.state.finished());
+        self.reindex();
         if !self.running() {
             let mut totals = Totals::default();
             for row in &self.rows {

@@ -20,6 +20,7 @@ pub struct UploadArgs<'a> {
     pub to: Option<&'a str>,
     pub json: bool,
     pub on_conflict: ConflictPolicy,
+    pub exclude: crate::transfer::exclude::Exclude,
 }
 
 pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
@@ -42,6 +43,7 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
         paths,
         destination,
         destination_depth: None,
+        exclude: args.exclude,
     }));
     if sent.is_err() {
         eprintln!("larkup: the upload engine stopped before it started");
@@ -112,6 +114,10 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
             Event::Skipped { job, reason } => {
                 bar.set_length(totals.bytes_total);
                 if !args.json {
+                    let reason = paths
+                        .get(job)
+                        .map_or(reason.as_str(), |local| without_path(reason, local));
+                    let reason = reason.strip_suffix("; skipped").unwrap_or(reason);
                     say(
                         &bar,
                         format!("skipped   {}: {}", path(job), sanitize::escape(reason)),
@@ -193,7 +199,7 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
     if let Some(code) = failure.code {
         line.push_str(&format!("{code} "));
     }
-    line.push_str(&sanitize::escape(&failure.message));
+    line.push_str(&sanitize::escape(without_path(&failure.message, path)));
     if let Some(log_id) = &failure.log_id {
         line.push_str(&format!(" (log id {})", sanitize::escape(log_id)));
     }
@@ -201,6 +207,13 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
         line.push_str(&format!("\n          {}", sanitize::escape(&hint)));
     }
     line
+}
+
+/// The engine's messages about local files start with the path; the line already shows it.
+fn without_path<'a>(message: &'a str, path: &std::path::Path) -> &'a str {
+    message
+        .strip_prefix(&format!("{}: ", path.display()))
+        .unwrap_or(message)
 }
 
 /// The event as JSON, with the hint in the user's language on failures.

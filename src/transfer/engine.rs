@@ -550,9 +550,10 @@ async fn plan_selection(
     let walker = shared.clone();
     let paths = selection.paths.clone();
     let depth = selection.destination_depth;
+    let exclude = selection.exclude.clone();
     let plan = tokio::task::spawn_blocking(move || {
         let mut last_reported = 0;
-        plan::plan(&paths, depth, &mut |seen| {
+        plan::plan_excluding(&paths, depth, &exclude, &mut |seen| {
             // Every 1000 entries is often enough to show a big tree is moving.
             if seen >= last_reported + 1000 {
                 last_reported = seen;

@@ -35,6 +35,8 @@ pub struct Selection {
     pub destination: String,
     /// The destination's depth below My Space root, when the front end knows it.
     pub destination_depth: Option<usize>,
+    /// Paths left out (`upload --exclude`); empty leaves nothing out.
+    pub exclude: crate::transfer::exclude::Exclude,
 }
 
 #[derive(Debug)]

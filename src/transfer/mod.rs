@@ -3,6 +3,7 @@
 pub mod blocks;
 pub mod engine;
 pub mod events;
+pub mod exclude;
 pub mod journal;
 pub mod lock;
 pub mod pacer;

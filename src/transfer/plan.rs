@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
+use super::exclude::Exclude;
+
 /// `file_name` is at most 250 characters (feishu-api.md §1).
 pub const MAX_FILE_NAME_CHARS: usize = 250;
 /// Folder names are 1–256 bytes, not characters (feishu-api.md §5).
@@ -79,6 +81,8 @@ pub struct Plan {
     pub files: Vec<PlannedFile>,
     pub problems: Vec<Problem>,
     pub total_bytes: u64,
+    /// Paths `--exclude` left out (a folder stands for everything in it).
+    pub excluded: Vec<PathBuf>,
 }
 
 /// Modification time in nanoseconds since the epoch (0 where the platform has none).
@@ -190,6 +194,7 @@ fn folder_name(path: &Path) -> Result<String, Problem> {
 
 struct Walk<'a> {
     plan: Plan,
+    exclude: &'a Exclude,
     destination_depth: usize,
     seen: u64,
     on_progress: &'a mut dyn FnMut(u64),
@@ -306,6 +311,13 @@ impl Walk<'_> {
             let Ok(relative) = path.strip_prefix(root) else {
                 continue;
             };
+            if entry.depth() > 0 && self.exclude.matches(relative, entry.file_type().is_dir()) {
+                self.plan.excluded.push(path.to_path_buf());
+                if entry.file_type().is_dir() {
+                    walker.skip_current_dir();
+                }
+                continue;
+            }
             // Components below the destination: the selected folder's name, then the rest.
             let mut rel_path = vec![top.clone()];
             let mut bad_component = false;
@@ -422,8 +434,24 @@ pub fn plan(
     destination_depth: Option<usize>,
     on_progress: &mut dyn FnMut(u64),
 ) -> Plan {
+    plan_excluding(
+        selection,
+        destination_depth,
+        &Exclude::default(),
+        on_progress,
+    )
+}
+
+/// `plan`, leaving out what `exclude` matches (a selected path by its own name).
+pub fn plan_excluding(
+    selection: &[PathBuf],
+    destination_depth: Option<usize>,
+    exclude: &Exclude,
+    on_progress: &mut dyn FnMut(u64),
+) -> Plan {
     let mut walk = Walk {
         plan: Plan::default(),
+        exclude,
         destination_depth: destination_depth.unwrap_or(0),
         seen: 0,
         on_progress,
@@ -445,6 +473,12 @@ pub fn plan(
                 continue;
             }
         };
+        if let Some(name) = path.file_name() {
+            if exclude.matches(Path::new(name), metadata.is_dir()) {
+                walk.plan.excluded.push(path.clone());
+                continue;
+            }
+        }
         destination_entries += 1;
         if metadata.is_dir() {
             walk.add_tree(path);
