@@ -225,7 +225,7 @@ async fn settings_resolve_flag_then_environment_then_config_then_default() {
     assert_eq!(listed_in(from_env.clone()).await, 1, "LARKUP_UPLOAD_TO");
     let skipped = cli.run_env(&env, &["upload", &b]).await;
     assert!(
-        skipped.stderr.contains("0 uploaded, 1 skipped"),
+        skipped.stderr.contains("0 uploaded, 0 already there, 1 skipped"),
         "LARKUP_UPLOAD_ON_CONFLICT: {}",
         skipped.all()
     );
@@ -601,7 +601,8 @@ async fn the_log_level_follows_v_q_and_larkup_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_plans_with_reads_only_and_exclude_leaves_files_out() {
     let cli = Cli::start(SandboxOptions::default()).await;
-    let there = cli.h.file("site/index.html", b"<h1>hi</h1>");
+    // Beside the folder, not inside it: a file inside a selected folder is that folder's job.
+    let there = cli.h.file("index.html", b"<h1>hi</h1>");
     let up = cli.run(&["upload", path_str(&there)]).await;
     assert_eq!(up.code, Some(0), "{}", up.all());
     cli.h.file("site/about.html", b"about");
@@ -660,7 +661,7 @@ async fn a_dry_run_plans_with_reads_only_and_exclude_leaves_files_out() {
             .map(|file| file["action"].as_str().unwrap_or_default().to_string())
     };
     assert_eq!(action("index.html").as_deref(), Some("skip"));
-    assert_eq!(action("site/index.html").as_deref(), Some("upload"));
+    assert_eq!(action("site/about.html").as_deref(), Some("upload"));
     assert_eq!(action("site/img/logo.png").as_deref(), Some("upload"));
     assert_eq!(action("site/img/cache/thumb.bin"), None, "excluded");
     let excluded: Vec<PathBuf> = serde_json::from_value(plan["excluded"].clone()).expect("paths");
