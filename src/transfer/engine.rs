@@ -40,7 +40,7 @@ const WORKERS: usize = 2;
 /// then 1, 2, 4 and 8 later — Drive's listing can lag its writes (feishu-api.md §6b 1065200
 /// "主从延迟", §12), and a gateway may still commit a request whose answer was lost.
 const RECONCILE_STEPS: [u64; 5] = [0, 1, 2, 4, 8];
-/// Hidden: the reconcile base in milliseconds, so tests take seconds.
+/// Hidden: the reconcile base in milliseconds, so tests take seconds (loopback servers only).
 const RECONCILE_BASE_ENV: &str = "LARKUP_RECONCILE_BASE_MS";
 /// A done row younger than this whose token the listing does not show yet is looked for again
 /// (listing lag) before the file is sent again.
@@ -145,9 +145,12 @@ pub fn spawn(
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = mpsc::unbounded_channel();
+    // Like LARKUP_WRITE_QPS, only for a server on this machine: a shorter window against a
+    // real deployment would resend files whose commit is merely late.
     let reconcile_base = std::env::var(RECONCILE_BASE_ENV)
         .ok()
         .and_then(|ms| ms.trim().parse().ok())
+        .filter(|_| crate::config::is_loopback(&drive.client().url("")))
         .map_or(Duration::from_secs(1), Duration::from_millis);
     let create_attempts = u32::try_from(writes.retry_law().max_retries)
         .unwrap_or(u32::MAX - 1)
