@@ -424,12 +424,6 @@ impl Engine {
                 self.shared.emit(Event::Paused { paused: false });
             }
             Command::Cancel(id) => self.cancel(id),
-            Command::CancelAll => {
-                let ids: Vec<JobId> = self.jobs.keys().copied().collect();
-                for id in ids {
-                    self.cancel(id);
-                }
-            }
             Command::ForgetFinished => {
                 self.shared.journal(|journal| journal.forget_finished());
             }
