@@ -1065,3 +1065,117 @@ async fn clear_finished_makes_the_journal_forget_done_rows() {
     assert!(again.stdout.contains("already exists"), "{}", again.all());
     assert_eq!(h.sandbox.inspect().files.len(), 1);
 }
+
+/// `larkup mkdir NAME` at the fast law, with short looks after a lost answer.
+async fn mkdir(h: &Harness, args: &[&str]) -> Run {
+    let output = h
+        .command()
+        .env("LARKUP_WRITE_QPS", "50")
+        .env("LARKUP_RECONCILE_BASE_MS", "100")
+        .arg("mkdir")
+        .args(args)
+        .output()
+        .await
+        .expect("larkup runs");
+    Run::from(output)
+}
+
+/// Tokens of the folders named `name` in `parent`, as the store holds them (whatever the
+/// listing lag).
+fn folders_named(h: &Harness, parent: &str, name: &str) -> Vec<String> {
+    h.sandbox
+        .inspect()
+        .folders
+        .into_iter()
+        .filter(|folder| folder.parent_token == parent && folder.name == name)
+        .map(|folder| folder.token)
+        .collect()
+}
+
+fn create_folder_calls(h: &Harness) -> usize {
+    h.sandbox
+        .inspect()
+        .calls
+        .iter()
+        .filter(|call| call.endpoint == "create_folder")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mkdir_after_a_late_commit_makes_one_new_folder_beside_a_same_named_one() {
+    // Every create_folder loses its answer and lands 300 ms later, then lags in listings:
+    // mkdir looks for it instead of failing or creating again, and never takes the old one.
+    let h = Harness::start(fast(SandboxOptions {
+        late_commit: 1.0,
+        commit_delay_ms: 300,
+        listing_lag_ms: 150,
+        ..SandboxOptions::default()
+    }))
+    .await;
+    let root = h.sandbox.root_token();
+    let old = h.sandbox.seed_folder(&root, "reports", 0);
+    let run = mkdir(&h, &["reports"]).await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let printed: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(printed.len(), 1, "one token: {}", run.all());
+    let folders = folders_named(&h, &root, "reports");
+    assert_eq!(
+        folders.len(),
+        2,
+        "one new folder beside the old: {folders:?}"
+    );
+    assert!(
+        folders.iter().any(|token| token == printed[0]),
+        "{folders:?}"
+    );
+    assert_ne!(printed[0], old, "not the folder that was there before");
+    assert_eq!(create_folder_calls(&h), 1, "created once, then looked for");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mkdir_after_a_dropped_answer_makes_exactly_one_folder_per_run() {
+    let h = Harness::start(fast(SandboxOptions {
+        drop_after: 1.0,
+        listing_lag_ms: 150,
+        ..SandboxOptions::default()
+    }))
+    .await;
+    let root = h.sandbox.root_token();
+    let first = mkdir(&h, &["drafts"]).await;
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert_eq!(first.stdout.lines().count(), 1, "{}", first.all());
+    assert_eq!(
+        folders_named(&h, &root, "drafts"),
+        [first.stdout.trim()],
+        "{}",
+        first.all()
+    );
+    // Again: mkdir always makes a new folder (Feishu allows the same name twice), one a run.
+    let second = mkdir(&h, &["drafts"]).await;
+    assert_eq!(second.code, Some(0), "{}", second.all());
+    assert_eq!(second.stdout.lines().count(), 1, "{}", second.all());
+    assert_ne!(second.stdout, first.stdout);
+    let mut folders = folders_named(&h, &root, "drafts");
+    folders.sort();
+    let mut printed = vec![first.stdout.trim(), second.stdout.trim()];
+    printed.sort_unstable();
+    assert_eq!(folders, printed);
+    assert_eq!(create_folder_calls(&h), 2, "one create call a run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mkdir_whose_calls_never_land_stops_after_its_retries() {
+    // The connection drops before the server acts: each lost answer is looked for, then the
+    // folder is created again, at most --retries + 1 times.
+    let h = Harness::start(fast(SandboxOptions {
+        drop_before: 1.0,
+        ..SandboxOptions::default()
+    }))
+    .await;
+    let run = mkdir(&h, &["never", "--retries", "1"]).await;
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.is_empty(), "{}", run.all());
+    assert!(run.stderr.contains("cannot create folder"), "{}", run.all());
+    assert_eq!(create_folder_calls(&h), 2, "{}", run.all());
+    assert!(h.sandbox.inspect().folders.is_empty());
+}

@@ -9,6 +9,7 @@ pub mod lock;
 pub mod pacer;
 pub mod plan;
 pub mod progress;
+pub mod reconcile;
 pub mod send;
 
 pub use pacer::{Idempotence, Pacer, RetryLaw};

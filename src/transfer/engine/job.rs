@@ -11,6 +11,7 @@ use crate::transfer::events::{ConflictChoice, ConflictPolicy, Event, Failure, Jo
 use crate::transfer::journal::{self, JobKey, JobRecord, JobState};
 use crate::transfer::pacer::outcome_unknown;
 use crate::transfer::plan;
+use crate::transfer::reconcile::Kind;
 use crate::transfer::send::{self, ChunkedProgress, SendObserver, Source};
 
 fn same_name_files(entries: &[DriveEntry], name: &str) -> Vec<String> {
@@ -206,7 +207,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
             let mut listed = entries.iter().any(|entry| entry.token == token);
             if !listed && journal::now_ms() - record.updated_at_ms < RECENT_DONE_MS {
                 // Just uploaded, maybe by another process: the listing may lag its writes.
-                listed = shared.reconcile_token(&spec.parent_token, token).await;
+                listed = shared.looks().find_token(&spec.parent_token, token).await;
             }
             if listed && shared.claim(token) {
                 return Ok(JobEnd::AlreadyThere(token.to_string()));
@@ -226,7 +227,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
             .reconcile(
                 &spec.parent_token,
                 &spec.file.name,
-                false,
+                Kind::File,
                 &record.preexisting_tokens,
             )
             .await
@@ -367,7 +368,12 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         // The create call went out and its outcome is unknown: look before sending again.
         creates += 1;
         if let Some(token) = shared
-            .reconcile(&spec.parent_token, &spec.file.name, false, &preexisting)
+            .reconcile(
+                &spec.parent_token,
+                &spec.file.name,
+                Kind::File,
+                &preexisting,
+            )
             .await
         {
             // This run sent the whole file; only its answer was lost.
