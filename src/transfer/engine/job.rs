@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::oneshot;
 
-use super::{job_key, lock, JobSpec, Outcome, Shared, RECENT_DONE_MS};
+use super::{job_key, lock, JobOutcome, JobSpec, Shared, RECENT_DONE_MS};
 use crate::feishu::{DriveEntry, Error, UploadPlan};
 use crate::transfer::events::{ConflictChoice, ConflictPolicy, Event, Failure, JobId};
 use crate::transfer::journal::{self, JobKey, JobRecord, JobState};
@@ -79,7 +79,7 @@ impl SendObserver for JobObserver<'_> {
     }
 }
 
-pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> Outcome {
+pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> JobOutcome {
     shared.emit(Event::Started { job: spec.id });
     let key = job_key(shared, spec);
     // Same-name jobs into one folder go one after another, in queue order (the turn is FIFO).
@@ -107,14 +107,14 @@ pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> Outcome {
                 file_token: token,
                 note,
             });
-            Outcome::Done
+            JobOutcome::Done
         }
         Ok(JobEnd::AlreadyThere(token)) => {
             shared.emit(Event::AlreadyThere {
                 job: spec.id,
                 file_token: token,
             });
-            Outcome::Done
+            JobOutcome::Done
         }
         Ok(JobEnd::Skipped(reason)) => {
             shared.journal(|journal| journal.set_skipped(&key, &reason));
@@ -122,7 +122,7 @@ pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> Outcome {
                 job: spec.id,
                 reason,
             });
-            Outcome::Skipped
+            JobOutcome::Skipped
         }
         Err(failure) => {
             let text = match failure.code {
@@ -134,7 +134,7 @@ pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> Outcome {
                 job: spec.id,
                 failure,
             });
-            Outcome::Failed
+            JobOutcome::Failed
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The upload engine: owns the queue, speaks to the rest only through `Command` in and `Event`
-//! out over tokio channels, and never touches the terminal (design.md "One picture").
+//! out over tokio channels, and never touches the terminal (docs/architecture.md "The one
+//! picture").
 //!
 //! A selection is planned (walk, checks), its remote folders are created or merged, and its
 //! files are queued; a few workers send them through the shared pacer, so reading and
@@ -117,7 +118,7 @@ struct Engine {
     next_id: JobId,
     jobs: HashMap<JobId, (JobSpec, Phase)>,
     queue: VecDeque<JobId>,
-    running: JoinSet<(JobId, Outcome)>,
+    running: JoinSet<(JobId, JobOutcome)>,
     cancels: HashMap<JobId, CancellationToken>,
     planning: JoinSet<Vec<JobSpec>>,
     ready: mpsc::UnboundedReceiver<JobSpec>,
@@ -125,7 +126,7 @@ struct Engine {
 }
 
 /// How one job ended.
-enum Outcome {
+enum JobOutcome {
     Done,
     Skipped,
     Failed,
@@ -334,8 +335,8 @@ impl Engine {
                         self.cancels.remove(&id);
                         if let Some((_, phase)) = self.jobs.get_mut(&id) {
                             *phase = match outcome {
-                                Outcome::Failed => Phase::Failed,
-                                Outcome::Done | Outcome::Skipped => Phase::Finished,
+                                JobOutcome::Failed => Phase::Failed,
+                                JobOutcome::Done | JobOutcome::Skipped => Phase::Finished,
                             };
                         }
                     }
@@ -467,7 +468,7 @@ impl Engine {
                     () = cancel.cancelled() => {
                         shared.journal(|journal| journal.set_skipped(&key, "cancelled"));
                         shared.emit(Event::Skipped { job: spec.id, reason: "cancelled".to_string() });
-                        Outcome::Skipped
+                        JobOutcome::Skipped
                     }
                 };
                 (spec.id, outcome)
