@@ -108,10 +108,11 @@ pub struct Pacer {
     /// 0 = unpaced (benchmarks only; refused for Feishu's hosts by the caller).
     qps: u32,
     gate: Gate,
-    /// The gates of this pacer and of every sibling made from it (or from them), by rate: the
+    /// The gates of every sibling made from this pacer (or from its siblings), by rate: the
     /// server counts a session's listings together, so the engine's, `ls`'s and the session's
-    /// own one-off reads draw on one budget instead of each taking the whole of it.
-    gates: Arc<SyncMutex<HashMap<u32, Gate>>>,
+    /// own one-off reads draw on one budget instead of each taking the whole of it. (The
+    /// pacer's own gate is not among them: writes are another budget, whatever their rate.)
+    siblings: Arc<SyncMutex<HashMap<u32, Gate>>>,
     retry: RetryLaw,
     notice: SyncMutex<Option<NoticeHook>>,
     stats: SyncMutex<PacerStats>,
@@ -121,11 +122,10 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(qps: u32, retry: RetryLaw) -> Pacer {
-        let gate = Gate::default();
         Pacer {
             qps,
-            gates: Arc::new(SyncMutex::new(HashMap::from([(qps, gate.clone())]))),
-            gate,
+            gate: Gate::default(),
+            siblings: Arc::default(),
             retry,
             notice: SyncMutex::new(None),
             stats: SyncMutex::new(PacerStats::default()),
@@ -152,11 +152,11 @@ impl Pacer {
     /// calls a second between them, never 40. (Token refresh lives in `feishu::Client`, for
     /// every call alike.)
     pub fn sibling(&self, qps: u32) -> Pacer {
-        let gate = lock(&self.gates).entry(qps).or_default().clone();
+        let gate = lock(&self.siblings).entry(qps).or_default().clone();
         let sibling = Pacer {
             qps,
             gate,
-            gates: self.gates.clone(),
+            siblings: self.siblings.clone(),
             ..Pacer::new(qps, self.retry.clone())
         };
         *lock(&sibling.notice) = lock(&self.notice).clone();
@@ -285,7 +285,7 @@ mod tests {
     async fn siblings_of_one_rate_share_it() {
         // What a session does: the engine's reads and one-off reads (user_info, the root, `ls`)
         // are separate siblings of the write pacer, and the server counts them together.
-        let writes = Pacer::feishu();
+        let writes = Pacer::new(20, RetryLaw::default());
         let (engine, session) = (writes.sibling(FEISHU_LIST_QPS), writes.sibling(20));
         let starts = SyncMutex::new(Vec::new());
         for index in 0..30 {
@@ -305,7 +305,7 @@ mod tests {
                 "21 reads inside one second"
             );
         }
-        // Another rate is another budget: the writes did not wait for the reads.
+        // The writes are another budget, even at the same rate: they did not wait.
         let before = Instant::now();
         writes
             .call(Idempotence::Safe, || async { Ok::<_, Error>(()) })
