@@ -63,7 +63,7 @@ pub struct RetryNotice {
 pub type NoticeHook = Arc<dyn Fn(&RetryNotice) + Send + Sync>;
 
 /// Bounded, jittered exponential backoff for `retry`-class failures.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryLaw {
     pub min_delay: Duration,
     pub max_delay: Duration,
