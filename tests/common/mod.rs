@@ -70,9 +70,6 @@ impl Harness {
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
             .env_remove("LARKUP_LOG")
-            // Retries as often as the real law, from 20 ms instead of 250 (loopback only): the
-            // law's own delays are the pacer's unit tests' business, on paused time.
-            .env("LARKUP_RETRY_BASE_MS", "20")
             .kill_on_drop(true);
         command
     }
@@ -145,3 +142,10 @@ pub fn token_for(stdout: &str, path: &Path) -> String {
 }
 
 pub mod pty;
+
+/// Retries as often as the real law, from 20 ms instead of 250 (hidden LARKUP_RETRY_BASE_MS,
+/// loopback only), for tests whose server refuses or stays silent on purpose: the law's own
+/// delays are the pacer's unit tests' business, on paused time.
+pub fn quick_retries(command: &mut tokio::process::Command) -> &mut tokio::process::Command {
+    command.env("LARKUP_RETRY_BASE_MS", "20")
+}
