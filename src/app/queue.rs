@@ -1,9 +1,12 @@
 //! The upload queue as the screen shows it: one row per engine job, built from engine events
 //! alone, plus the batch totals shared with the headless front end (`progress::Totals`).
 //! Rows are found by job id through an index and the unfinished ones are counted as they
-//! change, so filling and updating a 100,000-row queue costs time linear in its events.
+//! change, so filling and updating a 100,000-row queue costs time linear in its events. Rows
+//! are kept small (a rare failure boxed, one folder string shared by its files, room made once
+//! when the plan's size is known): the app holds one per file of a 100k-file batch.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::feishu::Lang;
@@ -23,7 +26,8 @@ pub enum RowState {
         reason: String,
     },
     Failed {
-        failure: Failure,
+        /// Boxed: a failure is three times the size of the other states and rare.
+        failure: Box<Failure>,
     },
 }
 
@@ -42,8 +46,8 @@ impl RowState {
 pub struct Row {
     pub job: JobId,
     pub name: String,
-    /// Remote folder below the destination, `/`-separated.
-    pub folder: String,
+    /// Remote folder below the destination, `/`-separated; shared by the rows of one folder.
+    pub folder: Arc<str>,
     pub size: u64,
     pub bytes_done: u64,
     pub state: RowState,
@@ -86,6 +90,15 @@ pub struct Queue {
     running_rows: BTreeSet<usize>,
     /// The last row handed out for change: (position, was active, was running).
     touched: Option<(usize, bool, bool)>,
+}
+
+/// `folder` as the last row's folder when it is the same one (the engine queues a folder's
+/// files together), so a 1,000-file folder holds its name once.
+fn shared_folder(rows: &[Row], folder: String) -> Arc<str> {
+    match rows.last() {
+        Some(last) if *last.folder == *folder => last.folder.clone(),
+        _ => Arc::from(folder),
+    }
 }
 
 impl Queue {
@@ -198,7 +211,13 @@ impl Queue {
         self.totals.apply(&event, now);
         match event {
             Event::Planning { seen } => self.planning = Some(seen),
-            Event::Planned { .. } => self.planning = None,
+            Event::Planned { files, .. } => {
+                self.planning = None;
+                // Room for the batch's rows at once: no regrowth (and its copies) while a
+                // 100k-file batch is listed.
+                self.rows.reserve(files);
+                self.index.reserve(files);
+            }
             Event::FolderReady { .. } | Event::Waiting { .. } => {}
             Event::Queued {
                 job,
@@ -219,7 +238,7 @@ impl Queue {
                     None => self.push(Row {
                         job,
                         name,
-                        folder,
+                        folder: shared_folder(&self.rows, folder),
                         size,
                         bytes_done: 0,
                         state: RowState::Queued,
@@ -277,7 +296,9 @@ impl Queue {
             }
             Event::Failed { job, failure } => {
                 if let Some(row) = self.row(job) {
-                    row.state = RowState::Failed { failure };
+                    row.state = RowState::Failed {
+                        failure: Box::new(failure),
+                    };
                 }
             }
             Event::Conflict { job, name } => self.conflicts.push_back((job, name)),
