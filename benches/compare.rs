@@ -907,12 +907,18 @@ fn headless_plan(
             thousands(files)
         ),
         format!(
-            "{wall:.2} s, {rss:.1} MB peak RSS, {:.2} s CPU; the walk alone (planner in process) {:.2} s",
+            "{wall:.2} s ({:.2} s CPU); the walk alone (planner in process) {:.2} s",
             run.cpu.as_secs_f64(),
             walk.as_secs_f64()
         ),
-        "≤ 2 s, ≤ 60 MB",
-        Some(wall <= 2.0 && rss <= 60.0),
+        "≤ 2 s",
+        Some(wall <= 2.0),
+    );
+    report.add(
+        "… its peak RSS",
+        format!("{rss:.1} MB"),
+        "≤ 60 MB",
+        Some(rss <= 60.0),
     );
     Ok(walk)
 }
@@ -1074,7 +1080,10 @@ fn app_scale(
     let (first_write, first_file, listed, usage) = result?;
     let n = thousands(files);
     report.add(
-        &format!("app: {n}-file selection (`a` on {folders} folders, `u`): first call / first file sent after `u`"),
+        &format!(
+            "app: {n}-file selection (`a` on {folders} folder{}, `u`): first call / first file sent after `u`",
+            if folders == 1 { "" } else { "s" }
+        ),
         format!("{first_write} ms (create_folder) / {first_file} ms (upload_all)"),
         "≤ 1 s",
         Some(first_file <= 1000),
@@ -1089,17 +1098,23 @@ fn app_scale(
         "≤ 3 s",
         Some(listed.is_some_and(|listed| listed <= Duration::from_secs(3))),
     );
-    let rss = usage.max_rss_kib as f64 * 1024.0 / MB;
     report.add(
-        &format!("… the app while sending small files at 5/s, {n} rows"),
+        &format!("… the app's CPU while sending small files at 5/s, {n} rows"),
         format!(
-            "{:.2}% of a core over {:.0} s ({} files sent in it); {rss:.1} MB RSS",
+            "{:.2}% of a core over {:.0} s ({} files sent in it)",
             usage.core_share * 100.0,
             usage.window.as_secs_f64(),
             usage.files_sent
         ),
-        "≤ 2% of a core, ≤ 60 MB",
-        Some(usage.core_share <= 0.02 && rss <= 60.0),
+        "≤ 2% of a core",
+        Some(usage.core_share <= 0.02),
+    );
+    let rss = usage.max_rss_kib as f64 * 1024.0 / MB;
+    report.add(
+        "… its RSS then (highest of samples every 100 ms)",
+        format!("{rss:.1} MB"),
+        "≤ 60 MB",
+        Some(rss <= 60.0),
     );
     Ok(())
 }
