@@ -501,3 +501,102 @@ fn help_at_two_hundred_columns() {
     }
     insta::assert_snapshot!(screen);
 }
+
+/// Issue 11 "Counts" and issue 14.4: a rerun's rows read "already there" apart from the
+/// uploads (no ✓: nothing was sent), a row uploaded again says why, and problem rows do not
+/// say the path the row already names. The title counts each kind apart.
+#[test]
+fn rerun_rows_already_there_uploaded_again_and_reasons_without_the_path() {
+    let mut app = app(120, 26);
+    let t = Instant::now();
+    for (job, name) in [
+        (1, "beach.jpg"),
+        (2, "notes.md"),
+        (3, "empty.txt"),
+        (4, "locked.pdf"),
+    ] {
+        app.update(Action::Engine(queued(job, name, 2048), t));
+    }
+    app.update(Action::Engine(
+        Event::AlreadyThere {
+            job: 1,
+            file_token: "boxcnBEACH0001".to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Started { job: 2 }, t));
+    app.update(Action::Engine(
+        Event::Done {
+            job: 2,
+            file_token: "boxcnNOTES0002".to_string(),
+            note: Some("was no longer in Drive; uploaded again".to_string()),
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Skipped {
+            job: 3,
+            reason: "/data/photos/empty.txt: the file is empty (Drive refuses empty files)"
+                .to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Failed {
+            job: 4,
+            failure: Failure::local("/data/photos/locked.pdf: Permission denied (os error 13)"),
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Idle, t));
+    let screen = render(&app);
+    assert!(!screen.contains("/data/photos/empty.txt"), "{screen}");
+    // The row names the file; the status line, which does not, keeps the path.
+    assert!(screen.contains("2.0 KiB  Permission denied"), "{screen}");
+    assert!(screen.contains("already there  boxcnBEACH0001"), "{screen}");
+    assert!(
+        screen.contains("1 uploaded · 1 already there · 1 skipped"),
+        "{screen}"
+    );
+    assert_eq!(screen.matches('✓').count(), 1, "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+/// Issue 12 "say what is happening": a retry on the status line.
+#[test]
+fn a_retry_reads_on_the_status_line() {
+    let mut app = with_queue(app(120, 26), false);
+    app.update(Action::Retrying(larkup::transfer::pacer::RetryNotice {
+        reason: "cannot reach open.feishu.cn (connection refused)".to_string(),
+        attempt: 2,
+        of: 8,
+        delay: Duration::from_secs(4),
+    }));
+    let screen = render(&app);
+    assert!(
+        screen.contains("cannot reach open.feishu.cn (connection refused); retry 2/8 in 4.0 s"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+/// Issue 11 "Two processes": waiting for another larkup, named, on the status line and in
+/// the queue's title.
+#[test]
+fn waiting_for_another_larkup_reads_on_the_status_line() {
+    let mut app = app(120, 26);
+    app.update(Action::Upload);
+    app.update(Action::Engine(
+        Event::Waiting {
+            folder: "fldcnPROJECTS01".to_string(),
+            pid: Some(31337),
+        },
+        Instant::now(),
+    ));
+    let screen = render(&app);
+    assert!(
+        screen.contains("waiting for another larkup (pid 31337) uploading into /Projects"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}

@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::config::Bookmark;
 use crate::feishu::{DriveEntry, Secret};
 use crate::transfer::events::{Command, ConflictChoice, Event};
+use crate::transfer::pacer::RetryNotice;
 
 use super::local::LocalEntry;
 use super::login::LoginScreen;
@@ -124,6 +125,9 @@ pub enum Action {
     },
     /// Background work went wrong in a way the user should read (e.g. saving bookmarks).
     Report(String),
+    /// The pacer is about to wait and send a failed call again (issue 12 "say what is
+    /// happening"): shown until a call succeeds or the retries end.
+    Retrying(RetryNotice),
 }
 
 /// One page of a Drive folder listing.

@@ -4,6 +4,7 @@
 //! change, so filling and updating a 100,000-row queue costs time linear in its events.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::feishu::Lang;
@@ -16,8 +17,14 @@ pub enum RowState {
     Running,
     Done {
         file_token: String,
-        /// How it finished when not by a plain upload (resumed, already uploaded).
+        /// How it finished when not by a plain upload: found after an interrupted upload,
+        /// uploaded again because Drive no longer held the journalled file.
         note: Option<String>,
+    },
+    /// An earlier run uploaded it and Drive still lists it: nothing was sent (counted apart
+    /// from uploads, as `Totals` does).
+    AlreadyThere {
+        file_token: String,
     },
     Skipped {
         reason: String,
@@ -29,7 +36,10 @@ pub enum RowState {
 
 impl RowState {
     pub fn finished(&self) -> bool {
-        matches!(self, RowState::Done { .. } | RowState::Skipped { .. })
+        matches!(
+            self,
+            RowState::Done { .. } | RowState::AlreadyThere { .. } | RowState::Skipped { .. }
+        )
     }
 
     /// Queued or running: work still to come.
@@ -42,6 +52,8 @@ impl RowState {
 pub struct Row {
     pub job: JobId,
     pub name: String,
+    /// The local file, so messages that start with it can drop it (the row names the file).
+    pub path: PathBuf,
     /// Remote folder below the destination, `/`-separated.
     pub folder: String,
     pub size: u64,
@@ -75,6 +87,9 @@ pub struct Queue {
     pub offset: usize,
     /// True from `u` until the engine says Idle.
     pub busy: bool,
+    /// Another larkup holds a destination this app wants to upload into: (folder token, its
+    /// pid). Set by `Event::Waiting`, gone when the next job is queued (the lock is ours).
+    pub waiting: Option<(String, Option<u32>)>,
     /// The cursor sits on a failure the view moved to, and stays there while the user looks
     /// elsewhere, until the next upload or the user moves it.
     pub pinned: bool,
@@ -199,15 +214,17 @@ impl Queue {
         match event {
             Event::Planning { seen } => self.planning = Some(seen),
             Event::Planned { .. } => self.planning = None,
-            Event::FolderReady { .. } | Event::Waiting { .. } => {}
+            Event::FolderReady { .. } => {}
+            Event::Waiting { folder, pid } => self.waiting = Some((folder, pid)),
             Event::Queued {
                 job,
+                path,
                 name,
                 size,
                 folder,
-                ..
             } => {
                 self.busy = true;
+                self.waiting = None;
                 match self.row(job) {
                     Some(row) => {
                         // RetryFailed queues a failed job again under the same id.
@@ -219,6 +236,7 @@ impl Queue {
                     None => self.push(Row {
                         job,
                         name,
+                        path,
                         folder,
                         size,
                         bytes_done: 0,
@@ -263,20 +281,20 @@ impl Queue {
             Event::AlreadyThere { job, file_token } => {
                 if let Some(row) = self.row(job) {
                     row.bytes_done = row.size;
-                    row.state = RowState::Done {
-                        file_token,
-                        note: Some("already there".to_string()),
-                    };
+                    row.state = RowState::AlreadyThere { file_token };
                 }
             }
             Event::Skipped { job, reason } => {
                 if let Some(row) = self.row(job) {
+                    let reason = crate::sanitize::without_path(&reason, &row.path).to_string();
                     row.state = RowState::Skipped { reason };
                 }
                 self.conflicts.retain(|(pending, _)| *pending != job);
             }
-            Event::Failed { job, failure } => {
+            Event::Failed { job, mut failure } => {
                 if let Some(row) = self.row(job) {
+                    failure.message =
+                        crate::sanitize::without_path(&failure.message, &row.path).to_string();
                     row.state = RowState::Failed { failure };
                 }
             }
@@ -285,6 +303,7 @@ impl Queue {
             Event::Idle => {
                 self.busy = false;
                 self.planning = None;
+                self.waiting = None;
             }
         }
     }

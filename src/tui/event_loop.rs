@@ -14,11 +14,12 @@ use tokio::sync::mpsc;
 
 use super::effects::{run_effects, Backend};
 use super::terminal::{restore_terminal, setup_terminal, Signals};
-use super::{host_of, Msg};
+use super::{host_of, send, Msg};
 use crate::app::{Action, App, Mode};
 use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event};
 use crate::transfer::journal::Journal;
+use crate::transfer::pacer::RetryNotice;
 use crate::ui;
 
 /// ~30 frames a second while progress moves.
@@ -41,7 +42,7 @@ pub(super) async fn run_app(
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let (mut backend, mut engine_events) = match session {
         Some(session) => {
-            let (backend, events) = start_backend(session, demo).await;
+            let (backend, events) = start_backend(session, demo, &tx).await;
             (Some(backend), Some(events))
         }
         None => (None, None),
@@ -84,7 +85,7 @@ pub(super) async fn run_app(
                 Msg::Action(action) => Some(action),
                 Msg::LoggedIn(name) => match options.open().await {
                     Ok(session) => {
-                        let (started, events) = start_backend(session, false).await;
+                        let (started, events) = start_backend(session, false, &tx).await;
                         backend = Some(started);
                         engine_events = Some(events);
                         Some(Action::LoggedIn { who: name, host: host_of(&options.resolved_base_url()) })
@@ -109,7 +110,20 @@ pub(super) async fn run_app(
     Outcome::Done
 }
 
-async fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedReceiver<Event>) {
+async fn start_backend(
+    session: Session,
+    demo: bool,
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> (Backend, mpsc::UnboundedReceiver<Event>) {
+    // Every retry, of the engine's calls and of the app's own (listing, new folder), reaches
+    // the status line (issue 12 "say what is happening"). Installed before the engine and the
+    // listing pacer are made from this one: they take its hook with them.
+    let notices = tx.clone();
+    session
+        .pacer
+        .set_notice(Arc::new(move |notice: &RetryNotice| {
+            send(&notices, Action::Retrying(notice.clone()));
+        }));
     let scope = session.journal_scope().await;
     let reads = Arc::new(session.reads());
     let Session { drive, pacer, .. } = session;

@@ -40,6 +40,7 @@ fn title(app: &App, theme: &Theme) -> Line<'static> {
             totals.files_total
         )));
         spans.push(Span::styled("· paused ", theme.hint()));
+        spans.extend(kinds(app, theme));
         if totals.files_failed > 0 {
             spans.push(Span::styled(
                 format!("· {} failed ", totals.files_failed),
@@ -64,6 +65,7 @@ fn title(app: &App, theme: &Theme) -> Line<'static> {
             speed,
             eta
         )));
+        spans.extend(kinds(app, theme));
         if totals.files_failed > 0 {
             spans.push(Span::styled(
                 format!("· {} failed ", totals.files_failed),
@@ -74,10 +76,37 @@ fn title(app: &App, theme: &Theme) -> Line<'static> {
     if app.queue.paused && totals.files_total == 0 {
         spans.push(Span::styled("· paused ", theme.hint()));
     }
+    if let Some((_, pid)) = &app.queue.waiting {
+        let whom = pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+        spans.push(Span::styled(
+            format!("· waiting for another larkup{whom} "),
+            theme.hint(),
+        ));
+    }
     if let Some(seen) = app.queue.planning {
         spans.push(Span::styled(format!("· planning… {seen} "), theme.hint()));
     }
     Line::from(spans)
+}
+
+/// Uploaded, already there and skipped, apart (issue 11 "Counts"), from the one mapping the
+/// CLI's summary reads; only when the rows are not all plain uploads, where "3/3" says it all.
+fn kinds(app: &App, theme: &Theme) -> Vec<Span<'static>> {
+    let totals = &app.queue.totals;
+    if totals.files_already == 0 && totals.files_skipped == 0 {
+        return Vec::new();
+    }
+    let mut parts = vec![format!("{} uploaded", totals.files_done)];
+    if totals.files_already > 0 {
+        parts.push(format!("{} already there", totals.files_already));
+    }
+    if totals.files_skipped > 0 {
+        parts.push(format!("{} skipped", totals.files_skipped));
+    }
+    vec![Span::styled(
+        format!("· {} ", parts.join(" · ")),
+        theme.dim(),
+    )]
 }
 
 fn bar(done: u64, size: u64) -> (String, u64) {
@@ -96,6 +125,8 @@ fn row_line(row: &Row, columns: usize, paused: bool, theme: &Theme) -> Vec<Span<
         RowState::Running if paused => ("‖", theme.hint()),
         RowState::Running => ("▶", theme.bar()),
         RowState::Done { .. } => ("✓", theme.ok()),
+        // Not "✓": nothing was sent, the file was there from an earlier run.
+        RowState::AlreadyThere { .. } => ("=", theme.dim()),
         RowState::Skipped { .. } => ("↷", theme.dim()),
         RowState::Failed { .. } => ("✗", theme.error()),
     };
@@ -123,6 +154,9 @@ fn row_line(row: &Row, columns: usize, paused: bool, theme: &Theme) -> Vec<Span<
             Some(note) => (format!("{file_token}  ({note})"), theme.dim()),
             None => (file_token.clone(), theme.dim()),
         },
+        RowState::AlreadyThere { file_token } => {
+            (format!("already there  {file_token}"), theme.dim())
+        }
         RowState::Skipped { reason } => (format!("skipped: {reason}"), theme.dim()),
         RowState::Failed { failure } => {
             let code = failure
@@ -149,10 +183,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let height = usize::from(inner.height);
     let mut lines: Vec<Line> = Vec::new();
     if app.queue.rows.is_empty() {
-        lines.push(Line::from(Span::styled(
-            "Nothing queued: mark local files with Space, open a Drive folder, press u.",
-            theme.dim(),
-        )));
+        let empty = if app.queue.waiting.is_some() {
+            // The selection is planned; its rows come once the other larkup is done there.
+            "Waiting for another larkup to finish in the destination; the files queue here then."
+        } else {
+            "Nothing queued: mark local files with Space, open a Drive folder, press u."
+        };
+        lines.push(Line::from(Span::styled(empty, theme.dim())));
     }
     for (index, row) in app.queue.rows.iter().enumerate().skip(app.queue.offset) {
         if lines.len() >= height {
