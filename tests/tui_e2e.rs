@@ -20,11 +20,39 @@ struct Tui {
     pty: Pty,
 }
 
+/// Every screen the app ever showed that held one of the watched texts, with that text.
+type Sightings = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
 impl Tui {
     fn spawn(command: CommandBuilder) -> Tui {
         Tui {
             pty: Pty::spawn(command, ROWS, COLS, None).expect("larkup starts in a pty"),
         }
+    }
+
+    /// Spawns with a watch on every frame: a text that shows even for one frame is noted,
+    /// which polling the screen now and then could miss.
+    fn spawn_watching(command: CommandBuilder, watched: &[&str]) -> (Tui, Sightings) {
+        let sightings: Sightings = Default::default();
+        let (seen, watched) = (
+            sightings.clone(),
+            watched
+                .iter()
+                .map(|text| text.to_string())
+                .collect::<Vec<_>>(),
+        );
+        let observer: common::pty::Observer = Box::new(move |screen, _| {
+            let contents = screen.contents();
+            for text in &watched {
+                if contents.contains(text.as_str()) {
+                    if let Ok(mut seen) = seen.lock() {
+                        seen.push((text.clone(), contents.clone()));
+                    }
+                }
+            }
+        });
+        let pty = Pty::spawn(command, ROWS, COLS, Some(observer)).expect("larkup starts in a pty");
+        (Tui { pty }, sightings)
     }
 
     fn contents(&self) -> String {
@@ -423,4 +451,72 @@ async fn sighup_on_the_demo_removes_its_temporary_folders() {
         tui.wait_restored();
     });
     assert_eq!(leftovers(), Vec::<String>::new(), "nothing left behind");
+}
+
+/// Fails with the first screen that showed a watched text.
+fn assert_never_seen(sightings: &Sightings) {
+    let seen = sightings.lock().expect("sightings");
+    if let Some((text, screen)) = seen.first() {
+        panic!("{text:?} reached the screen:\n{screen}");
+    }
+}
+
+/// Issue 14.6: with every log level on (LARKUP_LOG=debug and -vv), no log line reaches the
+/// app's screen while the log file in the state directory fills up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_go_to_the_log_file_never_to_the_screen() {
+    let harness = Harness::start(SandboxOptions::default()).await;
+    harness.file("alpha.txt", b"alpha");
+    let root = harness.sandbox.root_token();
+    harness.sandbox.seed_folder(&root, "Inbox", 0);
+    let config = tempfile::TempDir::new().expect("config dir");
+    let mut command = command(&harness, config.path());
+    command.env("LARKUP_LOG", "debug");
+    command.arg("-vv");
+    // What a tracing line carries: its level and a target below larkup (or a dependency).
+    let watched = [
+        " DEBUG ",
+        " TRACE ",
+        " INFO ",
+        " WARN ",
+        "larkup::",
+        "reqwest::",
+        "hyper",
+    ];
+    let (mut tui, sightings) = Tui::spawn_watching(command, &watched);
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the panes", |s| {
+            s.contains("alpha.txt") && s.contains("Inbox")
+        });
+        tui.keys("\t");
+        tui.select_drive_entry("Inbox");
+        tui.keys("\r");
+        tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
+        tui.keys("\t\t ");
+        tui.wait_for("one mark", |s| s.contains("1 marked"));
+        tui.keys("u");
+        tui.wait_for("the upload done", |s| s.contains('✓') && s.contains("1/1"));
+        tui.keys("q");
+        assert!(tui.wait_exit().success());
+        tui.wait_restored();
+    });
+    assert_never_seen(&sightings);
+    let raw = String::from_utf8_lossy(&tui.pty.raw_output()).into_owned();
+    for text in watched {
+        assert!(!raw.contains(text), "{text:?} was written to the terminal");
+    }
+    // The log file has what the screen did not (the guard flushed it at exit).
+    let logs = harness.state.path().join("logs");
+    let text: String = std::fs::read_dir(&logs)
+        .unwrap_or_else(|err| panic!("{}: {err}", logs.display()))
+        .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+        .collect();
+    assert!(
+        text.lines().any(|line| line.contains(" DEBUG ")),
+        "debug lines in the log file:\n{text}"
+    );
+    assert!(
+        !text.contains(&harness.sandbox.access_token()),
+        "the token never reaches the log"
+    );
 }
