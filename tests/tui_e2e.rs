@@ -702,3 +702,90 @@ async fn browsing_and_uploading_across_many_token_lifetimes_shows_no_token_error
         .count();
     assert_eq!(uploaded, 3);
 }
+
+/// Issue 11 "two processes": while a headless `larkup upload` holds the destination, the
+/// app's upload into the same folder waits and says for whom, then goes on when it is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_waits_for_another_larkup_uploading_into_the_same_folder_and_says_so() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    // A slow uplink keeps the other upload going for seconds (40 KB/s, 400 KB).
+    let harness = Harness::start(SandboxOptions {
+        link_rate: 40_000,
+        ..SandboxOptions::default()
+    })
+    .await;
+    let root = harness.sandbox.root_token();
+    let inbox = harness.sandbox.seed_folder(&root, "Inbox", 0);
+    let big = harness.file("other/big.bin", &common::pattern(400_000, 7));
+    harness.file("small.txt", b"small");
+    let config = tempfile::TempDir::new().expect("config dir");
+    let mut tui = Tui::spawn(command(&harness, config.path()));
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the panes", |s| {
+            s.contains("small.txt") && s.contains("Inbox")
+        });
+        tui.keys("\t");
+        tui.select_drive_entry("Inbox");
+        tui.keys("\r");
+        tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
+        // other/ first, then small.txt.
+        tui.keys("\t\tj ");
+        tui.wait_for("one mark", |s| s.contains("1 marked"));
+    });
+    // The other larkup, into the same folder; its first started row means it holds the lock.
+    let mut other = harness.command();
+    other
+        .args(["upload", &big.to_string_lossy(), "--to", &inbox, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut other = other.spawn().expect("the other larkup starts");
+    let pid = other.id().expect("its pid");
+    let mut events = BufReader::new(other.stdout.take().expect("stdout piped")).lines();
+    tokio::time::timeout(WAIT, async {
+        while let Ok(Some(line)) = events.next_line().await {
+            if line.contains(r#""event":"started""#) {
+                return;
+            }
+        }
+        panic!("the other larkup ended before it started uploading");
+    })
+    .await
+    .expect("the other larkup starts uploading in time");
+    tokio::task::block_in_place(|| {
+        tui.keys("u");
+        let waiting = format!("waiting for another larkup (pid {pid}) uploading into /Inbox");
+        tui.wait_for("the wait, named", |s| s.contains(&waiting));
+        tui.wait_for("the app's upload done after the other", |s| {
+            s.contains('✓') && s.contains("1/1") && !s.contains("waiting for another larkup")
+        });
+    });
+    // It did wait: the other's file was stored before the app's went out.
+    assert!(
+        harness
+            .sandbox
+            .inspect()
+            .files
+            .iter()
+            .any(|file| file.name == "big.bin"),
+        "the app uploaded while the other larkup still held the folder"
+    );
+    let status = tokio::time::timeout(WAIT, other.wait())
+        .await
+        .expect("the other larkup ends in time")
+        .expect("the other larkup runs");
+    assert!(status.success(), "{status:?}");
+    tokio::task::block_in_place(|| {
+        tui.keys("q");
+        assert!(tui.wait_exit().success());
+    });
+    let stored = harness.sandbox.inspect();
+    let mut names: Vec<&str> = stored
+        .files
+        .iter()
+        .filter(|file| file.parent_token == inbox)
+        .map(|file| file.name.as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["big.bin", "small.txt"]);
+}
