@@ -789,3 +789,106 @@ async fn the_app_waits_for_another_larkup_uploading_into_the_same_folder_and_say
     names.sort_unstable();
     assert_eq!(names, ["big.bin", "small.txt"]);
 }
+
+/// A TCP relay on 127.0.0.1 in front of the sandbox that can be taken down — its port then
+/// refuses connections and the open ones are cut, as when a network goes away — and brought
+/// back on the same port.
+struct Relay {
+    port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("relay port");
+        let port = listener.local_addr().expect("relay address").port();
+        let (up, mut state) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            let mut listener = Some(listener);
+            loop {
+                let Some(bound) = &listener else {
+                    // Down: nothing listens until it is up again.
+                    if state.wait_for(|up| *up).await.is_err() {
+                        return;
+                    }
+                    listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                        .await
+                        .ok();
+                    assert!(listener.is_some(), "the relay's port is back");
+                    continue;
+                };
+                let accepted = tokio::select! {
+                    accepted = bound.accept() => accepted.ok(),
+                    _ = state.wait_for(|up| !*up) => {
+                        // Going down drops the listener: connections are refused from now on.
+                        listener = None;
+                        continue;
+                    }
+                };
+                let Some((mut client, _)) = accepted else {
+                    continue;
+                };
+                let (target, mut cut) = (target.clone(), state.clone());
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Relay { port, up }
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+/// Issue 12 "say what is happening": when the server cannot be reached the app's status
+/// line says so with the pacer's retry count, and the line clears once a call goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_reads_on_the_status_line_until_it_answers_again() {
+    let harness = Harness::start(SandboxOptions::default()).await;
+    let root = harness.sandbox.root_token();
+    harness.sandbox.seed_folder(&root, "Inbox", 0);
+    harness.file("alpha.txt", b"alpha");
+    let sandbox = harness
+        .sandbox
+        .base_url()
+        .trim_start_matches("http://")
+        .to_string();
+    let relay = Relay::start(sandbox).await;
+    let config = tempfile::TempDir::new().expect("config dir");
+    let mut command = command(&harness, config.path());
+    command.env("LARKUP_BASE_URL", relay.base_url());
+    let mut tui = Tui::spawn(command);
+    let unreachable = format!("cannot reach 127.0.0.1:{}", relay.port);
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the panes", |s| {
+            s.contains("alpha.txt") && s.contains("📁 Inbox")
+        });
+        relay.set_up(false);
+        // r in the Drive pane: the listing meets a refused connection and is retried.
+        tui.keys("\tr");
+        tui.wait_for("the retry on the status line", |s| {
+            s.contains(&unreachable) && s.contains("; retry ") && s.contains("/8 in ")
+        });
+        harness.sandbox.seed_folder(&root, "Later", 0);
+        relay.set_up(true);
+        tui.wait_for("the listing back and the notice gone", |s| {
+            s.contains("📁 Later") && !s.contains("cannot reach")
+        });
+        tui.keys("q");
+        assert!(tui.wait_exit().success());
+    });
+}
