@@ -562,21 +562,29 @@ fn rerun_rows_already_there_uploaded_again_and_reasons_without_the_path() {
     insta::assert_snapshot!(screen);
 }
 
-/// Issue 12 "say what is happening": a retry on the status line.
+/// Issue 12 "say what is happening": an upload call's retry on the status line; the running
+/// row and the totals say it waits.
 #[test]
 fn a_retry_reads_on_the_status_line() {
     let mut app = with_queue(app(120, 26), false);
-    app.update(Action::Retrying(larkup::transfer::pacer::RetryNotice {
-        reason: "cannot reach open.feishu.cn (connection refused)".to_string(),
-        attempt: 2,
-        of: 8,
-        delay: Duration::from_secs(4),
-    }));
+    app.update(Action::Retrying {
+        notice: larkup::transfer::pacer::RetryNotice {
+            reason: "cannot reach open.feishu.cn (connection refused)".to_string(),
+            attempt: 2,
+            of: 8,
+            delay: Duration::from_secs(4),
+        },
+        uploads: true,
+    });
     let screen = render(&app);
     assert!(
         screen.contains("cannot reach open.feishu.cn (connection refused); retry 2/8 in 4.0 s"),
         "{screen}"
     );
+    // The running row and the totals hold still: no speed, no ETA while it waits.
+    assert!(!screen.contains("/s"), "{screen}");
+    assert!(!screen.contains("ETA 0"), "{screen}");
+    assert!(screen.contains("51%  retrying"), "{screen}");
     insta::assert_snapshot!(screen);
 }
 

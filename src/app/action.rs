@@ -126,8 +126,13 @@ pub enum Action {
     /// Background work went wrong in a way the user should read (e.g. saving bookmarks).
     Report(String),
     /// The pacer is about to wait and send a failed call again (issue 12 "say what is
-    /// happening"): shown until a call succeeds or the retries end.
-    Retrying(RetryNotice),
+    /// happening"): shown until a call succeeds or the retries end. `uploads`: a call of the
+    /// write family (the engine's, or a new folder), whose wait holds up the running rows;
+    /// otherwise one of the app's own listings.
+    Retrying {
+        notice: RetryNotice,
+        uploads: bool,
+    },
 }
 
 /// One page of a Drive folder listing.

@@ -103,8 +103,11 @@ pub struct Notice {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
-    /// Calls fail and are being sent again.
+    /// The app's own listing fails and is being sent again.
     Retrying,
+    /// A write-family call (an upload's, a new folder's) fails and is being sent again: the
+    /// running rows wait on it.
+    RetryingUploads,
     /// Another process holds the destination's lock.
     Waiting,
 }
@@ -198,6 +201,13 @@ impl App {
         }
     }
 
+    /// An upload call waits to be sent again: running rows show that, not a speed.
+    pub fn retrying_uploads(&self) -> bool {
+        self.notice
+            .as_ref()
+            .is_some_and(|notice| notice.kind == NoticeKind::RetryingUploads)
+    }
+
     fn areas(&self) -> layout::Areas {
         layout::areas(self.width, self.height)
     }
@@ -286,11 +296,13 @@ impl App {
                 name,
                 result,
             } => {
+                // Made through the write family's pacer, retried under either notice.
                 self.end_notice(NoticeKind::Retrying);
+                self.end_notice(NoticeKind::RetryingUploads);
                 self.folder_created(parent, name, result)
             }
             Action::Engine(event, now) => self.engine_event(event, now),
-            Action::Retrying(notice) => {
+            Action::Retrying { notice, uploads } => {
                 let text = format!(
                     "{}; retry {}/{} in {}",
                     crate::sanitize::escape(&notice.reason),
@@ -298,7 +310,12 @@ impl App {
                     notice.of,
                     seconds(notice.delay)
                 );
-                self.begin_notice(NoticeKind::Retrying, text, true);
+                let kind = if uploads {
+                    NoticeKind::RetryingUploads
+                } else {
+                    NoticeKind::Retrying
+                };
+                self.begin_notice(kind, text, true);
                 Vec::new()
             }
             Action::Resize { width, height } => {
@@ -852,7 +869,7 @@ impl App {
                 | Event::Failed { .. }
                 | Event::Idle
         ) {
-            self.end_notice(NoticeKind::Retrying);
+            self.end_notice(NoticeKind::RetryingUploads);
         }
         match &event {
             Event::Waiting { folder, pid } => {

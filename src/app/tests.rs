@@ -1156,13 +1156,16 @@ fn status_text(app: &App) -> String {
         .unwrap_or_default()
 }
 
-fn retrying(attempt: usize, secs: u64) -> Action {
-    Action::Retrying(crate::transfer::pacer::RetryNotice {
-        reason: "cannot reach open.feishu.cn (connection refused)".to_string(),
-        attempt,
-        of: 8,
-        delay: Duration::from_secs(secs),
-    })
+fn retrying(attempt: usize, secs: u64, uploads: bool) -> Action {
+    Action::Retrying {
+        notice: crate::transfer::pacer::RetryNotice {
+            reason: "cannot reach open.feishu.cn (connection refused)".to_string(),
+            attempt,
+            of: 8,
+            delay: Duration::from_secs(secs),
+        },
+        uploads,
+    }
 }
 
 #[test]
@@ -1171,18 +1174,25 @@ fn a_retry_shows_on_the_status_line_until_a_call_succeeds() {
     app.update(Action::Upload);
     let uploading = status_text(&app);
     assert!(uploading.starts_with("uploading"), "{uploading}");
-    app.update(retrying(2, 4));
+    app.update(retrying(2, 4, true));
     assert_eq!(
         status_text(&app),
         "cannot reach open.feishu.cn (connection refused); retry 2/8 in 4.0 s"
     );
     assert!(app.status.as_ref().is_some_and(|status| status.error));
-    app.update(retrying(3, 12));
+    app.update(retrying(3, 12, true));
     assert!(status_text(&app).ends_with("retry 3/8 in 12 s"));
+    assert!(app.retrying_uploads(), "the running rows say they wait");
     // Queued and started say nothing about the network; a confirmed block does.
     let t = t0();
     app.update(Action::Engine(queued(1, "a.txt", 100), t));
     app.update(Action::Engine(Event::Started { job: 1 }, t));
+    assert!(status_text(&app).contains("retry 3/8"));
+    // An answer to one of the app's own listings says nothing about the uploads' calls.
+    app.update(Action::DrivePage {
+        generation: app.drive.generation,
+        result: Ok(DrivePage::default()),
+    });
     assert!(status_text(&app).contains("retry 3/8"));
     app.update(Action::Engine(
         Event::Progress {
@@ -1197,8 +1207,11 @@ fn a_retry_shows_on_the_status_line_until_a_call_succeeds() {
         "what the notice covered is back"
     );
 
-    // A listing that comes back (even with an error the pane shows) ends it too.
-    app.update(retrying(1, 1));
+    assert!(!app.retrying_uploads());
+
+    // A listing's retry ends when the listing comes back (even with an error the pane shows).
+    app.update(retrying(1, 1, false));
+    assert!(!app.retrying_uploads(), "a listing holds up no upload");
     let generation = app.drive.generation;
     app.update(Action::DrivePage {
         generation,
@@ -1207,7 +1220,7 @@ fn a_retry_shows_on_the_status_line_until_a_call_succeeds() {
     assert_eq!(status_text(&app), uploading);
 
     // Something newer on the status line is not wiped when the retries end.
-    app.update(retrying(1, 1));
+    app.update(retrying(1, 1, true));
     app.update(Action::AddBookmark);
     let said = status_text(&app);
     assert!(said.starts_with("bookmarked"), "{said}");
@@ -1225,12 +1238,15 @@ fn a_retry_shows_on_the_status_line_until_a_call_succeeds() {
 #[test]
 fn a_control_character_in_a_retry_reason_is_escaped() {
     let mut app = app();
-    app.update(Action::Retrying(crate::transfer::pacer::RetryNotice {
-        reason: "bad\u{1b}]0;title\u{7}".to_string(),
-        attempt: 1,
-        of: 8,
-        delay: Duration::from_millis(250),
-    }));
+    app.update(Action::Retrying {
+        notice: crate::transfer::pacer::RetryNotice {
+            reason: "bad\u{1b}]0;title\u{7}".to_string(),
+            attempt: 1,
+            of: 8,
+            delay: Duration::from_millis(250),
+        },
+        uploads: false,
+    });
     let text = status_text(&app);
     assert!(!text.chars().any(char::is_control), "{text:?}");
     assert!(text.ends_with("retry 1/8 in 0.2 s") || text.ends_with("retry 1/8 in 0.3 s"));

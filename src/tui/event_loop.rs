@@ -19,7 +19,7 @@ use crate::app::{Action, App, Mode};
 use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event};
 use crate::transfer::journal::Journal;
-use crate::transfer::pacer::RetryNotice;
+use crate::transfer::pacer::{NoticeHook, RetryNotice};
 use crate::ui;
 
 /// ~30 frames a second while progress moves.
@@ -118,14 +118,11 @@ async fn start_backend(
     // Every retry, of the engine's calls and of the app's own (listing, new folder), reaches
     // the status line (issue 12 "say what is happening"). Installed before the engine and the
     // listing pacer are made from this one: they take its hook with them.
-    let notices = tx.clone();
-    session
-        .pacer
-        .set_notice(Arc::new(move |notice: &RetryNotice| {
-            send(&notices, Action::Retrying(notice.clone()));
-        }));
+    session.pacer.set_notice(notice_hook(tx, true));
     let scope = session.journal_scope().await;
     let reads = Arc::new(session.reads());
+    // The app's own listings: their retries hold up no upload.
+    reads.set_notice(notice_hook(tx, false));
     let Session { drive, pacer, .. } = session;
     let pacer = Arc::new(pacer);
     // The demo's uploads live in a throwaway sandbox: keep them out of the real journal.
@@ -154,6 +151,20 @@ async fn start_backend(
         },
         handle.events,
     )
+}
+
+/// Forwards a pacer's retry notices into the loop.
+fn notice_hook(tx: &mpsc::UnboundedSender<Msg>, uploads: bool) -> NoticeHook {
+    let tx = tx.clone();
+    Arc::new(move |notice: &RetryNotice| {
+        send(
+            &tx,
+            Action::Retrying {
+                notice: notice.clone(),
+                uploads,
+            },
+        );
+    })
 }
 
 async fn next_engine_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {

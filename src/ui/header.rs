@@ -32,12 +32,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         ));
     } else if app.queue.running() && totals.files_total > 0 {
         // The batch at a glance wherever the user is looking; the queue's title has the same.
-        let speed = totals
-            .speed()
-            .map(|speed| format!(" · {}/s", human_bytes(speed as u64)))
-            .unwrap_or_default();
+        // While a call waits to be sent again, a speed and an ETA would pretend it moves.
+        let retrying = app.retrying_uploads();
+        let speed = if retrying {
+            " · retrying".to_string()
+        } else {
+            totals
+                .speed()
+                .map(|speed| format!(" · {}/s", human_bytes(speed as u64)))
+                .unwrap_or_default()
+        };
         let eta = totals
             .eta()
+            .filter(|_| !retrying)
             .map(|eta| format!(" · ETA {}", human_duration(eta)))
             .unwrap_or_default();
         left.push_str(&format!(

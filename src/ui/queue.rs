@@ -48,14 +48,20 @@ fn title(app: &App, theme: &Theme) -> Line<'static> {
             ));
         }
     } else if totals.files_total > 0 {
-        let speed = totals
-            .speed()
-            .filter(|_| app.queue.running())
-            .map(|speed| format!("{}/s", human_bytes(speed as u64)))
-            .unwrap_or_else(|| "–".to_string());
+        // While a call waits to be sent again nothing moves: no live-looking speed or ETA.
+        let moving = app.queue.running() && !app.retrying_uploads();
+        let speed = if app.queue.running() && app.retrying_uploads() {
+            "retrying".to_string()
+        } else {
+            totals
+                .speed()
+                .filter(|_| moving)
+                .map(|speed| format!("{}/s", human_bytes(speed as u64)))
+                .unwrap_or_else(|| "–".to_string())
+        };
         let eta = totals
             .eta()
-            .filter(|_| app.queue.running())
+            .filter(|_| moving)
             .map(human_duration)
             .unwrap_or_else(|| "–".to_string());
         spans.push(Span::raw(format!(
@@ -118,7 +124,17 @@ fn bar(done: u64, size: u64) -> (String, u64) {
     )
 }
 
-fn row_line(row: &Row, columns: usize, paused: bool, theme: &Theme) -> Vec<Span<'static>> {
+/// How the queue is held up, for its running rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    Moving,
+    Paused,
+    /// A call fails and waits to be sent again (the status line says why).
+    Retrying,
+}
+
+fn row_line(row: &Row, columns: usize, hold: Hold, theme: &Theme) -> Vec<Span<'static>> {
+    let paused = hold == Hold::Paused;
     let (icon, icon_style) = match &row.state {
         RowState::Queued => ("·", theme.dim()),
         // A started row holds still while paused: no ▶ as if it moved.
@@ -143,6 +159,8 @@ fn row_line(row: &Row, columns: usize, paused: bool, theme: &Theme) -> Vec<Span<
             let (bar, percent) = bar(row.bytes_done, row.size);
             let speed = if paused {
                 "  paused".to_string()
+            } else if hold == Hold::Retrying {
+                "  retrying".to_string()
             } else {
                 row.speed
                     .map(|speed| format!("  {}/s", human_bytes(speed as u64)))
@@ -182,6 +200,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let columns = usize::from(inner.width);
     let height = usize::from(inner.height);
     let mut lines: Vec<Line> = Vec::new();
+    let hold = if app.queue.paused {
+        Hold::Paused
+    } else if app.retrying_uploads() {
+        Hold::Retrying
+    } else {
+        Hold::Moving
+    };
     if app.queue.rows.is_empty() {
         let empty = if app.queue.waiting.is_some() {
             // The selection is planned; its rows come once the other larkup is done there.
@@ -195,7 +220,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         if lines.len() >= height {
             break;
         }
-        let mut line = Line::from(row_line(row, columns, app.queue.paused, theme));
+        let mut line = Line::from(row_line(row, columns, hold, theme));
         if focused && index == app.queue.cursor {
             line = line.style(theme.cursor(true));
         }
