@@ -855,7 +855,8 @@ impl Relay {
 }
 
 /// Issue 12 "say what is happening": when the server cannot be reached the app's status
-/// line says so with the pacer's retry count, and the line clears once a call goes through.
+/// line says so with the pacer's retry count — for the Drive pane's listing and for an
+/// upload, whose row says it waits — and the line clears once a call goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_reads_on_the_status_line_until_it_answers_again() {
     let harness = Harness::start(SandboxOptions::default()).await;
@@ -888,7 +889,26 @@ async fn an_unreachable_server_reads_on_the_status_line_until_it_answers_again()
         tui.wait_for("the listing back and the notice gone", |s| {
             s.contains("📁 Later") && !s.contains("cannot reach")
         });
+        // An upload meets the same: its running row says it waits, then it goes through.
+        tui.keys("\t\t ");
+        tui.wait_for("one mark", |s| s.contains("1 marked"));
+        relay.set_up(false);
+        tui.keys("u");
+        tui.wait_for("the upload's retry on the status line and its row", |s| {
+            s.contains(&unreachable) && s.contains("; retry ") && s.contains("retrying")
+        });
+        relay.set_up(true);
+        tui.wait_for("the upload done and the notice gone", |s| {
+            s.contains('✓') && s.contains("1/1") && !s.contains("cannot reach")
+        });
         tui.keys("q");
         assert!(tui.wait_exit().success());
     });
+    let stored = harness.sandbox.inspect();
+    let copies = stored
+        .files
+        .iter()
+        .filter(|file| file.name == "alpha.txt")
+        .count();
+    assert_eq!(copies, 1);
 }
