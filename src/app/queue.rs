@@ -58,6 +58,8 @@ pub struct Row {
     pub folder: String,
     pub size: u64,
     pub bytes_done: u64,
+    /// Bytes an earlier run confirmed (a resumed upload): in the bar, not in the speed.
+    pub earlier: u64,
     pub state: RowState,
     pub started: Option<Instant>,
     /// Bytes per second of this row since it started.
@@ -230,6 +232,7 @@ impl Queue {
                         // RetryFailed queues a failed job again under the same id.
                         row.state = RowState::Queued;
                         row.bytes_done = 0;
+                        row.earlier = 0;
                         row.speed = None;
                         row.started = None;
                     }
@@ -240,6 +243,7 @@ impl Queue {
                         folder,
                         size,
                         bytes_done: 0,
+                        earlier: 0,
                         state: RowState::Queued,
                         started: None,
                         speed: None,
@@ -255,6 +259,7 @@ impl Queue {
             Event::Resumed { job, bytes_done } => {
                 if let Some(row) = self.row(job) {
                     row.bytes_done = bytes_done;
+                    row.earlier = bytes_done;
                 }
             }
             Event::Progress { job, bytes_done } => {
@@ -263,7 +268,8 @@ impl Queue {
                     if let Some(started) = row.started {
                         let secs = now.saturating_duration_since(started).as_secs_f64();
                         if secs > 0.0 {
-                            row.speed = Some(bytes_done as f64 / secs);
+                            let sent = bytes_done.saturating_sub(row.earlier);
+                            row.speed = Some(sent as f64 / secs);
                         }
                     }
                 }

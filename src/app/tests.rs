@@ -1379,3 +1379,30 @@ fn already_there_is_its_own_state_and_count_and_messages_drop_the_path() {
     app.update(Action::ClearFinished);
     assert_eq!(app.queue.rows.len(), 1);
 }
+
+#[test]
+fn a_resumed_row_shows_its_earlier_bytes_in_the_bar_but_not_in_its_speed() {
+    let mut app = app();
+    let t = t0();
+    let mib = 1024 * 1024;
+    app.update(Action::Engine(queued(1, "big.bin", 40 * mib), t));
+    app.update(Action::Engine(Event::Started { job: 1 }, t));
+    app.update(Action::Engine(
+        Event::Resumed {
+            job: 1,
+            bytes_done: 36 * mib,
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Progress {
+            job: 1,
+            bytes_done: 40 * mib,
+        },
+        t + Duration::from_secs(2),
+    ));
+    let row = &app.queue.rows[0];
+    assert_eq!(row.bytes_done, 40 * mib);
+    assert_eq!(row.speed, Some((2 * mib) as f64), "4 MiB sent in 2 s");
+    assert_eq!(app.queue.totals.bytes_done, 4 * mib);
+}
