@@ -378,6 +378,8 @@ fn scrolled_queue_shows_a_new_failure_and_its_hint() {
         ));
     }
     app.update(Action::Engine(Event::Idle, t));
+    // The second batch: u.
+    app.update(Action::Upload);
     for (job, name) in [(41, "notes.md"), (42, "disk-image.iso")] {
         app.update(Action::Engine(queued(job, name, 2048), t));
     }

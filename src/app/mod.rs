@@ -980,6 +980,9 @@ impl App {
             self.drive.destination_path()
         ));
         self.marks.clear();
+        if !self.queue.running() {
+            self.queue.new_batch = true;
+        }
         self.queue.busy = true;
         // The view follows the new work.
         self.queue.pinned = false;

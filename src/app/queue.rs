@@ -89,6 +89,8 @@ pub struct Queue {
     pub offset: usize,
     /// True from `u` until the engine says Idle.
     pub busy: bool,
+    /// `u` on a settled queue: the batch's first row starts the totals afresh.
+    pub new_batch: bool,
     /// Another larkup holds a destination this app wants to upload into: (folder token, its
     /// pid). Set by `Event::Waiting`, gone when the next job is queued (the lock is ours).
     pub waiting: Option<(String, Option<u32>)>,
@@ -202,12 +204,11 @@ impl Queue {
     pub fn apply(&mut self, event: Event, now: Instant) {
         self.settle();
         if let Event::Queued { job, .. } = &event {
-            let settled = self.active_rows() == 0;
-            if self.position(*job).is_none()
-                && settled
-                && self.totals.finished() == self.totals.files_total
-            {
-                // A new batch after everything settled: speed and ETA start afresh.
+            if self.new_batch && self.position(*job).is_none() {
+                // A new batch after everything settled: counts, speed and ETA start afresh —
+                // at its first row, not at any row that finds the queue settled (a skipped
+                // problem row reported first settles it, and its count was lost).
+                self.new_batch = false;
                 self.totals = Totals::new(now);
             }
         }

@@ -739,15 +739,17 @@ fn retry_after_the_batch_settled_counts_the_row_again() {
     assert_eq!(app.queue.totals.files_total, 1);
     assert_eq!(app.queue.totals.files_failed, 0);
     assert_eq!(app.queue.totals.bytes_total, 10);
-    // A new file after that starts a new batch.
+    // The next `u` after that starts a new batch.
     app.update(Action::Engine(
         Event::Done {
             job: 1,
             file_token: "box1".to_string(),
-            note: Some("already uploaded".to_string()),
+            note: None,
         },
         t,
     ));
+    app.update(Action::Engine(Event::Idle, t));
+    app.update(Action::Upload);
     app.update(Action::Engine(queued(2, "b.txt", 20), t));
     assert_eq!(app.queue.totals.files_total, 1);
     assert_eq!(app.queue.rows.len(), 2);
@@ -1405,4 +1407,52 @@ fn a_resumed_row_shows_its_earlier_bytes_in_the_bar_but_not_in_its_speed() {
     assert_eq!(row.bytes_done, 40 * mib);
     assert_eq!(row.speed, Some((2 * mib) as f64), "4 MiB sent in 2 s");
     assert_eq!(app.queue.totals.bytes_done, 4 * mib);
+}
+
+#[test]
+fn a_problem_row_reported_first_stays_counted_in_its_batch() {
+    let mut app = app();
+    let t = t0();
+    // A finished batch before.
+    app.update(Action::Upload);
+    app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    app.update(Action::Engine(
+        Event::Done {
+            job: 1,
+            file_token: "boxA".to_string(),
+            note: None,
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Idle, t));
+    // The next batch: its empty file is reported (queued and skipped) before its other file
+    // is queued, which finds the queue settled for a moment.
+    app.update(Action::Upload);
+    app.update(Action::Engine(queued(2, "empty.txt", 0), t));
+    app.update(Action::Engine(
+        Event::Skipped {
+            job: 2,
+            reason: "/data/empty.txt: the file is empty".to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(queued(3, "b.txt", 20), t));
+    app.update(Action::Engine(
+        Event::Done {
+            job: 3,
+            file_token: "boxB".to_string(),
+            note: None,
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Idle, t));
+    let totals = &app.queue.totals;
+    assert_eq!(
+        (totals.files_total, totals.files_done, totals.files_skipped),
+        (2, 1, 1)
+    );
+    assert_eq!(
+        status_text(&app),
+        "finished: 1 uploaded, 0 already there, 1 skipped, 0 failed"
+    );
 }
