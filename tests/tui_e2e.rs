@@ -912,3 +912,93 @@ async fn an_unreachable_server_reads_on_the_status_line_until_it_answers_again()
         .count();
     assert_eq!(copies, 1);
 }
+
+/// Issues 11 and 14 in the app, through the real engine and journal: a problem row gives its
+/// reason without the path the row already names and stays counted; the app opened again
+/// reads the same file as "already there" (no ✓, counted apart); once it is deleted in Drive
+/// it is uploaded again and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reruns_read_already_there_then_uploaded_again_once_gone_from_drive() {
+    let harness = Harness::start(SandboxOptions::default()).await;
+    let alpha = harness.file("alpha.txt", b"alpha");
+    let empty = harness.file("empty.txt", b"");
+    let config = tempfile::TempDir::new().expect("config dir");
+    let app = || {
+        let mut command = command(&harness, config.path());
+        // Looking again for a just-uploaded file that is gone takes 15 ms, not 15 s.
+        command.env("LARKUP_RECONCILE_BASE_MS", "1");
+        Tui::spawn(command)
+    };
+    let open = |tui: &Tui| {
+        tui.wait_for("the panes", |s| {
+            s.contains("alpha.txt") && s.contains("empty.txt") && s.contains("→ / (")
+        });
+    };
+    let mut tui = app();
+    tokio::task::block_in_place(|| {
+        open(&tui);
+        tui.keys("  ");
+        tui.wait_for("two marks", |s| s.contains("2 marked"));
+        tui.keys("u");
+        tui.wait_for("one uploaded, one skipped", |s| {
+            s.contains("finished: 1 uploaded, 0 already there, 1 skipped, 0 failed")
+                && s.contains("skipped: the file is empty")
+        });
+        let screen = tui.contents();
+        assert!(
+            !screen.contains(&empty.display().to_string()),
+            "the row says its path again:\n{screen}"
+        );
+        assert!(screen.contains("1 uploaded · 1 skipped"), "{screen}");
+        tui.keys("q");
+        assert!(tui.wait_exit().success());
+    });
+
+    // Opened again, the same file: Drive still holds it.
+    let mut tui = app();
+    tokio::task::block_in_place(|| {
+        open(&tui);
+        tui.keys(" ");
+        tui.wait_for("one mark", |s| s.contains("1 marked"));
+        tui.keys("u");
+        tui.wait_for("already there", |s| {
+            s.contains("finished: 0 uploaded, 1 already there, 0 skipped, 0 failed")
+                && s.contains("already there  ")
+                && s.contains("0 uploaded · 1 already there")
+        });
+        assert!(!tui.contents().contains('✓'), "{}", tui.contents());
+    });
+
+    // Deleted in Drive: the journal's "done" no longer counts.
+    let token = harness
+        .sandbox
+        .inspect()
+        .files
+        .iter()
+        .find(|file| file.name == "alpha.txt")
+        .map(|file| file.token.clone())
+        .expect("alpha.txt stored");
+    assert!(harness.sandbox.remove_node(&token));
+    tokio::task::block_in_place(|| {
+        tui.keys("g ");
+        tui.wait_for("one mark", |s| s.contains("1 marked"));
+        tui.keys("u");
+        tui.wait_for("uploaded again, saying why", |s| {
+            s.contains("finished: 1 uploaded, 0 already there, 0 skipped, 0 failed")
+                && s.contains("(was no longer in Drive; uploaded a")
+        });
+        tui.keys("q");
+        assert!(tui.wait_exit().success());
+    });
+    let stored = harness.sandbox.inspect();
+    let copies: Vec<_> = stored
+        .files
+        .iter()
+        .filter(|file| file.name == "alpha.txt")
+        .collect();
+    assert_eq!(copies.len(), 1);
+    assert_eq!(
+        harness.stored(&copies[0].token),
+        std::fs::read(&alpha).expect("alpha")
+    );
+}
