@@ -985,7 +985,7 @@ async fn reruns_read_already_there_then_uploaded_again_once_gone_from_drive() {
         tui.keys("u");
         tui.wait_for("uploaded again, saying why", |s| {
             s.contains("finished: 1 uploaded, 0 already there, 0 skipped, 0 failed")
-                && s.contains("(was no longer in Drive; uploaded a")
+                && s.contains("was no longer in Drive; uploaded again  boxcn")
         });
         tui.keys("q");
         assert!(tui.wait_exit().success());

@@ -168,8 +168,9 @@ fn row_line(row: &Row, columns: usize, hold: Hold, theme: &Theme) -> Vec<Span<'s
             };
             (format!("{bar} {percent:>3}%{speed}"), theme.bar())
         }
+        // The why first, as "already there" is: a narrow row cuts the token, not the reason.
         RowState::Done { file_token, note } => match note {
-            Some(note) => (format!("{file_token}  ({note})"), theme.dim()),
+            Some(note) => (format!("{note}  {file_token}"), theme.dim()),
             None => (file_token.clone(), theme.dim()),
         },
         RowState::AlreadyThere { file_token } => {
