@@ -796,15 +796,32 @@ async fn the_app_waits_for_another_larkup_uploading_into_the_same_folder_and_say
 struct Relay {
     port: u16,
     up: tokio::sync::watch::Sender<bool>,
+    /// Whether the port is bound, and how many connections are being relayed: what a change
+    /// of state waits for, so the app never meets the state before.
+    listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    live: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a relayed connection while it lives.
+struct Live(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Relay {
     async fn start(target: String) -> Relay {
+        use std::sync::atomic::Ordering;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("relay port");
         let port = listener.local_addr().expect("relay address").port();
         let (up, mut state) = tokio::sync::watch::channel(true);
+        let listening = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let live = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (bound_flag, count) = (listening.clone(), live.clone());
         tokio::spawn(async move {
             let mut listener = Some(listener);
             loop {
@@ -817,6 +834,7 @@ impl Relay {
                         .await
                         .ok();
                     assert!(listener.is_some(), "the relay's port is back");
+                    bound_flag.store(true, Ordering::SeqCst);
                     continue;
                 };
                 let accepted = tokio::select! {
@@ -824,14 +842,18 @@ impl Relay {
                     _ = state.wait_for(|up| !*up) => {
                         // Going down drops the listener: connections are refused from now on.
                         listener = None;
+                        bound_flag.store(false, Ordering::SeqCst);
                         continue;
                     }
                 };
                 let Some((mut client, _)) = accepted else {
                     continue;
                 };
+                count.fetch_add(1, Ordering::SeqCst);
+                let alive = Live(count.clone());
                 let (target, mut cut) = (target.clone(), state.clone());
                 tokio::spawn(async move {
+                    let _alive = alive;
                     let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
                         return;
                     };
@@ -842,15 +864,39 @@ impl Relay {
                 });
             }
         });
-        Relay { port, up }
+        Relay {
+            port,
+            up,
+            listening,
+            live,
+        }
     }
 
     fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// Takes the relay down or up and returns once it is: down, the port refuses and no
+    /// connection is left open; up, the port listens.
     fn set_up(&self, up: bool) {
+        use std::sync::atomic::Ordering;
         self.up.send_replace(up);
+        let deadline = std::time::Instant::now() + WAIT;
+        let settled = || {
+            let listening = self.listening.load(Ordering::SeqCst);
+            if up {
+                listening
+            } else {
+                !listening && self.live.load(Ordering::SeqCst) == 0
+            }
+        };
+        while !settled() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the relay never settled"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
