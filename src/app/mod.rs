@@ -296,8 +296,8 @@ impl App {
                 name,
                 result,
             } => {
-                // Made through the write family's pacer, retried under either notice.
-                self.end_notice(NoticeKind::Retrying);
+                // create_folder goes through the write family's pacer (feishu-api.md §5), so
+                // its retries were told as the uploads' are.
                 self.end_notice(NoticeKind::RetryingUploads);
                 self.folder_created(parent, name, result)
             }
