@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use super::effects::{run_effects, Backend};
 use super::terminal::{restore_terminal, setup_terminal, Signals};
 use super::{host_of, send, Msg};
-use crate::app::{Action, App, Mode};
+use crate::app::{Action, App, Effect, Mode};
 use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event};
 use crate::transfer::journal::Journal;
@@ -40,13 +40,11 @@ pub(super) async fn run_app(
         }
     };
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    let (mut backend, mut engine_events) = match session {
-        Some(session) => {
-            let (backend, events) = start_backend(session, demo, &tx).await;
-            (Some(backend), Some(events))
-        }
-        None => (None, None),
-    };
+    // The session's backend opens inside the loop: naming the token's user for the journal's
+    // scope is a network call, and while it waits (or is retried) the app is already on screen,
+    // the local pane listed and any retry on the status line, instead of a blank terminal.
+    let mut opening = session.map(|session| Box::pin(start_backend(session, demo, &tx)));
+    let (mut backend, mut engine_events) = (None, None);
     let mut signals = Signals::install();
 
     if let Ok(size) = terminal.size() {
@@ -93,6 +91,15 @@ pub(super) async fn run_app(
                     Err(reason) => Some(Action::LoginFailed(reason)),
                 },
             },
+            Some((started, events)) = next_opened(&mut opening) => {
+                backend = Some(started);
+                engine_events = Some(events);
+                // The start asked for My Space before there was a session to ask.
+                if app.login.is_none() {
+                    run_effects(vec![Effect::LoadDriveRoot], &app, backend.as_ref(), options, &tx);
+                }
+                None
+            }
             _ = tokio::time::sleep_until(next_frame), if dirty => None,
             _ = signals.recv() => break,
         };
@@ -165,6 +172,14 @@ fn notice_hook(tx: &mpsc::UnboundedSender<Msg>, uploads: bool) -> NoticeHook {
             },
         );
     })
+}
+
+/// The backend once it has opened; pending while there is none to wait for.
+async fn next_opened<F: std::future::Future + Unpin>(opening: &mut Option<F>) -> Option<F::Output> {
+    let future = opening.as_mut()?;
+    let opened = future.await;
+    *opening = None;
+    Some(opened)
 }
 
 async fn next_engine_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {
