@@ -1048,3 +1048,47 @@ async fn reruns_read_already_there_then_uploaded_again_once_gone_from_drive() {
         std::fs::read(&alpha).expect("alpha")
     );
 }
+
+/// Issue 12 #1 in the app: opened while the server does not answer, the app is on screen at
+/// once — local files listed, the retry on the status line — not a blank terminal, and the
+/// Drive pane fills once the server answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opened_while_the_server_is_unreachable_the_app_shows_and_says_so() {
+    let harness = Harness::start(SandboxOptions::default()).await;
+    let root = harness.sandbox.root_token();
+    harness.sandbox.seed_folder(&root, "Inbox", 0);
+    harness.file("alpha.txt", b"alpha");
+    let sandbox = harness
+        .sandbox
+        .base_url()
+        .trim_start_matches("http://")
+        .to_string();
+    let relay = Relay::start(sandbox).await;
+    let config = tempfile::TempDir::new().expect("config dir");
+    let mut command = command(&harness, config.path());
+    command.env("LARKUP_BASE_URL", relay.base_url());
+    let unreachable = format!("cannot reach 127.0.0.1:{}", relay.port);
+    tokio::task::block_in_place(|| {
+        relay.set_up(false);
+        let mut tui = Tui::spawn(command);
+        tui.wait_for("the local pane and the retry", |s| {
+            s.contains("alpha.txt") && s.contains(&unreachable) && s.contains("; retry ")
+        });
+        relay.set_up(true);
+        tui.wait_for("My Space listed and the notice gone", |s| {
+            s.contains("📁 Inbox") && !s.contains("cannot reach")
+        });
+        tui.keys("q");
+        assert!(tui.wait_exit().success());
+    });
+    // The app was on screen while it still asked who the token is (for the journal's scope):
+    // that call went through only after the screen showed and the relay came back.
+    let who = harness
+        .sandbox
+        .inspect()
+        .calls
+        .iter()
+        .filter(|call| call.endpoint == "user_info" && call.code == 0)
+        .count();
+    assert_eq!(who, 1, "user_info answered once, after the screen showed");
+}
