@@ -610,3 +610,32 @@ fn waiting_for_another_larkup_reads_on_the_status_line() {
     );
     insta::assert_snapshot!(screen);
 }
+
+/// Issue 11 "Counts" in the top line while a rerun runs: already there and skipped apart.
+#[test]
+fn the_top_line_counts_already_there_and_skipped_apart_while_running() {
+    let mut app = app(120, 26);
+    let t = Instant::now();
+    for (job, name) in [(1, "beach.jpg"), (2, "notes.md"), (3, "video.mp4")] {
+        app.update(Action::Engine(queued(job, name, 2048), t));
+    }
+    app.update(Action::Engine(
+        Event::AlreadyThere {
+            job: 1,
+            file_token: "boxcnBEACH0001".to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Skipped {
+            job: 2,
+            reason: "\"notes.md\" already exists in the destination folder".to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Started { job: 3 }, t));
+    let screen = render(&app);
+    let top = screen.lines().next().unwrap_or_default().to_string();
+    assert!(top.contains("↑ 2/3 (1 already there, 1 skipped)"), "{top}");
+    insta::assert_snapshot!(screen);
+}

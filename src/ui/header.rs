@@ -23,10 +23,24 @@ pub fn short_token(token: &str) -> String {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut left = format!(" larkup ─ {} ─ {} ", app.who, app.host);
     let totals = &app.queue.totals;
+    // Finished rows that were not uploads, apart (issue 11 "Counts"), from the same Totals.
+    let apart: Vec<String> = [
+        (totals.files_already, "already there"),
+        (totals.files_skipped, "skipped"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, kind)| format!("{count} {kind}"))
+    .collect();
+    let apart = if apart.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", apart.join(", "))
+    };
     if app.queue.paused && totals.files_total > 0 {
         // Nothing moves while paused: a speed and an ETA would pretend otherwise.
         left.push_str(&format!(
-            "─ ↑ {}/{} · paused ",
+            "─ ↑ {}/{}{apart} · paused ",
             totals.finished(),
             totals.files_total
         ));
@@ -48,7 +62,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .map(|eta| format!(" · ETA {}", human_duration(eta)))
             .unwrap_or_default();
         left.push_str(&format!(
-            "─ ↑ {}/{}{speed}{eta} ",
+            "─ ↑ {}/{}{apart}{speed}{eta} ",
             totals.finished(),
             totals.files_total
         ));
