@@ -191,10 +191,10 @@ impl RefreshState {
         settings.profiles.insert(self.profile_name.clone(), updated);
         settings.save()?;
         let token = token.ok_or_else(|| {
-            LoginError::Other(format!(
-                "the renewed token is missing from the {} right after it was stored",
-                credentials::store().map_or("keyring", |store| store.describe())
-            ))
+            LoginError::Other(
+                "the renewed token is missing from the keyring right after it was stored"
+                    .to_string(),
+            )
         })?;
         self.credentials.replace(token.clone()).await;
         Ok(token)

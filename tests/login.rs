@@ -105,8 +105,17 @@ impl Login {
             self.assert_not_secret(arg);
         }
         let mut command = self.command();
+        command.args(args);
+        self.spawn_command(command, stdin)
+    }
+
+    /// `spawn` for a command already holding its arguments.
+    fn spawn_command(
+        &self,
+        mut command: Command,
+        stdin: &str,
+    ) -> (Child, mpsc::UnboundedReceiver<String>) {
         command
-            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -929,7 +938,7 @@ async fn two_uploads_while_tokens_expire_every_two_seconds_never_fail_on_the_tok
         for index in 0..12 {
             let file = login
                 .h
-                .file(&format!("run{run}/f{index}.txt"), &pattern(1000, index));
+                .file(&format!("runs/r{run}-f{index}.txt"), &pattern(1000, index));
             paths.push(file.display().to_string());
         }
     }
@@ -961,5 +970,146 @@ async fn two_uploads_while_tokens_expire_every_two_seconds_never_fail_on_the_tok
         .filter(|call| call.endpoint == "token" && call.code != 0)
         .collect();
     assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
+    login.assert_no_secret_leaked();
+}
+
+/// `command` run inside a new anonymous session keyring of its own (`keyctl session -`), as
+/// separate logins, cron jobs or `docker exec` shells would be.
+fn in_own_session(command: &Command) -> Command {
+    let std = command.as_std();
+    let mut wrapped = Command::new("keyctl");
+    wrapped
+        .args(["session", "-"])
+        .arg(std.get_program())
+        .args(std.get_args())
+        .kill_on_drop(true);
+    for (key, value) in std.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kernel_keyring_serves_every_session_through_refreshes() {
+    let keyctl_works = std::process::Command::new("keyctl")
+        .args(["session", "-", "true"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !keyctl_works {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "keyctl missing: install keyutils"
+        );
+        eprintln!("skipped: keyctl (keyutils) is missing or refused here");
+        return;
+    }
+    // Tokens live 2 s and die at refresh: every command refreshes, each in its own session.
+    let options = SandboxOptions {
+        device_interval: 1,
+        token_ttl: 2,
+        refresh_grace: 0,
+        qps: 0,
+        latency_ms: 200,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    // The kernel keyring is shared by every process of this user: a profile of this test only.
+    let profile = format!(
+        "kernel-{}-{}",
+        std::process::id(),
+        login
+            .config
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x")
+    );
+    let larkup = |args: &[&str]| {
+        let mut command = login.command();
+        command
+            .env("LARKUP_KEYRING", "kernel")
+            .args(["--profile", &profile])
+            .args(args);
+        in_own_session(&command)
+    };
+    let app_id = login.h.sandbox.app_id();
+    let secret = format!("{}\n", login.h.sandbox.app_secret());
+    let (child, mut lines) =
+        login.spawn_command(larkup(&["login", "--device", "--app-id", &app_id]), &secret);
+    let url = login.link(&mut lines, "/oauth/v1/device/verify?").await;
+    let page = http().get(&url).send().await.expect("verification page");
+    assert!(page.status().is_success(), "{}", page.status());
+    let (code, stdout, stderr) = login.finish(child, lines).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("kernel keyring"), "{stdout}");
+
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut command = larkup(&args);
+        async move { Run::from(command.output().await.expect("larkup runs")) }
+    };
+    let status = run(vec!["status".into()]).await;
+    assert_eq!(status.code, Some(0), "{}", status.all());
+    assert!(!status.stdout.contains("missing"), "{}", status.all());
+    // Two sessions uploading at once, refreshing each other's tokens away.
+    let mut batches = [Vec::new(), Vec::new()];
+    for (batch, paths) in batches.iter_mut().enumerate() {
+        for index in 0..8 {
+            let file = login
+                .h
+                .file(&format!("k/b{batch}-f{index}.txt"), &pattern(500, index));
+            paths.push(file.display().to_string());
+        }
+    }
+    let upload = |paths: &Vec<String>| {
+        let mut args = vec!["upload".to_string()];
+        args.extend(paths.iter().cloned());
+        run(args)
+    };
+    let (first, second) = tokio::join!(upload(&batches[0]), upload(&batches[1]));
+    for run in [first, second] {
+        login.saw(&run.stderr);
+        assert_eq!(run.code, Some(0), "{}", run.all());
+        assert_eq!(
+            common::uploaded_tokens(&run.stdout).len(),
+            8,
+            "{}",
+            run.all()
+        );
+    }
+    let status = run(vec!["status".into()]).await;
+    assert_eq!(status.code, Some(0), "{}", status.all());
+    assert!(
+        !status.stdout.contains("missing from the keyring"),
+        "{}",
+        status.all()
+    );
+    let refused: Vec<_> = login
+        .h
+        .sandbox
+        .inspect()
+        .calls
+        .into_iter()
+        .filter(|call| call.endpoint == "token" && call.code != 0)
+        .collect();
+    assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
+    let refused: Vec<_> = login
+        .h
+        .sandbox
+        .inspect()
+        .calls
+        .into_iter()
+        .filter(|call| call.endpoint == "token" && call.code != 0)
+        .collect();
+    assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
+    let out = run(vec!["logout".into()]).await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let after = run(vec!["ls".into()]).await;
+    assert_eq!(after.code, Some(2), "after logout: {}", after.all());
     login.assert_no_secret_leaked();
 }
