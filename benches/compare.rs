@@ -8,14 +8,16 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
-use std::num::NonZeroU16;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use larkup::sandbox::{Inspection, Sandbox, SandboxOptions};
-use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+use portable_pty::CommandBuilder;
+
+#[path = "../tests/common/pty.rs"]
+mod pty;
 
 const LARKUP: &str = env!("CARGO_BIN_EXE_larkup");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -670,15 +672,12 @@ impl Mark {
     }
 }
 
-/// The app in a pseudo-terminal; a reader thread feeds a vt100 parser and notes the first
-/// moment each mark's text is on the screen.
+/// The app in the shared pseudo-terminal harness (tests/common/pty.rs); its observer notes the
+/// first moment each mark's text is on the screen.
 struct TuiRun {
     pid: u32,
-    started: Instant,
     marks: Arc<Mutex<Vec<Mark>>>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
+    pty: pty::Pty,
 }
 
 impl TuiRun {
@@ -688,59 +687,31 @@ impl TuiRun {
         cwd: &Path,
         marks: Vec<Mark>,
     ) -> Result<TuiRun, Failure> {
-        let pair = native_pty_system().openpty(PtySize {
-            rows: TUI_ROWS,
-            cols: TUI_COLS,
-            pixel_width: 0,
-            pixel_height: 0,
-        })?;
         let mut command = CommandBuilder::new(LARKUP);
         command.cwd(cwd);
-        command.env("TERM", "xterm-256color");
         for (key, value) in larkup_env(sandbox, dir)? {
             command.env(key, value);
         }
         let marks = Arc::new(Mutex::new(marks));
-        let mut reader = pair.master.try_clone_reader()?;
-        let writer = pair.master.take_writer()?;
-        let started = Instant::now();
-        let child = pair.slave.spawn_command(command)?;
-        drop(pair.slave);
-        let pid = child.process_id().ok_or("no pid for the app")?;
         let seen = marks.clone();
-        std::thread::spawn(move || {
-            let (Some(rows), Some(cols)) = (NonZeroU16::new(TUI_ROWS), NonZeroU16::new(TUI_COLS))
-            else {
+        let observer: pty::Observer = Box::new(move |screen, now| {
+            let Ok(mut marks) = seen.lock() else { return };
+            if marks.iter().all(|mark| mark.at.is_some()) {
                 return;
-            };
-            let mut parser = vt100::Parser::new(rows, cols, 0);
-            let mut buf = [0u8; 16384];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                parser.process(&buf[..n]);
-                let now = Instant::now();
-                let screen = parser.screen().contents();
-                let Ok(mut marks) = seen.lock() else { break };
-                for mark in marks.iter_mut() {
-                    if mark.at.is_none()
-                        && screen.contains(mark.present)
-                        && mark.absent.is_none_or(|absent| !screen.contains(absent))
-                    {
-                        mark.at = Some(now);
-                    }
+            }
+            let text = screen.contents();
+            for mark in marks.iter_mut() {
+                if mark.at.is_none()
+                    && text.contains(mark.present)
+                    && mark.absent.is_none_or(|absent| !text.contains(absent))
+                {
+                    mark.at = Some(now);
                 }
             }
         });
-        Ok(TuiRun {
-            pid,
-            started,
-            marks,
-            writer,
-            child,
-            _master: pair.master,
-        })
+        let pty = pty::Pty::spawn(command, TUI_ROWS, TUI_COLS, Some(observer))?;
+        let pid = pty.pid().ok_or("no pid for the app")?;
+        Ok(TuiRun { pid, marks, pty })
     }
 
     /// Time from spawn to the mark's first appearance.
@@ -754,7 +725,7 @@ impl TuiRun {
                     .find(|mark| mark.name == name)
                     .ok_or("no such mark")?;
                 if let Some(at) = mark.at {
-                    return Ok(at - self.started);
+                    return Ok(at - self.pty.started);
                 }
             }
             if Instant::now() > deadline {
@@ -764,18 +735,8 @@ impl TuiRun {
         }
     }
 
-    fn quit(mut self) {
-        let _ = self.writer.write_all(b"q");
-        let _ = self.writer.flush();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn quit(self) {
+        self.pty.quit(Duration::from_secs(5));
     }
 }
 

@@ -137,6 +137,10 @@ pub struct Profile {
     pub access_expires_at: Option<i64>,
     #[serde(default)]
     pub refresh_expires_at: Option<i64>,
+    /// The scopes the user granted at login (space-separated, as OAuth answers), for
+    /// `larkup doctor`; None for logins made before they were recorded and for app logins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
 }
 
 /// A Drive folder the user keeps handy (the TUI's `b` / `'`).
@@ -146,11 +150,65 @@ pub struct Bookmark {
     pub token: String,
 }
 
+/// What `upload` does with a name the folder already has (`upload.on_conflict`): the headless
+/// choices only; the terminal app asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnConflict {
+    /// Leave the file in Drive as it is and report it skipped.
+    Skip,
+    /// Upload anyway: Drive then holds two files of that name.
+    KeepBoth,
+}
+
+/// Which keyring holds the tokens (`keyring`, or LARKUP_KEYRING).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyringChoice {
+    /// The platform store, else (Linux) the kernel keyring.
+    Auto,
+    Platform,
+    Kernel,
+}
+
+/// `[upload]` in config.toml: defaults for `larkup upload` (flags and environment win).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSettings {
+    /// Default destination folder token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_conflict: Option<OnConflict>,
+    /// Retries of a call that failed with a transient error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<usize>,
+}
+
+/// The keyring choice: LARKUP_KEYRING, else config.toml's `keyring`, else "" (auto). A config
+/// file that cannot be read counts as no choice here: the command itself reports it.
+pub fn keyring_choice() -> String {
+    if let Ok(wanted) = std::env::var("LARKUP_KEYRING") {
+        if !wanted.trim().is_empty() {
+            return wanted;
+        }
+    }
+    match Settings::load().ok().and_then(|settings| settings.keyring) {
+        Some(KeyringChoice::Auto) | None => String::new(),
+        Some(KeyringChoice::Platform) => "platform".to_string(),
+        Some(KeyringChoice::Kernel) => "kernel".to_string(),
+    }
+}
+
 /// `config.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
     #[serde(default)]
     pub lang: Option<Lang>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyring: Option<KeyringChoice>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub upload: UploadSettings,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
     #[serde(default)]
@@ -195,15 +253,99 @@ impl Settings {
         let dir = path.parent().ok_or(ConfigError::NoDirectory)?;
         std::fs::create_dir_all(dir).map_err(|err| file_error(dir, err))?;
         let text = toml::to_string_pretty(self).map_err(|err| file_error(&path, err))?;
+        // Keep what the user wrote (comments, order) wherever the value did not change.
+        let text = match std::fs::read_to_string(&path) {
+            Ok(old) => merge_keeping_comments(&old, &text).unwrap_or(text),
+            Err(_) => text,
+        };
         let temp = path.with_extension("toml.tmp");
         std::fs::write(&temp, text).map_err(|err| file_error(&temp, err))?;
         std::fs::rename(&temp, &path).map_err(|err| file_error(&path, err))
     }
 }
 
+/// The top-level keys `Settings` reads and writes.
+const SETTINGS_KEYS: [&str; 5] = ["lang", "keyring", "upload", "profiles", "bookmarks"];
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// `new` (a freshly serialized Settings) laid over `old` (the file as the user left it): a
+/// top-level item whose value is unchanged keeps its old text and comments; changed items are
+/// replaced, vanished ones removed. None when `old` does not parse (then `new` is written).
+fn merge_keeping_comments(old: &str, new: &str) -> Option<String> {
+    let mut doc: toml_edit::DocumentMut = old.parse().ok()?;
+    let fresh: toml_edit::DocumentMut = new.parse().ok()?;
+    let parse = |item: &toml_edit::Item| -> Option<toml::Table> {
+        toml::from_str(&format!("v = {}", item_value(item)?)).ok()
+    };
+    let same = |a: &toml_edit::Item, b: &toml_edit::Item| match (parse(a), parse(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    };
+    let stale: Vec<String> = doc
+        .iter()
+        .map(|(key, _)| key.to_string())
+        // Only keys Settings owns: anything else is the user's and stays.
+        .filter(|key| SETTINGS_KEYS.contains(&key.as_str()) && !fresh.contains_key(key))
+        .collect();
+    for key in stale {
+        doc.remove(&key);
+    }
+    for (key, item) in fresh.iter() {
+        match doc.get(key) {
+            Some(existing) if same(existing, item) => {}
+            _ => {
+                doc.insert(key, item.clone());
+            }
+        }
+    }
+    Some(doc.to_string())
+}
+
+/// An item as an inline TOML value, for comparing tables by content rather than by layout.
+fn item_value(item: &toml_edit::Item) -> Option<String> {
+    match item.clone() {
+        toml_edit::Item::Value(value) => Some(value.decorated("", "").to_string()),
+        toml_edit::Item::Table(table) => {
+            let mut inline = table.into_inline_table();
+            inline.fmt();
+            Some(inline.to_string())
+        }
+        toml_edit::Item::ArrayOfTables(tables) => {
+            let array = tables.into_array();
+            Some(array.to_string())
+        }
+        toml_edit::Item::None => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saving_keeps_the_users_comments_where_nothing_changed() {
+        let old = "# my settings\nlang = \"zh\" # Chinese hints\n\n[upload]\n# where my photos go\nto = \"fldcnA\"\n\n[profiles.old]\nhost = \"https://open.feishu.cn\"\n";
+        let mut settings: Settings = toml::from_str(old).expect("parses");
+        settings.profiles.clear();
+        settings.profiles.insert(
+            "default".into(),
+            Profile {
+                host: "https://open.larksuite.com".into(),
+                ..Profile::default()
+            },
+        );
+        let new = toml::to_string_pretty(&settings).expect("serializes");
+        let merged = merge_keeping_comments(old, &new).expect("merges");
+        assert!(merged.contains("# my settings"), "{merged}");
+        assert!(merged.contains("# Chinese hints"), "{merged}");
+        assert!(merged.contains("# where my photos go"), "{merged}");
+        assert!(!merged.contains("[profiles.old]"), "{merged}");
+        let back: Settings = toml::from_str(&merged).expect("still parses");
+        assert_eq!(back, settings);
+    }
 
     #[test]
     fn explicit_base_url_wins_and_loses_its_trailing_slash() {

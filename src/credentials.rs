@@ -45,7 +45,7 @@ pub fn store() -> Result<Store, CredentialError> {
 }
 
 fn choose_store() -> Result<Store, String> {
-    let wanted = std::env::var(STORE_ENV).unwrap_or_default();
+    let wanted = crate::config::keyring_choice();
     match wanted.trim() {
         "" | "auto" => match probe(platform_entry(PROBE_ACCOUNT)) {
             Ok(()) => Ok(Store::Platform),

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod feishu;
+pub mod layout;
 pub mod login;
 pub mod sandbox;
 pub mod sanitize;

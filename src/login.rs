@@ -257,8 +257,12 @@ pub async fn save_user_login(
         let keyring = keyring.clone();
         credentials::blocking(move || keyring.delete(SecretKind::RefreshToken)).await?;
     }
+    // What was granted, for `larkup doctor` (a pasted token has none to say).
+    let scopes = Some(tokens.scope.clone()).filter(|scope| !scope.trim().is_empty());
     let mut settings = Settings::load()?;
-    settings.profiles.insert(profile_name.to_string(), profile);
+    settings
+        .profiles
+        .insert(profile_name.to_string(), Profile { scopes, ..profile });
     settings.save()?;
     Ok(())
 }

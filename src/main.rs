@@ -1,18 +1,17 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-use larkup::cli::{self, Cli, Outcome};
+use larkup::cli::{self, logging, Cli, Outcome};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // Logs go to stderr and only when asked for (LARKUP_LOG=debug); they never carry tokens.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LARKUP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let cli = Cli::parse_args();
+    // The log file's writer thread flushes when this guard drops, at the end of main.
+    let _log_guard = logging::init(
+        logging::Verbosity {
+            verbose: cli.verbose,
+            quiet: cli.quiet,
+        },
+        cli.command.is_none(),
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -20,5 +19,8 @@ fn main() -> ExitCode {
             return Outcome::Setup.into();
         }
     };
-    runtime.block_on(cli::run(cli)).into()
+    let outcome = runtime.block_on(cli::run(cli));
+    // Background tasks (a sandbox, the engine) end with the runtime, before the log flushes.
+    drop(runtime);
+    outcome.into()
 }

@@ -10,6 +10,19 @@ use crate::login;
 use crate::transfer::pacer::{FEISHU_LIST_QPS, FEISHU_WRITE_QPS};
 use crate::transfer::{Idempotence, Pacer, RetryLaw};
 
+/// Hidden: the write pacer's rate, honoured only for a loopback server (like `--unpaced`), so
+/// tests can run the sandbox at `--qps 50`.
+const WRITE_QPS_ENV: &str = "LARKUP_WRITE_QPS";
+
+/// The write rate: Feishu's, unless a test asks otherwise against a server on this machine.
+fn write_qps(base_url: &str) -> u32 {
+    std::env::var(WRITE_QPS_ENV)
+        .ok()
+        .and_then(|qps| qps.trim().parse().ok())
+        .filter(|_| config::is_loopback(base_url))
+        .unwrap_or(FEISHU_WRITE_QPS)
+}
+
 /// Exit codes (README "Commands"): 0 all done, 1 some failed, 2 usage or set-up error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -26,6 +39,11 @@ impl From<Outcome> for ExitCode {
             Outcome::Setup => 2,
         })
     }
+}
+
+/// The journal's scope for a server and an identity (`user:<open_id>` for LARKUP_TOKEN).
+pub fn scope(base_url: &str, identity: &str) -> String {
+    format!("{} {identity}", base_url.trim_end_matches('/'))
 }
 
 /// What opening a session needs, from flags, environment and config.
@@ -95,8 +113,18 @@ impl SessionOptions {
             auth.credentials.set_refresher(refresher);
         }
         let client = Client::new(&base_url, auth.credentials).map_err(|err| err.to_string())?;
+        // Logged in: the profile says who (tenant and user, or the app).
+        let identity = auth.profile.as_ref().map(|profile| {
+            format!(
+                "{}/{}/{}/{:?}",
+                profile.tenant_key.as_deref().unwrap_or(""),
+                profile.user_name.as_deref().unwrap_or(""),
+                profile.app_id.as_deref().unwrap_or(""),
+                profile.identity,
+            )
+        });
         let pacer = Pacer::new(
-            FEISHU_WRITE_QPS,
+            write_qps(&base_url),
             RetryLaw {
                 max_retries: self.retries,
                 ..RetryLaw::default()
@@ -106,6 +134,8 @@ impl SessionOptions {
             drive: Drive::new(client),
             pacer,
             lang: self.lang(),
+            base_url,
+            identity,
         })
     }
 }
@@ -116,9 +146,43 @@ pub struct Session {
     /// The write family's pacer (feishu-api.md §0), holding the login's refresher.
     pub pacer: Pacer,
     pub lang: Lang,
+    /// The server's base URL: part of the journal's scope.
+    pub base_url: String,
+    /// Who the profile says we are; None with LARKUP_TOKEN (asked of the server then).
+    pub identity: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct WhoAmI {
+    #[serde(default)]
+    open_id: String,
 }
 
 impl Session {
+    /// API host + identity: what the upload journal and the destination locks are keyed by,
+    /// so a sandbox run never answers for Feishu, nor one login for another. With
+    /// LARKUP_TOKEN the token's user comes from user_info (feishu-api.md §7), else "token".
+    pub async fn journal_scope(&self) -> String {
+        let identity = match &self.identity {
+            Some(identity) => identity.clone(),
+            None => {
+                let who: Result<WhoAmI, _> = self
+                    .reads()
+                    .call(Idempotence::Safe, || {
+                        self.drive
+                            .client()
+                            .call(self.drive.client().get("authen/v1/user_info"))
+                    })
+                    .await;
+                match who {
+                    Ok(who) if !who.open_id.is_empty() => format!("user:{}", who.open_id),
+                    _ => "token".to_string(),
+                }
+            }
+        };
+        scope(&self.base_url, &identity)
+    }
+
     /// A pacer at listing's rate with the same refresher, for one-off reads.
     pub fn reads(&self) -> Pacer {
         self.pacer.sibling(FEISHU_LIST_QPS)

@@ -2,6 +2,8 @@
 //! folders three deep and three past upload_all's 20 MiB, with the sandbox refusing 10% of
 //! writes with 1061045 and 5% with 1061001, dropping 3% of connections before and 3% after it
 //! acted, and the user token expiring mid-run. Every file must land exactly once, byte-equal.
+//! Issue 11 adds late commits, a lagging listing and same-name pairs into one folder: every
+//! row's reported token must hold that row's own bytes.
 
 mod common;
 
@@ -25,6 +27,11 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
             fault: vec!["1061045=0.10".into(), "1061001=0.05".into()],
             drop_before: 0.03,
             drop_after: 0.03,
+            late_commit: 0.05,
+            commit_delay_ms: 300,
+            listing_lag_ms: 100,
+            // Ten times Feishu's pace (the client matches it below), so the soak takes seconds.
+            qps: 50,
             // Expires a few seconds into a run that takes far longer at 5 QPS.
             token_ttl: 3,
             seed: Some(20261125),
@@ -58,6 +65,16 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
         std::fs::write(&path, bytes).expect("write source");
     }
     std::fs::create_dir_all(top.join("empty/inner")).expect("empty folders");
+    // Same-name pairs from two local folders into one Drive folder (the root).
+    let mut pairs = Vec::new();
+    for index in 0..8 {
+        for (side, seed) in [("x", 500), ("y", 600)] {
+            let path = work.path().join(format!("pairs/{side}/same{index}.bin"));
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+            std::fs::write(&path, pattern(4000 + index, seed + index as u64)).expect("write");
+            pairs.push(path);
+        }
+    }
 
     let credentials = Credentials::new(Secret::new(sandbox.access_token()));
     // The client refreshes (issue 12: one client, one refresher); count what it asks for.
@@ -74,13 +91,16 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
         })
     }));
     let client = Client::new(&sandbox.base_url(), credentials.clone()).expect("client");
-    let pacer = Arc::new(Pacer::feishu());
+    let pacer = Arc::new(Pacer::new(50, larkup::transfer::RetryLaw::default()));
+    // Before the engine starts, while this test is the process's only thread using env.
+    std::env::set_var("LARKUP_RECONCILE_BASE_MS", "50");
     let journal = Journal::open_in_memory().expect("journal");
     let mut handle = engine::spawn(
         Drive::new(client),
         pacer.clone(),
         Some(journal),
         ConflictPolicy::Skip,
+        "test".to_string(),
     );
     handle
         .commands
@@ -88,26 +108,59 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
             paths: vec![top.clone()],
             destination: sandbox.root_token(),
             destination_depth: Some(0),
+            exclude: Default::default(),
+        }))
+        .expect("engine listens");
+    handle
+        .commands
+        .send(Command::Add(Selection {
+            paths: pairs.clone(),
+            destination: sandbox.root_token(),
+            destination_depth: Some(0),
+            exclude: Default::default(),
         }))
         .expect("engine listens");
 
     let mut failures = Vec::new();
-    let mut done = 0;
+    let mut queued: HashMap<u64, std::path::PathBuf> = HashMap::new();
+    let mut rows: Vec<(std::path::PathBuf, String)> = Vec::new();
+    let mut pair_skips = 0;
     while let Some(event) = handle.events.recv().await {
         match event {
+            Event::Queued { job, path, .. } => {
+                queued.insert(job, path);
+            }
             Event::Failed { failure, .. } => failures.push(failure),
-            Event::Skipped { reason, .. } => failures.push(larkup::transfer::events::Failure {
-                code: None,
-                message: format!("skipped: {reason}"),
-                log_id: None,
-            }),
-            Event::Done { .. } => done += 1,
+            Event::Skipped { job, reason } => {
+                if queued.get(&job).is_some_and(|path| pairs.contains(path)) {
+                    pair_skips += 1;
+                } else {
+                    failures.push(larkup::transfer::events::Failure {
+                        code: None,
+                        message: format!("skipped: {reason}"),
+                        log_id: None,
+                    });
+                }
+            }
+            Event::Done {
+                job, file_token, ..
+            } => rows.push((queued[&job].clone(), file_token)),
             Event::Idle => break,
             _ => {}
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
-    assert_eq!(done, sources.len());
+    // Under skip, one of each pair is uploaded and the other finds it there.
+    assert_eq!(pair_skips, 8);
+    assert_eq!(rows.len(), sources.len() + 8);
+    for (path, token) in &rows {
+        let stored = std::fs::read(sandbox.stored_path(token).expect("stored")).expect("bytes");
+        assert!(
+            stored == std::fs::read(path).expect("source"),
+            "{} reported as {token}, which holds other bytes",
+            path.display()
+        );
+    }
 
     let inspection = sandbox.inspect();
     let stats = pacer.stats();
@@ -127,6 +180,13 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
             .iter()
             .any(|call| call.outcome == "dropped after acting"),
         "some answers were lost after the server acted"
+    );
+    assert!(
+        inspection
+            .calls
+            .iter()
+            .any(|call| call.outcome == "dropped, committed late"),
+        "some creates committed after their answer was lost"
     );
 
     // Remote paths: folder names up the parent chain.
@@ -160,6 +220,10 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
 
     let mut stored: HashMap<String, usize> = HashMap::new();
     for file in &inspection.files {
+        if file.parent_token == sandbox.root_token() {
+            *stored.entry(file.name.clone()).or_default() += 1;
+            continue; // a pair's file, checked by its row above
+        }
         let rel = path_of(&file.parent_token, &file.name);
         *stored.entry(rel.clone()).or_default() += 1;
         let rel = rel.strip_prefix("soak/").unwrap_or(&rel).to_string();
@@ -171,5 +235,5 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
     }
     let doubled: Vec<_> = stored.iter().filter(|(_, count)| **count > 1).collect();
     assert!(doubled.is_empty(), "stored twice: {doubled:?}");
-    assert_eq!(stored.len(), sources.len(), "every file stored");
+    assert_eq!(stored.len(), sources.len() + 8, "every file stored");
 }

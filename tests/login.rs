@@ -289,6 +289,10 @@ async fn assert_ls_works(login: &Login) {
     assert_eq!(ls.code, Some(0), "{}", ls.all());
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_login_then_drive_commands_need_no_larkup_token() {
     let Some(login) = Login::start(SandboxOptions::default()).await else {
@@ -336,6 +340,10 @@ impl Login {
     }
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_login_then_upload_without_larkup_token() {
     let options = SandboxOptions {
@@ -358,6 +366,10 @@ async fn device_login_then_upload_without_larkup_token() {
     login.assert_no_secret_leaked();
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_device_code_ends_with_the_hint_in_chinese() {
     let options = SandboxOptions {
@@ -377,6 +389,10 @@ async fn a_declined_device_code_ends_with_the_hint_in_chinese() {
     );
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pasted_token_is_read_from_stdin_and_status_masks_it() {
     let Some(login) = Login::start(SandboxOptions::default()).await else {
@@ -399,6 +415,10 @@ async fn a_pasted_token_is_read_from_stdin_and_status_masks_it() {
     }
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_login_uploads_with_a_tenant_token() {
     let Some(login) = Login::start(SandboxOptions::default()).await else {
@@ -422,6 +442,10 @@ async fn app_login_uploads_with_a_tenant_token() {
     login.assert_no_secret_leaked();
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_app_secret_ends_with_the_catalog_hint() {
     let Some(login) = Login::start(SandboxOptions::default()).await else {
@@ -441,6 +465,10 @@ async fn a_wrong_app_secret_ends_with_the_catalog_hint() {
     assert_eq!(login.keyring.items_of_service("larkup"), 0);
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_refreshing_at_once_keep_the_chain_alive() {
     // Tokens live 30 s, well inside larkup's 5-minute refresh-ahead: every command refreshes
@@ -469,6 +497,10 @@ async fn two_processes_refreshing_at_once_keep_the_chain_alive() {
     login.assert_no_secret_leaked();
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_expiring_mid_upload_is_refreshed_once() {
     let options = SandboxOptions {
@@ -525,6 +557,10 @@ async fn a_token_expiring_mid_upload_is_refreshed_once() {
     login.assert_no_secret_leaked();
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_chain_asks_to_log_in_again_and_logout_leaves_nothing() {
     // 30-second tokens: the next command refreshes ahead of expiry and meets the dead chain.
@@ -574,6 +610,10 @@ async fn a_dead_chain_asks_to_log_in_again_and_logout_leaves_nothing() {
     login.assert_no_secret_leaked();
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profiles_keep_separate_accounts() {
     let Some(login) = Login::start(SandboxOptions::default()).await else {
@@ -729,6 +769,10 @@ fn assert_no_file_holds(dir: &Path, secret: &str) {
     }
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_code_left_unapproved_expires_with_the_hint() {
     let options = SandboxOptions {
@@ -749,6 +793,10 @@ async fn a_device_code_left_unapproved_expires_with_the_hint() {
     assert!(stderr.trim_end().ends_with(&expected), "{stderr}");
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_consent_page_ends_the_browser_login_with_the_hint() {
     let options = SandboxOptions {
@@ -775,6 +823,10 @@ async fn a_declined_consent_page_ends_the_browser_login_with_the_hint() {
     assert_eq!(login.keyring.items_of_service("larkup"), 0, "nothing kept");
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_callback_is_refused_and_the_login_goes_on() {
     let Some(login) = Login::start(SandboxOptions::default()).await else {
@@ -822,6 +874,10 @@ async fn a_forged_callback_is_refused_and_the_login_goes_on() {
     login.assert_no_secret_leaked();
 }
 
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ls_after_the_token_expired_refreshes_once() {
     let options = SandboxOptions {
@@ -938,7 +994,12 @@ async fn two_uploads_while_tokens_expire_every_two_seconds_never_fail_on_the_tok
         for index in 0..12 {
             let file = login
                 .h
-                .file(&format!("runs/r{run}-f{index}.txt"), &pattern(1000, index));
+                // Names of their own: under the skip policy a same name would be skipped, and
+                // the second run waits for the first (one writer per folder, issue 11).
+                .file(
+                    &format!("run{run}/r{run}-f{index}.txt"),
+                    &pattern(1000, index),
+                );
             paths.push(file.display().to_string());
         }
     }

@@ -4,93 +4,48 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::num::NonZeroU16;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::pty::Pty;
 use common::Harness;
 use larkup::sandbox::SandboxOptions;
-use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+use portable_pty::CommandBuilder;
 
 const ROWS: u16 = 32;
 const COLS: u16 = 120;
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The shared pty harness with the tests' way of failing: a panic that shows the screen.
 struct Tui {
-    screen: Arc<Mutex<vt100::Parser>>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn Child + Send + Sync>,
-    _master: Box<dyn MasterPty + Send>,
+    pty: Pty,
 }
 
 impl Tui {
-    fn spawn(mut command: CommandBuilder) -> Tui {
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("a pseudo-terminal");
-        command.env("TERM", "xterm-256color");
-        let child = pair.slave.spawn_command(command).expect("larkup starts");
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().expect("pty reader");
-        let writer = pair.master.take_writer().expect("pty writer");
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(
-            NonZeroU16::new(ROWS).expect("rows"),
-            NonZeroU16::new(COLS).expect("cols"),
-            0,
-        )));
-        let feed = screen.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut parser) = feed.lock() {
-                    parser.process(&buf[..n]);
-                }
-            }
-        });
+    fn spawn(command: CommandBuilder) -> Tui {
         Tui {
-            screen,
-            writer,
-            child,
-            _master: pair.master,
+            pty: Pty::spawn(command, ROWS, COLS, None).expect("larkup starts in a pty"),
         }
     }
 
     fn contents(&self) -> String {
-        self.screen.lock().expect("screen").screen().contents()
+        self.pty.contents()
     }
 
     /// Polls the screen until `ready` holds; fails with the screen when the deadline passes.
     fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let screen = self.contents();
-            if ready(&screen) {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; the screen:\n{screen}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(screen) = self.pty.wait_for(WAIT, ready) {
+            panic!("timed out waiting for {what}; the screen:\n{screen}");
         }
     }
 
-    fn wait_for_state(&self, what: &str, ready: impl Fn(&vt100::Parser) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        while !ready(&self.screen.lock().expect("screen")) {
-            if Instant::now() > deadline {
-                panic!("timed out waiting for {what}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    /// Waits until the app has left the alternate screen (the terminal restored).
+    fn wait_restored(&self) {
+        // The reader thread may still be feeding the last bytes: poll for the restore.
+        assert!(
+            self.pty.wait_for_state(WAIT, |pty| !pty.alternate_screen()),
+            "the terminal was not restored; the screen:\n{}",
+            self.contents()
+        );
     }
 
     /// Moves the Drive cursor onto `name` (the server's order is its own).
@@ -109,39 +64,32 @@ impl Tui {
 
     /// Clicks (SGR mouse report) on the first screen cell showing `text`.
     fn click_on(&mut self, text: &str) {
-        let (row, column) = {
-            let parser = self.screen.lock().expect("screen");
-            let rows: Vec<String> = parser.screen().rows(0, COLS).collect();
-            rows.iter()
-                .enumerate()
-                .find_map(|(row, line)| {
-                    let byte = line.find(text)?;
-                    let column = unicode_columns(&line[..byte]);
-                    Some((row as u16, column as u16))
-                })
-                .unwrap_or_else(|| panic!("{text:?} is not on the screen:\n{}", rows.join("\n")))
-        };
+        let rows = self.pty.rows_text();
+        let (row, column) = rows
+            .iter()
+            .enumerate()
+            .find_map(|(row, line)| {
+                let byte = line.find(text)?;
+                let column = unicode_columns(&line[..byte]);
+                Some((row as u16, column as u16))
+            })
+            .unwrap_or_else(|| panic!("{text:?} is not on the screen:\n{}", rows.join("\n")));
         let (x, y) = (column + 1, row + 1);
         self.keys(&format!("\x1b[<0;{x};{y}M\x1b[<0;{x};{y}m"));
     }
 
     fn keys(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).expect("type");
-        self.writer.flush().expect("flush");
+        self.pty.keys(keys).expect("type");
     }
 
     /// Waits for the process to end by itself; its exit status.
     fn wait_exit(&mut self) -> portable_pty::ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("child status") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
+        match self.pty.wait_exit(WAIT) {
+            Some(status) => status,
+            None => {
+                self.pty.kill();
                 panic!("larkup did not quit; the screen:\n{}", self.contents());
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
@@ -200,6 +148,17 @@ async fn mark_choose_upload_see_done_and_a_failed_row_with_its_hint_then_quit() 
         tui.select_drive_entry("Inbox");
         tui.keys("\r");
         tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
+        // y: the whole folder token on the status line and on the clipboard (OSC 52).
+        tui.keys("y");
+        let copied = format!("copied {inbox} (the folder token of /Inbox)");
+        tui.wait_for("the token on the status line", |s| s.contains(&copied));
+        let osc52 = {
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&inbox);
+            format!("\x1b]52;c;{encoded}\x07")
+        };
+        let raw = String::from_utf8_lossy(&tui.pty.raw_output()).into_owned();
+        assert!(raw.contains(&osc52), "no OSC 52 sequence with the token");
         tui.keys("u");
         tui.wait_for("two done and one failed with its hint", |s| {
             s.matches('✓').count() == 2
@@ -213,9 +172,7 @@ async fn mark_choose_upload_see_done_and_a_failed_row_with_its_hint_then_quit() 
         tui.keys("q");
         let status = tui.wait_exit();
         assert!(status.success(), "exit status {status:?}");
-        tui.wait_for_state("the terminal restored", |parser| {
-            !parser.screen().alternate_screen()
-        });
+        tui.wait_restored();
     });
 
     let stored = harness.sandbox.inspect();
@@ -244,9 +201,9 @@ async fn demo_opens_on_its_own_sandbox_and_quits() {
             s.contains("Full folder (1500 items)") && s.contains("README-demo.txt")
         });
         tui.keys("?");
-        tui.wait_for("the help overlay", |s| s.contains("Keys · any key closes"));
+        tui.wait_for("the help overlay", |s| s.contains("other keys close"));
         tui.keys("x");
-        tui.wait_for("help closed", |s| !s.contains("Keys · any key closes"));
+        tui.wait_for("help closed", |s| !s.contains("other keys close"));
         // A newcomer's first minute: a file and an .iso into Projects, a file into the full
         // folder; the hints show under the failed rows.
         // (Esc is sent alone: ESC followed at once by a key reads as Alt+key.)
@@ -296,23 +253,10 @@ async fn sigterm_restores_the_terminal() {
         tui.wait_for("the panes", |s| {
             s.contains("alpha.txt") && s.contains("My Space")
         });
-        assert!(tui
-            .screen
-            .lock()
-            .expect("screen")
-            .screen()
-            .alternate_screen());
-        let pid = tui.child.process_id().expect("a pid");
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
+        assert!(tui.pty.alternate_screen());
+        tui.pty.signal("TERM").expect("kill -TERM");
         tui.wait_exit();
-        // The reader thread may still be feeding the last bytes: poll for the restore.
-        tui.wait_for_state("the main screen back", |parser| {
-            !parser.screen().alternate_screen()
-        });
+        tui.wait_restored();
     });
 }
 
@@ -366,6 +310,10 @@ async fn a_same_name_conflict_asks_and_keep_both_keeps_both() {
 /// Issue 6 "Login state": with no login the app opens its login screen, runs the device flow in
 /// place against the sandbox's OAuth endpoints, keeps the tokens in a real keyring, and then
 /// shows the Drive as the logged-in user; a headless command afterwards needs no token.
+#[cfg_attr(
+    larkup_no_keyring_daemons,
+    ignore = "needs gnome-keyring and dbus (.ci/run installs them)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_login_the_device_flow_runs_in_place_and_logs_in() {
     let Some(keyring) = common::keyring::PrivateKeyring::start() else {
@@ -437,4 +385,42 @@ async fn with_no_login_the_device_flow_runs_in_place_and_logs_in() {
         "the login was kept in the keyring: {}",
         String::from_utf8_lossy(&listed.stderr)
     );
+}
+
+/// Issue 14.8: closing the terminal (SIGHUP) on the demo restores it and removes the demo's
+/// temporary folders: its sample files and its sandbox's data.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_on_the_demo_removes_its_temporary_folders() {
+    let harness = Harness::start(SandboxOptions::default()).await;
+    let config = tempfile::TempDir::new().expect("config dir");
+    let tmp = tempfile::TempDir::new().expect("the app's TMPDIR");
+    let mut command = command(&harness, config.path());
+    command.env_remove("LARKUP_TOKEN");
+    command.env_remove("LARKUP_BASE_URL");
+    command.env("TMPDIR", tmp.path());
+    command.arg("--demo");
+    let mut tui = Tui::spawn(command);
+    let leftovers = || -> Vec<String> {
+        std::fs::read_dir(tmp.path())
+            .expect("read TMPDIR")
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the demo drive and files", |s| {
+            s.contains("Full folder (1500 items)") && s.contains("README-demo.txt")
+        });
+        let made = leftovers();
+        assert!(
+            made.iter().any(|name| name.starts_with("larkup-demo"))
+                && made.iter().any(|name| name.starts_with("larkup-sandbox")),
+            "the demo's folders are in TMPDIR while it runs: {made:?}"
+        );
+        tui.pty.signal("HUP").expect("kill -HUP");
+        tui.wait_exit();
+        tui.wait_restored();
+    });
+    assert_eq!(leftovers(), Vec::<String>::new(), "nothing left behind");
 }

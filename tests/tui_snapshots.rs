@@ -9,7 +9,9 @@ use larkup::app::login::LoginScreen;
 use larkup::app::{Action, App, DrivePage, Pane};
 use larkup::feishu::{DriveEntry, Lang};
 use larkup::transfer::events::{Event, Failure};
+use larkup::ui::action_for;
 use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 
 const NOV_2026: i64 = 1_795_000_000;
@@ -338,4 +340,164 @@ fn quit_while_uploading_asks() {
     let mut app = with_queue(app(100, 24), false);
     app.update(Action::Quit);
     insta::assert_snapshot!(render(&app));
+}
+
+/// A key as the terminal sends it, through the real keymap.
+fn press(app: &mut App, code: KeyCode) {
+    let event = KeyEvent::new(code, KeyModifiers::NONE);
+    if let Some(action) = action_for(app, event) {
+        app.update(action);
+    }
+}
+
+fn quota_failure() -> Failure {
+    Failure {
+        code: Some(1061101),
+        message: "file quota exceeded.".to_string(),
+        log_id: None,
+    }
+}
+
+/// Issue 14.1: after a long batch, a second batch's failed row is the last one; the queue
+/// scrolls so the row and its hint lines both show at the bottom.
+#[test]
+fn scrolled_queue_shows_a_new_failure_and_its_hint() {
+    let mut app = app(120, 26);
+    let t = Instant::now();
+    for job in 1..=40 {
+        let name = format!("photo-{job:03}.jpg");
+        app.update(Action::Engine(queued(job, &name, 100_000), t));
+        app.update(Action::Engine(Event::Started { job }, t));
+        app.update(Action::Engine(
+            Event::Done {
+                job,
+                file_token: format!("boxcnPHOTO{job:03}"),
+                note: None,
+            },
+            t,
+        ));
+    }
+    app.update(Action::Engine(Event::Idle, t));
+    for (job, name) in [(41, "notes.md"), (42, "disk-image.iso")] {
+        app.update(Action::Engine(queued(job, name, 2048), t));
+    }
+    app.update(Action::Engine(Event::Started { job: 41 }, t));
+    app.update(Action::Engine(
+        Event::Done {
+            job: 41,
+            file_token: "boxcnNOTES".to_string(),
+            note: None,
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Failed {
+            job: 42,
+            failure: quota_failure(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Idle, t));
+    let screen = render(&app);
+    assert!(screen.contains("disk-image.iso"));
+    assert!(
+        screen.contains("Your tenant's storage quota is used up"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+/// Issue 14.1: in the focused queue, `G` goes to the last row and the view follows it, the
+/// failed rows' hint lines counted.
+#[test]
+fn queue_end_key_scrolls_to_the_last_row() {
+    let mut app = app(100, 24);
+    let t = Instant::now();
+    for job in 1..=30 {
+        app.update(Action::Engine(
+            queued(job, &format!("scan-{job:02}.pdf"), 4096),
+            t,
+        ));
+    }
+    for job in [26, 28, 30] {
+        app.update(Action::Engine(
+            Event::Failed {
+                job,
+                failure: quota_failure(),
+            },
+            t,
+        ));
+    }
+    app.update(Action::Focus(Pane::Queue));
+    press(&mut app, KeyCode::Char('g'));
+    press(&mut app, KeyCode::Char('G'));
+    let screen = render(&app);
+    assert!(screen.contains("scan-30.pdf"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+/// Issue 14.2: paused reads "paused", with no speed, no ETA and no ▶.
+#[test]
+fn paused_queue_reads_paused() {
+    let mut app = with_queue(app(120, 26), false);
+    app.update(Action::Engine(
+        Event::Paused { paused: true },
+        Instant::now(),
+    ));
+    let screen = render(&app);
+    assert!(!screen.contains('▶'), "{screen}");
+    assert!(!screen.contains("ETA"), "{screen}");
+    assert!(!screen.contains("/s"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+/// Issue 14.3: at 60×20 the help scrolls to its last line with the moving keys.
+#[test]
+fn help_at_sixty_by_twenty_scrolls_to_the_end() {
+    let mut app = app(60, 20);
+    press(&mut app, KeyCode::Char('?'));
+    let top = render(&app);
+    assert!(top.contains("this help"));
+    assert!(
+        !top.contains("switch device flow"),
+        "the last line is below"
+    );
+    press(&mut app, KeyCode::PageDown);
+    let paged = render(&app);
+    assert_ne!(paged, top, "PgDn scrolls");
+    press(&mut app, KeyCode::End);
+    let bottom = render(&app);
+    assert!(
+        bottom.contains("switch device flow / browser flow"),
+        "{bottom}"
+    );
+    insta::assert_snapshot!("help_sixty_by_twenty_end", bottom);
+    // One line back up with k, and Home goes back to the top.
+    press(&mut app, KeyCode::Char('k'));
+    assert_ne!(render(&app), bottom);
+    press(&mut app, KeyCode::Home);
+    assert_eq!(render(&app), top);
+    // j past the end stays at the end; another key closes.
+    press(&mut app, KeyCode::End);
+    press(&mut app, KeyCode::Char('j'));
+    assert_eq!(render(&app), bottom);
+    press(&mut app, KeyCode::Char('x'));
+    assert!(!render(&app).contains("Keys ·"));
+}
+
+/// Issue 14.3: at 200 columns the two columns are sized by what they hold: nothing cut,
+/// nothing run together.
+#[test]
+fn help_at_two_hundred_columns() {
+    let mut app = app(200, 45);
+    press(&mut app, KeyCode::Char('?'));
+    let screen = render(&app);
+    for text in [
+        "keep both, for every later conflict too",
+        "switch device flow / browser flow",
+        "upload marked items into the open Drive folder",
+    ] {
+        assert!(screen.contains(text), "{text:?} cut:\n{screen}");
+    }
+    insta::assert_snapshot!(screen);
 }

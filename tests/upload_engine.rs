@@ -45,7 +45,8 @@ async fn a_200_file_batch_under_the_strict_throttle_is_never_refused() {
     );
     assert_eq!(inspection.files.len(), 200);
     assert!(
-        run.stderr.contains("200 uploaded, 0 skipped, 0 failed"),
+        run.stderr
+            .contains("200 uploaded, 0 already there, 0 skipped, 0 failed"),
         "{}",
         run.all()
     );
@@ -386,6 +387,11 @@ async fn the_engine_resumes_the_journals_unfinished_upload_on_request() {
         std::sync::Arc::new(Pacer::feishu()),
         Some(journal),
         ConflictPolicy::Skip,
+        // The CLI's scope: this server, the token's user (from user_info).
+        larkup::session::scope(
+            &h.sandbox.base_url(),
+            &format!("user:{}", larkup::sandbox::DEFAULT_USER),
+        ),
     );
     handle
         .commands

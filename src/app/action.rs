@@ -10,6 +10,7 @@ use crate::feishu::{DriveEntry, Secret};
 use crate::transfer::events::{Command, ConflictChoice, Event};
 
 use super::local::LocalEntry;
+use super::login::LoginScreen;
 
 /// Which pane has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,10 @@ pub enum Action {
     Refresh,
     AddBookmark,
     OpenBookmarks,
+    /// Copy the open Drive folder's token (or, with `link`, its web link) to the clipboard.
+    CopyFolder {
+        link: bool,
+    },
     /// In the bookmark list: forget the selected one.
     RemoveBookmark,
     // Queue.
@@ -56,8 +61,16 @@ pub enum Action {
         apply_to_all: bool,
     },
     // The app.
+    /// The first action: list the start directory and find My Space.
+    Start,
+    /// The surroundings the app is drawn in, from the environment and the config.
+    Environment(Environment),
+    /// No session: open the login screen instead of the panes.
+    RequireLogin(LoginScreen),
     ToggleLang,
     ToggleHelp,
+    /// In the help overlay: show it from this line (the keymap measures the overlay).
+    HelpScroll(usize),
     Quit,
     // Text input (filter, folder name, login fields) and yes/no questions.
     Input(char),
@@ -144,5 +157,18 @@ pub enum Effect {
         secret: Secret,
         flow: super::login::LoginFlow,
     },
-    Quit,
+    /// Put text on the terminal's clipboard (OSC 52).
+    CopyToClipboard(String),
+}
+
+/// What the app learns about where it runs, once, before the first frame.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// `NO_COLOR`: draw with attributes only.
+    pub no_color: bool,
+    /// The home directory, shown as `~` in paths.
+    pub home: Option<PathBuf>,
+    /// Seconds east of UTC for modification times.
+    pub utc_offset: i64,
+    pub bookmarks: Vec<Bookmark>,
 }

@@ -7,6 +7,8 @@ use crate::feishu::DriveEntry;
 pub struct Crumb {
     pub name: String,
     pub token: String,
+    /// The folder's web link, when Drive gave one (`Y` copies it).
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]

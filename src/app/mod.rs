@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
-pub use action::{Action, DrivePage, Effect, Pane};
+pub use action::{Action, DrivePage, Effect, Environment, Pane};
 use drive::{Crumb, DrivePane};
 use local::{keep_visible, move_cursor, LocalEntry, LocalPane};
 use login::{LoginScreen, LoginStep};
@@ -22,13 +22,17 @@ use queue::{Queue, RowState};
 
 use crate::config::Bookmark;
 use crate::feishu::Lang;
+use crate::layout;
 use crate::transfer::events::{Command, Event, Selection};
-use crate::ui::layout;
 
-/// What the keyboard is doing besides moving around.
+/// What the keyboard is doing besides moving around: the one modal state, which the keymap
+/// reads to choose bindings, `update` to route actions and the drawing to choose overlays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     Normal,
+    /// A same-name conflict waits for the user's choice (`queue.conflicts`, oldest first).
+    /// Entered whenever the app is otherwise `Normal` and a conflict waits.
+    Conflict,
     /// Typing the local pane's filter.
     Filter,
     /// Typing a new Drive folder's name; `error` is the last attempt's failure.
@@ -36,7 +40,10 @@ pub enum Mode {
         name: String,
         error: Option<String>,
     },
-    Help,
+    /// The key list, shown from line `scroll`.
+    Help {
+        scroll: usize,
+    },
     /// Quit while uploads run?
     ConfirmQuit,
     Bookmarks {
@@ -106,6 +113,10 @@ impl App {
 
     /// The first effects: list the start directory and find My Space.
     pub fn start(&mut self) -> Vec<Effect> {
+        self.update(Action::Start)
+    }
+
+    fn started(&mut self) -> Vec<Effect> {
         let dir = self.local.dir.clone();
         let generation = self.local.begin(dir.clone());
         let mut effects = vec![Effect::ListLocal { dir, generation }];
@@ -117,8 +128,7 @@ impl App {
 
     /// Opens the login screen instead of the panes.
     pub fn require_login(&mut self, screen: LoginScreen) {
-        self.login = Some(screen);
-        self.mode = Mode::Login;
+        self.update(Action::RequireLogin(screen));
     }
 
     fn say(&mut self, text: impl Into<String>) {
@@ -151,8 +161,55 @@ impl App {
         layout::inner_rows(self.areas().queue)
     }
 
-    /// The only place state changes.
+    /// The queue's inner width, which decides how many lines a failed row's hint takes.
+    fn queue_columns(&self) -> usize {
+        usize::from(self.areas().queue.width.saturating_sub(2))
+    }
+
+    /// Lines row `at` of the queue takes on screen: one, plus its hint when it failed.
+    pub(crate) fn queue_row_height(&self, at: usize, columns: usize) -> usize {
+        let hint = self.queue.rows.get(at).and_then(|row| row.hint(self.lang));
+        layout::row_height(hint.as_deref(), columns)
+    }
+
+    /// Scrolls the queue so row `at` and all of its hint lines are on screen.
+    fn show_queue_row(&mut self, at: usize) {
+        let (lines, columns) = (self.queue_rows(), self.queue_columns());
+        let mut offset = self.queue.offset;
+        layout::keep_rows_visible(at, &mut offset, lines, |row| {
+            self.queue_row_height(row, columns)
+        });
+        self.queue.offset = offset;
+    }
+
+    /// Whether row `at` shows whole when the queue starts at `offset`.
+    fn queue_row_shows(&self, at: usize, offset: usize) -> bool {
+        let mut probe = offset;
+        let (lines, columns) = (self.queue_rows(), self.queue_columns());
+        layout::keep_rows_visible(at, &mut probe, lines, |row| {
+            self.queue_row_height(row, columns)
+        });
+        probe == offset
+    }
+
+    /// The only place state changes: every input, every background result and every engine
+    /// event comes through here as an `Action`.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        let effects = self.apply(action);
+        // One rule for the conflict modal instead of one in each reader: it shows whenever
+        // nothing else has the keyboard and a conflict waits.
+        match self.mode {
+            Mode::Normal if !self.queue.conflicts.is_empty() => self.mode = Mode::Conflict,
+            Mode::Conflict if self.queue.conflicts.is_empty() => self.mode = Mode::Normal,
+            _ => {}
+        }
+        // Whatever changed the queue (a clear, a resize, new rows), its selected row shows whole,
+        // hint lines counted. Looks only at the rows on screen.
+        self.show_queue_row(self.queue.cursor);
+        effects
+    }
+
+    fn apply(&mut self, action: Action) -> Vec<Effect> {
         match action {
             // Background results and the engine land whatever the mode.
             Action::LocalListed {
@@ -173,10 +230,22 @@ impl App {
             Action::Resize { width, height } => {
                 self.width = width;
                 self.height = height;
-                let (l, d, q) = (self.local_rows(), self.drive_rows(), self.queue_rows());
+                let (l, d) = (self.local_rows(), self.drive_rows());
                 keep_visible(self.local.cursor, &mut self.local.offset, l);
                 keep_visible(self.drive.cursor, &mut self.drive.offset, d);
-                keep_visible(self.queue.cursor, &mut self.queue.offset, q);
+                Vec::new()
+            }
+            Action::Start => self.started(),
+            Action::Environment(environment) => {
+                self.no_color = environment.no_color;
+                self.home = environment.home;
+                self.utc_offset = environment.utc_offset;
+                self.bookmarks = environment.bookmarks;
+                Vec::new()
+            }
+            Action::RequireLogin(screen) => {
+                self.login = Some(screen);
+                self.mode = Mode::Login;
                 Vec::new()
             }
             Action::LoginCode { user_code, link } => {
@@ -207,9 +276,13 @@ impl App {
             }
             action => match self.mode.clone() {
                 Mode::Login => self.login_key(action),
-                Mode::Help => {
-                    if matches!(action, Action::ToggleHelp | Action::Cancel | Action::Quit) {
-                        self.mode = Mode::Normal;
+                Mode::Help { .. } => {
+                    match action {
+                        Action::HelpScroll(scroll) => self.mode = Mode::Help { scroll },
+                        Action::ToggleHelp | Action::Cancel | Action::Quit => {
+                            self.mode = Mode::Normal
+                        }
+                        _ => {}
                     }
                     Vec::new()
                 }
@@ -224,7 +297,7 @@ impl App {
                 Mode::Filter => self.filter_key(action),
                 Mode::NewFolder { name, .. } => self.new_folder_key(action, name),
                 Mode::Bookmarks { cursor } => self.bookmarks_key(action, cursor),
-                Mode::Normal if !self.queue.conflicts.is_empty() => self.conflict_key(action),
+                Mode::Conflict => self.conflict_key(action),
                 Mode::Normal => self.normal(action),
             },
         }
@@ -380,7 +453,8 @@ impl App {
             }
             Action::ClearFinished => {
                 self.queue.clear_finished();
-                Vec::new()
+                // The journal forgets them too (issue 11: "clear finished" says so).
+                vec![Effect::Engine(Command::ForgetFinished)]
             }
             Action::ToggleLang => {
                 self.lang = match self.lang {
@@ -390,9 +464,10 @@ impl App {
                 Vec::new()
             }
             Action::ToggleHelp => {
-                self.mode = Mode::Help;
+                self.mode = Mode::Help { scroll: 0 };
                 Vec::new()
             }
+            Action::CopyFolder { link } => self.copy_folder(link),
             Action::Quit => {
                 if self.queue.running() {
                     self.mode = Mode::ConfirmQuit;
@@ -421,9 +496,43 @@ impl App {
         }
     }
 
+    /// The loop ends once `should_quit` is set; nothing more needs doing here.
     fn quit_now(&mut self) -> Vec<Effect> {
         self.should_quit = true;
-        vec![Effect::Quit]
+        Vec::new()
+    }
+
+    /// `y`: the open folder's token, `Y`: its link, onto the clipboard, and in full on the
+    /// status line (the header shortens it), so it can be selected where OSC 52 is not
+    /// supported. A folder token is what `larkup upload --to` and `larkup ls` take.
+    fn copy_folder(&mut self, link: bool) -> Vec<Effect> {
+        let Some(crumb) = self.drive.current().cloned() else {
+            self.warn("the Drive folder is not loaded yet");
+            return Vec::new();
+        };
+        let name = self.drive.destination_path();
+        if link {
+            match crumb.url.filter(|url| !url.is_empty()) {
+                Some(url) => {
+                    self.say(format!("copied {url} (the link of {name})"));
+                    vec![Effect::CopyToClipboard(url)]
+                }
+                None => {
+                    self.warn(format!(
+                        "Drive gave no link for {name}; y copies its token: {}",
+                        crumb.token
+                    ));
+                    Vec::new()
+                }
+            }
+        } else {
+            // The token first: a narrow footer cuts the end of the line, not the token.
+            self.say(format!(
+                "copied {} (the folder token of {name})",
+                crumb.token
+            ));
+            vec![Effect::CopyToClipboard(crumb.token)]
+        }
     }
 
     fn focused_rows(&self) -> usize {
@@ -459,14 +568,11 @@ impl App {
                 self.more_drive()
             }
             Pane::Queue => {
-                let (rows, len) = (self.queue_rows(), self.queue.rows.len());
-                move_cursor(
-                    &mut self.queue.cursor,
-                    &mut self.queue.offset,
-                    len,
-                    delta,
-                    rows,
-                );
+                self.queue.pinned = false;
+                let last = self.queue.rows.len().saturating_sub(1);
+                let target = (self.queue.cursor as isize).saturating_add(delta);
+                // `update` then scrolls counting the hint lines, so the cursor stays on screen.
+                self.queue.cursor = target.clamp(0, last as isize) as usize;
                 Vec::new()
             }
         }
@@ -490,6 +596,7 @@ impl App {
                     let crumb = Crumb {
                         name: entry.name.clone(),
                         token: entry.token.clone(),
+                        url: Some(entry.url.clone()).filter(|url| !url.is_empty()),
                     };
                     self.drive.path.push(crumb);
                     self.refresh_drive()
@@ -595,6 +702,7 @@ impl App {
                 self.drive.path = vec![Crumb {
                     name: "My Space".to_string(),
                     token,
+                    url: None,
                 }];
                 self.refresh_drive()
             }
@@ -657,25 +765,47 @@ impl App {
 
     fn engine_event(&mut self, event: Event, now: Instant) -> Vec<Effect> {
         let idle = matches!(event, Event::Idle);
-        if let Event::Failed { failure, .. } = &event {
-            if failure.code.is_none() {
-                self.warn(failure.message.clone());
+        let failed = match &event {
+            Event::Failed { job, failure } => {
+                if failure.code.is_none() {
+                    self.warn(failure.message.clone());
+                }
+                Some(*job)
             }
-        }
+            _ => None,
+        };
         self.queue.apply(event, now);
-        if self.focus != Pane::Queue {
-            // Follow the work while the user is elsewhere: the first running row stays in view.
-            if let Some(running) = self
+        let failed = failed.and_then(|job| self.queue.position(job));
+        // A failure that took the cursor keeps it while it is still failed (a retry frees it).
+        let pinned = self.queue.pinned
+            && self
                 .queue
                 .rows
-                .iter()
-                .position(|row| row.state == RowState::Running)
-            {
+                .get(self.queue.cursor)
+                .is_some_and(|row| matches!(row.state, RowState::Failed { .. }));
+        self.queue.pinned = pinned;
+        if self.focus != Pane::Queue {
+            // Follow the work while the user is elsewhere: a new failure takes the cursor and
+            // keeps it until the next upload (its hint says what to do); otherwise the first
+            // running row does.
+            if let Some(at) = failed {
+                self.queue.cursor = at;
+                self.queue.pinned = true;
+            } else if let Some(running) = self.queue.first_running().filter(|_| !pinned) {
                 self.queue.cursor = running;
             }
+        } else if let Some(at) = failed {
+            // The user is in the queue: show the failure and its hint too when the cursor
+            // can stay on screen with it.
+            let mut offset = self.queue.offset;
+            let (lines, columns) = (self.queue_rows(), self.queue_columns());
+            layout::keep_rows_visible(at, &mut offset, lines, |row| {
+                self.queue_row_height(row, columns)
+            });
+            if self.queue.cursor >= offset && self.queue_row_shows(self.queue.cursor, offset) {
+                self.queue.offset = offset;
+            }
         }
-        let rows = self.queue_rows();
-        keep_visible(self.queue.cursor, &mut self.queue.offset, rows);
         if idle {
             // "uploading N items" would stay on screen after the work is done; a warning stays
             // until the user has seen it.
@@ -711,6 +841,7 @@ impl App {
             paths,
             destination: crumb.token.clone(),
             destination_depth: Some(self.drive.path.len().saturating_sub(1)),
+            exclude: Default::default(),
         };
         let count = selection.paths.len();
         self.say(format!(
@@ -720,6 +851,8 @@ impl App {
         ));
         self.marks.clear();
         self.queue.busy = true;
+        // The view follows the new work.
+        self.queue.pinned = false;
         vec![Effect::Engine(Command::Add(selection))]
     }
 }

@@ -64,8 +64,8 @@ impl App {
             Pane::Queue => {
                 let width = usize::from(area.width.saturating_sub(2));
                 let mut top = 0;
-                for (index, queued) in self.queue.rows.iter().enumerate().skip(self.queue.offset) {
-                    let height = crate::ui::queue::row_height(queued, width, self.lang);
+                for index in self.queue.offset..self.queue.rows.len() {
+                    let height = self.queue_row_height(index, width);
                     if line < top + height {
                         self.queue.cursor = index;
                         break;

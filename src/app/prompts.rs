@@ -80,7 +80,15 @@ impl App {
                     return Vec::new();
                 }
                 self.mode = Mode::Normal;
-                self.say(format!("creating folder {name}…"));
+                if self.queue.paused {
+                    // Folder creation shares the uploads' write pacer (one write at a time,
+                    // feishu-api.md §5), which holds every new call while paused.
+                    self.say(format!(
+                        "folder {name} is created when uploads resume (p): writes are paused"
+                    ));
+                } else {
+                    self.say(format!("creating folder {name}…"));
+                }
                 return vec![Effect::CreateFolder { parent, name }];
             }
             Action::Cancel => {
@@ -119,6 +127,7 @@ impl App {
                 self.drive.path.push(Crumb {
                     name: mark.name.trim_start_matches('/').to_string(),
                     token: mark.token,
+                    url: None,
                 });
                 self.focus = Pane::Drive;
                 return self.refresh_drive();

@@ -1,9 +1,12 @@
 //! The upload queue as the screen shows it: one row per engine job, built from engine events
 //! alone, plus the batch totals shared with the headless front end (`progress::Totals`).
+//! Rows are found by job id through an index and the unfinished ones are counted as they
+//! change, so filling and updating a 100,000-row queue costs time linear in its events.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
+use crate::feishu::Lang;
 use crate::transfer::events::{Event, Failure, JobId};
 use crate::transfer::progress::Totals;
 
@@ -28,6 +31,11 @@ impl RowState {
     pub fn finished(&self) -> bool {
         matches!(self, RowState::Done { .. } | RowState::Skipped { .. })
     }
+
+    /// Queued or running: work still to come.
+    pub fn active(&self) -> bool {
+        matches!(self, RowState::Queued | RowState::Running)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +52,16 @@ pub struct Row {
     pub speed: Option<f64>,
 }
 
+impl Row {
+    /// The catalog's advice under a failed row, in `lang`.
+    pub fn hint(&self, lang: Lang) -> Option<String> {
+        match &self.state {
+            RowState::Failed { failure } => failure.hint(lang),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Queue {
     pub rows: Vec<Row>,
@@ -57,27 +75,131 @@ pub struct Queue {
     pub offset: usize,
     /// True from `u` until the engine says Idle.
     pub busy: bool,
+    /// The cursor sits on a failure the view moved to, and stays there while the user looks
+    /// elsewhere, until the next upload or the user moves it.
+    pub pinned: bool,
+    /// Where each job's row is.
+    index: HashMap<JobId, usize>,
+    /// Rows queued or running.
+    active: usize,
+    /// Rows running, by position: the first is the one the view follows.
+    running_rows: BTreeSet<usize>,
+    /// The last row handed out for change: (position, was active, was running).
+    touched: Option<(usize, bool, bool)>,
 }
 
 impl Queue {
+    /// The position of a job's row.
+    pub fn position(&self, job: JobId) -> Option<usize> {
+        self.index.get(&job).copied()
+    }
+
+    /// A job's row, to change. The row's state before is noted and the counts of unfinished
+    /// and running rows follow whatever it becomes (settled at the next `row`, `apply` or
+    /// read), so any `row.state = …` keeps them true.
     fn row(&mut self, job: JobId) -> Option<&mut Row> {
-        self.rows.iter_mut().find(|row| row.job == job)
+        self.settle();
+        let at = self.position(job)?;
+        let state = &self.rows.get(at)?.state;
+        self.touched = Some((at, state.active(), *state == RowState::Running));
+        self.rows.get_mut(at)
+    }
+
+    /// Brings the counts up to date with the last row handed out by `row`.
+    fn settle(&mut self) {
+        let Some((at, was_active, was_running)) = self.touched.take() else {
+            return;
+        };
+        let Some(row) = self.rows.get(at) else {
+            return;
+        };
+        let is_running = row.state == RowState::Running;
+        self.active = self.active + usize::from(row.state.active()) - usize::from(was_active);
+        if was_running && !is_running {
+            self.running_rows.remove(&at);
+        } else if is_running && !was_running {
+            self.running_rows.insert(at);
+        }
+    }
+
+    /// Rows queued or running, the last change counted.
+    fn active_rows(&self) -> usize {
+        match self
+            .touched
+            .and_then(|(at, was, _)| Some((self.rows.get(at)?, was)))
+        {
+            Some((row, was)) => self.active + usize::from(row.state.active()) - usize::from(was),
+            None => self.active,
+        }
+    }
+
+    /// Adds a row at the end, indexed by its job.
+    fn push(&mut self, row: Row) {
+        self.settle();
+        self.index.insert(row.job, self.rows.len());
+        if row.state.active() {
+            self.active += 1;
+        }
+        if row.state == RowState::Running {
+            self.running_rows.insert(self.rows.len());
+        }
+        self.rows.push(row);
+    }
+
+    /// Rebuilds the index and the counts after rows were removed.
+    fn reindex(&mut self) {
+        self.touched = None;
+        self.index = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(at, row)| (row.job, at))
+            .collect();
+        self.active = self.rows.iter().filter(|row| row.state.active()).count();
+        self.running_rows = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, row)| row.state == RowState::Running)
+            .map(|(at, _)| at)
+            .collect();
+    }
+
+    /// The first running row, which the view follows while the user looks elsewhere.
+    pub fn first_running(&self) -> Option<usize> {
+        let first = self.running_rows.first().copied();
+        let Some((at, _, was_running)) = self.touched else {
+            return first;
+        };
+        match self.rows.get(at).map(|row| row.state == RowState::Running) {
+            Some(true) if !was_running => Some(first.map_or(at, |first| first.min(at))),
+            Some(false) if was_running => self.running_rows.iter().copied().find(|&i| i != at),
+            _ => first,
+        }
     }
 
     pub fn running(&self) -> bool {
-        self.busy
-            || self.planning.is_some()
-            || self
-                .rows
-                .iter()
-                .any(|row| matches!(row.state, RowState::Queued | RowState::Running))
+        self.busy || self.planning.is_some() || self.active_rows() > 0
     }
 
     pub fn apply(&mut self, event: Event, now: Instant) {
+        self.settle();
+        if let Event::Queued { job, .. } = &event {
+            let settled = self.active_rows() == 0;
+            if self.position(*job).is_none()
+                && settled
+                && self.totals.finished() == self.totals.files_total
+            {
+                // A new batch after everything settled: speed and ETA start afresh.
+                self.totals = Totals::new(now);
+            }
+        }
+        // The counts come from the one mapping both front ends share.
+        self.totals.apply(&event, now);
         match event {
             Event::Planning { seen } => self.planning = Some(seen),
             Event::Planned { .. } => self.planning = None,
-            Event::FolderReady { .. } => {}
+            Event::FolderReady { .. } | Event::Waiting { .. } => {}
             Event::Queued {
                 job,
                 name,
@@ -86,31 +208,15 @@ impl Queue {
                 ..
             } => {
                 self.busy = true;
-                let retried = match self.row(job) {
+                match self.row(job) {
                     Some(row) => {
                         // RetryFailed queues a failed job again under the same id.
                         row.state = RowState::Queued;
                         row.bytes_done = 0;
                         row.speed = None;
                         row.started = None;
-                        true
                     }
-                    None => false,
-                };
-                if retried {
-                    self.totals.files_failed = self.totals.files_failed.saturating_sub(1);
-                    self.totals.bytes_total += size;
-                } else {
-                    let settled = !self
-                        .rows
-                        .iter()
-                        .any(|row| matches!(row.state, RowState::Queued | RowState::Running));
-                    if settled && self.totals.finished() == self.totals.files_total {
-                        // A new batch after everything settled: speed and ETA start afresh.
-                        self.totals = Totals::new(now);
-                    }
-                    self.totals.add_file(size);
-                    self.rows.push(Row {
+                    None => self.push(Row {
                         job,
                         name,
                         folder,
@@ -119,7 +225,7 @@ impl Queue {
                         state: RowState::Queued,
                         started: None,
                         speed: None,
-                    });
+                    }),
                 }
             }
             Event::Started { job } => {
@@ -128,10 +234,13 @@ impl Queue {
                     row.started = Some(now);
                 }
             }
-            Event::Progress { job, bytes_done } => {
-                let mut added = 0;
+            Event::Resumed { job, bytes_done } => {
                 if let Some(row) = self.row(job) {
-                    added = bytes_done.saturating_sub(row.bytes_done);
+                    row.bytes_done = bytes_done;
+                }
+            }
+            Event::Progress { job, bytes_done } => {
+                if let Some(row) = self.row(job) {
                     row.bytes_done = bytes_done;
                     if let Some(started) = row.started {
                         let secs = now.saturating_duration_since(started).as_secs_f64();
@@ -140,40 +249,36 @@ impl Queue {
                         }
                     }
                 }
-                self.totals.add_bytes(added, now);
             }
             Event::Done {
                 job,
                 file_token,
                 note,
             } => {
-                let mut added = 0;
                 if let Some(row) = self.row(job) {
-                    added = row.size.saturating_sub(row.bytes_done);
                     row.bytes_done = row.size;
                     row.state = RowState::Done { file_token, note };
                 }
-                self.totals.files_done += 1;
-                self.totals.add_bytes(added, now);
+            }
+            Event::AlreadyThere { job, file_token } => {
+                if let Some(row) = self.row(job) {
+                    row.bytes_done = row.size;
+                    row.state = RowState::Done {
+                        file_token,
+                        note: Some("already there".to_string()),
+                    };
+                }
             }
             Event::Skipped { job, reason } => {
-                let mut left = 0;
                 if let Some(row) = self.row(job) {
-                    left = row.size.saturating_sub(row.bytes_done);
                     row.state = RowState::Skipped { reason };
                 }
-                self.totals.files_skipped += 1;
-                self.totals.drop_bytes(left);
                 self.conflicts.retain(|(pending, _)| *pending != job);
             }
             Event::Failed { job, failure } => {
-                let mut left = 0;
                 if let Some(row) = self.row(job) {
-                    left = row.size.saturating_sub(row.bytes_done);
                     row.state = RowState::Failed { failure };
                 }
-                self.totals.files_failed += 1;
-                self.totals.drop_bytes(left);
             }
             Event::Conflict { job, name } => self.conflicts.push_back((job, name)),
             Event::Paused { paused } => self.paused = paused,
@@ -187,6 +292,7 @@ impl Queue {
     /// Drops finished rows (done and skipped); failed rows stay so they can be retried.
     pub fn clear_finished(&mut self) {
         self.rows.retain(|row| !row.state.finished());
+        self.reindex();
         if !self.running() {
             let mut totals = Totals::default();
             for row in &self.rows {

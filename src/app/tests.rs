@@ -579,9 +579,11 @@ fn lang_toggle_help_and_report() {
     app.update(Action::ToggleLang);
     assert_eq!(app.lang, Lang::En);
     app.update(Action::ToggleHelp);
-    assert_eq!(app.mode, Mode::Help);
+    assert_eq!(app.mode, Mode::Help { scroll: 0 });
     app.update(Action::Down);
-    assert_eq!(app.mode, Mode::Help);
+    assert_eq!(app.mode, Mode::Help { scroll: 0 });
+    app.update(Action::HelpScroll(7));
+    assert_eq!(app.mode, Mode::Help { scroll: 7 });
     app.update(Action::ToggleHelp);
     assert_eq!(app.mode, Mode::Normal);
     app.update(Action::Report("bookmark not saved".to_string()));
@@ -599,11 +601,12 @@ fn quit_asks_while_uploads_run() {
     app.update(Action::Cancel);
     assert_eq!(app.mode, Mode::Normal);
     app.update(Action::Quit);
-    assert!(matches!(&app.update(Action::Submit)[..], [Effect::Quit]));
+    assert!(app.update(Action::Submit).is_empty());
     assert!(app.should_quit);
 
     let mut idle = self::app();
-    assert!(matches!(&idle.update(Action::Quit)[..], [Effect::Quit]));
+    idle.update(Action::Quit);
+    assert!(idle.should_quit, "nothing running: quits at once");
 }
 
 #[test]
@@ -814,5 +817,334 @@ fn a_big_listing_in_chunks_shows_progress_and_keeps_the_cursor() {
         app.local.selected().map(|e| e.name.clone()),
         before,
         "later chunks do not move the cursor off its entry"
+    );
+}
+
+fn quota_failure() -> Failure {
+    Failure {
+        code: Some(1061101),
+        message: "file quota exceeded.".to_string(),
+        log_id: None,
+    }
+}
+
+/// The queue's lines from its offset down to the end of the cursor's row (its hint included)
+/// all fit in the pane: the selection and its hint are on screen.
+fn cursor_block_shows(app: &App) -> bool {
+    let columns = usize::from(app.areas().queue.width - 2);
+    let lines: usize = (app.queue.offset..=app.queue.cursor)
+        .map(|at| app.queue_row_height(at, columns))
+        .sum();
+    app.queue.cursor >= app.queue.offset && lines <= app.queue_rows()
+}
+
+#[test]
+fn queue_keys_keep_the_selection_and_its_hint_on_screen() {
+    let mut app = app();
+    let t = t0();
+    // 60 rows, every fifth failed with a two-line hint: row heights are not all one.
+    for job in 0..60 {
+        app.update(Action::Engine(
+            queued(job, &format!("f{job:02}.txt"), 10),
+            t,
+        ));
+    }
+    for job in (0..60).step_by(5) {
+        app.update(Action::Engine(
+            Event::Failed {
+                job,
+                failure: quota_failure(),
+            },
+            t,
+        ));
+    }
+    app.update(Action::Focus(Pane::Queue));
+    app.update(Action::Top);
+    assert!(
+        app.queue_row_height(0, 118) > 1,
+        "a failed row has hint lines"
+    );
+    for action in [
+        Action::Bottom,
+        Action::Top,
+        Action::PageDown,
+        Action::PageDown,
+    ] {
+        app.update(action.clone());
+        assert!(
+            cursor_block_shows(&app),
+            "after {action:?}: {:?}",
+            app.queue
+        );
+    }
+    app.update(Action::Top);
+    for step in 0..59 {
+        app.update(Action::Down);
+        assert_eq!(app.queue.cursor, step + 1);
+        assert!(cursor_block_shows(&app), "after j to row {}", step + 1);
+    }
+    app.update(Action::Bottom);
+    assert_eq!(app.queue.cursor, 59);
+    assert!(cursor_block_shows(&app));
+    // A smaller terminal keeps it in view too.
+    app.update(Action::Resize {
+        width: 80,
+        height: 20,
+    });
+    assert!(cursor_block_shows(&app));
+}
+
+#[test]
+fn a_new_failure_and_its_hint_come_into_view_after_a_long_batch() {
+    let mut app = app();
+    let t = t0();
+    // A long first batch, all done.
+    for job in 0..200 {
+        app.update(Action::Engine(
+            queued(job, &format!("a{job:03}.txt"), 10),
+            t,
+        ));
+        app.update(Action::Engine(Event::Started { job }, t));
+        app.update(Action::Engine(
+            Event::Done {
+                job,
+                file_token: format!("box{job}"),
+                note: None,
+            },
+            t,
+        ));
+    }
+    app.update(Action::Engine(Event::Idle, t));
+    // A second batch: its last row fails while the user is in the local pane.
+    for job in 200..203 {
+        app.update(Action::Engine(queued(job, &format!("b{job}.iso"), 10), t));
+    }
+    app.update(Action::Engine(Event::Started { job: 200 }, t));
+    app.update(Action::Engine(
+        Event::Failed {
+            job: 202,
+            failure: quota_failure(),
+        },
+        t,
+    ));
+    assert_eq!(app.queue.cursor, 202, "the failure takes the view");
+    assert!(cursor_block_shows(&app), "the failed row and its hint show");
+    // The next running row does not push it away.
+    app.update(Action::Engine(Event::Started { job: 201 }, t));
+    assert_eq!(app.queue.cursor, 202);
+    assert!(cursor_block_shows(&app));
+    // The next upload's work takes the view again.
+    for job in [200, 201] {
+        app.update(Action::Engine(
+            Event::Done {
+                job,
+                file_token: format!("box{job}"),
+                note: None,
+            },
+            t,
+        ));
+    }
+    assert_eq!(app.queue.cursor, 202);
+    app.marks.insert(PathBuf::from("/data/a.txt"));
+    app.update(Action::Upload);
+    app.update(Action::Engine(queued(203, "c.txt", 10), t));
+    app.update(Action::Engine(Event::Started { job: 203 }, t));
+    assert_eq!(app.queue.cursor, 203);
+    assert!(cursor_block_shows(&app));
+}
+
+#[test]
+fn a_failure_shows_in_the_focused_queue_when_the_cursor_can_stay() {
+    let mut app = app();
+    let t = t0();
+    for job in 0..40 {
+        app.update(Action::Engine(
+            queued(job, &format!("f{job:02}.txt"), 10),
+            t,
+        ));
+    }
+    app.update(Action::Focus(Pane::Queue));
+    app.update(Action::Top);
+    for _ in 0..5 {
+        app.update(Action::Down);
+    }
+    let rows = app.queue_rows();
+    // Just below the last line: scrolled into view with the cursor still on screen.
+    let near = rows;
+    app.update(Action::Engine(
+        Event::Failed {
+            job: near as u64,
+            failure: quota_failure(),
+        },
+        t,
+    ));
+    assert_eq!(app.queue.cursor, 5, "the user's selection stays");
+    assert!(app.queue.offset > 0, "scrolled");
+    assert!(cursor_block_shows(&app));
+    let columns = usize::from(app.areas().queue.width - 2);
+    let shown: usize = (app.queue.offset..=near)
+        .map(|at| app.queue_row_height(at, columns))
+        .sum();
+    assert!(shown <= rows, "the failed row's hint is on screen too");
+}
+
+#[test]
+fn paused_new_folder_says_it_waits() {
+    let mut app = app();
+    app.update(Action::Engine(Event::Paused { paused: true }, t0()));
+    app.update(Action::NewFolder);
+    app.update(Action::Input('X'));
+    let effects = app.update(Action::Submit);
+    assert!(matches!(&effects[..], [Effect::CreateFolder { .. }]));
+    let status = app
+        .status
+        .as_ref()
+        .map(|s| s.text.clone())
+        .unwrap_or_default();
+    assert!(status.contains("resume"), "{status}");
+}
+
+#[test]
+fn y_copies_the_open_folders_token_and_shows_it_whole() {
+    let mut app = app();
+    let effects = app.update(Action::CopyFolder { link: false });
+    assert!(matches!(&effects[..], [Effect::CopyToClipboard(token)] if token == "root"));
+    assert!(app.status.as_ref().is_some_and(|s| s.text.contains("root")));
+    // My Space has no link from Drive: said so, with the token instead.
+    assert!(app.update(Action::CopyFolder { link: true }).is_empty());
+    assert!(app.status.as_ref().is_some_and(|s| s.error));
+    // A folder opened from a listing has one.
+    app.update(Action::Focus(Pane::Drive));
+    app.drive.entries[0].url = "https://example.feishu.cn/drive/folder/fld1".to_string();
+    app.update(Action::Enter);
+    let effects = app.update(Action::CopyFolder { link: true });
+    assert!(
+        matches!(&effects[..], [Effect::CopyToClipboard(url)] if url.ends_with("/folder/fld1"))
+    );
+}
+
+#[test]
+fn conflicts_are_one_mode_entered_and_left_by_update() {
+    let mut app = app();
+    let t = t0();
+    app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    app.update(Action::ToggleHelp);
+    app.update(Action::Engine(
+        Event::Conflict {
+            job: 1,
+            name: "a.txt".to_string(),
+        },
+        t,
+    ));
+    assert!(matches!(app.mode, Mode::Help { .. }), "help stays open");
+    app.update(Action::ToggleHelp);
+    assert_eq!(app.mode, Mode::Conflict, "then the question shows");
+    app.update(Action::Resolve {
+        choice: ConflictChoice::Skip,
+        apply_to_all: false,
+    });
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn environment_and_login_come_through_update() {
+    let mut app = app();
+    app.update(Action::Environment(Environment {
+        no_color: true,
+        home: Some(PathBuf::from("/home/ada")),
+        utc_offset: 3600,
+        bookmarks: vec![Bookmark {
+            name: "/Projects".to_string(),
+            token: "fld1".to_string(),
+        }],
+    }));
+    assert!(app.no_color);
+    assert_eq!(app.utc_offset, 3600);
+    assert_eq!(app.bookmarks.len(), 1);
+}
+
+#[test]
+fn a_hundred_thousand_rows_fill_and_update_through_the_index() {
+    let mut app = app();
+    let t = t0();
+    const ROWS: u64 = 100_000;
+    for job in 0..ROWS {
+        app.update(Action::Engine(queued(job, "f", 1), t));
+    }
+    for job in (0..ROWS).rev().step_by(1000) {
+        app.update(Action::Engine(Event::Started { job }, t));
+        app.update(Action::Engine(
+            Event::Done {
+                job,
+                file_token: format!("box{job}"),
+                note: None,
+            },
+            t,
+        ));
+    }
+    assert_eq!(app.queue.rows.len(), ROWS as usize);
+    assert_eq!(app.queue.totals.files_done, ROWS / 1000);
+    let done = &app.queue.rows[ROWS as usize - 1];
+    assert!(matches!(&done.state, RowState::Done { file_token, .. } if file_token == "box99999"));
+    app.update(Action::ClearFinished);
+    assert_eq!(app.queue.rows.len(), (ROWS - ROWS / 1000) as usize);
+    // The index follows the rows that moved up.
+    app.update(Action::Engine(Event::Started { job: ROWS - 2 }, t));
+    assert_eq!(app.queue.first_running(), app.queue.position(ROWS - 2));
+    assert_eq!(
+        app.queue.rows[app.queue.position(ROWS - 2).unwrap_or(0)].job,
+        ROWS - 2
+    );
+}
+
+#[test]
+fn queue_counts_follow_every_state_change() {
+    let t = t0();
+    let mut queue = Queue::default();
+    for job in 1..=3 {
+        queue.apply(queued(job, &format!("f{job}"), 10), t);
+    }
+    queue.apply(Event::Idle, t); // busy ends; the rows still count
+    assert!(queue.running(), "three queued");
+    queue.apply(Event::Started { job: 2 }, t);
+    queue.apply(Event::Started { job: 3 }, t);
+    assert_eq!(queue.first_running(), Some(1));
+    queue.apply(
+        Event::Done {
+            job: 2,
+            file_token: "b".to_string(),
+            note: None,
+        },
+        t,
+    );
+    assert_eq!(queue.first_running(), Some(2), "read before the next event");
+    queue.apply(
+        Event::Failed {
+            job: 3,
+            failure: Failure::local("gone"),
+        },
+        t,
+    );
+    assert_eq!(queue.first_running(), None);
+    assert!(queue.running(), "job 1 still queued");
+    queue.apply(
+        Event::Skipped {
+            job: 1,
+            reason: "cancelled".to_string(),
+        },
+        t,
+    );
+    assert!(!queue.running(), "nothing queued or running");
+    // A retry queues the failed row again under its id.
+    queue.apply(queued(3, "f3", 10), t);
+    queue.apply(Event::Idle, t);
+    assert!(queue.running());
+    queue.clear_finished();
+    assert_eq!(queue.rows.len(), 1);
+    queue.apply(Event::Started { job: 3 }, t);
+    assert_eq!(
+        queue.first_running(),
+        Some(0),
+        "positions follow the cleared rows"
     );
 }

@@ -48,7 +48,7 @@ pub async fn login(cli: &Cli, args: &LoginArgs) -> Outcome {
         }
         Err(err) => {
             eprintln!("larkup login: {}", err.describe(lang));
-            Outcome::SomeFailed
+            super::login_outcome(&err)
         }
     }
 }
@@ -267,7 +267,7 @@ pub async fn status(cli: &Cli) -> Outcome {
     }
     let Some(profile) = settings.profiles.get(&cli.profile) else {
         println!("profile {:?}: not logged in", cli.profile);
-        return Outcome::SomeFailed;
+        return Outcome::Setup;
     };
     let keyring = Keyring::new(&cli.profile);
     let token = credentials::blocking(move || keyring.get(SecretKind::AccessToken)).await;

@@ -20,13 +20,7 @@ pub struct UploadArgs<'a> {
     pub to: Option<&'a str>,
     pub json: bool,
     pub on_conflict: ConflictPolicy,
-}
-
-/// A row as the summary needs it.
-struct Row {
-    path: PathBuf,
-    size: u64,
-    bytes_done: u64,
+    pub exclude: crate::transfer::exclude::Exclude,
 }
 
 pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
@@ -35,17 +29,21 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
         Err(err) => return report(&session, "cannot find the destination folder", &err),
     };
     let journal = open_journal();
+    let scope = session.journal_scope().await;
     let paths: Vec<PathBuf> = args
         .paths
         .iter()
         .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()))
         .collect();
-    let Session { drive, pacer, lang } = session;
-    let mut handle = engine::spawn(drive, Arc::new(pacer), journal, args.on_conflict);
+    let Session {
+        drive, pacer, lang, ..
+    } = session;
+    let mut handle = engine::spawn(drive, Arc::new(pacer), journal, args.on_conflict, scope);
     let sent = handle.commands.send(Command::Add(Selection {
         paths,
         destination,
         destination_depth: None,
+        exclude: args.exclude,
     }));
     if sent.is_err() {
         eprintln!("larkup: the upload engine stopped before it started");
@@ -54,99 +52,95 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
 
     let bar = progress_bar(args.json);
     let mut totals = Totals::default();
-    let mut rows: HashMap<u64, Row> = HashMap::new();
+    let mut paths: HashMap<u64, PathBuf> = HashMap::new();
     while let Some(event) = handle.events.recv().await {
         if args.json {
             println!("{}", event_json(&event, lang));
         }
-        let now = Instant::now();
+        totals.apply(&event, Instant::now());
+        let path = |job: &u64| {
+            // Paths, tokens, notes and messages come from outside: escaped (issue 12 #3).
+            paths
+                .get(job)
+                .map(|path| sanitize::path(path))
+                .unwrap_or_default()
+        };
         match &event {
             Event::Planning { seen } => bar.set_message(format!("planning… {seen} entries")),
-            Event::Queued {
-                job, path, size, ..
-            } => {
-                // A retried row is queued again: count it once.
-                if rows
-                    .insert(
-                        *job,
-                        Row {
-                            path: path.clone(),
-                            size: *size,
-                            bytes_done: 0,
-                        },
-                    )
-                    .is_none()
-                {
-                    totals.add_file(*size);
-                } else {
-                    totals.files_failed = totals.files_failed.saturating_sub(1);
-                }
+            Event::Queued { job, path, .. } => {
+                paths.insert(*job, path.clone());
                 bar.set_length(totals.bytes_total);
             }
-            Event::Started { job } => {
-                if let Some(row) = rows.get(job) {
-                    bar.set_message(sanitize::path(&row.path));
-                }
-            }
-            Event::Progress { job, bytes_done } => {
-                if let Some(row) = rows.get_mut(job) {
-                    totals.add_bytes(bytes_done.saturating_sub(row.bytes_done), now);
-                    row.bytes_done = *bytes_done;
-                    bar.set_position(totals.bytes_done);
-                }
+            Event::Started { job } => bar.set_message(path(job)),
+            Event::Progress { .. } | Event::Resumed { .. } => {
+                bar.set_length(totals.bytes_total);
+                bar.set_position(totals.bytes_done);
             }
             Event::Done {
                 job,
                 file_token,
                 note,
             } => {
-                totals.files_done += 1;
-                if let Some(row) = rows.get_mut(job) {
-                    // Resumed or adopted files may not have reported every byte.
-                    totals.add_bytes(row.size.saturating_sub(row.bytes_done), now);
-                    row.bytes_done = row.size;
-                    bar.set_position(totals.bytes_done);
-                    if !args.json {
-                        let note = note
-                            .as_deref()
-                            .map(|note| format!("  ({note})"))
-                            .unwrap_or_default();
-                        say(
-                            &bar,
-                            format!(
-                                "uploaded  {}  {}{}",
-                                sanitize::path(&row.path),
-                                sanitize::escape(file_token),
-                                sanitize::escape(&note)
-                            ),
-                        );
-                    }
+                bar.set_position(totals.bytes_done);
+                if !args.json {
+                    let note = note
+                        .as_deref()
+                        .map(|note| format!("  ({note})"))
+                        .unwrap_or_default();
+                    say(
+                        &bar,
+                        format!(
+                            "uploaded  {}  {}{}",
+                            path(job),
+                            sanitize::escape(file_token),
+                            sanitize::escape(&note)
+                        ),
+                    );
+                }
+            }
+            Event::AlreadyThere { job, file_token } => {
+                bar.set_length(totals.bytes_total);
+                if !args.json {
+                    say(
+                        &bar,
+                        format!(
+                            "already there  {}  {}",
+                            path(job),
+                            sanitize::escape(file_token)
+                        ),
+                    );
                 }
             }
             Event::Skipped { job, reason } => {
-                totals.files_skipped += 1;
-                if let Some(row) = rows.get(job) {
-                    totals.drop_bytes(row.size.saturating_sub(row.bytes_done));
-                    if !args.json {
-                        say(
-                            &bar,
-                            format!(
-                                "skipped   {}: {}",
-                                sanitize::path(&row.path),
-                                sanitize::escape(reason)
-                            ),
-                        );
-                    }
+                bar.set_length(totals.bytes_total);
+                if !args.json {
+                    let reason = paths
+                        .get(job)
+                        .map_or(reason.as_str(), |local| without_path(reason, local));
+                    let reason = reason.strip_suffix("; skipped").unwrap_or(reason);
+                    say(
+                        &bar,
+                        format!("skipped   {}: {}", path(job), sanitize::escape(reason)),
+                    );
                 }
             }
             Event::Failed { job, failure } => {
-                totals.files_failed += 1;
-                if let Some(row) = rows.get(job) {
-                    totals.drop_bytes(row.size.saturating_sub(row.bytes_done));
-                    if !args.json {
-                        say(&bar, failed_line(&row.path, failure, lang));
+                bar.set_length(totals.bytes_total);
+                if !args.json {
+                    if let Some(path) = paths.get(job) {
+                        say(&bar, failed_line(path, failure, lang));
                     }
                 }
+            }
+            Event::Waiting { folder, pid } => {
+                // On stderr even with --json: it explains a pause, it is not a result.
+                let who = pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+                bar.suspend(|| {
+                    eprintln!(
+                        "larkup: waiting for another larkup{who} uploading into {}…",
+                        sanitize::escape(folder)
+                    )
+                });
             }
             Event::Idle => break,
             Event::Planned { .. }
@@ -205,7 +199,7 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
     if let Some(code) = failure.code {
         line.push_str(&format!("{code} "));
     }
-    line.push_str(&sanitize::escape(&failure.message));
+    line.push_str(&sanitize::escape(without_path(&failure.message, path)));
     if let Some(log_id) = &failure.log_id {
         line.push_str(&format!(" (log id {})", sanitize::escape(log_id)));
     }
@@ -213,6 +207,13 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
         line.push_str(&format!("\n          {}", sanitize::escape(&hint)));
     }
     line
+}
+
+/// The engine's messages about local files start with the path; the line already shows it.
+fn without_path<'a>(message: &'a str, path: &std::path::Path) -> &'a str {
+    message
+        .strip_prefix(&format!("{}: ", path.display()))
+        .unwrap_or(message)
 }
 
 /// The event as JSON, with the hint in the user's language on failures.
@@ -228,26 +229,32 @@ fn event_json(event: &Event, lang: crate::feishu::Lang) -> serde_json::Value {
 
 fn print_summary(totals: &Totals, json: bool) {
     let now = Instant::now();
+    // Speed only when this run sent something: a rerun of a finished tree sent nothing.
+    let speed = (totals.bytes_done > 0).then(|| totals.average_speed(now));
     if json {
         let summary = serde_json::json!({
             "event": "summary",
             "uploaded": totals.files_done,
+            "already_there": totals.files_already,
             "skipped": totals.files_skipped,
             "failed": totals.files_failed,
             "bytes": totals.bytes_done,
             "seconds": totals.elapsed(now).as_secs_f64(),
-            "bytes_per_second": totals.average_speed(now),
+            "bytes_per_second": speed,
         });
         println!("{summary}");
     } else {
+        let rate = speed
+            .map(|speed| format!(" ({}/s)", human_bytes(speed as u64)))
+            .unwrap_or_default();
         eprintln!(
-            "{} uploaded, {} skipped, {} failed · {} in {} ({}/s)",
+            "{} uploaded, {} already there, {} skipped, {} failed · {} sent in {}{rate}",
             totals.files_done,
+            totals.files_already,
             totals.files_skipped,
             totals.files_failed,
             human_bytes(totals.bytes_done),
             human_duration(totals.elapsed(now)),
-            human_bytes(totals.average_speed(now) as u64),
         );
     }
 }

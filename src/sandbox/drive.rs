@@ -125,7 +125,13 @@ fn list_reply(shared: &Shared, call: &Call, query: &HashMap<String, String>) -> 
     if state.folder(&folder).is_none() {
         return fail(1061003, "list");
     }
-    let children = state.children(&folder);
+    // Nodes still inside their listing lag (or late commit) are not shown yet.
+    let now = now_ms();
+    let children: Vec<&super::state::Node> = state
+        .children(&folder)
+        .into_iter()
+        .filter(|node| node.listed_from_ms <= now)
+        .collect();
     if !paged {
         let files: Vec<Value> = children.iter().map(|node| entry_json(node)).collect();
         return ok(json!({"files": files, "has_more": false}));
@@ -208,9 +214,74 @@ pub async fn create_folder(
         .state()
         .add_node(&parent, &name, NodeKind::Folder, &call.user, 0, 1);
     let url = format!("https://sandbox.feishu.invalid/drive/folder/{token}");
-    shared
-        .finish(&call, ok(json!({"token": token, "url": url})))
-        .await
+    let empty = json!({"token": "", "url": ""});
+    finish_create(
+        &shared,
+        &call,
+        &token,
+        ok(json!({"token": token, "url": url})),
+        empty,
+    )
+    .await
+}
+
+/// After a create call stored `token`: the world's faults for creates (`--late-commit`,
+/// `--error-after-store`, `--empty-token`), the listing lag, then the usual answer (which
+/// `--drop-after` may still lose).
+async fn finish_create(
+    shared: &Shared,
+    call: &Call,
+    token: &str,
+    reply: Reply,
+    empty_data: Value,
+) -> Response {
+    let options = &shared.options;
+    let mut listed_from = now_ms() + options.listing_lag_ms as i64;
+    let late = shared.faults.roll(options.late_commit);
+    if late {
+        listed_from += options.commit_delay_ms as i64;
+    }
+    if let Some(node) = shared.state().nodes.get_mut(token) {
+        node.listed_from_ms = listed_from;
+    }
+    if late {
+        shared.log(call, 0, "dropped, committed late");
+        call.kill.drop_connection().await;
+    }
+    if shared.faults.roll(options.error_after_store) {
+        return shared.answer(call, fail(1061001, call.endpoint));
+    }
+    if shared.faults.roll(options.empty_token) {
+        return shared.answer(call, ok(empty_data));
+    }
+    shared.finish(call, reply).await
+}
+
+/// Holds a request body to `--link-rate`: called with the bytes read so far, it sleeps until
+/// that many bytes would have crossed the link.
+struct Link {
+    rate: u64,
+    started: std::time::Instant,
+}
+
+impl Link {
+    fn new(rate: u64) -> Link {
+        Link {
+            rate,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    async fn pace(&self, bytes_so_far: u64) {
+        if self.rate == 0 {
+            return;
+        }
+        let due = std::time::Duration::from_secs_f64(bytes_so_far as f64 / self.rate as f64);
+        let elapsed = self.started.elapsed();
+        if due > elapsed {
+            tokio::time::sleep(due - elapsed).await;
+        }
+    }
 }
 
 /// A multipart form: text fields, and the `file` part with its length and Adler-32.
@@ -272,7 +343,13 @@ impl AlignedBlock {
 /// Reads the form with the `file` part spooled to a temporary file in `spool_dir` when given,
 /// else held in memory; over `max_file` bytes is refused. Field order, a missing part filename
 /// or content type, and unknown fields are all accepted (§12, the SDKs' habits).
-async fn read_form(request: Request, spool_dir: Option<&Path>, max_file: u64) -> Result<Form, i64> {
+async fn read_form(
+    request: Request,
+    spool_dir: Option<&Path>,
+    max_file: u64,
+    link_rate: u64,
+) -> Result<Form, i64> {
+    let link = Link::new(link_rate);
     let mut multipart = Multipart::from_request(request, &())
         .await
         .map_err(|_| 1061002)?;
@@ -305,17 +382,23 @@ async fn read_form(request: Request, spool_dir: Option<&Path>, max_file: u64) ->
             // Chunks from the socket are small; a 1 MiB buffer keeps the blocking writes few.
             let mut file =
                 tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file));
+            let mut read = 0u64;
             while let Some(chunk) = field.chunk().await.map_err(|_| 1061002)? {
                 accept(&chunk)?;
                 file.write_all(&chunk).await.map_err(|_| 1061001)?;
+                read += chunk.len() as u64;
+                link.pace(read).await;
             }
             file.flush().await.map_err(|_| 1061001)?;
             FileBytes::Disk(path)
         } else {
             let mut block = AlignedBlock::with_capacity(max_file as usize);
+            let mut read = 0u64;
             while let Some(chunk) = field.chunk().await.map_err(|_| 1061002)? {
                 accept(&chunk)?;
                 block.extend(&chunk);
+                read += chunk.len() as u64;
+                link.pace(read).await;
             }
             FileBytes::Memory(block)
         };
@@ -398,18 +481,27 @@ pub async fn upload_all(
         return shared.answer(&call, fail(1061002, "upload_all"));
     }
     let dir = shared.state().data_dir.join("incoming");
-    let form = match read_form(request, Some(&dir), UPLOAD_ALL_MAX).await {
+    let form = match read_form(
+        request,
+        Some(&dir),
+        UPLOAD_ALL_MAX,
+        shared.options.link_rate,
+    )
+    .await
+    {
         Ok(form) => form,
         Err(code) => return shared.answer(&call, fail(code, "upload_all")),
     };
-    let reply = store_upload_all(&shared, &call, form);
-    match reply {
-        Ok(reply) => shared.finish(&call, reply).await,
+    match store_upload_all(&shared, &call, form) {
+        Ok(token) => {
+            let reply = ok(json!({"file_token": token}));
+            finish_create(&shared, &call, &token, reply, json!({"file_token": ""})).await
+        }
         Err(code) => shared.answer(&call, fail(code, "upload_all")),
     }
 }
 
-fn store_upload_all(shared: &Shared, call: &Call, form: Form) -> Result<Reply, i64> {
+fn store_upload_all(shared: &Shared, call: &Call, form: Form) -> Result<String, i64> {
     let name = form.fields.get("file_name").cloned().unwrap_or_default();
     if form.fields.get("parent_type").map(String::as_str) != Some("explorer") {
         return Err(1061002);
@@ -446,7 +538,7 @@ fn store_upload_all(shared: &Shared, call: &Call, form: Form) -> Result<Reply, i
         .add_node(&parent, &name, NodeKind::File, &call.user, size, adler32);
     let target = shared.state().file_path(&token);
     persist(temp, &target)?;
-    Ok(ok(json!({"file_token": token})))
+    Ok(token)
 }
 
 fn persist(temp: tempfile::TempPath, target: &Path) -> Result<(), i64> {
@@ -539,7 +631,7 @@ pub async fn upload_part(
     if !is_multipart(&headers) {
         return shared.answer(&call, fail(1061002, "upload_part"));
     }
-    let form = match read_form(request, None, BLOCK_SIZE).await {
+    let form = match read_form(request, None, BLOCK_SIZE, shared.options.link_rate).await {
         Ok(form) => form,
         Err(code) => return shared.answer(&call, fail(code, "upload_part")),
     };
@@ -642,11 +734,13 @@ pub async fn upload_finish(
     };
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     call.upload_id = body["upload_id"].as_str().map(str::to_string);
-    let reply = match finish_upload(&shared, &call, &body).await {
-        Ok(token) => ok(json!({"file_token": token})),
-        Err(code) => fail(code, "upload_finish"),
-    };
-    shared.finish(&call, reply).await
+    match finish_upload(&shared, &call, &body).await {
+        Ok(token) => {
+            let reply = ok(json!({"file_token": token}));
+            finish_create(&shared, &call, &token, reply, json!({"file_token": ""})).await
+        }
+        Err(code) => shared.finish(&call, fail(code, "upload_finish")).await,
+    }
 }
 
 async fn finish_upload(shared: &Shared, call: &Call, body: &Value) -> Result<String, i64> {

@@ -47,6 +47,29 @@ pub struct SandboxOptions {
     /// Added to every request.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub latency_ms: u64,
+    /// Request bodies (uploaded files and blocks) are read no faster than this, like a slow
+    /// uplink; 0 = as fast as they come.
+    #[arg(long, default_value_t = 0, value_name = "BYTES_PER_SEC")]
+    pub link_rate: u64,
+    /// Probability that a create call (upload_all, upload_finish, create_folder) loses its
+    /// connection after the body arrived, while the node still appears `--commit-delay-ms`
+    /// later (a gateway that commits after the client gave up).
+    #[arg(long, default_value_t = 0.0, value_name = "PROB")]
+    pub late_commit: f64,
+    /// How long after the drop a late commit shows in listings.
+    #[arg(long, default_value_t = 2500, value_name = "MS")]
+    pub commit_delay_ms: u64,
+    /// New nodes show in listings this long after their answer (Drive's listing lags its
+    /// writes: feishu-api.md §6b 1065200, §12).
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub listing_lag_ms: u64,
+    /// Probability that a create call stores the node, then answers 1061001.
+    #[arg(long, default_value_t = 0.0, value_name = "PROB")]
+    pub error_after_store: f64,
+    /// Probability that a create call stores the node, then answers success with an empty
+    /// `file_token` / `token`.
+    #[arg(long, default_value_t = 0.0, value_name = "PROB")]
+    pub empty_token: f64,
     /// Uploads or folders whose name matches GLOB fail with CODE (repeatable),
     /// e.g. --fail-name '*.iso=1061101'.
     #[arg(long, value_name = "GLOB=CODE")]
@@ -114,6 +137,12 @@ impl Default for SandboxOptions {
             drop_before: 0.0,
             drop_after: 0.0,
             latency_ms: 0,
+            link_rate: 0,
+            late_commit: 0.0,
+            commit_delay_ms: 2500,
+            listing_lag_ms: 0,
+            error_after_store: 0.0,
+            empty_token: 0.0,
             fail_name: Vec::new(),
             qps: 5,
             list_qps: 20,
@@ -321,6 +350,18 @@ impl Sandbox {
             );
         }
         folder
+    }
+
+    /// Deletes a file or folder as a user would in Drive (tests of "no longer in Drive").
+    pub fn remove_node(&self, token: &str) -> bool {
+        let mut state = self.shared.state();
+        let Some(node) = state.nodes.remove(token) else {
+            return false;
+        };
+        if let Some(parent) = node.parent.and_then(|parent| state.nodes.get_mut(&parent)) {
+            parent.children.retain(|child| child != token);
+        }
+        true
     }
 
     pub async fn shutdown(mut self) {

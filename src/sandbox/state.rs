@@ -34,6 +34,8 @@ pub struct Node {
     pub size: u64,
     pub adler32: u32,
     pub children: Vec<String>,
+    /// Unix ms from which listings show it (listing lag, late commits); 0 = at once.
+    pub listed_from_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +190,7 @@ impl State {
                 size: 0,
                 adler32: 1,
                 children: Vec::new(),
+                listed_from_ms: 0,
             },
         );
         self.roots.insert(user.to_string(), token.clone());
@@ -254,6 +257,7 @@ impl State {
                 size,
                 adler32,
                 children: Vec::new(),
+                listed_from_ms: 0,
             },
         );
         if let Some(parent_node) = self.nodes.get_mut(parent) {

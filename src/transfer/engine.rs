@@ -5,10 +5,19 @@
 //! files are queued; a few workers send them through the shared pacer, so reading and
 //! checksumming overlap the calls while the pacer alone sets the pace. The journal is written
 //! before each step that matters, so a crash loses nothing and doubles nothing.
+//!
+//! Exactly once (issue 11): a row is "uploaded" only when the server answered its own request
+//! with a token, or when a file its request must have produced turns up in the folder — same
+//! name, absent before the first send, claimed by no other job of this process. Jobs for one
+//! (folder, name) run one after another, so they are reconciled in order; one process at a time
+//! writes into a destination (`lock`). An outcome that is unknown is looked for with backoff
+//! before anything is sent again.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinSet;
@@ -18,7 +27,8 @@ pub use super::events::{
     Command, ConflictChoice, ConflictPolicy, EngineHandle, Event, Failure, JobId, Selection,
 };
 use super::journal::{self, JobKey, JobRecord, JobState, Journal};
-use super::pacer::{Idempotence, Pacer, FEISHU_LIST_QPS};
+use super::lock::{self, DestLock};
+use super::pacer::{outcome_unknown, Idempotence, Pacer, FEISHU_LIST_QPS};
 use super::plan::{self, Plan, PlannedFile, Problem};
 use super::send::{self, ChunkedProgress, SendObserver, Source};
 use crate::feishu::{Drive, DriveEntry, Error, UploadPlan};
@@ -26,8 +36,29 @@ use crate::feishu::{Drive, DriveEntry, Error, UploadPlan};
 /// Jobs in flight at once. The pacer serialises the calls; a second worker keeps the next
 /// file's checksum and listing ready while the first one's call is on the wire.
 const WORKERS: usize = 2;
-/// How often a create call that broke off is looked for and sent again before giving up.
-const MAX_CREATE_ATTEMPTS: u32 = 3;
+/// Looks into the folder after an unknown outcome, in units of the base (1 s): immediately,
+/// then 1, 2, 4 and 8 later — Drive's listing can lag its writes (feishu-api.md §6b 1065200
+/// "主从延迟", §12), and a gateway may still commit a request whose answer was lost.
+const RECONCILE_STEPS: [u64; 5] = [0, 1, 2, 4, 8];
+/// Hidden: the reconcile base in milliseconds, so tests take seconds.
+const RECONCILE_BASE_ENV: &str = "LARKUP_RECONCILE_BASE_MS";
+/// A done row younger than this whose token the listing does not show yet is looked for again
+/// (listing lag) before the file is sent again.
+const RECENT_DONE_MS: i64 = 120_000;
+
+/// One (folder, name)'s turn: held while a job or a folder creation works on that name.
+type Turn = Arc<Mutex<()>>;
+
+/// One folder's entries by name.
+type Listing = HashMap<String, Vec<DriveEntry>>;
+
+fn by_name(entries: Vec<DriveEntry>) -> Listing {
+    let mut listing = Listing::new();
+    for entry in entries {
+        listing.entry(entry.name.clone()).or_default().push(entry);
+    }
+    listing
+}
 
 /// Everything the workers share.
 struct Shared {
@@ -35,9 +66,26 @@ struct Shared {
     writes: Arc<Pacer>,
     reads: Pacer,
     journal: Option<Journal>,
+    /// API host and identity: the journal's scope and the destination locks'.
+    scope: String,
+    /// Every file and folder token a job of this process created or adopted: no second job
+    /// may adopt it.
+    claims: SyncMutex<HashSet<String>>,
+    /// One turn at a time per (folder, name).
+    name_turns: SyncMutex<HashMap<(String, String), Turn>>,
+    /// Destination locks held until the engine is idle, shared by selections of this process.
+    dest_locks: Mutex<HashMap<String, Arc<DestLock>>>,
+    /// Beside the journal's file (`locks/`); None for an in-memory journal (the demo's own
+    /// throwaway sandbox, tests), where no other process can share the destination.
+    lock_dir: Option<PathBuf>,
+    reconcile_base: Duration,
+    /// Create calls (upload_all, upload_finish, create_folder) per file or folder: `--retries`
+    /// + 1.
+    create_attempts: u32,
     events: mpsc::UnboundedSender<Event>,
-    /// Folder listings, loaded once per folder and kept current as we add to it.
-    listings: Mutex<HashMap<String, Vec<DriveEntry>>>,
+    /// Folder listings, loaded once per folder and kept current as we add to it; by name, so a
+    /// job looks up its own name instead of copying the folder's entries (issue 13).
+    listings: Mutex<HashMap<String, Listing>>,
     policy: SyncMutex<ConflictPolicy>,
     pending_conflicts: SyncMutex<HashMap<JobId, oneshot::Sender<ConflictChoice>>>,
 }
@@ -47,6 +95,8 @@ struct JobSpec {
     id: JobId,
     file: PlannedFile,
     parent_token: String,
+    /// The selection's destination: the folder whose lock covers this job.
+    destination: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,19 +127,39 @@ enum Outcome {
 
 /// Starts the engine on the current tokio runtime. `writes` is shared with anything else that
 /// calls the upload family or create_folder in this process (the pacer's law is per app).
+/// `scope` names the API host and identity (see `Session::journal_scope`).
 pub fn spawn(
     drive: Drive,
     writes: Arc<Pacer>,
     journal: Option<Journal>,
     policy: ConflictPolicy,
+    scope: String,
 ) -> EngineHandle {
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let reconcile_base = std::env::var(RECONCILE_BASE_ENV)
+        .ok()
+        .and_then(|ms| ms.trim().parse().ok())
+        .map_or(Duration::from_secs(1), Duration::from_millis);
+    let create_attempts = u32::try_from(writes.retry_law().max_retries)
+        .unwrap_or(u32::MAX - 1)
+        .saturating_add(1);
+    let lock_dir = match &journal {
+        Some(journal) => journal.dir().map(std::path::Path::to_path_buf),
+        None => crate::config::state_dir(),
+    };
     let shared = Arc::new(Shared {
         drive,
+        lock_dir,
         reads: writes.sibling(FEISHU_LIST_QPS),
         writes,
         journal,
+        scope,
+        claims: SyncMutex::new(HashSet::new()),
+        name_turns: SyncMutex::new(HashMap::new()),
+        dest_locks: Mutex::new(HashMap::new()),
+        reconcile_base,
+        create_attempts,
         events: event_tx,
         listings: Mutex::new(HashMap::new()),
         policy: SyncMutex::new(policy),
@@ -132,17 +202,17 @@ impl Shared {
         }
     }
 
-    /// The folder's entries, listed once and then kept current by our own additions.
-    async fn listing(&self, folder: &str) -> Result<Vec<DriveEntry>, Error> {
-        if let Some(entries) = self.listings.lock().await.get(folder) {
-            return Ok(entries.clone());
+    /// The folder's entries named `name`, from a listing taken once per folder and then kept
+    /// current by our own additions.
+    async fn named(&self, folder: &str, name: &str) -> Result<Vec<DriveEntry>, Error> {
+        if let Some(listing) = self.listings.lock().await.get(folder) {
+            return Ok(listing.get(name).cloned().unwrap_or_default());
         }
-        let entries = self.fresh_listing(folder).await?;
-        self.listings
-            .lock()
-            .await
-            .insert(folder.to_string(), entries.clone());
-        Ok(entries)
+        let listing = by_name(self.fresh_listing(folder).await?);
+        let mut listings = self.listings.lock().await;
+        // Another job may have loaded (and added to) it meanwhile: keep that one.
+        let listing = listings.entry(folder.to_string()).or_insert(listing);
+        Ok(listing.get(name).cloned().unwrap_or_default())
     }
 
     async fn fresh_listing(&self, folder: &str) -> Result<Vec<DriveEntry>, Error> {
@@ -152,8 +222,102 @@ impl Shared {
     }
 
     async fn remember(&self, folder: &str, entry: DriveEntry) {
-        if let Some(entries) = self.listings.lock().await.get_mut(folder) {
-            entries.push(entry);
+        if let Some(listing) = self.listings.lock().await.get_mut(folder) {
+            listing.entry(entry.name.clone()).or_default().push(entry);
+        }
+    }
+
+    /// Claims `token` for one job; false when another job of this process has it.
+    fn claim(&self, token: &str) -> bool {
+        lock(&self.claims).insert(token.to_string())
+    }
+
+    fn is_claimed(&self, token: &str) -> bool {
+        lock(&self.claims).contains(token)
+    }
+
+    /// The turn for `name` in `folder`: same-name jobs into one folder run one after another.
+    fn name_turn(&self, folder: &str, name: &str) -> Turn {
+        lock(&self.name_turns)
+            .entry((folder.to_string(), name.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// Looks for what an unanswered create call may have stored: a same-name entry (`folder`
+    /// or file) absent from `before` and claimed by no other job. Looks again with backoff,
+    /// since a gateway may still commit and the listing may lag; claims what it finds.
+    async fn reconcile(
+        &self,
+        parent: &str,
+        name: &str,
+        want_folder: bool,
+        before: &[String],
+    ) -> Option<String> {
+        for step in RECONCILE_STEPS {
+            tokio::time::sleep(self.reconcile_base * step as u32).await;
+            let Ok(entries) = self.fresh_listing(parent).await else {
+                continue;
+            };
+            let found = entries.iter().find(|entry| {
+                entry.name == name
+                    && entry.is_folder() == want_folder
+                    && (want_folder || entry.kind == "file")
+                    && !before.contains(&entry.token)
+                    && !self.is_claimed(&entry.token)
+            });
+            if let Some(entry) = found {
+                if self.claim(&entry.token) {
+                    return Some(entry.token.clone());
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether `parent`'s listing shows `token`, looking again with backoff (listing lag).
+    async fn reconcile_token(&self, parent: &str, token: &str) -> bool {
+        for step in RECONCILE_STEPS {
+            tokio::time::sleep(self.reconcile_base * step as u32).await;
+            if let Ok(entries) = self.fresh_listing(parent).await {
+                if entries.iter().any(|entry| entry.token == token) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Holds the destination's lock for this process (waiting for another process that holds
+    /// it), until the engine is idle.
+    async fn hold_destination(&self, destination: &str) {
+        let mut held = self.dest_locks.lock().await;
+        if held.contains_key(destination) {
+            return;
+        }
+        let Some(state_dir) = &self.lock_dir else {
+            return;
+        };
+        let path = lock::lock_path(state_dir, &self.scope, destination);
+        let acquired = match lock::try_acquire(&path) {
+            Ok(lock::Attempt::Held(lock)) => Ok(lock),
+            Ok(lock::Attempt::Busy { pid, file }) => {
+                self.emit(Event::Waiting {
+                    folder: destination.to_string(),
+                    pid,
+                });
+                tokio::task::spawn_blocking(move || lock::wait(file))
+                    .await
+                    .unwrap_or_else(|err| Err(std::io::Error::other(err)))
+            }
+            Err(err) => Err(err),
+        };
+        match acquired {
+            Ok(lock) => {
+                held.insert(destination.to_string(), Arc::new(lock));
+            }
+            // Without a lock the upload still works; only two processes could then race.
+            Err(err) => tracing::warn!("destination lock {}: {err}", path.display()),
         }
     }
 }
@@ -175,6 +339,10 @@ impl Engine {
                 !self.queue.is_empty() || !self.running.is_empty() || !self.planning.is_empty();
             if !busy && !self.idle_announced {
                 self.idle_announced = true;
+                // Nothing more goes into those folders now: let another process in, and list
+                // afresh next time (others may have changed them meanwhile).
+                self.shared.dest_locks.lock().await.clear();
+                self.shared.listings.lock().await.clear();
                 self.shared.emit(Event::Idle);
             }
             if !busy && !commands_open {
@@ -222,7 +390,7 @@ impl Engine {
                 self.next_id += 1_000_000;
                 let shared = self.shared.clone();
                 self.planning
-                    .spawn(async move { unfinished_jobs(&shared, first_id) });
+                    .spawn(async move { unfinished_jobs(&shared, first_id).await });
             }
             Command::Pause => {
                 self.shared.writes.set_paused(true);
@@ -238,6 +406,9 @@ impl Engine {
                 for id in ids {
                     self.cancel(id);
                 }
+            }
+            Command::ForgetFinished => {
+                self.shared.journal(|journal| journal.forget_finished());
             }
             Command::RetryFailed => {
                 let mut failed: Vec<JobId> = self
@@ -285,7 +456,7 @@ impl Engine {
             Phase::Queued => {
                 *phase = Phase::Finished;
                 self.queue.retain(|queued| *queued != id);
-                let key = job_key(spec);
+                let key = job_key(&self.shared, spec);
                 self.shared
                     .journal(|journal| journal.set_skipped(&key, "cancelled"));
                 self.shared.emit(Event::Skipped {
@@ -315,7 +486,7 @@ impl Engine {
             self.cancels.insert(id, cancel.clone());
             let (shared, spec) = (self.shared.clone(), spec.clone());
             self.running.spawn(async move {
-                let key = job_key(&spec);
+                let key = job_key(&shared, &spec);
                 let outcome = tokio::select! {
                     outcome = run_job(&shared, &spec) => outcome,
                     () = cancel.cancelled() => {
@@ -330,8 +501,9 @@ impl Engine {
     }
 }
 
-fn job_key(spec: &JobSpec) -> JobKey {
+fn job_key(shared: &Shared, spec: &JobSpec) -> JobKey {
     JobKey {
+        scope: shared.scope.clone(),
         source: spec.file.local.clone(),
         parent_token: spec.parent_token.clone(),
         name: spec.file.name.clone(),
@@ -358,9 +530,10 @@ async fn plan_selection(
     let walker = shared.clone();
     let paths = selection.paths.clone();
     let depth = selection.destination_depth;
+    let exclude = selection.exclude.clone();
     let plan = tokio::task::spawn_blocking(move || {
         let mut last_reported = 0;
-        plan::plan(&paths, depth, &mut |seen| {
+        plan::plan_excluding(&paths, depth, &exclude, &mut |seen| {
             // Every 1000 entries is often enough to show a big tree is moving.
             if seen >= last_reported + 1000 {
                 last_reported = seen;
@@ -382,6 +555,7 @@ async fn plan_selection(
         folders: plan.folders.len(),
         bytes: plan.total_bytes,
     });
+    shared.hold_destination(&selection.destination).await;
     let mut next_id = first_id;
     for problem in &plan.problems {
         let id = next_id;
@@ -425,6 +599,7 @@ async fn plan_selection(
         let spec = JobSpec {
             id,
             parent_token: parent.clone().unwrap_or_default(),
+            destination: selection.destination.clone(),
             file,
         };
         shared.emit(queued_event(&spec));
@@ -448,26 +623,36 @@ async fn plan_selection(
 
 /// Jobs the journal holds as interrupted, queued again as they were planned. Failed ones stay
 /// failed: the user decides on those (retry failed).
-fn unfinished_jobs(shared: &Shared, first_id: JobId) -> Vec<JobSpec> {
+async fn unfinished_jobs(shared: &Shared, first_id: JobId) -> Vec<JobSpec> {
     let Some(journal) = &shared.journal else {
         return Vec::new();
     };
-    let records = match journal.unfinished() {
-        Ok(records) => records,
+    let unfinished = || match journal.unfinished(&shared.scope) {
+        Ok(records) => records
+            .into_iter()
+            .filter(|record| record.state != JobState::Failed)
+            .collect(),
         Err(err) => {
             tracing::warn!("journal: {err}");
-            return Vec::new();
+            Vec::new()
         }
     };
-    let mut specs = Vec::new();
-    for (record, id) in records
+    // Another process may be uploading them right now (a CLI run while the app opens): take
+    // their destinations' locks first, then read again what is still unfinished.
+    let destinations: HashSet<String> = unfinished()
         .into_iter()
-        .filter(|record| record.state != JobState::Failed)
-        .zip(first_id..)
-    {
+        .map(|record: JobRecord| record.destination)
+        .filter(|destination| !destination.is_empty())
+        .collect();
+    for destination in &destinations {
+        shared.hold_destination(destination).await;
+    }
+    let mut specs = Vec::new();
+    for (record, id) in unfinished().into_iter().zip(first_id..) {
         let spec = JobSpec {
             id,
             parent_token: record.key.parent_token,
+            destination: record.destination,
             file: PlannedFile {
                 local: record.key.source,
                 folder: Vec::new(),
@@ -521,16 +706,39 @@ async fn ensure_folder(
     name: &str,
     display_path: &str,
 ) -> Result<String, Failure> {
+    // Two selections of this process may want the same folder: one creates, the other merges.
+    let turn = shared.name_turn(parent, name);
+    let _turn = turn.lock().await;
     let entries = shared
-        .listing(parent)
+        .named(parent, name)
         .await
         .map_err(|err| Failure::from_error(&err))?;
-    let existing = entries
+    let mut existing = entries
         .iter()
         .find(|entry| entry.is_folder() && entry.name == name)
         .map(|entry| entry.token.clone());
+    let before: Vec<String> = entries.iter().map(|entry| entry.token.clone()).collect();
+    if existing.is_none() {
+        let known = shared.journal.as_ref().and_then(|journal| {
+            journal
+                .folder_token(&shared.scope, parent, name)
+                .ok()
+                .flatten()
+        });
+        match known {
+            // An earlier run died after its create_folder went out: the folder may be there,
+            // or still to show (a late commit, listing lag). Look before creating again.
+            Some(token) if token.is_empty() => {
+                existing = shared.reconcile(parent, name, true, &before).await;
+            }
+            // Made by an earlier run (maybe another process) but not listed yet (listing
+            // lag): the journal remembers it, and listing it proves it is still there.
+            Some(token) if shared.fresh_listing(&token).await.is_ok() => existing = Some(token),
+            Some(_) | None => {}
+        }
+    }
     if let Some(token) = existing {
-        shared.journal(|journal| journal.record_folder(parent, name, &token));
+        shared.journal(|journal| journal.record_folder(&shared.scope, parent, name, &token));
         shared.emit(Event::FolderReady {
             path: display_path.to_string(),
             token: token.clone(),
@@ -538,37 +746,44 @@ async fn ensure_folder(
         });
         return Ok(token);
     }
-    let before: HashSet<String> = entries.iter().map(|entry| entry.token.clone()).collect();
+    shared.journal(|journal| journal.record_folder_creating(&shared.scope, parent, name));
     let mut attempts = 0;
     let token = loop {
         attempts += 1;
-        match shared
+        let err = match shared
             .writes
             .call(Idempotence::CreatesSomething, || {
                 shared.drive.create_folder(parent, name)
             })
             .await
         {
-            Ok(created) => break created.token,
-            Err(err) if err.server_may_have_acted() && attempts < MAX_CREATE_ATTEMPTS => {
-                // The answer was lost: the folder may exist now. Look before creating again.
-                let adopted = shared.fresh_listing(parent).await.ok().and_then(|now| {
-                    now.into_iter()
-                        .find(|entry| {
-                            entry.is_folder()
-                                && entry.name == name
-                                && !before.contains(&entry.token)
-                        })
-                        .map(|entry| entry.token)
-                });
-                if let Some(token) = adopted {
-                    break token;
-                }
+            Ok(created) if !created.token.trim().is_empty() => {
+                shared.claim(&created.token);
+                break created.token;
             }
-            Err(err) => return Err(Failure::from_error(&err)),
+            // Success without a token: it may exist, but not by any token we were told.
+            Ok(_) => None,
+            Err(err) if outcome_unknown(&err) => Some(err),
+            Err(err) => {
+                shared
+                    .journal(|journal| journal.clear_folder_creating(&shared.scope, parent, name));
+                return Err(Failure::from_error(&err));
+            }
+        };
+        // The answer was lost: the folder may exist now. Look before creating again.
+        if let Some(token) = shared.reconcile(parent, name, true, &before).await {
+            break token;
+        }
+        if attempts >= shared.create_attempts {
+            return Err(match err {
+                Some(err) => Failure::from_error(&err),
+                None => Failure::local(
+                    "the server answered without the new folder's token, and the folder is not there",
+                ),
+            });
         }
     };
-    shared.journal(|journal| journal.record_folder(parent, name, &token));
+    shared.journal(|journal| journal.record_folder(&shared.scope, parent, name, &token));
     shared
         .remember(
             parent,
@@ -587,7 +802,7 @@ async fn ensure_folder(
         .listings
         .lock()
         .await
-        .insert(token.clone(), Vec::new());
+        .insert(token.clone(), Listing::new());
     shared.emit(Event::FolderReady {
         path: display_path.to_string(),
         token: token.clone(),
@@ -604,6 +819,9 @@ struct JobObserver<'a> {
     preexisting: Vec<String>,
     source: Source,
     mtime: i128,
+    /// Set when the call that creates the file went out: from then on an error is an unknown
+    /// outcome, before it the file cannot exist.
+    create_sent: AtomicBool,
 }
 
 impl JobObserver<'_> {
@@ -623,9 +841,11 @@ impl SendObserver for JobObserver<'_> {
             .journal(|journal| journal.set_prepared(&self.key, plan, now));
     }
 
-    fn block_confirmed(&self, seq: u64, bytes_done: u64) {
-        self.shared
-            .journal(|journal| journal.set_confirmed(&self.key, seq + 1));
+    fn block_confirmed(&self, seq: u64, bytes_done: u64, adler32: Option<u32>) {
+        if let Some(adler32) = adler32 {
+            self.shared
+                .journal(|journal| journal.set_confirmed(&self.key, seq, adler32));
+        }
         self.shared.emit(Event::Progress {
             job: self.job,
             bytes_done,
@@ -643,13 +863,17 @@ impl SendObserver for JobObserver<'_> {
         }
         self.shared
             .journal(|journal| journal.set_creating(&self.key, &self.preexisting));
+        self.create_sent.store(true, Ordering::SeqCst);
         Ok(())
     }
 }
 
 async fn run_job(shared: &Shared, spec: &JobSpec) -> Outcome {
     shared.emit(Event::Started { job: spec.id });
-    let key = job_key(spec);
+    let key = job_key(shared, spec);
+    // Same-name jobs into one folder go one after another, in queue order (the turn is FIFO).
+    let turn = shared.name_turn(&spec.parent_token, &spec.file.name);
+    let _turn = turn.lock().await;
     match upload_job(shared, spec, &key).await {
         Ok(JobEnd::Uploaded { token, note }) => {
             shared.journal(|journal| journal.set_done(&key, &token));
@@ -671,6 +895,13 @@ async fn run_job(shared: &Shared, spec: &JobSpec) -> Outcome {
                 job: spec.id,
                 file_token: token,
                 note,
+            });
+            Outcome::Done
+        }
+        Ok(JobEnd::AlreadyThere(token)) => {
+            shared.emit(Event::AlreadyThere {
+                job: spec.id,
+                file_token: token,
             });
             Outcome::Done
         }
@@ -699,16 +930,34 @@ async fn run_job(shared: &Shared, spec: &JobSpec) -> Outcome {
 
 enum JobEnd {
     Uploaded { token: String, note: Option<String> },
+    AlreadyThere(String),
     Skipped(String),
 }
 
-/// Tokens of same-name files now in `parent` that were not there before: a create call whose
-/// answer was lost did store the file.
-async fn find_adoptable(shared: &Shared, spec: &JobSpec, preexisting: &[String]) -> Option<String> {
-    let entries = shared.fresh_listing(&spec.parent_token).await.ok()?;
-    same_name_files(&entries, &spec.file.name)
-        .into_iter()
-        .find(|token| !preexisting.contains(token))
+fn join_notes(notes: &[Option<String>]) -> Option<String> {
+    let notes: Vec<&str> = notes.iter().flatten().map(String::as_str).collect();
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// Whether the blocks an earlier run confirmed still hold what was sent: read again (far
+/// cheaper than sending) and compared with the journalled Adler-32s.
+async fn confirmed_blocks_match(
+    path: &std::path::Path,
+    upload: &journal::StoredUpload,
+    size: u64,
+) -> bool {
+    let (path, upload) = (path.to_path_buf(), upload.clone());
+    tokio::task::spawn_blocking(move || {
+        let Ok(file) = std::fs::File::open(&path) else {
+            return false;
+        };
+        (0..upload.next_seq).all(|seq| {
+            super::blocks::read_block(&file, &upload.plan, size, seq)
+                .is_ok_and(|block| upload.block_sums.get(seq as usize) == Some(&block.adler32))
+        })
+    })
+    .await
+    .unwrap_or(false)
 }
 
 async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<JobEnd, Failure> {
@@ -716,43 +965,79 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
     let metadata = std::fs::metadata(local)
         .map_err(|err| Failure::local(format!("{}: {err}", local.display())))?;
     let (size, mtime) = (metadata.len(), plan::mtime_ns(&metadata));
+    let file_id = journal::file_id(&metadata);
+    let previous: Option<JobRecord> = shared
+        .journal
+        .as_ref()
+        .and_then(|journal| journal.get(key).ok().flatten());
     let record: Option<JobRecord> = match &shared.journal {
-        Some(journal) => journal.begin(key, size, mtime).ok(),
+        Some(journal) => journal
+            .begin(key, size, mtime, &file_id, &spec.destination)
+            .ok(),
         None => None,
     };
+    let mut restart_note = previous
+        .as_ref()
+        .filter(|previous| {
+            matches!(previous.state, JobState::Uploading | JobState::Creating)
+                && !journal::same_version(previous, size, mtime, &file_id)
+        })
+        .map(|_| "the file changed since the interrupted upload; started over".to_string());
 
-    // A previous run may have finished it, or died while the file was being created.
-    if let Some(record) = &record {
-        if record.state == JobState::Done {
-            if let Some(token) = &record.file_token {
-                return Ok(JobEnd::Uploaded {
-                    token: token.clone(),
-                    note: Some("already uploaded".to_string()),
-                });
+    let entries = shared
+        .named(&spec.parent_token, &spec.file.name)
+        .await
+        .map_err(|err| Failure::from_error(&err))?;
+    let mut again_note = None;
+
+    // The journal's done is a cache: it counts only while Drive still lists that file.
+    if let Some(record) = record.as_ref().filter(|r| r.state == JobState::Done) {
+        if let Some(token) = record.file_token.as_deref().filter(|t| !t.is_empty()) {
+            let mut listed = entries.iter().any(|entry| entry.token == token);
+            if !listed && journal::now_ms() - record.updated_at_ms < RECENT_DONE_MS {
+                // Just uploaded, maybe by another process: the listing may lag its writes.
+                listed = shared.reconcile_token(&spec.parent_token, token).await;
             }
-        }
-        if record.state == JobState::Creating {
-            if let Some(token) = find_adoptable(shared, spec, &record.preexisting_tokens).await {
-                return Ok(JobEnd::Uploaded {
-                    token,
-                    note: Some("found in Drive after an interrupted upload".to_string()),
-                });
+            if listed && shared.claim(token) {
+                return Ok(JobEnd::AlreadyThere(token.to_string()));
             }
+            again_note = Some(if listed {
+                // Only an old journal could give two sources one token: trust neither.
+                "its recorded file belongs to another row; uploaded again".to_string()
+            } else {
+                "was no longer in Drive; uploaded again".to_string()
+            });
         }
     }
 
-    let entries = shared
-        .listing(&spec.parent_token)
-        .await
-        .map_err(|err| Failure::from_error(&err))?;
-    let preexisting = match &record {
-        // Tokens seen before our first create call stay the reference across restarts.
-        Some(record) if !record.preexisting_tokens.is_empty() => record.preexisting_tokens.clone(),
-        _ => same_name_files(&entries, &spec.file.name),
-    };
+    // A previous run died after its create call went out: the file may be there.
+    if let Some(record) = record.as_ref().filter(|r| r.state == JobState::Creating) {
+        if let Some(token) = shared
+            .reconcile(
+                &spec.parent_token,
+                &spec.file.name,
+                false,
+                &record.preexisting_tokens,
+            )
+            .await
+        {
+            return Ok(JobEnd::Uploaded {
+                token,
+                note: Some("found in Drive after an interrupted upload".to_string()),
+            });
+        }
+    }
+
     let ours_in_flight = record
         .as_ref()
         .is_some_and(|record| matches!(record.state, JobState::Uploading | JobState::Creating));
+    let preexisting = match &record {
+        // Tokens seen before our first create call stay the reference across restarts.
+        Some(record) if ours_in_flight && record.state == JobState::Creating => {
+            record.preexisting_tokens.clone()
+        }
+        _ => same_name_files(&entries, &spec.file.name),
+    };
     if !preexisting.is_empty() && !ours_in_flight {
         let policy = *lock(&shared.policy);
         let choice = match policy {
@@ -768,15 +1053,38 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         }
     }
 
-    let mut resume = record.as_ref().and_then(|record| {
-        let upload = record.upload.as_ref()?;
-        journal::can_resume(record, size, mtime, journal::now_ms()).then(|| ChunkedProgress {
-            plan: upload.plan.clone(),
-            next_seq: upload.next_seq,
-        })
-    });
+    let mut resume = None;
+    if let Some(upload) = record.as_ref().and_then(|record| record.upload.as_ref()) {
+        let usable = record.as_ref().is_some_and(|record| {
+            journal::can_resume(record, size, mtime, &file_id, journal::now_ms())
+        });
+        if !usable {
+            restart_note.get_or_insert_with(|| {
+                "the interrupted upload could not go on (file or upload id changed); started over"
+                    .to_string()
+            });
+        } else if !confirmed_blocks_match(local, upload, size).await {
+            restart_note =
+                Some("blocks sent earlier no longer match the file; started over".to_string());
+        } else {
+            resume = Some(ChunkedProgress {
+                plan: upload.plan.clone(),
+                next_seq: upload.next_seq,
+            });
+        }
+    }
     let resumed_at = resume.as_ref().map(|progress| progress.next_seq);
-    if resume.is_none() {
+    if let Some(progress) = &resume {
+        let (offset, len) = progress
+            .plan
+            .block_range(progress.next_seq.saturating_sub(1), size);
+        if progress.next_seq > 0 {
+            shared.emit(Event::Resumed {
+                job: spec.id,
+                bytes_done: offset + len,
+            });
+        }
+    } else {
         shared.journal(|journal| journal.clear_upload(key));
     }
     let mut observer = JobObserver {
@@ -790,10 +1098,12 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
             size,
         },
         mtime,
+        create_sent: AtomicBool::new(false),
     };
     let mut changed_restarts = 0;
-    let mut create_attempts = 0;
+    let mut creates = 0;
     loop {
+        observer.create_sent.store(false, Ordering::SeqCst);
         let sent = send::send_file(
             &shared.drive,
             &shared.writes,
@@ -803,55 +1113,86 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
             &observer,
         )
         .await;
+        let create_sent = observer.create_sent.load(Ordering::SeqCst);
+        // A success answer without a token is not success: the outcome is unknown.
         let err = match sent {
-            Ok(token) => {
-                let note = resumed_at
+            Ok(token) if !token.trim().is_empty() => {
+                shared.claim(&token);
+                let resumed = resumed_at
                     .filter(|seq| *seq > 0)
                     .map(|seq| format!("resumed at block {seq}"));
-                return Ok(JobEnd::Uploaded { token, note });
-            }
-            Err(err) => err,
-        };
-        if observer.source_changed() {
-            if changed_restarts > 0 {
-                return Err(Failure::local(format!(
-                    "{}: the file keeps changing while it uploads; stop what writes to it, then retry",
-                    local.display()
-                )));
-            }
-            // Start over once with the file as it is now.
-            changed_restarts += 1;
-            let now = std::fs::metadata(local)
-                .map_err(|err| Failure::local(format!("{}: {err}", local.display())))?;
-            observer.source.size = now.len();
-            observer.mtime = plan::mtime_ns(&now);
-            let (size, mtime) = (observer.source.size, observer.mtime);
-            shared.journal(|journal| journal.begin(key, size, mtime));
-            shared.journal(|journal| journal.clear_upload(key));
-            continue;
-        }
-        if err.server_may_have_acted() && create_attempts + 1 < MAX_CREATE_ATTEMPTS {
-            create_attempts += 1;
-            if let Some(token) = find_adoptable(shared, spec, &preexisting).await {
                 return Ok(JobEnd::Uploaded {
                     token,
-                    note: Some("confirmed in Drive after the connection dropped".to_string()),
+                    note: join_notes(&[again_note, restart_note, resumed]),
                 });
             }
-            // Not there, so the call created nothing and sending again cannot double it. A
-            // chunked upload's confirmed blocks stand; only what is missing is sent again.
-            resume = shared
-                .journal
-                .as_ref()
-                .and_then(|journal| journal.get(key).ok().flatten())
-                .and_then(|record| record.upload)
-                .map(|upload| ChunkedProgress {
-                    plan: upload.plan,
-                    next_seq: upload.next_seq,
-                });
-            continue;
+            Ok(_) => None,
+            Err(err) => Some(err),
+        };
+        if !create_sent || err.as_ref().is_some_and(|err| !outcome_unknown(err)) {
+            let Some(err) = err else {
+                return Err(Failure::local("the upload ended without an answer"));
+            };
+            if observer.source_changed() {
+                if changed_restarts > 0 {
+                    return Err(Failure::local(format!(
+                        "{}: the file keeps changing while it uploads; stop what writes to it, then retry",
+                        local.display()
+                    )));
+                }
+                // Start over once with the file as it is now.
+                changed_restarts += 1;
+                let now = std::fs::metadata(local)
+                    .map_err(|err| Failure::local(format!("{}: {err}", local.display())))?;
+                observer.source.size = now.len();
+                observer.mtime = plan::mtime_ns(&now);
+                let (size, mtime, id) =
+                    (observer.source.size, observer.mtime, journal::file_id(&now));
+                shared.journal(|journal| journal.begin(key, size, mtime, &id, &spec.destination));
+                shared.journal(|journal| journal.clear_upload(key));
+                continue;
+            }
+            return Err(Failure::from_error(&err));
         }
-        return Err(Failure::from_error(&err));
+        // The create call went out and its outcome is unknown: look before sending again.
+        creates += 1;
+        if let Some(token) = shared
+            .reconcile(&spec.parent_token, &spec.file.name, false, &preexisting)
+            .await
+        {
+            // This run sent the whole file; only its answer was lost.
+            shared.emit(Event::Progress {
+                job: spec.id,
+                bytes_done: observer.source.size,
+            });
+            return Ok(JobEnd::Uploaded {
+                token,
+                note: join_notes(&[
+                    Some("confirmed in Drive after its answer was lost".to_string()),
+                    again_note,
+                    restart_note,
+                ]),
+            });
+        }
+        if creates >= shared.create_attempts {
+            return Err(match err {
+                Some(err) => Failure::from_error(&err),
+                None => Failure::local(
+                    "the server answered without a file token, and the file is not in the folder",
+                ),
+            });
+        }
+        // Not there after the whole window, so the call created nothing. A chunked upload's
+        // confirmed blocks stand; only what is missing is sent again.
+        resume = shared
+            .journal
+            .as_ref()
+            .and_then(|journal| journal.get(key).ok().flatten())
+            .and_then(|record| record.upload)
+            .map(|upload| ChunkedProgress {
+                plan: upload.plan,
+                next_seq: upload.next_seq,
+            });
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Selection {
     pub destination: String,
     /// The destination's depth below My Space root, when the front end knows it.
     pub destination_depth: Option<usize>,
+    /// Paths left out (`upload --exclude`); empty leaves nothing out.
+    pub exclude: crate::transfer::exclude::Exclude,
 }
 
 #[derive(Debug)]
@@ -48,6 +50,8 @@ pub enum Command {
     Cancel(JobId),
     CancelAll,
     RetryFailed,
+    /// The app's "clear finished": the journal forgets its done and skipped rows.
+    ForgetFinished,
     ResolveConflict {
         job: JobId,
         choice: ConflictChoice,
@@ -133,6 +137,24 @@ pub enum Event {
         file_token: String,
         /// How it finished when not by a plain upload: resumed, adopted, already uploaded.
         note: Option<String>,
+    },
+    /// The journal says an earlier run uploaded it, and the destination's listing still shows
+    /// that file: nothing was sent.
+    AlreadyThere {
+        job: JobId,
+        file_token: String,
+    },
+    /// A chunked upload goes on from an earlier run: `bytes_done` were confirmed then, not now
+    /// (so they are not counted as sent by this run).
+    Resumed {
+        job: JobId,
+        bytes_done: u64,
+    },
+    /// Another larkup process is uploading into the same folder; this one waits for it, so
+    /// there are never two writers into one destination.
+    Waiting {
+        folder: String,
+        pid: Option<u32>,
     },
     Skipped {
         job: JobId,

@@ -2,6 +2,10 @@
 //! crash or `kill -9` leaves a truthful record: finished files are not sent again, a chunked
 //! upload goes on from its first unconfirmed block, and a file that was being created is
 //! looked for in Drive before it is sent again.
+//!
+//! It is a cache, never the truth: rows are scoped by API host and identity (a sandbox run
+//! never answers for Feishu, nor one profile for another), a done row counts only while Drive
+//! still lists its token, and finished rows are forgotten after `FORGET_FINISHED_AFTER_MS`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,7 +19,12 @@ use crate::feishu::UploadPlan;
 const RESUME_WINDOW_MS: i64 = 23 * 3600 * 1000;
 /// Two larkup processes may share the journal; wait for each other's writes.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-const SCHEMA_VERSION: i64 = 1;
+/// 2: rows scoped by host + identity, the source's identity (inode, ctime) and per-block
+/// checksums. Older tables are dropped: the journal is a cache, and Drive's listing answers
+/// for what they held (a rerun skips what is there and sends the rest).
+const SCHEMA_VERSION: i64 = 2;
+/// Finished rows older than this are forgotten (issue 11: the journal is a cache).
+const FORGET_FINISHED_AFTER_MS: i64 = 7 * 24 * 3600 * 1000;
 
 #[derive(Debug, thiserror::Error)]
 #[error("upload journal {path}: {reason}")]
@@ -27,6 +36,8 @@ pub struct JournalError {
 /// The same source going to the same folder under the same name, across runs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct JobKey {
+    /// API host and identity (who uploads where); the destination is in `parent_token`.
+    pub scope: String,
     pub source: PathBuf,
     pub parent_token: String,
     pub name: String,
@@ -62,6 +73,9 @@ pub struct StoredUpload {
     pub prepared_at_ms: i64,
     /// Blocks `0..next_seq` are confirmed.
     pub next_seq: u64,
+    /// Adler-32 of each confirmed block, by seq: a resume reads them again and goes on only
+    /// if the file still holds the same bytes.
+    pub block_sums: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +84,10 @@ pub struct JobRecord {
     pub size: u64,
     /// Nanoseconds since the epoch.
     pub mtime_ns: i128,
+    /// The source's identity beyond size and mtime (see `file_id`).
+    pub file_id: String,
+    /// The selection's destination folder: whose lock a resumed job takes.
+    pub destination: String,
     pub state: JobState,
     pub upload: Option<StoredUpload>,
     /// Same-name file tokens in the folder before our first creating call.
@@ -87,12 +105,42 @@ pub fn now_ms() -> i64 {
 
 pub use super::plan::mtime_ns;
 
-/// A stored chunked upload can go on when its id is young enough and the source is unchanged.
-pub fn can_resume(record: &JobRecord, size: u64, mtime_ns: i128, now_ms: i64) -> bool {
+/// What identifies one version of a file beyond size and mtime: device, inode and ctime on
+/// unix (a file replaced or rewritten with its mtime put back still moves ctime); nothing more
+/// elsewhere, where size and mtime are all there is.
+pub fn file_id(metadata: &std::fs::Metadata) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let ctime_ns =
+            i128::from(metadata.ctime()) * 1_000_000_000 + i128::from(metadata.ctime_nsec());
+        format!("{}:{}:{ctime_ns}", metadata.dev(), metadata.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        String::new()
+    }
+}
+
+/// The same version of the source as the record describes.
+pub fn same_version(record: &JobRecord, size: u64, mtime_ns: i128, file_id: &str) -> bool {
+    record.size == size && record.mtime_ns == mtime_ns && record.file_id == file_id
+}
+
+/// A stored chunked upload can go on when its id is young enough and the source is unchanged
+/// (the caller also reads the confirmed blocks again against `block_sums`).
+pub fn can_resume(
+    record: &JobRecord,
+    size: u64,
+    mtime_ns: i128,
+    file_id: &str,
+    now_ms: i64,
+) -> bool {
     record.upload.as_ref().is_some_and(|upload| {
         now_ms - upload.prepared_at_ms < RESUME_WINDOW_MS
-            && record.size == size
-            && record.mtime_ns == mtime_ns
+            && same_version(record, size, mtime_ns, file_id)
+            && upload.block_sums.len() as u64 >= upload.next_seq
     })
 }
 
@@ -123,34 +171,41 @@ fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
 
 pub struct Journal {
     path: String,
+    /// The directory holding the journal file; None in memory.
+    dir: Option<PathBuf>,
     conn: Mutex<Connection>,
 }
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
+    scope TEXT NOT NULL,
     source BLOB NOT NULL,
     parent_token TEXT NOT NULL,
     name TEXT NOT NULL,
     size INTEGER NOT NULL,
     mtime_ns TEXT NOT NULL,
+    file_id TEXT NOT NULL DEFAULT '',
+    destination TEXT NOT NULL DEFAULT '',
     state TEXT NOT NULL,
     upload_id TEXT,
     block_size INTEGER,
     block_num INTEGER,
     prepared_at_ms INTEGER,
     next_seq INTEGER,
+    block_sums TEXT NOT NULL DEFAULT '',
     preexisting TEXT NOT NULL DEFAULT '[]',
     file_token TEXT,
     error TEXT,
     created_at_ms INTEGER NOT NULL,
     updated_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (source, parent_token, name)
+    PRIMARY KEY (scope, source, parent_token, name)
 );
 CREATE TABLE IF NOT EXISTS folders (
+    scope TEXT NOT NULL,
     parent_token TEXT NOT NULL,
     name TEXT NOT NULL,
     token TEXT NOT NULL,
-    PRIMARY KEY (parent_token, name)
+    PRIMARY KEY (scope, parent_token, name)
 );
 ";
 
@@ -169,7 +224,14 @@ impl Journal {
             std::fs::create_dir_all(dir).map_err(|err| fail(err.to_string()))?;
         }
         let conn = Connection::open(path).map_err(|err| fail(err.to_string()))?;
-        Journal::setup(conn, shown.clone())
+        let mut journal = Journal::setup(conn, shown.clone())?;
+        journal.dir = path.parent().map(Path::to_path_buf);
+        Ok(journal)
+    }
+
+    /// Where the journal file lives (the destination locks go beside it); None in memory.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     pub fn open_in_memory() -> Result<Journal, JournalError> {
@@ -199,11 +261,22 @@ impl Journal {
                 reason: format!("written by a newer larkup (schema {version}); upgrade larkup"),
             });
         }
-        conn.execute_batch(SCHEMA).map_err(fail)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        if version < SCHEMA_VERSION {
+            // One transaction: a second process opening meanwhile sees old or new, never half.
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; DROP TABLE IF EXISTS jobs; DROP TABLE IF EXISTS folders; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
             .map_err(fail)?;
+        }
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        conn.execute(
+            "DELETE FROM jobs WHERE state IN ('done', 'skipped') AND updated_at_ms < ?1",
+            params![now_ms() - FORGET_FINISHED_AFTER_MS],
+        )
+        .map_err(fail)?;
         Ok(Journal {
             path,
+            dir: None,
             conn: Mutex::new(conn),
         })
     }
@@ -239,13 +312,15 @@ impl Journal {
         all.push(&source);
         all.push(&key.parent_token);
         all.push(&key.name);
+        all.push(&key.scope);
         let n = values.len();
         let statement = format!(
-            "UPDATE jobs SET {sql}, updated_at_ms = ?{} WHERE source = ?{} AND parent_token = ?{} AND name = ?{}",
+            "UPDATE jobs SET {sql}, updated_at_ms = ?{} WHERE source = ?{} AND parent_token = ?{} AND name = ?{} AND scope = ?{}",
             n + 1,
             n + 2,
             n + 3,
-            n + 4
+            n + 4,
+            n + 5
         );
         self.with(|conn| conn.execute(&statement, all.as_slice()).map(|_| ()))
     }
@@ -254,24 +329,26 @@ impl Journal {
         let source = path_bytes(&key.source);
         self.with(|conn| {
             conn.query_row(
-                "SELECT * FROM jobs WHERE source = ?1 AND parent_token = ?2 AND name = ?3",
-                params![source, key.parent_token, key.name],
+                "SELECT * FROM jobs WHERE source = ?1 AND parent_token = ?2 AND name = ?3 AND scope = ?4",
+                params![source, key.parent_token, key.name, key.scope],
                 read_record,
             )
             .optional()
         })
     }
 
-    /// Starts tracking a job. A record with the same size and mtime is kept as it is (its
-    /// progress is still good); one for another version of the file starts over.
+    /// Starts tracking a job. A record of the same version of the file is kept as it is (its
+    /// progress is still good); one for another version starts over.
     pub fn begin(
         &self,
         key: &JobKey,
         size: u64,
         mtime_ns: i128,
+        file_id: &str,
+        destination: &str,
     ) -> Result<JobRecord, JournalError> {
         if let Some(record) = self.get(key)? {
-            if record.size == size && record.mtime_ns == mtime_ns {
+            if same_version(&record, size, mtime_ns, file_id) {
                 return Ok(record);
             }
         }
@@ -279,9 +356,9 @@ impl Journal {
         let source = path_bytes(&key.source);
         self.with(|conn| {
             conn.execute(
-                "INSERT OR REPLACE INTO jobs (source, parent_token, name, size, mtime_ns, state, created_at_ms, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
-                params![source, key.parent_token, key.name, size as i64, mtime_ns.to_string(), now],
+                "INSERT OR REPLACE INTO jobs (scope, source, parent_token, name, size, mtime_ns, file_id, destination, state, created_at_ms, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
+                params![key.scope, source, key.parent_token, key.name, size as i64, mtime_ns.to_string(), file_id, destination, now],
             )
             .map(|_| ())
         })?;
@@ -297,13 +374,26 @@ impl Journal {
     ) -> Result<(), JournalError> {
         self.update(
             key,
-            "state = 'uploading', upload_id = ?1, block_size = ?2, block_num = ?3, prepared_at_ms = ?4, next_seq = 0",
+            "state = 'uploading', upload_id = ?1, block_size = ?2, block_num = ?3, prepared_at_ms = ?4, next_seq = 0, block_sums = ''",
             &[&plan.upload_id, &(plan.block_size as i64), &(plan.block_num as i64), &prepared_at_ms],
         )
     }
 
-    pub fn set_confirmed(&self, key: &JobKey, next_seq: u64) -> Result<(), JournalError> {
-        self.update(key, "next_seq = ?1", &[&(next_seq as i64)])
+    /// Block `seq` is confirmed and held `adler32`; blocks before it were confirmed earlier.
+    pub fn set_confirmed(&self, key: &JobKey, seq: u64, adler32: u32) -> Result<(), JournalError> {
+        let mut sums = self
+            .get(key)?
+            .and_then(|record| record.upload)
+            .map(|upload| upload.block_sums)
+            .unwrap_or_default();
+        sums.truncate(seq as usize);
+        sums.push(adler32);
+        let text = sums_text(&sums);
+        self.update(
+            key,
+            "next_seq = ?1, block_sums = ?2",
+            &[&(sums.len() as i64), &text],
+        )
     }
 
     pub fn set_creating(
@@ -335,18 +425,18 @@ impl Journal {
     pub fn clear_upload(&self, key: &JobKey) -> Result<(), JournalError> {
         self.update(
             key,
-            "upload_id = NULL, block_size = NULL, block_num = NULL, prepared_at_ms = NULL, next_seq = NULL, state = CASE state WHEN 'uploading' THEN 'pending' ELSE state END",
+            "upload_id = NULL, block_size = NULL, block_num = NULL, prepared_at_ms = NULL, next_seq = NULL, block_sums = '', state = CASE state WHEN 'uploading' THEN 'pending' ELSE state END",
             &[],
         )
     }
 
-    /// Jobs not finished, oldest first (the TUI offers them again).
-    pub fn unfinished(&self) -> Result<Vec<JobRecord>, JournalError> {
+    /// Jobs of `scope` not finished, oldest first (the TUI offers them again).
+    pub fn unfinished(&self, scope: &str) -> Result<Vec<JobRecord>, JournalError> {
         self.with(|conn| {
             let mut statement = conn.prepare(
-                "SELECT * FROM jobs WHERE state IN ('pending', 'uploading', 'creating', 'failed') ORDER BY created_at_ms, rowid",
+                "SELECT * FROM jobs WHERE scope = ?1 AND state IN ('pending', 'uploading', 'creating', 'failed') ORDER BY created_at_ms, rowid",
             )?;
-            let rows = statement.query_map([], read_record)?;
+            let rows = statement.query_map([scope], read_record)?;
             rows.collect()
         })
     }
@@ -358,33 +448,86 @@ impl Journal {
 
     pub fn folder_token(
         &self,
+        scope: &str,
         parent_token: &str,
         name: &str,
     ) -> Result<Option<String>, JournalError> {
         self.with(|conn| {
             conn.query_row(
-                "SELECT token FROM folders WHERE parent_token = ?1 AND name = ?2",
-                params![parent_token, name],
+                "SELECT token FROM folders WHERE scope = ?1 AND parent_token = ?2 AND name = ?3",
+                params![scope, parent_token, name],
                 |row| row.get(0),
             )
             .optional()
         })
     }
 
+    /// A create_folder call is about to go out: a crash after it leaves this pending row (an
+    /// empty token), so the next run looks for the folder before creating it again.
+    pub fn record_folder_creating(
+        &self,
+        scope: &str,
+        parent_token: &str,
+        name: &str,
+    ) -> Result<(), JournalError> {
+        self.with(|conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO folders (scope, parent_token, name, token) VALUES (?1, ?2, ?3, '')",
+                params![scope, parent_token, name],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The create_folder call was refused outright: nothing to look for next time.
+    pub fn clear_folder_creating(
+        &self,
+        scope: &str,
+        parent_token: &str,
+        name: &str,
+    ) -> Result<(), JournalError> {
+        self.with(|conn| {
+            conn.execute(
+                "DELETE FROM folders WHERE scope = ?1 AND parent_token = ?2 AND name = ?3 AND token = ''",
+                params![scope, parent_token, name],
+            )
+            .map(|_| ())
+        })
+    }
+
     pub fn record_folder(
         &self,
+        scope: &str,
         parent_token: &str,
         name: &str,
         token: &str,
     ) -> Result<(), JournalError> {
         self.with(|conn| {
             conn.execute(
-                "INSERT OR REPLACE INTO folders (parent_token, name, token) VALUES (?1, ?2, ?3)",
-                params![parent_token, name, token],
+                "INSERT OR REPLACE INTO folders (scope, parent_token, name, token) VALUES (?1, ?2, ?3, ?4)",
+                params![scope, parent_token, name, token],
             )
             .map(|_| ())
         })
     }
+}
+
+fn sums_text(sums: &[u32]) -> String {
+    sums.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A damaged list reads as empty, so the upload starts over rather than trusting it.
+fn parse_sums(text: &str) -> Vec<u32> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    text.split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<u32>, _>>()
+        .unwrap_or_default()
 }
 
 fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
@@ -398,6 +541,7 @@ fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
             },
             prepared_at_ms: row.get::<_, Option<i64>>("prepared_at_ms")?.unwrap_or(0),
             next_seq: row.get::<_, Option<i64>>("next_seq")?.unwrap_or(0) as u64,
+            block_sums: parse_sums(&row.get::<_, String>("block_sums")?),
         }),
         None => None,
     };
@@ -406,12 +550,15 @@ fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let state: String = row.get("state")?;
     Ok(JobRecord {
         key: JobKey {
+            scope: row.get("scope")?,
             source: path_from_bytes(row.get("source")?),
             parent_token: row.get("parent_token")?,
             name: row.get("name")?,
         },
         size: row.get::<_, i64>("size")? as u64,
         mtime_ns: mtime.parse().unwrap_or(0),
+        file_id: row.get("file_id")?,
+        destination: row.get("destination")?,
         state: JobState::parse(&state),
         upload,
         preexisting_tokens: serde_json::from_str(&preexisting).unwrap_or_default(),
@@ -425,8 +572,11 @@ fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
 mod tests {
     use super::*;
 
+    const SCOPE: &str = "http://127.0.0.1:1 ou_a";
+
     fn key(name: &str) -> JobKey {
         JobKey {
+            scope: SCOPE.into(),
             source: PathBuf::from(format!("/data/{name}")),
             parent_token: "fldcnA".into(),
             name: name.into(),
@@ -448,23 +598,40 @@ mod tests {
         let job = key("big.iso");
         {
             let journal = Journal::open(&path).expect("open");
-            journal.begin(&job, 100 << 20, 42).expect("begin");
+            journal
+                .begin(&job, 100 << 20, 42, "id", "fldcnD")
+                .expect("begin");
             journal
                 .set_prepared(&job, &plan(), 1_000)
                 .expect("prepared");
-            journal.set_confirmed(&job, 7).expect("confirmed");
+            for seq in 0..7 {
+                journal
+                    .set_confirmed(&job, seq, 100 + seq as u32)
+                    .expect("confirmed");
+            }
         }
         let journal = Journal::open(&path).expect("reopen");
         let record = journal
-            .begin(&job, 100 << 20, 42)
+            .begin(&job, 100 << 20, 42, "id", "fldcnD")
             .expect("same version keeps its record");
         assert_eq!(record.state, JobState::Uploading);
         assert_eq!(record.upload.as_ref().map(|u| u.next_seq), Some(7));
-        assert!(can_resume(&record, 100 << 20, 42, 2_000));
-        assert!(!can_resume(&record, 100 << 20, 43, 2_000), "mtime moved");
-        assert!(!can_resume(&record, 1, 42, 2_000), "size moved");
+        assert_eq!(
+            record.upload.as_ref().map(|u| u.block_sums.clone()),
+            Some((100..107).collect::<Vec<u32>>())
+        );
+        assert!(can_resume(&record, 100 << 20, 42, "id", 2_000));
         assert!(
-            !can_resume(&record, 100 << 20, 42, 1_000 + 24 * 3600 * 1000),
+            !can_resume(&record, 100 << 20, 43, "id", 2_000),
+            "mtime moved"
+        );
+        assert!(!can_resume(&record, 1, 42, "id", 2_000), "size moved");
+        assert!(
+            !can_resume(&record, 100 << 20, 42, "other", 2_000),
+            "inode or ctime moved"
+        );
+        assert!(
+            !can_resume(&record, 100 << 20, 42, "id", 1_000 + 24 * 3600 * 1000),
             "upload id too old"
         );
 
@@ -483,7 +650,7 @@ mod tests {
                 .as_deref(),
             Some("boxcnNew")
         );
-        assert!(journal.unfinished().expect("unfinished").is_empty());
+        assert!(journal.unfinished(SCOPE).expect("unfinished").is_empty());
         assert_eq!(journal.forget_finished().expect("forget"), 1);
     }
 
@@ -491,11 +658,13 @@ mod tests {
     fn a_changed_source_starts_over() {
         let journal = Journal::open_in_memory().expect("open");
         let job = key("a.bin");
-        journal.begin(&job, 10, 1).expect("begin");
+        journal.begin(&job, 10, 1, "id", "fldcnD").expect("begin");
         journal
             .set_prepared(&job, &plan(), now_ms())
             .expect("prepared");
-        let record = journal.begin(&job, 11, 1).expect("begin again");
+        let record = journal
+            .begin(&job, 11, 1, "id", "fldcnD")
+            .expect("begin again");
         assert_eq!(record.state, JobState::Pending);
         assert!(record.upload.is_none());
     }
@@ -504,7 +673,9 @@ mod tests {
     fn unfinished_lists_in_order_and_clear_upload_forgets_the_id() {
         let journal = Journal::open_in_memory().expect("open");
         for name in ["one", "two", "three"] {
-            journal.begin(&key(name), 1, 1).expect("begin");
+            journal
+                .begin(&key(name), 1, 1, "id", "fldcnD")
+                .expect("begin");
         }
         journal.set_done(&key("two"), "boxcn2").expect("done");
         journal
@@ -512,7 +683,7 @@ mod tests {
             .expect("prepared");
         journal.clear_upload(&key("three")).expect("clear");
         let names: Vec<String> = journal
-            .unfinished()
+            .unfinished(SCOPE)
             .expect("unfinished")
             .into_iter()
             .map(|record| record.key.name)
@@ -532,21 +703,51 @@ mod tests {
         let first = Journal::open(&path).expect("first");
         let second = Journal::open(&path).expect("second");
         first
-            .record_folder("fldcnP", "photos", "fldcnC")
+            .record_folder(SCOPE, "fldcnP", "photos", "fldcnC")
             .expect("record");
         assert_eq!(
             second
-                .folder_token("fldcnP", "photos")
+                .folder_token(SCOPE, "fldcnP", "photos")
                 .expect("read")
                 .as_deref(),
             Some("fldcnC")
         );
+        first
+            .record_folder_creating(SCOPE, "fldcnP", "new")
+            .expect("pending");
+        assert_eq!(
+            second
+                .folder_token(SCOPE, "fldcnP", "new")
+                .expect("read")
+                .as_deref(),
+            Some(""),
+            "a pending creation reads as an empty token"
+        );
+        first
+            .record_folder_creating(SCOPE, "fldcnP", "photos")
+            .expect("ignored: the folder is known");
+        assert_eq!(
+            first
+                .folder_token(SCOPE, "fldcnP", "photos")
+                .expect("read")
+                .as_deref(),
+            Some("fldcnC")
+        );
+        first
+            .clear_folder_creating(SCOPE, "fldcnP", "new")
+            .expect("clear");
+        assert_eq!(
+            first.folder_token(SCOPE, "fldcnP", "new").expect("read"),
+            None
+        );
         for index in 0..50 {
             let job = key(&format!("f{index}"));
             let journal = if index % 2 == 0 { &first } else { &second };
-            journal.begin(&job, 1, 1).expect("interleaved writes");
+            journal
+                .begin(&job, 1, 1, "id", "fldcnD")
+                .expect("interleaved writes");
         }
-        assert_eq!(first.unfinished().expect("unfinished").len(), 50);
+        assert_eq!(first.unfinished(SCOPE).expect("unfinished").len(), 50);
     }
 
     #[cfg(unix)]
@@ -555,12 +756,68 @@ mod tests {
         use std::os::unix::ffi::OsStrExt;
         let journal = Journal::open_in_memory().expect("open");
         let job = JobKey {
+            scope: SCOPE.into(),
             source: PathBuf::from(std::ffi::OsStr::from_bytes(b"/data/\xff\xfe.bin")),
             parent_token: "fldcnA".into(),
             name: "x.bin".into(),
         };
-        journal.begin(&job, 1, 1).expect("begin");
+        journal.begin(&job, 1, 1, "id", "fldcnD").expect("begin");
         assert_eq!(journal.get(&job).expect("get").map(|r| r.key), Some(job));
+    }
+
+    #[test]
+    fn rows_of_another_host_or_identity_are_not_resumed() {
+        let journal = Journal::open_in_memory().expect("open");
+        journal
+            .begin(&key("mine"), 1, 1, "id", "fldcnD")
+            .expect("begin");
+        let other = JobKey {
+            scope: "https://open.feishu.cn ou_b".into(),
+            ..key("theirs")
+        };
+        journal.begin(&other, 1, 1, "id", "fldcnD").expect("begin");
+        let names: Vec<String> = journal
+            .unfinished(SCOPE)
+            .expect("unfinished")
+            .into_iter()
+            .map(|record| record.key.name)
+            .collect();
+        assert_eq!(names, ["mine"]);
+        assert!(journal
+            .get(&JobKey {
+                scope: "x".into(),
+                ..key("mine")
+            })
+            .expect("get")
+            .is_none());
+    }
+
+    #[test]
+    fn an_old_schema_is_replaced_and_old_finished_rows_are_forgotten() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.sqlite3");
+        {
+            let conn = Connection::open(&path).expect("old");
+            conn.execute_batch(
+                "CREATE TABLE jobs (source BLOB, parent_token TEXT, name TEXT); PRAGMA user_version = 1;",
+            )
+            .expect("old schema");
+        }
+        {
+            let journal = Journal::open(&path).expect("migrated");
+            journal
+                .begin(&key("old"), 1, 1, "id", "fldcnD")
+                .expect("begin");
+            journal.set_done(&key("old"), "boxcnOld").expect("done");
+            journal
+                .with(|conn| conn.execute("UPDATE jobs SET updated_at_ms = 0", []))
+                .expect("age it");
+        }
+        let journal = Journal::open(&path).expect("reopen");
+        assert!(
+            journal.get(&key("old")).expect("get").is_none(),
+            "forgotten after a week"
+        );
     }
 
     #[test]

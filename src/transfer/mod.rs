@@ -3,7 +3,9 @@
 pub mod blocks;
 pub mod engine;
 pub mod events;
+pub mod exclude;
 pub mod journal;
+pub mod lock;
 pub mod pacer;
 pub mod plan;
 pub mod progress;

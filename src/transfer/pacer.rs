@@ -36,6 +36,18 @@ pub enum Idempotence {
     CreatesSomething,
 }
 
+/// Code 1061001 is "internal error / timeout" (feishu-api.md §1 error table): on a call that
+/// creates something the server may have stored it before failing.
+const INTERNAL_ERROR: i64 = 1061001;
+
+/// True when a call's outcome is unknown: it may have stored something although no usable
+/// answer came back. The catalog marks 1061001 `outcome_unknown` for
+/// `Error::server_may_have_acted`; the code is named here too so the engine's exactly-once
+/// never rests on one catalog line.
+pub fn outcome_unknown(err: &Error) -> bool {
+    err.server_may_have_acted() || err.api().is_some_and(|api| api.code == INTERNAL_ERROR)
+}
+
 /// A retry about to wait, for the user to hear (issue 12 "say what is happening").
 #[derive(Debug, Clone)]
 pub struct RetryNotice {
@@ -173,9 +185,10 @@ impl Pacer {
                 continue;
             }
             match err.retry_class() {
+                // Never blindly again on a creating call whose outcome is unknown: the caller
+                // looks in the folder first (issue 11).
                 RetryClass::Retry
-                    if !(idempotence == Idempotence::CreatesSomething
-                        && err.server_may_have_acted()) =>
+                    if !(idempotence == Idempotence::CreatesSomething && outcome_unknown(&err)) =>
                 {
                     let Some(mut delay) = delays.next() else {
                         return Err(err);
@@ -387,6 +400,18 @@ mod tests {
             .await
             .expect_err("ambiguous");
         assert!(err.server_may_have_acted());
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+
+        // 1061001 may come after the file was stored: not retried blindly either.
+        let attempts = AtomicU32::new(0);
+        let err = pacer
+            .call(Idempotence::CreatesSomething, || async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(api_error(1061001))
+            })
+            .await
+            .expect_err("ambiguous");
+        assert!(outcome_unknown(&err));
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
     }
 

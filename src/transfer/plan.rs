@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
+use super::exclude::Exclude;
+
 /// `file_name` is at most 250 characters (feishu-api.md §1).
 pub const MAX_FILE_NAME_CHARS: usize = 250;
 /// Folder names are 1–256 bytes, not characters (feishu-api.md §5).
@@ -79,6 +81,8 @@ pub struct Plan {
     pub files: Vec<PlannedFile>,
     pub problems: Vec<Problem>,
     pub total_bytes: u64,
+    /// Paths `--exclude` left out (a folder stands for everything in it).
+    pub excluded: Vec<PathBuf>,
 }
 
 /// Modification time in nanoseconds since the epoch (0 where the platform has none).
@@ -190,9 +194,64 @@ fn folder_name(path: &Path) -> Result<String, Problem> {
 
 struct Walk<'a> {
     plan: Plan,
+    exclude: &'a Exclude,
     destination_depth: usize,
     seen: u64,
     on_progress: &'a mut dyn FnMut(u64),
+    /// Every file planned, by identity and remote place: one reached twice for the same place
+    /// (named twice, through a link) is one job (issue 11 "One job per source"); hard links
+    /// under other names still go as their own files.
+    files_seen: HashSet<(FileIdentity, Vec<String>, Option<String>)>,
+}
+
+/// What makes two paths one file: device and inode on unix, the canonical path elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum FileIdentity {
+    #[cfg(unix)]
+    Inode(u64, u64),
+    #[cfg(not(unix))]
+    Path(PathBuf),
+}
+
+fn file_identity(path: &Path, metadata: &Metadata) -> FileIdentity {
+    #[cfg(unix)]
+    {
+        let _ = path;
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity::Inode(metadata.dev(), metadata.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        FileIdentity::Path(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+    }
+}
+
+/// The selection without paths that another selected path already covers: the same path
+/// twice, or a folder inside a selected folder (`upload d d/s1` uploads d once).
+fn without_overlaps(selection: &[PathBuf]) -> Vec<PathBuf> {
+    let canonical: Vec<Option<PathBuf>> = selection
+        .iter()
+        .map(|path| std::fs::canonicalize(path).ok())
+        .collect();
+    let is_dir: Vec<bool> = selection.iter().map(|path| path.is_dir()).collect();
+    selection
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| {
+            let Some(me) = &canonical[*index] else {
+                return true; // reported as missing or unreadable by the walk
+            };
+            !canonical.iter().enumerate().any(|(other, them)| {
+                other != *index
+                    && them.as_ref().is_some_and(|them| {
+                        (them == me && other < *index)
+                            || (is_dir[other] && them != me && me.starts_with(them))
+                    })
+            })
+        })
+        .map(|(_, path)| path.clone())
+        .collect()
 }
 
 impl Walk<'_> {
@@ -202,6 +261,13 @@ impl Walk<'_> {
     }
 
     fn add_file(&mut self, path: &Path, metadata: &Metadata, folder: &[String]) {
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+        let place = (file_identity(path, metadata), folder.to_vec(), name);
+        if metadata.is_file() && !self.files_seen.insert(place) {
+            return;
+        }
         match check_file(path, metadata, folder) {
             Ok(file) => self.plan.files.push(file),
             Err(problem) => self.plan.problems.push(problem),
@@ -245,6 +311,13 @@ impl Walk<'_> {
             let Ok(relative) = path.strip_prefix(root) else {
                 continue;
             };
+            if entry.depth() > 0 && self.exclude.matches(relative, entry.file_type().is_dir()) {
+                self.plan.excluded.push(path.to_path_buf());
+                if entry.file_type().is_dir() {
+                    walker.skip_current_dir();
+                }
+                continue;
+            }
             // Components below the destination: the selected folder's name, then the rest.
             let mut rel_path = vec![top.clone()];
             let mut bad_component = false;
@@ -361,14 +434,31 @@ pub fn plan(
     destination_depth: Option<usize>,
     on_progress: &mut dyn FnMut(u64),
 ) -> Plan {
+    plan_excluding(
+        selection,
+        destination_depth,
+        &Exclude::default(),
+        on_progress,
+    )
+}
+
+/// `plan`, leaving out what `exclude` matches (a selected path by its own name).
+pub fn plan_excluding(
+    selection: &[PathBuf],
+    destination_depth: Option<usize>,
+    exclude: &Exclude,
+    on_progress: &mut dyn FnMut(u64),
+) -> Plan {
     let mut walk = Walk {
         plan: Plan::default(),
+        exclude,
         destination_depth: destination_depth.unwrap_or(0),
         seen: 0,
         on_progress,
+        files_seen: HashSet::new(),
     };
     let mut destination_entries = 0;
-    for path in selection {
+    for path in &without_overlaps(selection) {
         walk.tick();
         let metadata = match std::fs::metadata(path) {
             Ok(metadata) => metadata,
@@ -383,6 +473,12 @@ pub fn plan(
                 continue;
             }
         };
+        if let Some(name) = path.file_name() {
+            if exclude.matches(Path::new(name), metadata.is_dir()) {
+                walk.plan.excluded.push(path.clone());
+                continue;
+            }
+        }
         destination_entries += 1;
         if metadata.is_dir() {
             walk.add_tree(path);
@@ -447,6 +543,29 @@ mod tests {
         );
         assert!(plan.problems.iter().all(|p| p.local.starts_with(&root)));
         assert!(seen.windows(2).all(|pair| pair[0] < pair[1]) && !seen.is_empty());
+    }
+
+    #[test]
+    fn a_path_reached_twice_is_planned_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path().join("d");
+        write(&d.join("s1/f1"), b"one");
+        write(&d.join("top"), b"top");
+        let s1 = d.join("s1");
+        let once = |selection: &[PathBuf]| {
+            let plan = plan(selection, None, &mut |_| {});
+            let mut files: Vec<String> = plan
+                .files
+                .iter()
+                .map(|f| format!("{}/{}", f.folder.join("/"), f.name))
+                .collect();
+            files.sort();
+            files
+        };
+        assert_eq!(once(&[s1.clone(), s1.clone()]), ["s1/f1"]);
+        assert_eq!(once(&[d.clone(), d.clone()]), ["d/s1/f1", "d/top"]);
+        assert_eq!(once(&[d.clone(), s1.clone()]), ["d/s1/f1", "d/top"]);
+        assert_eq!(once(&[s1.join("f1"), d.join("s1/../s1/f1")]), ["/f1"]);
     }
 
     #[test]

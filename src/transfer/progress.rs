@@ -1,21 +1,44 @@
 //! Overall progress of a batch — files and bytes done, smoothed speed, ETA — computed once from
-//! the engine's events, so the headless bar and the TUI header show the same figures.
+//! the engine's events (`Totals::apply`), so the headless summary, `--json` and the TUI header
+//! show the same figures. Uploaded, already there, skipped and failed are kept apart, and bytes
+//! count only what this run sent: a resumed file's earlier blocks and a file already in Drive
+//! add nothing.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+use super::events::{Event, JobId};
 
 /// Weight of the newest speed sample; ~10 samples of memory smooths bursty block uploads.
 const SPEED_SMOOTHING: f64 = 0.2;
 /// Samples closer than this are merged, so a burst of small-file events does not spike speed.
 const MIN_SAMPLE_INTERVAL: Duration = Duration::from_millis(250);
 
+/// One row's bytes, as far as the totals need them.
+#[derive(Debug, Clone, Copy)]
+struct RowBytes {
+    size: u64,
+    /// Confirmed bytes of the file, earlier runs included.
+    done: u64,
+    /// Taken off `bytes_total` when the row ended (given back if it is retried).
+    dropped: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Totals {
     pub files_total: u64,
+    /// Uploaded by this run.
     pub files_done: u64,
+    /// An earlier run uploaded them and Drive still lists them: nothing sent.
+    pub files_already: u64,
     pub files_skipped: u64,
     pub files_failed: u64,
+    /// Bytes this run has to send (files still to go, less what earlier runs confirmed).
     pub bytes_total: u64,
+    /// Bytes this run sent and the server confirmed.
     pub bytes_done: u64,
+    pub paused: bool,
+    rows: HashMap<JobId, RowBytes>,
     started: Instant,
     last_sample: Option<(Instant, u64)>,
     speed: Option<f64>,
@@ -32,13 +55,95 @@ impl Totals {
         Totals {
             files_total: 0,
             files_done: 0,
+            files_already: 0,
             files_skipped: 0,
             files_failed: 0,
             bytes_total: 0,
             bytes_done: 0,
+            paused: false,
+            rows: HashMap::new(),
             started: now,
             last_sample: None,
             speed: None,
+        }
+    }
+
+    /// THE mapping from the engine's events to counts (both front ends call it).
+    pub fn apply(&mut self, event: &Event, now: Instant) {
+        match event {
+            Event::Queued { job, size, .. } => match self.rows.get(job) {
+                // RetryFailed queues a failed job again under the same id: count it once.
+                Some(row) => {
+                    self.files_failed = self.files_failed.saturating_sub(1);
+                    self.bytes_total += row.dropped;
+                    if let Some(row) = self.rows.get_mut(job) {
+                        row.dropped = 0;
+                    }
+                }
+                None => {
+                    self.rows.insert(
+                        *job,
+                        RowBytes {
+                            size: *size,
+                            done: 0,
+                            dropped: 0,
+                        },
+                    );
+                    self.add_file(*size);
+                }
+            },
+            Event::Resumed { job, bytes_done } => {
+                if let Some(row) = self.rows.get_mut(job) {
+                    // Sent by an earlier run: neither to send nor sent now.
+                    let earlier = bytes_done.saturating_sub(row.done);
+                    row.done = row.done.max(*bytes_done);
+                    self.drop_bytes(earlier);
+                }
+            }
+            Event::Progress { job, bytes_done } => {
+                if let Some(row) = self.rows.get_mut(job) {
+                    let added = bytes_done.saturating_sub(row.done);
+                    row.done = row.done.max(*bytes_done);
+                    self.add_bytes(added, now);
+                }
+            }
+            Event::Done { job, .. } => {
+                self.files_done += 1;
+                self.settle(*job);
+            }
+            Event::AlreadyThere { job, .. } => {
+                self.files_already += 1;
+                self.settle(*job);
+            }
+            Event::Skipped { job, .. } => {
+                self.files_skipped += 1;
+                self.settle(*job);
+            }
+            Event::Failed { job, .. } => {
+                self.files_failed += 1;
+                self.settle(*job);
+            }
+            Event::Paused { paused } => self.paused = *paused,
+            Event::Planning { .. }
+            | Event::Planned { .. }
+            | Event::FolderReady { .. }
+            | Event::Started { .. }
+            | Event::Conflict { .. }
+            | Event::Waiting { .. }
+            | Event::Idle => {}
+        }
+    }
+
+    /// A row ended: what it did not report as sent is no longer to send (an adopted or
+    /// resumed file's bytes are not counted as sent by this run).
+    fn settle(&mut self, job: JobId) {
+        if let Some(row) = self.rows.get_mut(&job) {
+            let left = row
+                .size
+                .saturating_sub(row.done)
+                .saturating_sub(row.dropped);
+            row.dropped += left;
+            self.drop_bytes(left);
         }
     }
 
@@ -67,9 +172,9 @@ impl Totals {
         self.bytes_total = self.bytes_total.saturating_sub(size_left);
     }
 
-    /// Bytes per second, smoothed.
+    /// Bytes per second, smoothed; None while nothing was sent.
     pub fn speed(&self) -> Option<f64> {
-        self.speed
+        self.speed.filter(|_| self.bytes_done > 0)
     }
 
     /// Average since the batch started, for the summary.
@@ -93,7 +198,7 @@ impl Totals {
     }
 
     pub fn finished(&self) -> u64 {
-        self.files_done + self.files_skipped + self.files_failed
+        self.files_done + self.files_already + self.files_skipped + self.files_failed
     }
 }
 
@@ -136,6 +241,93 @@ mod tests {
         assert_eq!(totals.eta(), Some(Duration::from_secs(9)));
         totals.drop_bytes(9 * 1024 * 1024);
         assert_eq!(totals.eta(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn events_count_once_and_bytes_only_what_this_run_sent() {
+        use crate::transfer::events::Failure;
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        let mut totals = Totals::new(start);
+        let queued = |job, size| Event::Queued {
+            job,
+            path: "p".into(),
+            name: "n".into(),
+            size,
+            folder: String::new(),
+        };
+        for (job, size) in [(1, 100), (2, 40 << 20), (3, 7), (4, 9)] {
+            totals.apply(&queued(job, size), start);
+        }
+        totals.apply(
+            &Event::AlreadyThere {
+                job: 1,
+                file_token: "t".into(),
+            },
+            at(1),
+        );
+        // A 40 MiB file resumed at 36 MiB sends 4 MiB now.
+        totals.apply(
+            &Event::Resumed {
+                job: 2,
+                bytes_done: 36 << 20,
+            },
+            at(1),
+        );
+        totals.apply(
+            &Event::Progress {
+                job: 2,
+                bytes_done: 40 << 20,
+            },
+            at(2),
+        );
+        totals.apply(
+            &Event::Done {
+                job: 2,
+                file_token: "t2".into(),
+                note: None,
+            },
+            at(2),
+        );
+        totals.apply(
+            &Event::Skipped {
+                job: 3,
+                reason: "r".into(),
+            },
+            at(2),
+        );
+        totals.apply(
+            &Event::Failed {
+                job: 4,
+                failure: Failure::local("x"),
+            },
+            at(2),
+        );
+        totals.apply(&queued(4, 9), at(3));
+        assert_eq!(
+            (
+                totals.files_done,
+                totals.files_already,
+                totals.files_skipped,
+                totals.files_failed
+            ),
+            (1, 1, 1, 0)
+        );
+        assert_eq!(totals.bytes_done, 4 << 20);
+        assert_eq!(totals.bytes_total, (4 << 20) + 9);
+        assert_eq!(totals.finished(), 3);
+
+        let mut rerun = Totals::new(start);
+        rerun.apply(&queued(1, 100), start);
+        rerun.apply(
+            &Event::AlreadyThere {
+                job: 1,
+                file_token: "t".into(),
+            },
+            at(1),
+        );
+        assert_eq!(rerun.bytes_done, 0);
+        assert_eq!(rerun.speed(), None, "no speed when nothing was sent");
     }
 
     #[test]

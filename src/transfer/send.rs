@@ -34,8 +34,9 @@ pub struct ChunkedProgress {
 pub trait SendObserver: Send + Sync {
     /// A chunked upload got a (new) upload id.
     fn prepared(&self, _plan: &UploadPlan) {}
-    /// The server confirmed a block; `bytes_done` counts all confirmed bytes of the file.
-    fn block_confirmed(&self, _seq: u64, _bytes_done: u64) {}
+    /// The server confirmed a block; `bytes_done` counts all confirmed bytes of the file, and
+    /// `adler32` is the block's checksum (None for upload_all's whole file).
+    fn block_confirmed(&self, _seq: u64, _bytes_done: u64, _adler32: Option<u32>) {}
     /// About to send a call that creates the file (upload_all or upload_finish): after this,
     /// a broken connection may have left the file in Drive. An error here stops the send.
     fn creating(&self) -> Result<(), Error> {
@@ -112,7 +113,7 @@ async fn send_whole(
                 .await
         })
         .await?;
-    observer.block_confirmed(0, size);
+    observer.block_confirmed(0, size, None);
     Ok(token)
 }
 
@@ -152,7 +153,7 @@ async fn send_chunked(
             })
             .await?;
         let (offset, len) = plan.block_range(block.seq, source.size);
-        observer.block_confirmed(block.seq, offset + len);
+        observer.block_confirmed(block.seq, offset + len, Some(block.adler32));
     }
     observer.creating()?;
     pacer

@@ -5,9 +5,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::text::fit;
 use super::theme::Theme;
 use crate::app::{App, Pane};
+use crate::layout::text::fit;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let pane = &app.drive;
@@ -30,7 +30,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let columns = usize::from(inner.width);
     let mut lines = Vec::new();
     if let Some(error) = &pane.error {
-        for line in super::text::wrap(error, columns) {
+        for line in crate::layout::text::wrap(error, columns) {
             lines.push(Line::from(Span::styled(line, theme.error())));
         }
     } else if pane.entries.is_empty() && !pane.loading {

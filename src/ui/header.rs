@@ -5,9 +5,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::text::{fit, width};
 use super::theme::Theme;
 use crate::app::App;
+use crate::layout::text::{fit, width};
 use crate::transfer::progress::{human_bytes, human_duration};
 
 /// A Drive token shortened for the header; enough to tell folders apart.
@@ -23,7 +23,14 @@ pub fn short_token(token: &str) -> String {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut left = format!(" larkup ─ {} ─ {} ", app.who, app.host);
     let totals = &app.queue.totals;
-    if app.queue.running() && totals.files_total > 0 {
+    if app.queue.paused && totals.files_total > 0 {
+        // Nothing moves while paused: a speed and an ETA would pretend otherwise.
+        left.push_str(&format!(
+            "─ ↑ {}/{} · paused ",
+            totals.finished(),
+            totals.files_total
+        ));
+    } else if app.queue.running() && totals.files_total > 0 {
         // The batch at a glance wherever the user is looking; the queue's title has the same.
         let speed = totals
             .speed()

@@ -1,4 +1,6 @@
-//! The `?` overlay, generated from the keymap.
+//! The `?` overlay, generated from the keymap. Its columns are sized by the measured width of
+//! what they hold (unicode-width), two side by side when they fit, one otherwise with long
+//! lines wrapped; it scrolls with the moving keys when the terminal is shorter than the list.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -6,86 +8,257 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
 use super::keymap::{self, HELP_ORDER};
-use super::layout::centered;
-use super::text::fit;
 use super::theme::Theme;
+use crate::app::{Action, App, Mode};
+use crate::layout::centered;
+use crate::layout::text::{fit, width, wrap};
 
-const KEYS_W: usize = 12;
+/// Spaces between the keys and what they do, and between the two columns.
+const GAP: usize = 2;
+const COLUMN_GAP: usize = 3;
+const TITLE: &str = " Keys · ↑↓ PgUp PgDn Home End scroll · other keys close ";
 
-/// Every binding as lines, grouped by context: a heading, then `keys  what it does`.
-pub fn help_groups(theme: &Theme) -> Vec<Vec<Line<'static>>> {
-    let mut groups = Vec::new();
-    for context in HELP_ORDER {
-        let mut lines = Vec::new();
-        for binding in keymap::bindings(context) {
-            lines.push(Line::from(vec![
-                Span::styled(
-                    format!(" {}", fit(&keymap::labels(binding.keys), KEYS_W)),
-                    theme.key(),
-                ),
-                Span::raw(binding.help),
-            ]));
-        }
-        if !lines.is_empty() {
-            lines.insert(0, Line::from(Span::styled(context.title(), theme.hint())));
-            groups.push(lines);
-        }
-    }
-    groups
+/// One context's bindings: its heading, then `(keys, what they do)`.
+struct Group {
+    title: &'static str,
+    entries: Vec<(String, &'static str)>,
 }
 
-/// Splits the groups into two columns at the group boundary that balances them best.
-fn columns(groups: Vec<Vec<Line<'static>>>) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
-    let total: usize = groups.iter().map(Vec::len).sum();
+fn groups() -> Vec<Group> {
+    HELP_ORDER
+        .iter()
+        .map(|&context| Group {
+            title: context.title(),
+            entries: keymap::bindings(context)
+                .map(|binding| (keymap::labels(binding.keys), binding.help))
+                .collect(),
+        })
+        .filter(|group| !group.entries.is_empty())
+        .collect()
+}
+
+/// Columns a group needs with its keys in `keys_w` columns and nothing wrapped.
+fn natural_width(groups: &[Group], keys_w: usize) -> usize {
+    groups
+        .iter()
+        .flat_map(|group| {
+            let heading = width(group.title);
+            let entries = group
+                .entries
+                .iter()
+                .map(move |(_, help)| 1 + keys_w + GAP + width(help));
+            std::iter::once(heading).chain(entries)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn keys_width(groups: &[Group]) -> usize {
+    groups
+        .iter()
+        .flat_map(|group| group.entries.iter())
+        .map(|(keys, _)| width(keys))
+        .max()
+        .unwrap_or(0)
+}
+
+/// A group's lines in a column `columns` wide: what does not fit wraps under the help column.
+fn lines_of(groups: &[Group], keys_w: usize, columns: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let help_w = columns.saturating_sub(1 + keys_w + GAP).max(8);
+    let mut lines = Vec::new();
+    for group in groups {
+        lines.push(Line::from(Span::styled(group.title, theme.hint())));
+        for (keys, help) in &group.entries {
+            for (index, part) in wrap(help, help_w).into_iter().enumerate() {
+                let keys = if index == 0 { keys.as_str() } else { "" };
+                lines.push(Line::from(vec![
+                    Span::styled(format!(" {}", fit(keys, keys_w + GAP)), theme.key()),
+                    Span::raw(part),
+                ]));
+            }
+        }
+    }
+    lines
+}
+
+/// The split of the groups into two columns that makes the taller one shortest.
+fn balanced_split(groups: &[Group]) -> usize {
+    let sizes: Vec<usize> = groups.iter().map(|group| 1 + group.entries.len()).collect();
+    let total: usize = sizes.iter().sum();
     let mut best = (usize::MAX, 0);
     let mut left = 0;
-    for (index, group) in groups.iter().enumerate() {
-        left += group.len();
+    for (index, size) in sizes.iter().enumerate() {
+        left += size;
         let taller = left.max(total - left);
         if taller < best.0 {
             best = (taller, index + 1);
         }
     }
-    let mut first = Vec::new();
-    let mut second = Vec::new();
-    for (index, group) in groups.into_iter().enumerate() {
-        if index < best.1 {
-            first.extend(group);
-        } else {
-            second.extend(group);
-        }
-    }
-    (first, second)
+    best.1
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let groups = help_groups(theme);
-    // Two columns when the terminal is wide enough, so the whole list fits on one screen.
-    let two = area.width >= 100;
-    let (left, right) = if two {
-        columns(groups)
-    } else {
-        (groups.into_iter().flatten().collect(), Vec::new())
+/// Where the overlay goes and what it holds at this terminal size.
+struct Plan {
+    popup: Rect,
+    left: Vec<Line<'static>>,
+    /// The second column and the column it starts at, inside the border.
+    right: Option<(u16, Vec<Line<'static>>)>,
+}
+
+impl Plan {
+    fn new(area: Rect, theme: &Theme) -> Plan {
+        let groups = groups();
+        let keys_w = keys_width(&groups);
+        let split = balanced_split(&groups);
+        let (first, second) = groups.split_at(split);
+        let (left_w, right_w) = (natural_width(first, keys_w), natural_width(second, keys_w));
+        let available = usize::from(area.width).saturating_sub(2);
+        let two_w = left_w + COLUMN_GAP + right_w;
+        if !second.is_empty() && two_w <= available {
+            let left = lines_of(first, keys_w, left_w, theme);
+            let right = lines_of(second, keys_w, right_w, theme);
+            let rows = left.len().max(right.len());
+            let popup = centered(area, (two_w + 2) as u16, (rows + 2) as u16);
+            let start = (left_w + COLUMN_GAP) as u16;
+            return Plan {
+                popup,
+                left,
+                right: Some((start, right)),
+            };
+        }
+        let one_w = natural_width(&groups, keys_w)
+            .max(width(TITLE))
+            .min(available);
+        let left = lines_of(&groups, keys_w, one_w, theme);
+        let popup = centered(area, (one_w + 2) as u16, (left.len() + 2) as u16);
+        Plan {
+            popup,
+            left,
+            right: None,
+        }
+    }
+
+    fn rows(&self) -> usize {
+        let right = self.right.as_ref().map_or(0, |(_, lines)| lines.len());
+        self.left.len().max(right)
+    }
+
+    fn visible(&self) -> usize {
+        usize::from(self.popup.height.saturating_sub(2))
+    }
+
+    fn max_scroll(&self) -> usize {
+        self.rows().saturating_sub(self.visible())
+    }
+}
+
+/// The line the help shows from after a moving key, clamped so the last line stays reachable
+/// and no scroll goes past it; `None` when the help is not open.
+pub fn scroll_to(app: &App, movement: &Action) -> Option<usize> {
+    let Mode::Help { scroll } = app.mode else {
+        return None;
     };
-    let height = left.len().max(right.len()) as u16 + 2;
-    let width = if two { area.width.min(124) } else { 64 };
-    let popup = centered(area, width, height);
+    let plan = Plan::new(Rect::new(0, 0, app.width, app.height), &Theme::new(true));
+    let page = plan.visible().saturating_sub(1).max(1);
+    let max = plan.max_scroll();
+    let scroll = scroll.min(max);
+    Some(match movement {
+        Action::Up => scroll.saturating_sub(1),
+        Action::Down => (scroll + 1).min(max),
+        Action::PageUp => scroll.saturating_sub(page),
+        Action::PageDown => (scroll + page).min(max),
+        Action::Top => 0,
+        Action::Bottom => max,
+        _ => scroll,
+    })
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, scroll: usize, theme: &Theme) {
+    let plan = Plan::new(area, theme);
+    let scroll = scroll.min(plan.max_scroll());
+    let popup = plan.popup;
     frame.render_widget(Clear, popup);
-    let block = Block::default()
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border(true))
-        .title(" Keys · any key closes ");
+        .title(TITLE);
+    if plan.max_scroll() > 0 {
+        let last = (scroll + plan.visible()).min(plan.rows());
+        block = block.title_bottom(format!(" {}–{last} of {} ", scroll + 1, plan.rows()));
+    }
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
-    let half = inner.width / 2;
-    let left_area = if two {
-        Rect::new(inner.x, inner.y, half, inner.height)
-    } else {
-        inner
+    let Plan { left, right, .. } = plan;
+    let visible = |lines: Vec<Line<'static>>| -> Vec<Line<'static>> {
+        lines.into_iter().skip(scroll).collect()
     };
-    frame.render_widget(Paragraph::new(left), left_area);
-    if two {
-        let right_area = Rect::new(inner.x + half, inner.y, inner.width - half, inner.height);
-        frame.render_widget(Paragraph::new(right), right_area);
+    match right {
+        Some((start, right)) => {
+            let start = start.min(inner.width);
+            let left_area = Rect::new(inner.x, inner.y, start, inner.height);
+            let right_area = Rect::new(inner.x + start, inner.y, inner.width - start, inner.height);
+            frame.render_widget(Paragraph::new(visible(left)), left_area);
+            frame.render_widget(Paragraph::new(visible(right)), right_area);
+        }
+        None => frame.render_widget(Paragraph::new(visible(left)), inner),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(width: u16, height: u16) -> Plan {
+        Plan::new(Rect::new(0, 0, width, height), &Theme::new(true))
+    }
+
+    fn text(lines: &[Line]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|line| {
+                line.spans
+                    .iter()
+                    .map(|span| span.content.as_ref())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_binding_is_listed_whole_at_sixty_columns() {
+        let plan = plan(60, 20);
+        assert!(plan.right.is_none(), "one column at 60");
+        let inner = usize::from(plan.popup.width) - 2;
+        let shown = text(&plan.left).join("\n");
+        for line in text(&plan.left) {
+            assert!(width(&line) <= inner, "{line:?} is wider than {inner}");
+        }
+        // Every help text is there, wrapped maybe, never cut.
+        let words: String = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+        for binding in keymap::BINDINGS {
+            let help: String = binding
+                .help
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(words.contains(&help), "{help:?} missing");
+        }
+        assert!(plan.max_scroll() > 0, "longer than 18 lines: it scrolls");
+    }
+
+    #[test]
+    fn two_columns_at_two_hundred_do_not_touch_and_nothing_is_cut() {
+        let plan = plan(200, 60);
+        let (start, right) = plan.right.as_ref().expect("two columns at 200");
+        let left_w = text(&plan.left).iter().map(|l| width(l)).max().unwrap_or(0);
+        assert!(
+            left_w + COLUMN_GAP <= usize::from(*start),
+            "the left column ({left_w}) ends before the right starts ({start})"
+        );
+        let inner = usize::from(plan.popup.width) - 2;
+        let right_w = text(right).iter().map(|l| width(l)).max().unwrap_or(0);
+        assert!(usize::from(*start) + right_w <= inner);
+        assert_eq!(plan.max_scroll(), 0, "all of it on one screen");
+        assert!(usize::from(plan.popup.height) >= plan.rows() + 2);
     }
 }

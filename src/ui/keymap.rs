@@ -223,6 +223,20 @@ pub static BINDINGS: &[Binding] = &[
     ),
     bind(
         Global,
+        &[ch('y')],
+        Action::CopyFolder { link: false },
+        "copy the open Drive folder's token",
+        None,
+    ),
+    bind(
+        Global,
+        &[ch('Y')],
+        Action::CopyFolder { link: true },
+        "copy the open Drive folder's link",
+        None,
+    ),
+    bind(
+        Global,
         &[ch('R')],
         Action::RetryFailed,
         "retry failed rows",
@@ -328,7 +342,7 @@ pub static BINDINGS: &[Binding] = &[
         Login,
         &[key(KeyCode::Tab)],
         Action::FocusNext,
-        "switch between the device flow and the browser flow",
+        "switch device flow / browser flow",
         None,
     ),
     bind(
@@ -406,7 +420,20 @@ pub fn action_for(app: &App, event: KeyEvent) -> Option<Action> {
         _ => None,
     };
     match &app.mode {
-        Mode::Help => Some(Action::ToggleHelp),
+        // Moving keys scroll the help; any other key closes it.
+        // Moving keys move (`ui::action_for` turns them into the help's scroll); any other key
+        // closes it.
+        Mode::Help { .. } => match lookup(Global, &event) {
+            Some(
+                movement @ (Action::Up
+                | Action::Down
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Top
+                | Action::Bottom),
+            ) => Some(movement),
+            _ => Some(Action::ToggleHelp),
+        },
         Mode::ConfirmQuit => lookup(Confirm, &event),
         Mode::Login => lookup(Login, &event)
             .or_else(|| lookup(Input, &event))
@@ -418,7 +445,7 @@ pub fn action_for(app: &App, event: KeyEvent) -> Option<Action> {
         Mode::Bookmarks { .. } => lookup(Bookmarks, &event)
             .or_else(|| lookup(Input, &event))
             .or_else(|| lookup(Global, &event)),
-        Mode::Normal if !app.queue.conflicts.is_empty() => {
+        Mode::Conflict => {
             let quit = (event.code == KeyCode::Char('q')).then_some(Action::Quit);
             lookup(Conflict, &event).or(quit)
         }

@@ -5,9 +5,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::text::{fit, right};
 use super::theme::Theme;
 use crate::app::{App, Pane};
+use crate::layout::text::{fit, right};
 use crate::transfer::progress::human_bytes;
 
 const SIZE_W: usize = 9;

@@ -5,10 +5,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::layout::centered;
 use super::theme::Theme;
 use crate::app::login::{LoginFlow, LoginStep};
 use crate::app::App;
+use crate::layout::centered;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let Some(login) = &app.login else {
@@ -25,7 +25,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Line::from(spans)
     };
     let mut lines = vec![Line::from(format!(" Log in to {}", login.host))];
-    for line in super::text::wrap(&login.reason, 80) {
+    for line in crate::layout::text::wrap(&login.reason, 80) {
         lines.push(Line::from(Span::styled(format!(" {line}"), theme.dim())));
     }
     lines.extend([
@@ -93,7 +93,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             lines.push(Line::from(
                 " Approve larkup on this page (a browser was asked to open it):",
             ));
-            for line in super::text::wrap(link, 78) {
+            for line in crate::layout::text::wrap(link, 78) {
                 lines.push(Line::from(Span::styled(format!("   {line}"), theme.key())));
             }
             lines.push(Line::from(Span::styled(
@@ -104,7 +104,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     if let Some(error) = &login.error {
         lines.push(Line::from(""));
-        for line in super::text::wrap(error, 80) {
+        for line in crate::layout::text::wrap(error, 80) {
             lines.push(Line::from(Span::styled(format!(" {line}"), theme.error())));
         }
     }

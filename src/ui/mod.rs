@@ -4,12 +4,10 @@ pub mod drive;
 pub mod header;
 pub mod help;
 pub mod keymap;
-pub mod layout;
 pub mod local;
 pub mod login;
 pub mod modal;
 pub mod queue;
-pub mod text;
 pub mod theme;
 
 use ratatui::layout::Rect;
@@ -17,8 +15,20 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::{App, Mode};
+use crate::app::{Action, App, Mode};
+use crate::layout::{self, text};
 use theme::Theme;
+
+/// What a key press means now: the keymap's action, with moving keys in the help overlay
+/// turned into the line it scrolls to (measured at this terminal size).
+pub fn action_for(app: &App, event: crossterm::event::KeyEvent) -> Option<Action> {
+    let action = keymap::action_for(app, event)?;
+    match (&app.mode, action) {
+        (Mode::Help { .. }, Action::ToggleHelp) => Some(Action::ToggleHelp),
+        (Mode::Help { .. }, movement) => help::scroll_to(app, &movement).map(Action::HelpScroll),
+        (_, action) => Some(action),
+    }
+}
 
 pub fn draw(frame: &mut Frame, app: &App) {
     let theme = Theme::new(app.no_color);
@@ -34,18 +44,18 @@ pub fn draw(frame: &mut Frame, app: &App) {
     queue::draw(frame, areas.queue, app, &theme);
     draw_footer(frame, areas.footer, app, &theme);
     match &app.mode {
-        Mode::Help => help::draw(frame, size, &theme),
+        Mode::Help { scroll } => help::draw(frame, size, *scroll, &theme),
         Mode::ConfirmQuit => modal::confirm_quit(frame, size, &theme),
         Mode::NewFolder { name, error } => {
             modal::new_folder(frame, size, app, name, error.as_deref(), &theme)
         }
         Mode::Bookmarks { cursor } => modal::bookmarks(frame, size, app, *cursor, &theme),
-        Mode::Filter | Mode::Login => {}
-        Mode::Normal => {
+        Mode::Conflict => {
             if let Some((_, name)) = app.queue.conflicts.front() {
                 modal::conflict(frame, size, app, name, &theme);
             }
         }
+        Mode::Filter | Mode::Login | Mode::Normal => {}
     }
 }
 

@@ -7,9 +7,9 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::keymap::{self, Context};
-use super::layout::centered;
 use super::theme::Theme;
 use crate::app::App;
+use crate::layout::centered;
 
 fn popup<'a>(
     frame: &mut Frame,
@@ -95,7 +95,7 @@ pub fn new_folder(
     if let Some(error) = error {
         // Code and Feishu's message, then the catalog's hint: wrapped to the box.
         lines.push(Line::from(""));
-        for line in super::text::wrap(error, 60) {
+        for line in crate::layout::text::wrap(error, 60) {
             lines.push(Line::from(Span::styled(format!(" {line}"), theme.error())));
         }
     }

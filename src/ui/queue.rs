@@ -7,16 +7,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::text::{fit, right, wrap};
 use super::theme::Theme;
 use crate::app::queue::{Row, RowState};
 use crate::app::{App, Pane};
-use crate::feishu::Lang;
+use crate::layout::text::{fit, right};
+use crate::layout::{hint_lines, HINT_INDENT};
 use crate::transfer::progress::{human_bytes, human_duration};
 
 const SIZE_W: usize = 9;
 const BAR_W: usize = 16;
-const HINT_INDENT: usize = 4;
 
 fn name_width(columns: usize) -> usize {
     (columns / 3).clamp(12, 40)
@@ -30,26 +29,24 @@ fn row_name(row: &Row) -> String {
     }
 }
 
-/// The hint lines under a failed row.
-fn hint_lines(row: &Row, columns: usize, lang: Lang) -> Vec<String> {
-    match &row.state {
-        RowState::Failed { failure } => failure
-            .hint(lang)
-            .map(|hint| wrap(&hint, columns.saturating_sub(HINT_INDENT)))
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    }
-}
-
-/// Lines a row takes at this width: one, plus its wrapped hint when it failed.
-pub fn row_height(row: &Row, columns: usize, lang: Lang) -> usize {
-    1 + hint_lines(row, columns, lang).len()
-}
-
 fn title(app: &App, theme: &Theme) -> Line<'static> {
     let totals = &app.queue.totals;
     let mut spans = vec![Span::styled(" Queue ", theme.key())];
-    if totals.files_total > 0 {
+    if totals.files_total > 0 && app.queue.paused {
+        // Nothing moves while paused: a speed and an ETA would pretend otherwise.
+        spans.push(Span::raw(format!(
+            " {}/{} ",
+            totals.finished(),
+            totals.files_total
+        )));
+        spans.push(Span::styled("· paused ", theme.hint()));
+        if totals.files_failed > 0 {
+            spans.push(Span::styled(
+                format!("· {} failed ", totals.files_failed),
+                theme.error(),
+            ));
+        }
+    } else if totals.files_total > 0 {
         let speed = totals
             .speed()
             .filter(|_| app.queue.running())
@@ -74,7 +71,7 @@ fn title(app: &App, theme: &Theme) -> Line<'static> {
             ));
         }
     }
-    if app.queue.paused {
+    if app.queue.paused && totals.files_total == 0 {
         spans.push(Span::styled("· paused ", theme.hint()));
     }
     if let Some(seen) = app.queue.planning {
@@ -92,9 +89,11 @@ fn bar(done: u64, size: u64) -> (String, u64) {
     )
 }
 
-fn row_line(row: &Row, columns: usize, theme: &Theme) -> Vec<Span<'static>> {
+fn row_line(row: &Row, columns: usize, paused: bool, theme: &Theme) -> Vec<Span<'static>> {
     let (icon, icon_style) = match &row.state {
         RowState::Queued => ("·", theme.dim()),
+        // A started row holds still while paused: no ▶ as if it moved.
+        RowState::Running if paused => ("‖", theme.hint()),
         RowState::Running => ("▶", theme.bar()),
         RowState::Done { .. } => ("✓", theme.ok()),
         RowState::Skipped { .. } => ("↷", theme.dim()),
@@ -111,10 +110,13 @@ fn row_line(row: &Row, columns: usize, theme: &Theme) -> Vec<Span<'static>> {
         RowState::Queued => ("queued".to_string(), theme.dim()),
         RowState::Running => {
             let (bar, percent) = bar(row.bytes_done, row.size);
-            let speed = row
-                .speed
-                .map(|speed| format!("  {}/s", human_bytes(speed as u64)))
-                .unwrap_or_default();
+            let speed = if paused {
+                "  paused".to_string()
+            } else {
+                row.speed
+                    .map(|speed| format!("  {}/s", human_bytes(speed as u64)))
+                    .unwrap_or_default()
+            };
             (format!("{bar} {percent:>3}%{speed}"), theme.bar())
         }
         RowState::Done { file_token, note } => match note {
@@ -156,12 +158,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         if lines.len() >= height {
             break;
         }
-        let mut line = Line::from(row_line(row, columns, theme));
+        let mut line = Line::from(row_line(row, columns, app.queue.paused, theme));
         if focused && index == app.queue.cursor {
             line = line.style(theme.cursor(true));
         }
         lines.push(line);
-        for hint in hint_lines(row, columns, app.lang) {
+        for hint in hint_lines(row.hint(app.lang).as_deref(), columns) {
             lines.push(Line::from(vec![
                 Span::raw(" ".repeat(HINT_INDENT)),
                 Span::styled(hint, theme.hint()),

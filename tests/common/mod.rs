@@ -59,6 +59,12 @@ impl Harness {
             .env("LARKUP_BASE_URL", self.sandbox.base_url())
             .env("LARKUP_TOKEN", self.sandbox.access_token())
             .env("LARKUP_STATE_DIR", self.state.path())
+            // A developer's own config.toml (upload.to, lang, …) must not steer a test.
+            .env("LARKUP_CONFIG_DIR", self.state.path().join("config"))
+            .env_remove("LARKUP_UPLOAD_TO")
+            .env_remove("LARKUP_UPLOAD_ON_CONFLICT")
+            .env_remove("LARKUP_UPLOAD_RETRIES")
+            .env_remove("LARKUP_LANG")
             .env("LANG", "C.UTF-8")
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env_remove("LC_ALL")
@@ -134,3 +140,5 @@ pub fn token_for(stdout: &str, path: &Path) -> String {
         .map(|(_, token)| token)
         .unwrap_or_else(|| panic!("{} not uploaded in:\n{stdout}", path.display()))
 }
+
+pub mod pty;

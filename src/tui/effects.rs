@@ -1,0 +1,130 @@
+//! Carries out what `App::update` asks for (`Effect`s): listings, folder creation, engine
+//! commands, saving bookmarks, the login flows, the clipboard. Results come back to the loop as
+//! `Action`s; nothing here changes the app's state.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::{listers, login, send, terminal, Msg};
+use crate::app::{Action, App, Effect};
+use crate::config::Settings;
+use crate::feishu::Drive;
+use crate::session::SessionOptions;
+use crate::transfer::engine::Command;
+use crate::transfer::{Idempotence, Pacer};
+
+/// What the loop holds to reach the outside world once there is a session.
+pub(super) struct Backend {
+    /// The demo's tokens mean nothing outside its sandbox: its bookmarks are not saved.
+    pub(super) demo: bool,
+    pub(super) drive: Drive,
+    /// The write family's pacer, shared with the engine (feishu-api.md §0, §5).
+    pub(super) pacer: Arc<Pacer>,
+    /// Listing's pacer, with the same token refresher.
+    pub(super) reads: Arc<Pacer>,
+    pub(super) commands: mpsc::UnboundedSender<Command>,
+}
+
+pub(super) fn run_effects(
+    effects: Vec<Effect>,
+    app: &App,
+    backend: Option<&Backend>,
+    options: &SessionOptions,
+    tx: &mpsc::UnboundedSender<Msg>,
+) {
+    let lang = app.lang;
+    for effect in effects {
+        match effect {
+            Effect::ListLocal { dir, generation } => {
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || listers::list_local(&dir, generation, &tx));
+            }
+            Effect::LoadDriveRoot => {
+                let Some(backend) = backend else { continue };
+                listers::load_drive_root(
+                    backend.drive.clone(),
+                    backend.reads.clone(),
+                    lang,
+                    tx.clone(),
+                );
+            }
+            Effect::ListDrive {
+                folder,
+                page_token,
+                generation,
+            } => {
+                let Some(backend) = backend else { continue };
+                listers::list_drive_page(
+                    backend.drive.clone(),
+                    backend.reads.clone(),
+                    lang,
+                    tx.clone(),
+                    folder,
+                    page_token,
+                    generation,
+                );
+            }
+            Effect::CreateFolder { parent, name } => {
+                let Some(backend) = backend else { continue };
+                let (drive, pacer, tx) = (backend.drive.clone(), backend.pacer.clone(), tx.clone());
+                // create_folder is in the write family (feishu-api.md §5): one pacer with the
+                // uploads, so it waits while they are paused (the status line says so).
+                tokio::spawn(async move {
+                    let result = pacer
+                        .call(Idempotence::CreatesSomething, || {
+                            drive.create_folder(&parent, &name)
+                        })
+                        .await
+                        .map(|folder| folder.token)
+                        .map_err(|err| err.describe(lang));
+                    send(
+                        &tx,
+                        Action::FolderCreated {
+                            parent,
+                            name,
+                            result,
+                        },
+                    );
+                });
+            }
+            Effect::Engine(command) => {
+                let sent = backend.map(|backend| backend.commands.send(command));
+                if !matches!(sent, Some(Ok(()))) {
+                    send(
+                        tx,
+                        Action::Report("the upload engine is not running".to_string()),
+                    );
+                }
+            }
+            Effect::SaveBookmarks(_) if backend.is_some_and(|backend| backend.demo) => {}
+            Effect::SaveBookmarks(bookmarks) => {
+                let saved = Settings::load().and_then(|mut settings| {
+                    settings.bookmarks = bookmarks;
+                    settings.save()
+                });
+                if let Err(err) = saved {
+                    send(tx, Action::Report(format!("bookmark not saved: {err}")));
+                }
+            }
+            Effect::StartLogin {
+                app_id,
+                secret,
+                flow,
+            } => login::start(
+                options.resolved_base_url(),
+                options.profile.clone(),
+                app_id,
+                secret,
+                flow,
+                lang,
+                tx.clone(),
+            ),
+            Effect::CopyToClipboard(text) => {
+                if let Err(err) = terminal::copy_to_clipboard(&text) {
+                    send(tx, Action::Report(format!("cannot copy: {err}")));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The event loop: keys and mouse (crossterm's `EventStream`), engine events, background
+//! results and signals joined in one `tokio::select!`. Each becomes an `Action` for
+//! `App::update`; the loop carries out the `Effect`s it returns and redraws only when something
+//! changed, at most ~30 times a second.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{
+    Event as TermEvent, EventStream, KeyEventKind, MouseButton, MouseEventKind,
+};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::effects::{run_effects, Backend};
+use super::terminal::{restore_terminal, setup_terminal, Signals};
+use super::{host_of, Msg};
+use crate::app::{Action, App, Mode};
+use crate::session::{Outcome, Session, SessionOptions};
+use crate::transfer::engine::{self, Command, ConflictPolicy, Event};
+use crate::transfer::journal::Journal;
+use crate::ui;
+
+/// ~30 frames a second while progress moves.
+const FRAME: Duration = Duration::from_millis(33);
+
+pub(super) async fn run_app(
+    options: &SessionOptions,
+    mut app: App,
+    session: Option<Session>,
+    demo: bool,
+) -> Outcome {
+    let (guard, mut terminal) = match setup_terminal() {
+        Ok(setup) => setup,
+        Err(err) => {
+            restore_terminal();
+            eprintln!("larkup: cannot open the terminal UI: {err}");
+            return Outcome::Setup;
+        }
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let (mut backend, mut engine_events) = match session {
+        Some(session) => {
+            let (backend, events) = start_backend(session, demo).await;
+            (Some(backend), Some(events))
+        }
+        None => (None, None),
+    };
+    let mut signals = Signals::install();
+
+    if let Ok(size) = terminal.size() {
+        app.update(Action::Resize {
+            width: size.width,
+            height: size.height,
+        });
+    }
+    let effects = app.start();
+    run_effects(effects, &app, backend.as_ref(), options, &tx);
+
+    let mut input = EventStream::new();
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    loop {
+        if dirty && last_draw.elapsed() >= FRAME {
+            if let Err(err) = terminal.draw(|frame| ui::draw(frame, &app)) {
+                drop(guard);
+                eprintln!("larkup: cannot draw: {err}");
+                return Outcome::Setup;
+            }
+            dirty = false;
+            last_draw = Instant::now();
+        }
+        let next_frame = tokio::time::Instant::from_std(last_draw + FRAME);
+        let action = tokio::select! {
+            event = input.next() => match event {
+                Some(Ok(event)) => translate(&app, event),
+                // The terminal is gone: nothing more can be asked or shown.
+                Some(Err(_)) | None => break,
+            },
+            Some(event) = next_engine_event(&mut engine_events) => {
+                Some(Action::Engine(event, Instant::now()))
+            }
+            Some(msg) = rx.recv() => match msg {
+                Msg::Action(action) => Some(action),
+                Msg::LoggedIn(name) => match options.open().await {
+                    Ok(session) => {
+                        let (started, events) = start_backend(session, false).await;
+                        backend = Some(started);
+                        engine_events = Some(events);
+                        Some(Action::LoggedIn { who: name, host: host_of(&options.resolved_base_url()) })
+                    }
+                    Err(reason) => Some(Action::LoginFailed(reason)),
+                },
+            },
+            _ = tokio::time::sleep_until(next_frame), if dirty => None,
+            _ = signals.recv() => break,
+        };
+        let Some(action) = action else {
+            continue;
+        };
+        let effects = app.update(action);
+        dirty = true;
+        if app.should_quit {
+            break;
+        }
+        run_effects(effects, &app, backend.as_ref(), options, &tx);
+    }
+    drop(guard);
+    Outcome::Done
+}
+
+async fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedReceiver<Event>) {
+    let scope = session.journal_scope().await;
+    let reads = Arc::new(session.reads());
+    let Session { drive, pacer, .. } = session;
+    let pacer = Arc::new(pacer);
+    // The demo's uploads live in a throwaway sandbox: keep them out of the real journal.
+    let journal = if demo {
+        Journal::open_in_memory().ok()
+    } else {
+        Journal::default_path().and_then(|path| Journal::open(&path).ok())
+    };
+    let handle = engine::spawn(
+        drive.clone(),
+        pacer.clone(),
+        journal,
+        ConflictPolicy::Ask,
+        scope,
+    );
+    // Uploads a crash or a quit left running go on from the journal as soon as the app opens.
+    // The engine lives as long as the loop; a send can only fail once it is gone.
+    let _ = handle.commands.send(Command::ResumeUnfinished);
+    (
+        Backend {
+            demo,
+            drive,
+            pacer,
+            reads,
+            commands: handle.commands,
+        },
+        handle.events,
+    )
+}
+
+async fn next_engine_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn translate(app: &App, event: TermEvent) -> Option<Action> {
+    match event {
+        TermEvent::Key(key) if key.kind != KeyEventKind::Release => ui::action_for(app, key),
+        TermEvent::Mouse(mouse) => match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) => Some(Action::Click {
+                column: mouse.column,
+                row: mouse.row,
+            }),
+            // The wheel scrolls the help as the moving keys do.
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp
+                if matches!(app.mode, Mode::Help { .. }) =>
+            {
+                let movement = if mouse.kind == MouseEventKind::ScrollDown {
+                    Action::Down
+                } else {
+                    Action::Up
+                };
+                ui::help::scroll_to(app, &movement).map(Action::HelpScroll)
+            }
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => Some(Action::Scroll {
+                column: mouse.column,
+                row: mouse.row,
+                down: mouse.kind == MouseEventKind::ScrollDown,
+            }),
+            _ => None,
+        },
+        TermEvent::Resize(width, height) => Some(Action::Resize { width, height }),
+        _ => None,
+    }
+}
