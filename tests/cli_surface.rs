@@ -225,7 +225,9 @@ async fn settings_resolve_flag_then_environment_then_config_then_default() {
     assert_eq!(listed_in(from_env.clone()).await, 1, "LARKUP_UPLOAD_TO");
     let skipped = cli.run_env(&env, &["upload", &b]).await;
     assert!(
-        skipped.stderr.contains("0 uploaded, 0 already there, 1 skipped"),
+        skipped
+            .stderr
+            .contains("0 uploaded, 0 already there, 1 skipped"),
         "LARKUP_UPLOAD_ON_CONFLICT: {}",
         skipped.all()
     );

@@ -6,6 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::keyring::PrivateKeyring;
@@ -1173,4 +1174,97 @@ async fn the_kernel_keyring_serves_every_session_through_refreshes() {
     let after = run(vec!["ls".into()]).await;
     assert_eq!(after.code, Some(2), "after logout: {}", after.all());
     login.assert_no_secret_leaked();
+}
+
+/// Issue 12 #6: the terminal app's browsing and new folder go through the session's client,
+/// which refreshes; across several token expiries no token error ever reaches the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_app_browses_across_token_expiries_without_a_token_error() {
+    // Tokens live 3 s and die at refresh; each round below also expires them outright.
+    let options = SandboxOptions {
+        device_interval: 1,
+        token_ttl: 3,
+        refresh_grace: 0,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&[], false).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let root = login.h.sandbox.root_token();
+    login.h.sandbox.seed_folder(&root, "Alpha", 2);
+
+    let mut command = portable_pty::CommandBuilder::new(env!("CARGO_BIN_EXE_larkup"));
+    command.cwd(login.h.work.path());
+    for (key, value) in login.command().as_std().get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        }
+    }
+    command.env_remove("LARKUP_LOG");
+    // Every frame the app draws is checked, not only the ones the test happens to look at.
+    let seen_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let witness = seen_error.clone();
+    let observer: common::pty::Observer = Box::new(move |screen, _| {
+        let text = screen.contents();
+        if text.contains("99991677") || text.contains("99991668") || text.contains("expired") {
+            let mut first = witness.lock().expect("witness");
+            first.get_or_insert(text);
+        }
+    });
+    let mut tui = common::pty::Pty::spawn(command, 30, 110, Some(observer)).expect("pty");
+    let wait = Duration::from_secs(20);
+    tui.wait_for(wait, |s| {
+        s.contains("Drive  My Space") && s.contains("Alpha")
+    })
+    .unwrap_or_else(|screen| panic!("the Drive pane lists My Space:\n{screen}"));
+    tui.keys("\t").expect("focus the Drive pane");
+    let listings = || {
+        login
+            .h
+            .sandbox
+            .inspect()
+            .calls
+            .iter()
+            .filter(|call| call.endpoint == "list" && call.code == 0)
+            .count()
+    };
+    for round in 0..4 {
+        login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+        let before = listings();
+        tui.keys("r").expect("reload");
+        assert!(
+            tui.wait_for_state(wait, |_| listings() > before),
+            "round {round}: the reload was never answered:\n{}",
+            tui.contents()
+        );
+        tui.wait_for(wait, |s| s.contains("Alpha"))
+            .unwrap_or_else(|screen| panic!("round {round}: listing gone:\n{screen}"));
+    }
+    // New folder, after one more expiry.
+    login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+    tui.keys("n").expect("new folder");
+    tui.wait_for(wait, |s| {
+        s.contains("New folder") || s.contains("new folder")
+    })
+    .unwrap_or_else(|screen| panic!("the new-folder prompt:\n{screen}"));
+    tui.keys("Beta\r").expect("name");
+    tui.wait_for(wait, |s| s.contains("Beta"))
+        .unwrap_or_else(|screen| panic!("the new folder is listed:\n{screen}"));
+    let calls = login.h.sandbox.inspect().calls;
+    assert!(
+        calls.iter().filter(|call| call.code == 99991677).count() >= 5,
+        "the app met an expired token in every round: {calls:?}"
+    );
+    assert!(login.h.sandbox.refreshes() >= 5, "{calls:?}");
+    tui.keys("q").expect("quit");
+    assert!(tui.wait_exit(wait).is_some_and(|status| status.success()));
+    let seen = seen_error.lock().expect("witness").clone();
+    assert!(
+        seen.is_none(),
+        "a token error on screen:\n{}",
+        seen.unwrap_or_default()
+    );
 }

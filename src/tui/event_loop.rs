@@ -42,6 +42,7 @@ pub(super) async fn run_app(
     let (mut backend, mut engine_events) = match session {
         Some(session) => {
             let (backend, events) = start_backend(session, demo).await;
+            announce_retries(&backend, &tx);
             (Some(backend), Some(events))
         }
         None => (None, None),
@@ -85,6 +86,7 @@ pub(super) async fn run_app(
                 Msg::LoggedIn(name) => match options.open().await {
                     Ok(session) => {
                         let (started, events) = start_backend(session, false).await;
+                        announce_retries(&started, &tx);
                         backend = Some(started);
                         engine_events = Some(events);
                         Some(Action::LoggedIn { who: name, host: host_of(&options.resolved_base_url()) })
@@ -107,6 +109,25 @@ pub(super) async fn run_app(
     }
     drop(guard);
     Outcome::Done
+}
+
+/// Retries show in the status line, so a slow or unreachable server is never a silent wait
+/// (issue 12 "say what is happening"; net's `Pacer::set_notice`).
+fn announce_retries(backend: &Backend, tx: &mpsc::UnboundedSender<Msg>) {
+    for pacer in [&backend.pacer, &backend.reads] {
+        let tx = tx.clone();
+        pacer.set_notice(Arc::new(move |notice| {
+            let text = format!(
+                "{}; retry {}/{} in {} s",
+                crate::sanitize::escape(&notice.reason),
+                notice.attempt,
+                notice.of,
+                notice.delay.as_secs_f64().ceil()
+            );
+            // The loop is gone only when quitting; nothing is left to tell then.
+            let _ = tx.send(Msg::Action(Action::Report(text)));
+        }));
+    }
 }
 
 async fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedReceiver<Event>) {
