@@ -861,6 +861,42 @@ mod tests {
     }
 
     #[test]
+    fn a_reset_of_decades_waits_a_minute_and_1061001_may_have_acted() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RATELIMIT_RESET_HEADER, "999999999".parse().expect("header"));
+        let err = decode_envelope::<serde_json::Value>(
+            "http://x/open-apis/y",
+            StatusCode::OK,
+            &headers,
+            br#"{"code":1061045,"msg":"can retry."}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.retry_after(), Some(MAX_RETRY_AFTER));
+        assert!(!err.server_may_have_acted());
+        let err = decode(200, r#"{"code":1061001,"msg":"internal error."}"#).unwrap_err();
+        assert!(err.server_may_have_acted(), "catalog: outcome_unknown");
+    }
+
+    #[test]
+    fn only_expiry_codes_refresh_and_not_support_does_not() {
+        let api = |code: i64, msg: &str| ApiError {
+            code,
+            msg: msg.to_string(),
+            http_status: 400,
+            log_id: None,
+            retry_after: None,
+        };
+        assert!(wants_refresh(&api(99991677, "token expired")));
+        assert!(wants_refresh(&api(99991668, "Invalid access token")));
+        assert!(wants_refresh(&api(99991663, "tenant token invalid")));
+        assert!(!wants_refresh(&api(
+            99991668,
+            "user access token not support"
+        )));
+        assert!(!wants_refresh(&api(1061045, "can retry.")));
+    }
+
+    #[test]
     fn secret_never_prints() {
         let secret = Secret::new("u-verysecretvalue");
         assert_eq!(format!("{secret:?}"), "Secret(…)");
