@@ -1268,3 +1268,70 @@ async fn the_terminal_app_browses_across_token_expiries_without_a_token_error() 
         seen.unwrap_or_default()
     );
 }
+
+/// Issue 12 #7: the device poll reads `error` first and ignores `code`; a gateway page or a
+/// dropped poll is not an answer, so polling goes on (feishu-api.md §7c).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_poll_survives_a_gateway_page_and_pending_codes() {
+    use axum::http::StatusCode;
+    use larkup::feishu::auth::{AppCredentials, Auth, Hosts};
+    use larkup::feishu::Secret;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let polls = Arc::new(AtomicU32::new(0));
+    let counter = polls.clone();
+    let router = axum::Router::new()
+        .route(
+            "/oauth/v1/device_authorization",
+            axum::routing::post(|| async {
+                axum::Json(serde_json::json!({
+                    "device_code": "dc1", "user_code": "ABCD-EFGH",
+                    "verification_uri": "http://127.0.0.1/verify",
+                    "expires_in": 60, "interval": 1,
+                }))
+            }),
+        )
+        .route(
+            "/open-apis/authen/v2/oauth/token",
+            axum::routing::post(move || {
+                let poll = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    use axum::response::IntoResponse;
+                    match poll {
+                        // A gateway's page, then Feishu's pending answer with a code beside it.
+                        0 => (StatusCode::BAD_GATEWAY, "<html>502</html>").into_response(),
+                        1 => (
+                            StatusCode::BAD_REQUEST,
+                            axum::Json(serde_json::json!({
+                                "code": 20079, "error": "authorization_pending",
+                                "error_description": "not yet",
+                            })),
+                        )
+                            .into_response(),
+                        _ => axum::Json(serde_json::json!({
+                            "code": 0, "access_token": "u-granted", "expires_in": 7200,
+                            "refresh_token": "ur-granted", "refresh_token_expires_in": 604800,
+                            "scope": "drive:file:upload offline_access",
+                        }))
+                        .into_response(),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let auth = Auth::new(Hosts::for_base_url(&base)).expect("auth");
+    let app = AppCredentials {
+        id: "cli_test".to_string(),
+        secret: Secret::new("s"),
+    };
+    let tokens = tokio::time::timeout(WAIT, larkup::login::device_flow(&auth, &app, |_, _| {}))
+        .await
+        .expect("the flow ends in time")
+        .expect("granted after a 502 and a pending answer with a code");
+    assert_eq!(tokens.access.expose(), "u-granted");
+    assert_eq!(polls.load(Ordering::SeqCst), 3);
+}
