@@ -1056,16 +1056,23 @@ fn in_own_session(command: &Command) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kernel_keyring_serves_every_session_through_refreshes() {
-    let keyctl_works = std::process::Command::new("keyctl")
+    let Ok(keyctl) = std::process::Command::new("keyctl")
         .args(["session", "-", "true"])
         .output()
-        .is_ok_and(|output| output.status.success());
-    if !keyctl_works {
+    else {
         assert!(
             std::env::var_os("CI").is_none(),
-            "keyctl missing: install keyutils"
+            "keyctl is missing: .ci/run installs keyutils"
         );
-        eprintln!("skipped: keyctl (keyutils) is missing or refused here");
+        eprintln!("skipped: keyctl is missing (apt-get install keyutils)");
+        return;
+    };
+    if !keyctl.status.success() {
+        // A container's seccomp profile may refuse keyctl: nothing to test here.
+        eprintln!(
+            "skipped: this machine refuses the kernel keyring: {}",
+            String::from_utf8_lossy(&keyctl.stderr)
+        );
         return;
     }
     // Tokens live 2 s and die at refresh: every command refreshes, each in its own session.
