@@ -1183,10 +1183,10 @@ async fn the_kernel_keyring_serves_every_session_through_refreshes() {
     login.assert_no_secret_leaked();
 }
 
-/// Issue 12 #6: the terminal app's browsing and new folder go through the session's client,
+/// Issue 12 #6: the terminal app's browsing, new folder and uploads go through the session's client,
 /// which refreshes; across several token expiries no token error ever reaches the screen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_terminal_app_browses_across_token_expiries_without_a_token_error() {
+async fn the_terminal_app_browses_makes_a_folder_and_uploads_across_token_expiries() {
     // Tokens live 3 s and die at refresh; each round below also expires them outright.
     let options = SandboxOptions {
         device_interval: 1,
@@ -1201,6 +1201,8 @@ async fn the_terminal_app_browses_across_token_expiries_without_a_token_error() 
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let root = login.h.sandbox.root_token();
     login.h.sandbox.seed_folder(&root, "Alpha", 2);
+    login.h.file("one.txt", b"one");
+    login.h.file("two.txt", &pattern(70_000, 2));
 
     let mut command = portable_pty::CommandBuilder::new(env!("CARGO_BIN_EXE_larkup"));
     command.cwd(login.h.work.path());
@@ -1223,11 +1225,6 @@ async fn the_terminal_app_browses_across_token_expiries_without_a_token_error() 
     });
     let mut tui = common::pty::Pty::spawn(command, 30, 110, Some(observer)).expect("pty");
     let wait = Duration::from_secs(20);
-    tui.wait_for(wait, |s| {
-        s.contains("Drive  My Space") && s.contains("Alpha")
-    })
-    .unwrap_or_else(|screen| panic!("the Drive pane lists My Space:\n{screen}"));
-    tui.keys("\t").expect("focus the Drive pane");
     let listings = || {
         login
             .h
@@ -1238,36 +1235,56 @@ async fn the_terminal_app_browses_across_token_expiries_without_a_token_error() 
             .filter(|call| call.endpoint == "list" && call.code == 0)
             .count()
     };
-    for round in 0..4 {
+    tokio::task::block_in_place(|| {
+        tui.wait_for(wait, |s| {
+            s.contains("Drive  My Space") && s.contains("Alpha") && s.contains("one.txt")
+        })
+        .unwrap_or_else(|screen| panic!("the panes:\n{screen}"));
+        // Mark both local files, then browse the Drive pane.
+        tui.keys("  ").expect("mark");
+        tui.wait_for(wait, |s| s.contains("2 marked"))
+            .unwrap_or_else(|screen| panic!("two marks:\n{screen}"));
+        tui.keys("\t").expect("focus the Drive pane");
+        for round in 0..4 {
+            login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+            let before = listings();
+            tui.keys("r").expect("reload");
+            assert!(
+                tui.wait_for_state(wait, |_| listings() > before),
+                "round {round}: the reload was never answered:\n{}",
+                tui.contents()
+            );
+            tui.wait_for(wait, |s| s.contains("Alpha"))
+                .unwrap_or_else(|screen| panic!("round {round}: listing gone:\n{screen}"));
+        }
+        // New folder, after one more expiry.
         login.h.sandbox.expire_tokens_of(DEFAULT_USER);
-        let before = listings();
-        tui.keys("r").expect("reload");
-        assert!(
-            tui.wait_for_state(wait, |_| listings() > before),
-            "round {round}: the reload was never answered:\n{}",
-            tui.contents()
-        );
-        tui.wait_for(wait, |s| s.contains("Alpha"))
-            .unwrap_or_else(|screen| panic!("round {round}: listing gone:\n{screen}"));
-    }
-    // New folder, after one more expiry.
-    login.h.sandbox.expire_tokens_of(DEFAULT_USER);
-    tui.keys("n").expect("new folder");
-    tui.wait_for(wait, |s| {
-        s.contains("New folder") || s.contains("new folder")
-    })
-    .unwrap_or_else(|screen| panic!("the new-folder prompt:\n{screen}"));
-    tui.keys("Beta\r").expect("name");
-    tui.wait_for(wait, |s| s.contains("Beta"))
-        .unwrap_or_else(|screen| panic!("the new folder is listed:\n{screen}"));
-    let calls = login.h.sandbox.inspect().calls;
+        tui.keys("n").expect("new folder");
+        tui.wait_for(wait, |s| {
+            s.contains("New folder") || s.contains("new folder")
+        })
+        .unwrap_or_else(|screen| panic!("the new-folder prompt:\n{screen}"));
+        tui.keys("Beta\r").expect("name");
+        tui.wait_for(wait, |s| s.contains("Beta"))
+            .unwrap_or_else(|screen| panic!("the new folder is listed:\n{screen}"));
+        // And an upload, after one more.
+        login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+        tui.keys("u").expect("upload");
+        tui.wait_for(wait, |s| s.matches('✓').count() == 2 && s.contains("2/2"))
+            .unwrap_or_else(|screen| panic!("both files uploaded:\n{screen}"));
+        tui.keys("q").expect("quit");
+        assert!(tui.wait_exit(wait).is_some_and(|status| status.success()));
+    });
+    let stored = login.h.sandbox.inspect();
+    let mut names: Vec<&str> = stored.files.iter().map(|file| file.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["one.txt", "two.txt"]);
+    let calls = stored.calls;
     assert!(
-        calls.iter().filter(|call| call.code == 99991677).count() >= 5,
+        calls.iter().filter(|call| call.code == 99991677).count() >= 6,
         "the app met an expired token in every round: {calls:?}"
     );
-    assert!(login.h.sandbox.refreshes() >= 5, "{calls:?}");
-    tui.keys("q").expect("quit");
-    assert!(tui.wait_exit(wait).is_some_and(|status| status.success()));
+    assert!(login.h.sandbox.refreshes() >= 6, "{calls:?}");
     let seen = seen_error.lock().expect("witness").clone();
     assert!(
         seen.is_none(),
