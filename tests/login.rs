@@ -1183,8 +1183,8 @@ async fn the_kernel_keyring_serves_every_session_through_refreshes() {
     login.assert_no_secret_leaked();
 }
 
-/// Issue 12 #6: the terminal app's browsing, new folder and uploads go through the session's client,
-/// which refreshes; across several token expiries no token error ever reaches the screen.
+/// Issue 12 #6: the terminal app's browsing, new folder and uploads go through the session's
+/// client, which refreshes; across several token expiries no token error reaches the screen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_terminal_app_browses_makes_a_folder_and_uploads_across_token_expiries() {
     // Tokens live 3 s and die at refresh; each round below also expires them outright.
