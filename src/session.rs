@@ -16,8 +16,11 @@ const WRITE_QPS_ENV: &str = "LARKUP_WRITE_QPS";
 
 /// The write rate: Feishu's, unless a test asks otherwise against a server on this machine.
 fn write_qps(base_url: &str) -> u32 {
-    std::env::var(WRITE_QPS_ENV)
-        .ok()
+    write_qps_from(std::env::var(WRITE_QPS_ENV).ok().as_deref(), base_url)
+}
+
+fn write_qps_from(asked: Option<&str>, base_url: &str) -> u32 {
+    asked
         .and_then(|qps| qps.trim().parse().ok())
         .filter(|_| config::is_loopback(base_url))
         .unwrap_or(FEISHU_WRITE_QPS)
@@ -202,5 +205,28 @@ impl Session {
                 .await?
                 .token),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_rate_moves_only_for_a_server_on_this_machine() {
+        assert_eq!(write_qps_from(Some("50"), "http://127.0.0.1:8080"), 50);
+        assert_eq!(
+            write_qps_from(Some("50"), "https://open.feishu.cn"),
+            FEISHU_WRITE_QPS
+        );
+        assert_eq!(
+            write_qps_from(Some("fast"), "http://127.0.0.1:8080"),
+            FEISHU_WRITE_QPS
+        );
+        assert_eq!(write_qps_from(None, "http://[::1]:9"), FEISHU_WRITE_QPS);
+        assert_eq!(
+            scope("https://open.feishu.cn/", "user:ou_a"),
+            "https://open.feishu.cn user:ou_a"
+        );
     }
 }
