@@ -114,9 +114,9 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
             Event::Skipped { job, reason } => {
                 bar.set_length(totals.bytes_total);
                 if !args.json {
-                    let reason = paths
-                        .get(job)
-                        .map_or(reason.as_str(), |local| without_path(reason, local));
+                    let reason = paths.get(job).map_or(reason.as_str(), |local| {
+                        sanitize::without_path(reason, local)
+                    });
                     let reason = reason.strip_suffix("; skipped").unwrap_or(reason);
                     say(
                         &bar,
@@ -199,7 +199,10 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
     if let Some(code) = failure.code {
         line.push_str(&format!("{code} "));
     }
-    line.push_str(&sanitize::escape(without_path(&failure.message, path)));
+    line.push_str(&sanitize::escape(sanitize::without_path(
+        &failure.message,
+        path,
+    )));
     if let Some(log_id) = &failure.log_id {
         line.push_str(&format!(" (log id {})", sanitize::escape(log_id)));
     }
@@ -207,13 +210,6 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
         line.push_str(&format!("\n          {}", sanitize::escape(&hint)));
     }
     line
-}
-
-/// The engine's messages about local files start with the path; the line already shows it.
-fn without_path<'a>(message: &'a str, path: &std::path::Path) -> &'a str {
-    message
-        .strip_prefix(&format!("{}: ", path.display()))
-        .unwrap_or(message)
 }
 
 /// The event as JSON, with the hint in the user's language on failures.
