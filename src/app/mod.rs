@@ -814,7 +814,7 @@ impl App {
         match result {
             Ok(page) => {
                 self.drive.add_page(page.entries);
-                self.drive.next_page = page.next_page;
+                self.drive.set_next_page(page.next_page);
                 let rows = self.drive_rows();
                 keep_visible(self.drive.cursor, &mut self.drive.offset, rows);
                 self.more_drive()

@@ -231,6 +231,48 @@ fn drive_pages_load_as_the_cursor_nears_the_end() {
 }
 
 #[test]
+fn a_page_token_handed_out_twice_ends_the_listing() {
+    let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
+    app.update(Action::Refresh);
+    let gen = app.drive.generation;
+    let page = |first: usize| DrivePage {
+        entries: (first..first + 3)
+            .map(|i| remote(&format!("f{i:02}"), &format!("t{i}"), "file"))
+            .collect(),
+        next_page: Some(if first == 0 { "pgA" } else { "pgB" }.to_string()),
+    };
+    // Short pages ask for more at once: A, then B, then A again from a looping server.
+    let effects = app.update(Action::DrivePage {
+        generation: gen,
+        result: Ok(page(0)),
+    });
+    assert!(
+        matches!(effects.as_slice(), [Effect::ListDrive { page_token: Some(t), .. }] if t == "pgA")
+    );
+    let effects = app.update(Action::DrivePage {
+        generation: gen,
+        result: Ok(page(3)),
+    });
+    assert!(
+        matches!(effects.as_slice(), [Effect::ListDrive { page_token: Some(t), .. }] if t == "pgB")
+    );
+    let mut looped = page(6);
+    looped.next_page = Some("pgA".to_string());
+    let effects = app.update(Action::DrivePage {
+        generation: gen,
+        result: Ok(looped),
+    });
+    assert!(effects.is_empty(), "no request for a page already followed");
+    assert!(app
+        .drive
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("repeated a page token")));
+    assert_eq!(app.drive.entries.len(), 9);
+}
+
+#[test]
 fn focus_next_cycles_and_focus_sets() {
     let mut app = app();
     app.update(Action::FocusNext);
