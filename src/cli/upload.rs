@@ -38,6 +38,12 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
     let Session {
         drive, pacer, lang, ..
     } = session;
+    let bar = progress_bar(args.json);
+    // Retry notices go above the bar, not through it.
+    let notice_bar = bar.clone();
+    pacer.set_notice(Arc::new(move |notice| {
+        notice_bar.suspend(|| super::print_notice(notice));
+    }));
     let mut handle = engine::spawn(drive, Arc::new(pacer), journal, args.on_conflict, scope);
     let sent = handle.commands.send(Command::Add(Selection {
         paths,
@@ -50,7 +56,6 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
         return Outcome::Setup;
     }
 
-    let bar = progress_bar(args.json);
     let mut totals = Totals::default();
     let mut paths: HashMap<u64, PathBuf> = HashMap::new();
     while let Some(event) = handle.events.recv().await {
