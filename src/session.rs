@@ -16,8 +16,11 @@ const WRITE_QPS_ENV: &str = "LARKUP_WRITE_QPS";
 
 /// The write rate: Feishu's, unless a test asks otherwise against a server on this machine.
 fn write_qps(base_url: &str) -> u32 {
-    std::env::var(WRITE_QPS_ENV)
-        .ok()
+    write_qps_from(std::env::var(WRITE_QPS_ENV).ok().as_deref(), base_url)
+}
+
+fn write_qps_from(asked: Option<&str>, base_url: &str) -> u32 {
+    asked
         .and_then(|qps| qps.trim().parse().ok())
         .filter(|_| config::is_loopback(base_url))
         .unwrap_or(FEISHU_WRITE_QPS)
@@ -143,7 +146,7 @@ impl SessionOptions {
 /// What every Drive command needs: the client, and the language for hints.
 pub struct Session {
     pub drive: Drive,
-    /// The write family's pacer (feishu-api.md §0), holding the login's refresher.
+    /// The write family's pacer (feishu-api.md §0); the client under `drive` refreshes.
     pub pacer: Pacer,
     pub lang: Lang,
     /// The server's base URL: part of the journal's scope.
@@ -183,7 +186,7 @@ impl Session {
         scope(&self.base_url, &identity)
     }
 
-    /// A pacer at listing's rate with the same refresher, for one-off reads.
+    /// A pacer at listing's rate with the same retry law and notices, for one-off reads.
     pub fn reads(&self) -> Pacer {
         self.pacer.sibling(FEISHU_LIST_QPS)
     }
@@ -195,13 +198,35 @@ impl Session {
     ) -> Result<String, crate::feishu::Error> {
         match folder {
             Some(token) if !token.is_empty() => Ok(token.to_string()),
-            // Through a pacer, which holds the login's refresher: the first call of `ls`,
-            // `mkdir` and `upload` renews an expired user token once instead of failing.
+            // Paced like every read; the client renews an expired user token on the way.
             _ => Ok(self
                 .reads()
                 .call(Idempotence::Safe, || self.drive.root_folder())
                 .await?
                 .token),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_rate_moves_only_for_a_server_on_this_machine() {
+        assert_eq!(write_qps_from(Some("50"), "http://127.0.0.1:8080"), 50);
+        assert_eq!(
+            write_qps_from(Some("50"), "https://open.feishu.cn"),
+            FEISHU_WRITE_QPS
+        );
+        assert_eq!(
+            write_qps_from(Some("fast"), "http://127.0.0.1:8080"),
+            FEISHU_WRITE_QPS
+        );
+        assert_eq!(write_qps_from(None, "http://[::1]:9"), FEISHU_WRITE_QPS);
+        assert_eq!(
+            scope("https://open.feishu.cn/", "user:ou_a"),
+            "https://open.feishu.cn user:ou_a"
+        );
     }
 }

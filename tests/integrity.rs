@@ -997,3 +997,71 @@ async fn sending_starts_before_every_folder_is_made() {
     );
     assert_eq!(h.sandbox.inspect().files.len(), 16);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_finished_makes_the_journal_forget_done_rows() {
+    // Point 6: the app's "clear finished" sends ForgetFinished; the next run then asks Drive
+    // (the listing) instead of the journal, and skips what is there by name.
+    use larkup::feishu::{Client, Credentials, Drive, Secret};
+    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::journal::Journal;
+    use larkup::transfer::{Pacer, RetryLaw};
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    let file = h.file("cleared.txt", b"cleared");
+    let first = upload(&h, &[&show(&file)]).await;
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    let journal_path = h.state.path().join("journal.sqlite3");
+    let scope = larkup::session::scope(
+        &h.sandbox.base_url(),
+        &format!("user:{}", larkup::sandbox::DEFAULT_USER),
+    );
+    let done_rows = |journal: &Journal| {
+        let key = larkup::transfer::journal::JobKey {
+            scope: scope.clone(),
+            source: file.clone(),
+            parent_token: h.sandbox.root_token(),
+            name: "cleared.txt".into(),
+        };
+        journal.get(&key).expect("read").is_some()
+    };
+    assert!(done_rows(&Journal::open(&journal_path).expect("journal")));
+
+    let client = Client::new(
+        &h.sandbox.base_url(),
+        Credentials::new(Secret::new(h.sandbox.access_token())),
+    )
+    .expect("client");
+    let mut handle = engine::spawn(
+        Drive::new(client),
+        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
+        Some(Journal::open(&journal_path).expect("journal")),
+        ConflictPolicy::Skip,
+        scope.clone(),
+    );
+    handle
+        .commands
+        .send(Command::ForgetFinished)
+        .expect("engine listens");
+    // An empty selection after it: its Idle says the command before it was handled.
+    handle
+        .commands
+        .send(Command::Add(Selection {
+            paths: Vec::new(),
+            destination: h.sandbox.root_token(),
+            destination_depth: Some(0),
+            exclude: Default::default(),
+        }))
+        .expect("engine listens");
+    while let Some(event) = handle.events.recv().await {
+        if event == Event::Idle {
+            break;
+        }
+    }
+    assert!(
+        !done_rows(&Journal::open(&journal_path).expect("journal")),
+        "the done row is forgotten"
+    );
+    let again = upload(&h, &[&show(&file)]).await;
+    assert!(again.stdout.contains("already exists"), "{}", again.all());
+    assert_eq!(h.sandbox.inspect().files.len(), 1);
+}

@@ -6,6 +6,7 @@
 //! when the plan's size is known): the app holds one per file of a 100k-file batch.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,8 +20,14 @@ pub enum RowState {
     Running,
     Done {
         file_token: String,
-        /// How it finished when not by a plain upload (resumed, already uploaded).
+        /// How it finished when not by a plain upload: found after an interrupted upload,
+        /// uploaded again because Drive no longer held the journalled file.
         note: Option<String>,
+    },
+    /// An earlier run uploaded it and Drive still lists it: nothing was sent (counted apart
+    /// from uploads, as `Totals` does).
+    AlreadyThere {
+        file_token: String,
     },
     Skipped {
         reason: String,
@@ -33,7 +40,10 @@ pub enum RowState {
 
 impl RowState {
     pub fn finished(&self) -> bool {
-        matches!(self, RowState::Done { .. } | RowState::Skipped { .. })
+        matches!(
+            self,
+            RowState::Done { .. } | RowState::AlreadyThere { .. } | RowState::Skipped { .. }
+        )
     }
 
     /// Queued or running: work still to come.
@@ -46,10 +56,14 @@ impl RowState {
 pub struct Row {
     pub job: JobId,
     pub name: String,
+    /// The local file, so messages that start with it can drop it (the row names the file).
+    pub path: PathBuf,
     /// Remote folder below the destination, `/`-separated; shared by the rows of one folder.
     pub folder: Arc<str>,
     pub size: u64,
     pub bytes_done: u64,
+    /// Bytes an earlier run confirmed (a resumed upload): in the bar, not in the speed.
+    pub earlier: u64,
     pub state: RowState,
     pub started: Option<Instant>,
     /// Bytes per second of this row since it started.
@@ -79,6 +93,11 @@ pub struct Queue {
     pub offset: usize,
     /// True from `u` until the engine says Idle.
     pub busy: bool,
+    /// `u` on a settled queue: the batch's first row starts the totals afresh.
+    pub new_batch: bool,
+    /// Another larkup holds a destination this app wants to upload into: (folder token, its
+    /// pid). Set by `Event::Waiting`, gone when the next job is queued (the lock is ours).
+    pub waiting: Option<(String, Option<u32>)>,
     /// The cursor sits on a failure the view moved to, and stays there while the user looks
     /// elsewhere, until the next upload or the user moves it.
     pub pinned: bool,
@@ -198,12 +217,11 @@ impl Queue {
     pub fn apply(&mut self, event: Event, now: Instant) {
         self.settle();
         if let Event::Queued { job, .. } = &event {
-            let settled = self.active_rows() == 0;
-            if self.position(*job).is_none()
-                && settled
-                && self.totals.finished() == self.totals.files_total
-            {
-                // A new batch after everything settled: speed and ETA start afresh.
+            if self.new_batch && self.position(*job).is_none() {
+                // A new batch after everything settled: counts, speed and ETA start afresh —
+                // at its first row, not at any row that finds the queue settled (a skipped
+                // problem row reported first settles it, and its count was lost).
+                self.new_batch = false;
                 self.totals = Totals::new(now);
             }
         }
@@ -218,29 +236,34 @@ impl Queue {
                 self.rows.reserve(files);
                 self.index.reserve(files);
             }
-            Event::FolderReady { .. } | Event::Waiting { .. } => {}
+            Event::FolderReady { .. } => {}
+            Event::Waiting { folder, pid } => self.waiting = Some((folder, pid)),
             Event::Queued {
                 job,
+                path,
                 name,
                 size,
                 folder,
-                ..
             } => {
                 self.busy = true;
+                self.waiting = None;
                 match self.row(job) {
                     Some(row) => {
                         // RetryFailed queues a failed job again under the same id.
                         row.state = RowState::Queued;
                         row.bytes_done = 0;
+                        row.earlier = 0;
                         row.speed = None;
                         row.started = None;
                     }
                     None => self.push(Row {
                         job,
                         name,
+                        path,
                         folder: shared_folder(&self.rows, folder),
                         size,
                         bytes_done: 0,
+                        earlier: 0,
                         state: RowState::Queued,
                         started: None,
                         speed: None,
@@ -256,6 +279,7 @@ impl Queue {
             Event::Resumed { job, bytes_done } => {
                 if let Some(row) = self.row(job) {
                     row.bytes_done = bytes_done;
+                    row.earlier = bytes_done;
                 }
             }
             Event::Progress { job, bytes_done } => {
@@ -264,7 +288,8 @@ impl Queue {
                     if let Some(started) = row.started {
                         let secs = now.saturating_duration_since(started).as_secs_f64();
                         if secs > 0.0 {
-                            row.speed = Some(bytes_done as f64 / secs);
+                            let sent = bytes_done.saturating_sub(row.earlier);
+                            row.speed = Some(sent as f64 / secs);
                         }
                     }
                 }
@@ -282,20 +307,20 @@ impl Queue {
             Event::AlreadyThere { job, file_token } => {
                 if let Some(row) = self.row(job) {
                     row.bytes_done = row.size;
-                    row.state = RowState::Done {
-                        file_token,
-                        note: Some("already there".to_string()),
-                    };
+                    row.state = RowState::AlreadyThere { file_token };
                 }
             }
             Event::Skipped { job, reason } => {
                 if let Some(row) = self.row(job) {
+                    let reason = crate::sanitize::without_path(&reason, &row.path).to_string();
                     row.state = RowState::Skipped { reason };
                 }
                 self.conflicts.retain(|(pending, _)| *pending != job);
             }
-            Event::Failed { job, failure } => {
+            Event::Failed { job, mut failure } => {
                 if let Some(row) = self.row(job) {
+                    failure.message =
+                        crate::sanitize::without_path(&failure.message, &row.path).to_string();
                     row.state = RowState::Failed {
                         failure: Box::new(failure),
                     };
@@ -306,6 +331,7 @@ impl Queue {
             Event::Idle => {
                 self.busy = false;
                 self.planning = None;
+                self.waiting = None;
             }
         }
     }

@@ -48,7 +48,6 @@ pub enum Command {
     Pause,
     Resume,
     Cancel(JobId),
-    CancelAll,
     RetryFailed,
     /// The app's "clear finished": the journal forgets its done and skipped rows.
     ForgetFinished,

@@ -134,10 +134,6 @@ impl Pacer {
         self.paused.send_replace(paused);
     }
 
-    pub fn is_paused(&self) -> bool {
-        *self.paused.borrow()
-    }
-
     /// Feishu's limits with the default retry law.
     pub fn feishu() -> Pacer {
         Pacer::new(FEISHU_WRITE_QPS, RetryLaw::default())

@@ -1,0 +1,534 @@
+//! The upload engine: owns the queue, speaks to the rest only through `Command` in and `Event`
+//! out over tokio channels, and never touches the terminal (design.md "One picture").
+//!
+//! A selection is planned (walk, checks), its remote folders are created or merged, and its
+//! files are queued; a few workers send them through the shared pacer, so reading and
+//! checksumming overlap the calls while the pacer alone sets the pace. The journal is written
+//! before each step that matters, so a crash loses nothing and doubles nothing.
+//!
+//! Exactly once (issue 11): a row is "uploaded" only when the server answered its own request
+//! with a token, or when a file its request must have produced turns up in the folder — same
+//! name, absent before the first send, claimed by no other job of this process. Jobs for one
+//! (folder, name) run one after another, so they are reconciled in order; one process at a time
+//! writes into a destination (`lock`). An outcome that is unknown is looked for with backoff
+//! before anything is sent again.
+//!
+//! Here: the scheduler and what the workers share (listings, claims, turns, locks, the looks
+//! after an unknown outcome); `planning` turns selections into folders and jobs; `job` runs
+//! one job.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex as SyncMutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use super::events::{
+    Command, ConflictChoice, ConflictPolicy, EngineHandle, Event, Failure, JobId, Selection,
+};
+mod job;
+mod planning;
+
+use super::journal::{self, JobKey, Journal};
+use super::lock::{self, DestLock};
+use super::pacer::{Idempotence, Pacer, FEISHU_LIST_QPS};
+use super::plan::PlannedFile;
+use crate::feishu::{Drive, DriveEntry, Error};
+use job::run_job;
+use planning::{plan_selection, unfinished_jobs};
+
+/// Jobs in flight at once. The pacer serialises the calls; a second worker keeps the next
+/// file's checksum and listing ready while the first one's call is on the wire.
+const WORKERS: usize = 2;
+/// Looks into the folder after an unknown outcome, in units of the base (1 s): immediately,
+/// then 1, 2, 4 and 8 later — Drive's listing can lag its writes (feishu-api.md §6b 1065200
+/// "主从延迟", §12), and a gateway may still commit a request whose answer was lost.
+const RECONCILE_STEPS: [u64; 5] = [0, 1, 2, 4, 8];
+/// Hidden: the reconcile base in milliseconds, so tests take seconds (loopback servers only).
+const RECONCILE_BASE_ENV: &str = "LARKUP_RECONCILE_BASE_MS";
+/// A done row younger than this whose token the listing does not show yet is looked for again
+/// (listing lag) before the file is sent again.
+const RECENT_DONE_MS: i64 = 120_000;
+
+/// One (folder, name)'s turn: held while a job or a folder creation works on that name.
+type Turn = Arc<Mutex<()>>;
+
+/// One folder's entries by name.
+type Listing = HashMap<String, Vec<DriveEntry>>;
+
+fn by_name(entries: Vec<DriveEntry>) -> Listing {
+    let mut listing = Listing::new();
+    for entry in entries {
+        listing.entry(entry.name.clone()).or_default().push(entry);
+    }
+    listing
+}
+
+/// Everything the workers share.
+struct Shared {
+    drive: Drive,
+    writes: Arc<Pacer>,
+    reads: Pacer,
+    journal: Option<Journal>,
+    /// API host and identity: the journal's scope and the destination locks'.
+    scope: String,
+    /// Every file and folder token a job of this process created or adopted: no second job
+    /// may adopt it.
+    claims: SyncMutex<HashSet<String>>,
+    /// One turn at a time per (folder, name).
+    name_turns: SyncMutex<HashMap<(String, String), Turn>>,
+    /// Destination locks held until the engine is idle, shared by selections of this process.
+    dest_locks: Mutex<HashMap<String, Arc<DestLock>>>,
+    /// Beside the journal's file (`locks/`); None for an in-memory journal (the demo's own
+    /// throwaway sandbox, tests), where no other process can share the destination.
+    lock_dir: Option<PathBuf>,
+    reconcile_base: Duration,
+    /// Create calls (upload_all, upload_finish, create_folder) per file or folder: `--retries`
+    /// + 1.
+    create_attempts: u32,
+    events: mpsc::UnboundedSender<Event>,
+    /// Jobs whose folder is ready, sent by planning as it goes: a big tree's first files are
+    /// sent while its other folders are still being created (issue 13).
+    ready: mpsc::UnboundedSender<JobSpec>,
+    /// Folder listings, loaded once per folder and kept current as we add to it; by name, so a
+    /// job looks up its own name instead of copying the folder's entries (issue 13).
+    listings: Mutex<HashMap<String, Listing>>,
+    policy: SyncMutex<ConflictPolicy>,
+    pending_conflicts: SyncMutex<HashMap<JobId, oneshot::Sender<ConflictChoice>>>,
+}
+
+#[derive(Debug, Clone)]
+struct JobSpec {
+    id: JobId,
+    file: PlannedFile,
+    parent_token: String,
+    /// The selection's destination: the folder whose lock covers this job.
+    destination: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Queued,
+    Running,
+    Finished,
+    Failed,
+}
+
+struct Engine {
+    shared: Arc<Shared>,
+    next_id: JobId,
+    jobs: HashMap<JobId, (JobSpec, Phase)>,
+    queue: VecDeque<JobId>,
+    running: JoinSet<(JobId, Outcome)>,
+    cancels: HashMap<JobId, CancellationToken>,
+    planning: JoinSet<Vec<JobSpec>>,
+    ready: mpsc::UnboundedReceiver<JobSpec>,
+    idle_announced: bool,
+}
+
+/// How one job ended.
+enum Outcome {
+    Done,
+    Skipped,
+    Failed,
+}
+
+/// Starts the engine on the current tokio runtime. `writes` is shared with anything else that
+/// calls the upload family or create_folder in this process (the pacer's law is per app).
+/// `scope` names the API host and identity (see `Session::journal_scope`).
+pub fn spawn(
+    drive: Drive,
+    writes: Arc<Pacer>,
+    journal: Option<Journal>,
+    policy: ConflictPolicy,
+    scope: String,
+) -> EngineHandle {
+    let (command_tx, command_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = mpsc::unbounded_channel();
+    // Like LARKUP_WRITE_QPS, only for a server on this machine: a shorter window against a
+    // real deployment would resend files whose commit is merely late.
+    let reconcile_base = std::env::var(RECONCILE_BASE_ENV)
+        .ok()
+        .and_then(|ms| ms.trim().parse().ok())
+        .filter(|_| crate::config::is_loopback(&drive.client().url("")))
+        .map_or(Duration::from_secs(1), Duration::from_millis);
+    let create_attempts = u32::try_from(writes.retry_law().max_retries)
+        .unwrap_or(u32::MAX - 1)
+        .saturating_add(1);
+    let lock_dir = match &journal {
+        Some(journal) => journal.dir().map(std::path::Path::to_path_buf),
+        None => crate::config::state_dir(),
+    };
+    let shared = Arc::new(Shared {
+        drive,
+        lock_dir,
+        reads: writes.sibling(FEISHU_LIST_QPS),
+        writes,
+        journal,
+        scope,
+        claims: SyncMutex::new(HashSet::new()),
+        name_turns: SyncMutex::new(HashMap::new()),
+        dest_locks: Mutex::new(HashMap::new()),
+        reconcile_base,
+        create_attempts,
+        events: event_tx,
+        ready: ready_tx,
+        listings: Mutex::new(HashMap::new()),
+        policy: SyncMutex::new(policy),
+        pending_conflicts: SyncMutex::new(HashMap::new()),
+    });
+    let engine = Engine {
+        shared,
+        next_id: 1,
+        jobs: HashMap::new(),
+        queue: VecDeque::new(),
+        running: JoinSet::new(),
+        cancels: HashMap::new(),
+        planning: JoinSet::new(),
+        ready: ready_rx,
+        idle_announced: true,
+    };
+    tokio::spawn(engine.run(command_rx));
+    EngineHandle {
+        commands: command_tx,
+        events: event_rx,
+    }
+}
+
+fn lock<T>(mutex: &SyncMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    fn emit(&self, event: Event) {
+        // A front end that went away no longer listens; the work itself goes on to the journal.
+        let _ = self.events.send(event);
+    }
+
+    fn journal<T>(&self, write: impl FnOnce(&Journal) -> Result<T, journal::JournalError>) {
+        if let Some(journal) = &self.journal {
+            if let Err(err) = write(journal) {
+                tracing::warn!("journal: {err}");
+            }
+        }
+    }
+
+    /// The folder's entries named `name`, from a listing taken once per folder and then kept
+    /// current by our own additions.
+    async fn named(&self, folder: &str, name: &str) -> Result<Vec<DriveEntry>, Error> {
+        if let Some(listing) = self.listings.lock().await.get(folder) {
+            return Ok(listing.get(name).cloned().unwrap_or_default());
+        }
+        let listing = by_name(self.fresh_listing(folder).await?);
+        let mut listings = self.listings.lock().await;
+        // Another job may have loaded (and added to) it meanwhile: keep that one.
+        let listing = listings.entry(folder.to_string()).or_insert(listing);
+        Ok(listing.get(name).cloned().unwrap_or_default())
+    }
+
+    async fn fresh_listing(&self, folder: &str) -> Result<Vec<DriveEntry>, Error> {
+        self.reads
+            .call(Idempotence::Safe, || self.drive.list_folder(folder))
+            .await
+    }
+
+    async fn remember(&self, folder: &str, entry: DriveEntry) {
+        if let Some(listing) = self.listings.lock().await.get_mut(folder) {
+            listing.entry(entry.name.clone()).or_default().push(entry);
+        }
+    }
+
+    /// Claims `token` for one job; false when another job of this process has it.
+    fn claim(&self, token: &str) -> bool {
+        lock(&self.claims).insert(token.to_string())
+    }
+
+    fn is_claimed(&self, token: &str) -> bool {
+        lock(&self.claims).contains(token)
+    }
+
+    /// The turn for `name` in `folder`: same-name jobs into one folder run one after another.
+    fn name_turn(&self, folder: &str, name: &str) -> Turn {
+        lock(&self.name_turns)
+            .entry((folder.to_string(), name.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// Looks for what an unanswered create call may have stored: a same-name entry (`folder`
+    /// or file) absent from `before` and claimed by no other job. Looks again with backoff,
+    /// since a gateway may still commit and the listing may lag; claims what it finds.
+    async fn reconcile(
+        &self,
+        parent: &str,
+        name: &str,
+        want_folder: bool,
+        before: &[String],
+    ) -> Option<String> {
+        for step in RECONCILE_STEPS {
+            tokio::time::sleep(self.reconcile_base * step as u32).await;
+            let Ok(entries) = self.fresh_listing(parent).await else {
+                continue;
+            };
+            let found = entries.iter().find(|entry| {
+                entry.name == name
+                    && entry.is_folder() == want_folder
+                    && (want_folder || entry.kind == "file")
+                    && !before.contains(&entry.token)
+                    && !self.is_claimed(&entry.token)
+            });
+            if let Some(entry) = found {
+                if self.claim(&entry.token) {
+                    return Some(entry.token.clone());
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether `parent`'s listing shows `token`, looking again with backoff (listing lag).
+    async fn reconcile_token(&self, parent: &str, token: &str) -> bool {
+        for step in RECONCILE_STEPS {
+            tokio::time::sleep(self.reconcile_base * step as u32).await;
+            if let Ok(entries) = self.fresh_listing(parent).await {
+                if entries.iter().any(|entry| entry.token == token) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Holds the destination's lock for this process (waiting for another process that holds
+    /// it), until the engine is idle.
+    async fn hold_destination(&self, destination: &str) {
+        let mut held = self.dest_locks.lock().await;
+        if held.contains_key(destination) {
+            return;
+        }
+        let Some(state_dir) = &self.lock_dir else {
+            return;
+        };
+        let path = lock::lock_path(state_dir, &self.scope, destination);
+        let acquired = match lock::try_acquire(&path) {
+            Ok(lock::Attempt::Held(lock)) => Ok(lock),
+            Ok(lock::Attempt::Busy { pid, file }) => {
+                self.emit(Event::Waiting {
+                    folder: destination.to_string(),
+                    pid,
+                });
+                tokio::task::spawn_blocking(move || lock::wait(file))
+                    .await
+                    .unwrap_or_else(|err| Err(std::io::Error::other(err)))
+            }
+            Err(err) => Err(err),
+        };
+        match acquired {
+            Ok(lock) => {
+                held.insert(destination.to_string(), Arc::new(lock));
+            }
+            // Without a lock the upload still works; only two processes could then race.
+            Err(err) => tracing::warn!("destination lock {}: {err}", path.display()),
+        }
+    }
+}
+
+impl Engine {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut commands_open = true;
+        loop {
+            // Jobs a finished planning task sent are all in the channel by now: take them
+            // before deciding the engine is idle.
+            while let Ok(spec) = self.ready.try_recv() {
+                self.enqueue(spec);
+            }
+            self.start_ready_jobs();
+            let busy =
+                !self.queue.is_empty() || !self.running.is_empty() || !self.planning.is_empty();
+            if !busy && !self.idle_announced {
+                self.idle_announced = true;
+                // Nothing more goes into those folders now: let another process in, and list
+                // afresh next time (others may have changed them meanwhile).
+                self.shared.dest_locks.lock().await.clear();
+                self.shared.listings.lock().await.clear();
+                self.shared.emit(Event::Idle);
+            }
+            if !busy && !commands_open {
+                return;
+            }
+            tokio::select! {
+                command = commands.recv(), if commands_open => match command {
+                    Some(command) => self.handle(command),
+                    None => commands_open = false,
+                },
+                Some(joined) = self.running.join_next() => {
+                    if let Ok((id, outcome)) = joined {
+                        self.cancels.remove(&id);
+                        if let Some((_, phase)) = self.jobs.get_mut(&id) {
+                            *phase = match outcome {
+                                Outcome::Failed => Phase::Failed,
+                                Outcome::Done | Outcome::Skipped => Phase::Finished,
+                            };
+                        }
+                    }
+                }
+                Some(planned) = self.planning.join_next() => {
+                    for spec in planned.unwrap_or_default() {
+                        self.enqueue(spec);
+                    }
+                }
+                Some(spec) = self.ready.recv() => self.enqueue(spec),
+            }
+        }
+    }
+
+    fn enqueue(&mut self, spec: JobSpec) {
+        self.queue.push_back(spec.id);
+        self.jobs.insert(spec.id, (spec, Phase::Queued));
+    }
+
+    fn handle(&mut self, command: Command) {
+        self.idle_announced = false;
+        match command {
+            Command::Add(selection) => {
+                let first_id = self.next_id;
+                // Ids are handed out up front so rows keep their order whatever the walk finds.
+                self.next_id += 1_000_000;
+                let shared = self.shared.clone();
+                self.planning
+                    .spawn(async move { plan_selection(shared, selection, first_id).await });
+            }
+            Command::ResumeUnfinished => {
+                let first_id = self.next_id;
+                self.next_id += 1_000_000;
+                let shared = self.shared.clone();
+                self.planning
+                    .spawn(async move { unfinished_jobs(&shared, first_id).await });
+            }
+            Command::Pause => {
+                self.shared.writes.set_paused(true);
+                self.shared.emit(Event::Paused { paused: true });
+            }
+            Command::Resume => {
+                self.shared.writes.set_paused(false);
+                self.shared.emit(Event::Paused { paused: false });
+            }
+            Command::Cancel(id) => self.cancel(id),
+            Command::ForgetFinished => {
+                self.shared.journal(|journal| journal.forget_finished());
+            }
+            Command::RetryFailed => {
+                let mut failed: Vec<JobId> = self
+                    .jobs
+                    .iter()
+                    .filter(|(_, (_, phase))| *phase == Phase::Failed)
+                    .map(|(id, _)| *id)
+                    .collect();
+                failed.sort_unstable();
+                for id in failed {
+                    if let Some((spec, phase)) = self.jobs.get_mut(&id) {
+                        *phase = Phase::Queued;
+                        self.queue.push_back(id);
+                        self.shared.emit(queued_event(spec));
+                    }
+                }
+            }
+            Command::ResolveConflict {
+                job,
+                choice,
+                apply_to_all,
+            } => {
+                if apply_to_all {
+                    *lock(&self.shared.policy) = match choice {
+                        ConflictChoice::Skip => ConflictPolicy::Skip,
+                        ConflictChoice::KeepBoth => ConflictPolicy::KeepBoth,
+                    };
+                    // Everyone already waiting gets the same answer.
+                    let waiting: Vec<_> = lock(&self.shared.pending_conflicts).drain().collect();
+                    for (_, answer) in waiting {
+                        let _ = answer.send(choice);
+                    }
+                } else if let Some(answer) = lock(&self.shared.pending_conflicts).remove(&job) {
+                    let _ = answer.send(choice);
+                }
+            }
+        }
+    }
+
+    fn cancel(&mut self, id: JobId) {
+        let Some((spec, phase)) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        match phase {
+            Phase::Queued => {
+                *phase = Phase::Finished;
+                self.queue.retain(|queued| *queued != id);
+                let key = job_key(&self.shared, spec);
+                self.shared
+                    .journal(|journal| journal.set_skipped(&key, "cancelled"));
+                self.shared.emit(Event::Skipped {
+                    job: id,
+                    reason: "cancelled".to_string(),
+                });
+            }
+            Phase::Running => {
+                if let Some(token) = self.cancels.get(&id) {
+                    token.cancel();
+                }
+            }
+            Phase::Finished | Phase::Failed => {}
+        }
+    }
+
+    fn start_ready_jobs(&mut self) {
+        while self.running.len() < WORKERS {
+            let Some(id) = self.queue.pop_front() else {
+                return;
+            };
+            let Some((spec, phase)) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            *phase = Phase::Running;
+            let cancel = CancellationToken::new();
+            self.cancels.insert(id, cancel.clone());
+            let (shared, spec) = (self.shared.clone(), spec.clone());
+            self.running.spawn(async move {
+                let key = job_key(&shared, &spec);
+                let outcome = tokio::select! {
+                    outcome = run_job(&shared, &spec) => outcome,
+                    () = cancel.cancelled() => {
+                        shared.journal(|journal| journal.set_skipped(&key, "cancelled"));
+                        shared.emit(Event::Skipped { job: spec.id, reason: "cancelled".to_string() });
+                        Outcome::Skipped
+                    }
+                };
+                (spec.id, outcome)
+            });
+        }
+    }
+}
+
+fn job_key(shared: &Shared, spec: &JobSpec) -> JobKey {
+    JobKey {
+        scope: shared.scope.clone(),
+        source: spec.file.local.clone(),
+        parent_token: spec.parent_token.clone(),
+        name: spec.file.name.clone(),
+    }
+}
+
+fn queued_event(spec: &JobSpec) -> Event {
+    Event::Queued {
+        job: spec.id,
+        path: spec.file.local.clone(),
+        name: spec.file.name.clone(),
+        size: spec.file.size,
+        folder: spec.file.folder.join("/"),
+    }
+}

@@ -1,0 +1,323 @@
+//! Planning a selection: the walk, its problems as rows, the remote folders (created once,
+//! looked for after a lost answer), and each folder's files handed to the queue as soon as
+//! that folder exists. Also the journal's unfinished jobs, resumed under their destinations'
+//! locks.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{queued_event, JobSpec, Listing, Shared};
+use crate::feishu::DriveEntry;
+use crate::transfer::events::{Event, Failure, JobId, Selection};
+use crate::transfer::journal::{JobRecord, JobState};
+use crate::transfer::pacer::{outcome_unknown, Idempotence};
+use crate::transfer::plan::{self, Plan, PlannedFile, Problem};
+
+/// A plan's files by remote folder, with their job ids.
+type Groups = HashMap<Vec<String>, Vec<(JobId, PlannedFile)>>;
+
+/// Walks the selection, reports its problems as rows, prepares its remote folders and returns
+/// the jobs to queue.
+pub(super) async fn plan_selection(
+    shared: Arc<Shared>,
+    selection: Selection,
+    first_id: JobId,
+) -> Vec<JobSpec> {
+    let walker = shared.clone();
+    let paths = selection.paths.clone();
+    let depth = selection.destination_depth;
+    let exclude = selection.exclude.clone();
+    let plan = tokio::task::spawn_blocking(move || {
+        let mut last_reported = 0;
+        plan::plan_excluding(&paths, depth, &exclude, &mut |seen| {
+            // Every 1000 entries is often enough to show a big tree is moving.
+            if seen >= last_reported + 1000 {
+                last_reported = seen;
+                walker.emit(Event::Planning { seen });
+            }
+        })
+    })
+    .await
+    .unwrap_or_else(|err| Plan {
+        problems: vec![Problem {
+            local: PathBuf::new(),
+            reason: format!("planning stopped: {err}"),
+            kind: plan::ProblemKind::Unreadable,
+        }],
+        ..Plan::default()
+    });
+    shared.emit(Event::Planned {
+        files: plan.files.len(),
+        folders: plan.folders.len(),
+        bytes: plan.total_bytes,
+    });
+    shared.hold_destination(&selection.destination).await;
+    let mut next_id = first_id;
+    for problem in &plan.problems {
+        let id = next_id;
+        next_id += 1;
+        report_problem(&shared, id, problem);
+    }
+
+    // Files by remote folder, numbered in the plan's order.
+    let mut groups = Groups::new();
+    for file in plan.files {
+        groups
+            .entry(file.folder.clone())
+            .or_default()
+            .push((next_id, file));
+        next_id += 1;
+    }
+    // The destination's own files go at once; each folder's as soon as it is ready.
+    let release = |groups: &mut Groups, folder: &[String], parent: Result<String, Failure>| {
+        for (id, file) in groups.remove(folder).unwrap_or_default() {
+            let spec = JobSpec {
+                id,
+                parent_token: parent.clone().unwrap_or_default(),
+                destination: selection.destination.clone(),
+                file,
+            };
+            shared.emit(queued_event(&spec));
+            match &parent {
+                // The engine outlives its planning tasks: the receiver is there.
+                Ok(_) => {
+                    let _ = shared.ready.send(spec);
+                }
+                Err(failure) => shared.emit(Event::Failed {
+                    job: id,
+                    failure: Failure {
+                        message: format!(
+                            "folder {:?}: {}",
+                            spec.file.folder.join("/"),
+                            failure.message
+                        ),
+                        ..failure.clone()
+                    },
+                }),
+            }
+        }
+    };
+    release(&mut groups, &[], Ok(selection.destination.clone()));
+
+    // Remote folders, parents first (the plan orders them so).
+    let mut folder_tokens: HashMap<Vec<String>, Result<String, Failure>> = HashMap::new();
+    for folder in &plan.folders {
+        let Some((name, parent_path)) = folder.rel_path.split_last() else {
+            continue;
+        };
+        let parent = if parent_path.is_empty() {
+            Ok(selection.destination.clone())
+        } else {
+            folder_tokens
+                .get(parent_path)
+                .cloned()
+                .unwrap_or_else(|| Err(Failure::local("its parent folder was not created")))
+        };
+        let token = match parent {
+            Ok(parent) => ensure_folder(&shared, &parent, name, &folder.rel_path.join("/")).await,
+            Err(failure) => Err(failure),
+        };
+        release(&mut groups, &folder.rel_path, token.clone());
+        folder_tokens.insert(folder.rel_path.clone(), token);
+    }
+    let unplanned: Vec<Vec<String>> = groups.keys().cloned().collect();
+    for folder in unplanned {
+        release(
+            &mut groups,
+            &folder,
+            Err(Failure::local("its folder was not planned")),
+        );
+    }
+    Vec::new()
+}
+
+/// Jobs the journal holds as interrupted, queued again as they were planned. Failed ones stay
+/// failed: the user decides on those (retry failed).
+pub(super) async fn unfinished_jobs(shared: &Shared, first_id: JobId) -> Vec<JobSpec> {
+    let Some(journal) = &shared.journal else {
+        return Vec::new();
+    };
+    let unfinished = || match journal.unfinished(&shared.scope) {
+        Ok(records) => records
+            .into_iter()
+            .filter(|record| record.state != JobState::Failed)
+            .collect(),
+        Err(err) => {
+            tracing::warn!("journal: {err}");
+            Vec::new()
+        }
+    };
+    // Another process may be uploading them right now (a CLI run while the app opens): take
+    // their destinations' locks first, then read again what is still unfinished.
+    let destinations: HashSet<String> = unfinished()
+        .into_iter()
+        .map(|record: JobRecord| record.destination)
+        .filter(|destination| !destination.is_empty())
+        .collect();
+    for destination in &destinations {
+        shared.hold_destination(destination).await;
+    }
+    let mut specs = Vec::new();
+    for (record, id) in unfinished().into_iter().zip(first_id..) {
+        let spec = JobSpec {
+            id,
+            parent_token: record.key.parent_token,
+            destination: record.destination,
+            file: PlannedFile {
+                local: record.key.source,
+                folder: Vec::new(),
+                name: record.key.name,
+                size: record.size,
+                mtime_ns: record.mtime_ns,
+            },
+        };
+        shared.emit(queued_event(&spec));
+        specs.push(spec);
+    }
+    specs
+}
+
+fn report_problem(shared: &Shared, id: JobId, problem: &Problem) {
+    let name = problem
+        .local
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| problem.local.display().to_string());
+    shared.emit(Event::Queued {
+        job: id,
+        path: problem.local.clone(),
+        name,
+        size: 0,
+        folder: String::new(),
+    });
+    let message = format!("{}: {}", problem.local.display(), problem.reason);
+    if problem.kind.is_skip() {
+        shared.emit(Event::Skipped {
+            job: id,
+            reason: message,
+        });
+    } else {
+        shared.emit(Event::Failed {
+            job: id,
+            failure: Failure {
+                code: problem.kind.feishu_code(),
+                message,
+                log_id: None,
+            },
+        });
+    }
+}
+
+/// The token of folder `name` in `parent`: one we made before, a same-named one already there
+/// (merged into, as sync tools do: feishu-api.md §5), or a new one.
+async fn ensure_folder(
+    shared: &Shared,
+    parent: &str,
+    name: &str,
+    display_path: &str,
+) -> Result<String, Failure> {
+    // Two selections of this process may want the same folder: one creates, the other merges.
+    let turn = shared.name_turn(parent, name);
+    let _turn = turn.lock().await;
+    let entries = shared
+        .named(parent, name)
+        .await
+        .map_err(|err| Failure::from_error(&err))?;
+    let mut existing = entries
+        .iter()
+        .find(|entry| entry.is_folder() && entry.name == name)
+        .map(|entry| entry.token.clone());
+    let before: Vec<String> = entries.iter().map(|entry| entry.token.clone()).collect();
+    if existing.is_none() {
+        let known = shared.journal.as_ref().and_then(|journal| {
+            journal
+                .folder_token(&shared.scope, parent, name)
+                .ok()
+                .flatten()
+        });
+        match known {
+            // An earlier run died after its create_folder went out: the folder may be there,
+            // or still to show (a late commit, listing lag). Look before creating again.
+            Some(token) if token.is_empty() => {
+                existing = shared.reconcile(parent, name, true, &before).await;
+            }
+            // Made by an earlier run (maybe another process) but not listed yet (listing
+            // lag): the journal remembers it, and listing it proves it is still there.
+            Some(token) if shared.fresh_listing(&token).await.is_ok() => existing = Some(token),
+            Some(_) | None => {}
+        }
+    }
+    if let Some(token) = existing {
+        shared.journal(|journal| journal.record_folder(&shared.scope, parent, name, &token));
+        shared.emit(Event::FolderReady {
+            path: display_path.to_string(),
+            token: token.clone(),
+            created: false,
+        });
+        return Ok(token);
+    }
+    shared.journal(|journal| journal.record_folder_creating(&shared.scope, parent, name));
+    let mut attempts = 0;
+    let token = loop {
+        attempts += 1;
+        let err = match shared
+            .writes
+            .call(Idempotence::CreatesSomething, || {
+                shared.drive.create_folder(parent, name)
+            })
+            .await
+        {
+            Ok(created) if !created.token.trim().is_empty() => {
+                shared.claim(&created.token);
+                break created.token;
+            }
+            // Success without a token: it may exist, but not by any token we were told.
+            Ok(_) => None,
+            Err(err) if outcome_unknown(&err) => Some(err),
+            Err(err) => {
+                shared
+                    .journal(|journal| journal.clear_folder_creating(&shared.scope, parent, name));
+                return Err(Failure::from_error(&err));
+            }
+        };
+        // The answer was lost: the folder may exist now. Look before creating again.
+        if let Some(token) = shared.reconcile(parent, name, true, &before).await {
+            break token;
+        }
+        if attempts >= shared.create_attempts {
+            return Err(match err {
+                Some(err) => Failure::from_error(&err),
+                None => Failure::local(
+                    "the server answered without the new folder's token, and the folder is not there",
+                ),
+            });
+        }
+    };
+    shared.journal(|journal| journal.record_folder(&shared.scope, parent, name, &token));
+    shared
+        .remember(
+            parent,
+            DriveEntry {
+                token: token.clone(),
+                name: name.to_string(),
+                kind: "folder".to_string(),
+                parent_token: parent.to_string(),
+                url: String::new(),
+                created_time: None,
+                modified_time: None,
+            },
+        )
+        .await;
+    shared
+        .listings
+        .lock()
+        .await
+        .insert(token.clone(), Listing::new());
+    shared.emit(Event::FolderReady {
+        path: display_path.to_string(),
+        token: token.clone(),
+        created: true,
+    });
+    Ok(token)
+}
