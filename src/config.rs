@@ -1,5 +1,7 @@
-//! Where larkup talks to and as whom: base URL and token, from flags, environment and (later)
-//! the keyring. Paths for config, state and cache come from `directories`.
+//! Where larkup talks to and as whom: the base URL and its host rules, LARKUP_TOKEN, and
+//! config.toml (profiles — what is not secret about a login —, bookmarks, upload defaults,
+//! which keyring). The tokens themselves live in the keyring (`credentials`, read by `login`).
+//! Paths for config, state and cache come from `directories`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

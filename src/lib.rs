@@ -1,7 +1,8 @@
 //! larkup: upload local files and folders into Feishu / Lark Drive.
 //!
-//! The layout follows `shared/design.md`: `feishu` speaks the wire format, `sandbox` is a
-//! Feishu-compatible server for tests and the demo, `transfer` is the upload engine.
+//! docs/architecture.md draws the rooms and how data flows between them: `feishu` speaks the
+//! wire format, `sandbox` is a Feishu-compatible server for tests and the demo, `transfer` is
+//! the upload engine, `session` opens a session for both front ends (`cli`, `tui`).
 
 pub mod app;
 pub mod cli;

@@ -26,6 +26,40 @@ fn write_qps_from(asked: Option<&str>, base_url: &str) -> u32 {
         .unwrap_or(FEISHU_WRITE_QPS)
 }
 
+/// Hidden: the retry law's first delay in milliseconds (it doubles from there), honoured only
+/// for a loopback server, so tests of refused or silent hosts wait milliseconds, not seconds.
+const RETRY_BASE_ENV: &str = "LARKUP_RETRY_BASE_MS";
+
+/// The retry law for `--retries` against `base_url`.
+fn retry_law(max_retries: usize, base_url: &str) -> RetryLaw {
+    retry_law_from(
+        max_retries,
+        std::env::var(RETRY_BASE_ENV).ok().as_deref(),
+        base_url,
+    )
+}
+
+fn retry_law_from(max_retries: usize, base_ms: Option<&str>, base_url: &str) -> RetryLaw {
+    let law = RetryLaw {
+        max_retries,
+        ..RetryLaw::default()
+    };
+    match base_ms
+        .and_then(|ms| ms.trim().parse().ok())
+        .filter(|_| config::is_loopback(base_url))
+    {
+        // The same doublings from a smaller start: the ceiling shrinks in proportion.
+        Some(ms) => RetryLaw {
+            min_delay: std::time::Duration::from_millis(ms),
+            max_delay: law
+                .max_delay
+                .mul_f64(ms as f64 / law.min_delay.as_millis() as f64),
+            ..law
+        },
+        None => law,
+    }
+}
+
 /// Exit codes (README "Commands"): 0 all done, 1 some failed, 2 usage or set-up error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -126,13 +160,7 @@ impl SessionOptions {
                 profile.identity,
             )
         });
-        let pacer = Pacer::new(
-            write_qps(&base_url),
-            RetryLaw {
-                max_retries: self.retries,
-                ..RetryLaw::default()
-            },
-        );
+        let pacer = Pacer::new(write_qps(&base_url), retry_law(self.retries, &base_url));
         Ok(Session {
             drive: Drive::new(client),
             pacer,
@@ -224,6 +252,13 @@ mod tests {
             FEISHU_WRITE_QPS
         );
         assert_eq!(write_qps_from(None, "http://[::1]:9"), FEISHU_WRITE_QPS);
+        let fast = retry_law_from(3, Some("25"), "http://127.0.0.1:8080");
+        assert_eq!(fast.min_delay, std::time::Duration::from_millis(25));
+        assert_eq!(fast.max_delay, RetryLaw::default().max_delay / 10);
+        assert_eq!(fast.max_retries, 3);
+        let real = retry_law_from(3, Some("25"), "https://open.feishu.cn");
+        assert_eq!(real.min_delay, RetryLaw::default().min_delay);
+        assert_eq!(retry_law_from(3, Some("soon"), "http://127.0.0.1:1"), real);
         assert_eq!(
             scope("https://open.feishu.cn/", "user:ou_a"),
             "https://open.feishu.cn user:ou_a"

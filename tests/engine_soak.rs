@@ -28,12 +28,11 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
             drop_before: 0.03,
             drop_after: 0.03,
             late_commit: 0.05,
-            commit_delay_ms: 300,
-            listing_lag_ms: 100,
+            // Late by more than the first looks (25, 50, 100 ms apart), within the window.
+            commit_delay_ms: 150,
+            listing_lag_ms: 50,
             // Ten times Feishu's pace (the client matches it below), so the soak takes seconds.
             qps: 50,
-            // Expires a few seconds into a run that takes far longer at 5 QPS.
-            token_ttl: 3,
             seed: Some(20261125),
             ..SandboxOptions::default()
         })
@@ -91,9 +90,18 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
         })
     }));
     let client = Client::new(&sandbox.base_url(), credentials.clone()).expect("client");
-    let pacer = Arc::new(Pacer::new(50, larkup::transfer::RetryLaw::default()));
+    // The law's delays are the pacer's unit tests' business (on paused time); here they only
+    // have to be short, so the soak's retries take milliseconds instead of seconds.
+    let pacer = Arc::new(Pacer::new(
+        50,
+        larkup::transfer::RetryLaw {
+            min_delay: std::time::Duration::from_millis(20),
+            max_delay: std::time::Duration::from_millis(500),
+            ..larkup::transfer::RetryLaw::default()
+        },
+    ));
     // Before the engine starts, while this test is the process's only thread using env.
-    std::env::set_var("LARKUP_RECONCILE_BASE_MS", "50");
+    std::env::set_var("LARKUP_RECONCILE_BASE_MS", "25");
     let journal = Journal::open_in_memory().expect("journal");
     let mut handle = engine::spawn(
         Drive::new(client),
@@ -125,6 +133,8 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
     let mut queued: HashMap<u64, std::path::PathBuf> = HashMap::new();
     let mut rows: Vec<(std::path::PathBuf, String)> = Vec::new();
     let mut pair_skips = 0;
+    // The user token expires mid-run: after the tenth row is done, whatever the pace.
+    let first_token = sandbox.access_token();
     while let Some(event) = handle.events.recv().await {
         match event {
             Event::Queued { job, path, .. } => {
@@ -144,7 +154,12 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
             }
             Event::Done {
                 job, file_token, ..
-            } => rows.push((queued[&job].clone(), file_token)),
+            } => {
+                rows.push((queued[&job].clone(), file_token));
+                if rows.len() == 10 {
+                    sandbox.expire_token(&first_token);
+                }
+            }
             Event::Idle => break,
             _ => {}
         }

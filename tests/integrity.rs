@@ -19,16 +19,26 @@ const MIB: usize = 1024 * 1024;
 fn fast(options: SandboxOptions) -> SandboxOptions {
     SandboxOptions {
         qps: 50,
+        // Each larkup paces its listings at the gateway's 20/s, but these tests run two back to
+        // back (a rerun, a killed one and its successor) or side by side: the gateway would
+        // count them together and make one wait a second for its reset.
+        list_qps: 40,
         seed: Some(11),
         ..options
     }
 }
 
 async fn upload(h: &Harness, args: &[&str]) -> Run {
+    upload_looking_every(h, 40, args).await
+}
+
+/// `larkup upload ARGS`, its looks after an unknown outcome `look_ms` apart at first (the
+/// window is 15 of them).
+async fn upload_looking_every(h: &Harness, look_ms: u64, args: &[&str]) -> Run {
     let output = h
         .command()
         .env("LARKUP_WRITE_QPS", "50")
-        .env("LARKUP_RECONCILE_BASE_MS", "40")
+        .env("LARKUP_RECONCILE_BASE_MS", look_ms.to_string())
         .arg("upload")
         .args(args)
         .output()
@@ -205,8 +215,10 @@ async fn late_commits_listing_lag_and_errors_after_store_double_nothing() {
     // the file was stored, and a success with an empty token (point 8).
     let h = Harness::start(fast(SandboxOptions {
         late_commit: 0.25,
-        commit_delay_ms: 300,
-        listing_lag_ms: 150,
+        // Looks come 0, 20, 60, 140 and 300 ms after a lost answer (base 20 ms below): a
+        // commit shows after 225 ms, past the first looks and before the last.
+        commit_delay_ms: 150,
+        listing_lag_ms: 75,
         error_after_store: 0.15,
         empty_token: 0.1,
         ..SandboxOptions::default()
@@ -217,7 +229,7 @@ async fn late_commits_listing_lag_and_errors_after_store_double_nothing() {
         sources.push(h.file(&format!("w/s{}/f{index}", index % 3), &pattern(900, index)));
     }
     let w = show(&h.work.path().join("w"));
-    let run = upload(&h, &[&w]).await;
+    let run = upload_looking_every(&h, 20, &[&w]).await;
     assert_eq!(run.code, Some(0), "{}", run.all());
     let inspection = h.sandbox.inspect();
     assert_eq!(inspection.files.len(), 24, "{}", run.all());
@@ -244,7 +256,7 @@ async fn late_commits_listing_lag_and_errors_after_store_double_nothing() {
     );
 
     // A rerun finds all of them there and sends nothing (point 9).
-    let again = upload(&h, &[&w]).await;
+    let again = upload_looking_every(&h, 20, &[&w]).await;
     assert_eq!(again.code, Some(0), "{}", again.all());
     assert!(
         again
@@ -581,7 +593,8 @@ mod wire {
         .await;
         let drive = drive(&h);
         let root = h.sandbox.root_token();
-        let bytes = pattern(MIB, 1);
+        // A quarter of a MiB: one second of this link is enough to show it holds bodies back.
+        let bytes = pattern(MIB / 4, 1);
         let started = Instant::now();
         let adler = adler2::adler32_slice(&bytes);
         drive
@@ -589,14 +602,14 @@ mod wire {
                 &root,
                 "slow.bin",
                 std::io::Cursor::new(bytes),
-                MIB as u64,
+                (MIB / 4) as u64,
                 adler,
             )
             .await
             .expect("stored");
-        // 1 MiB at 256 KiB/s is 4 s of wire time at least.
+        // 256 KiB at 256 KiB/s is 1 s of wire time at least.
         assert!(
-            started.elapsed() >= Duration::from_millis(3800),
+            started.elapsed() >= Duration::from_millis(950),
             "{:?}",
             started.elapsed()
         );
@@ -785,7 +798,9 @@ async fn kill_9_at_many_points_then_a_rerun_ends_with_every_file_once() {
     // killed again and again at different points, then one run to the end.
     let h = Harness::start(fast(SandboxOptions {
         late_commit: 0.3,
-        commit_delay_ms: 200,
+        // Looks come 0, 20, 60, 140 and 300 ms after a lost answer (base 20 ms below): a
+        // commit shows after 100 ms, past the first looks and before the last.
+        commit_delay_ms: 100,
         drop_after: 0.2,
         latency_ms: 30,
         ..SandboxOptions::default()
@@ -799,7 +814,7 @@ async fn kill_9_at_many_points_then_a_rerun_ends_with_every_file_once() {
         let mut child = h
             .command()
             .env("LARKUP_WRITE_QPS", "50")
-            .env("LARKUP_RECONCILE_BASE_MS", "40")
+            .env("LARKUP_RECONCILE_BASE_MS", "20")
             .args(["upload", &k])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -1064,4 +1079,121 @@ async fn clear_finished_makes_the_journal_forget_done_rows() {
     let again = upload(&h, &[&show(&file)]).await;
     assert!(again.stdout.contains("already exists"), "{}", again.all());
     assert_eq!(h.sandbox.inspect().files.len(), 1);
+}
+
+/// `larkup mkdir ARGS` at the fast law, its looks after a lost answer `look_ms` apart at
+/// first (the window is 15 of them).
+async fn mkdir(h: &Harness, look_ms: u64, args: &[&str]) -> Run {
+    let output = h
+        .command()
+        .env("LARKUP_WRITE_QPS", "50")
+        .env("LARKUP_RECONCILE_BASE_MS", look_ms.to_string())
+        .arg("mkdir")
+        .args(args)
+        .output()
+        .await
+        .expect("larkup runs");
+    Run::from(output)
+}
+
+/// Tokens of the folders named `name` in `parent`, as the store holds them (whatever the
+/// listing lag).
+fn folders_named(h: &Harness, parent: &str, name: &str) -> Vec<String> {
+    h.sandbox
+        .inspect()
+        .folders
+        .into_iter()
+        .filter(|folder| folder.parent_token == parent && folder.name == name)
+        .map(|folder| folder.token)
+        .collect()
+}
+
+fn create_folder_calls(h: &Harness) -> usize {
+    h.sandbox
+        .inspect()
+        .calls
+        .iter()
+        .filter(|call| call.endpoint == "create_folder")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mkdir_after_a_late_commit_makes_one_new_folder_beside_a_same_named_one() {
+    // Every create_folder loses its answer and lands 300 ms later, then lags in listings:
+    // mkdir looks for it instead of failing or creating again, and never takes the old one.
+    let h = Harness::start(fast(SandboxOptions {
+        late_commit: 1.0,
+        commit_delay_ms: 300,
+        listing_lag_ms: 150,
+        ..SandboxOptions::default()
+    }))
+    .await;
+    let root = h.sandbox.root_token();
+    let old = h.sandbox.seed_folder(&root, "reports", 0);
+    // The window (1.5 s) outlasts the commit and the lag (450 ms).
+    let run = mkdir(&h, 100, &["reports"]).await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let printed: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(printed.len(), 1, "one token: {}", run.all());
+    let folders = folders_named(&h, &root, "reports");
+    assert_eq!(
+        folders.len(),
+        2,
+        "one new folder beside the old: {folders:?}"
+    );
+    assert!(
+        folders.iter().any(|token| token == printed[0]),
+        "{folders:?}"
+    );
+    assert_ne!(printed[0], old, "not the folder that was there before");
+    assert_eq!(create_folder_calls(&h), 1, "created once, then looked for");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mkdir_after_a_dropped_answer_makes_exactly_one_folder_per_run() {
+    let h = Harness::start(fast(SandboxOptions {
+        drop_after: 1.0,
+        listing_lag_ms: 150,
+        ..SandboxOptions::default()
+    }))
+    .await;
+    let root = h.sandbox.root_token();
+    let first = mkdir(&h, 100, &["drafts"]).await;
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert_eq!(first.stdout.lines().count(), 1, "{}", first.all());
+    assert_eq!(
+        folders_named(&h, &root, "drafts"),
+        [first.stdout.trim()],
+        "{}",
+        first.all()
+    );
+    // Again: mkdir always makes a new folder (Feishu allows the same name twice), one a run.
+    let second = mkdir(&h, 100, &["drafts"]).await;
+    assert_eq!(second.code, Some(0), "{}", second.all());
+    assert_eq!(second.stdout.lines().count(), 1, "{}", second.all());
+    assert_ne!(second.stdout, first.stdout);
+    let mut folders = folders_named(&h, &root, "drafts");
+    folders.sort();
+    let mut printed = vec![first.stdout.trim(), second.stdout.trim()];
+    printed.sort_unstable();
+    assert_eq!(folders, printed);
+    assert_eq!(create_folder_calls(&h), 2, "one create call a run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mkdir_whose_calls_never_land_stops_after_its_retries() {
+    // The connection drops before the server acts: each lost answer is looked for, then the
+    // folder is created again, at most --retries + 1 times.
+    let h = Harness::start(fast(SandboxOptions {
+        drop_before: 1.0,
+        ..SandboxOptions::default()
+    }))
+    .await;
+    // Nothing ever lands: short looks are enough.
+    let run = mkdir(&h, 20, &["never", "--retries", "1"]).await;
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.is_empty(), "{}", run.all());
+    assert!(run.stderr.contains("cannot create folder"), "{}", run.all());
+    assert_eq!(create_folder_calls(&h), 2, "{}", run.all());
+    assert!(h.sandbox.inspect().folders.is_empty());
 }

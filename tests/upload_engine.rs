@@ -6,10 +6,35 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{pattern, token_for, Harness};
+use common::{pattern, token_for, Harness, Run};
 use larkup::sandbox::SandboxOptions;
 
 const MIB: usize = 1024 * 1024;
+
+/// Ten times Feishu's write law on both sides (the sandbox's throttle and the client's pacer),
+/// so the tests that are not about the law take seconds; the strict-throttle batch alone runs
+/// at the real 5 per second.
+const FAST_QPS: u32 = 50;
+
+async fn fast(options: SandboxOptions) -> Harness {
+    Harness::start(SandboxOptions {
+        qps: FAST_QPS,
+        ..options
+    })
+    .await
+}
+
+/// `larkup ARGS` against `h`, paced at FAST_QPS.
+async fn run(h: &Harness, args: &[&str]) -> Run {
+    let output = h
+        .command()
+        .env("LARKUP_WRITE_QPS", FAST_QPS.to_string())
+        .args(args)
+        .output()
+        .await
+        .expect("larkup runs");
+    Run::from(output)
+}
 
 fn stored_names(h: &Harness) -> Vec<String> {
     let mut names: Vec<String> = h
@@ -55,13 +80,13 @@ async fn a_75_file_batch_under_the_strict_throttle_is_never_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_file_then_rerun_sends_only_the_missing_blocks() {
-    let h = Harness::start(SandboxOptions::default()).await;
+    let h = fast(SandboxOptions::default()).await;
     let big = h.file("movie.bin", &pattern(100 * MIB, 77));
     let path = big.display().to_string();
     kill_after_parts(&h, &path, 6).await;
     let before: Vec<u64> = part_seqs(&h);
 
-    let second = h.run(&["upload", &path]).await;
+    let second = run(&h, &["upload", &path]).await;
     assert_eq!(second.code, Some(0), "{}", second.all());
     assert!(
         second.stdout.contains("resumed at block"),
@@ -92,6 +117,7 @@ async fn kill_9_mid_file_then_rerun_sends_only_the_missing_blocks() {
 async fn kill_after_parts(h: &Harness, path: &str, parts: usize) {
     let mut first = h
         .command()
+        .env("LARKUP_WRITE_QPS", FAST_QPS.to_string())
         .args(["upload", path])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -132,7 +158,7 @@ fn part_seqs(h: &Harness) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_becomes_rows_and_the_rest_still_uploads() {
     use std::os::unix::ffi::OsStrExt;
-    let h = Harness::start(SandboxOptions::default()).await;
+    let h = fast(SandboxOptions::default()).await;
     let root = h.work.path().join("mixed");
     h.file("mixed/good-1.txt", b"one");
     h.file("mixed/sub/good-2.txt", b"two");
@@ -167,13 +193,15 @@ async fn bad_input_becomes_rows_and_the_rest_still_uploads() {
             }
         })
     };
-    let run = h
-        .run(&[
+    let run = run(
+        &h,
+        &[
             "upload",
             &root.display().to_string(),
             &growing.display().to_string(),
-        ])
-        .await;
+        ],
+    )
+    .await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = writer.join();
 
@@ -205,13 +233,13 @@ async fn bad_input_becomes_rows_and_the_rest_still_uploads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicts_skip_by_default_or_keep_both_and_folders_merge() {
-    let h = Harness::start(SandboxOptions::default()).await;
+    let h = fast(SandboxOptions::default()).await;
     h.file("tree/a.txt", b"a");
     h.file("tree/deep/b.txt", b"b");
     std::fs::create_dir_all(h.work.path().join("tree/empty")).expect("empty dir");
     let tree = h.work.path().join("tree").display().to_string();
 
-    let first = h.run(&["upload", &tree]).await;
+    let first = run(&h, &["upload", &tree]).await;
     assert_eq!(first.code, Some(0), "{}", first.all());
     let folders = |h: &Harness| {
         let mut names: Vec<String> = h
@@ -230,6 +258,7 @@ async fn conflicts_skip_by_default_or_keep_both_and_folders_merge() {
     let fresh_state = tempfile::tempdir().expect("state");
     let again = h
         .command()
+        .env("LARKUP_WRITE_QPS", FAST_QPS.to_string())
         .env("LARKUP_STATE_DIR", fresh_state.path())
         .args(["upload", &tree])
         .output()
@@ -248,6 +277,7 @@ async fn conflicts_skip_by_default_or_keep_both_and_folders_merge() {
     let both_state = tempfile::tempdir().expect("state");
     let both = h
         .command()
+        .env("LARKUP_WRITE_QPS", FAST_QPS.to_string())
         .env("LARKUP_STATE_DIR", both_state.path())
         .args(["upload", &tree, "--on-conflict", "keep-both"])
         .output()
@@ -259,19 +289,21 @@ async fn conflicts_skip_by_default_or_keep_both_and_folders_merge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_over_1500_entries_is_refused_on_the_plan_with_its_hint() {
-    let h = Harness::start(SandboxOptions::default()).await;
+    let h = fast(SandboxOptions::default()).await;
     for index in 0..1501 {
         h.file(&format!("crowded/f{index}"), b"x");
     }
     h.file("fine.txt", b"fine");
     let crowded = h.work.path().join("crowded");
-    let run = h
-        .run(&[
+    let run = run(
+        &h,
+        &[
             "upload",
             &crowded.display().to_string(),
             &h.work.path().join("fine.txt").display().to_string(),
-        ])
-        .await;
+        ],
+    )
+    .await;
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(run.stdout.contains("1062507"), "{}", run.stdout);
     let hint = &larkup::feishu::ErrorCatalog::global()
@@ -296,23 +328,25 @@ async fn a_folder_over_1500_entries_is_refused_on_the_plan_with_its_hint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_mode_prints_one_object_per_event_with_hints_and_a_summary() {
-    let h = Harness::start(SandboxOptions {
+    let h = fast(SandboxOptions {
         fail_name: vec!["*.iso=1061043".to_string()],
         ..SandboxOptions::default()
     })
     .await;
     let good = h.file("good.txt", b"good");
     let bad = h.file("big.iso", b"pretend");
-    let run = h
-        .run(&[
+    let run = run(
+        &h,
+        &[
             "upload",
             "--json",
             "--lang",
             "zh",
             &good.display().to_string(),
             &bad.display().to_string(),
-        ])
-        .await;
+        ],
+    )
+    .await;
     assert_eq!(run.code, Some(1), "{}", run.all());
     let events: Vec<serde_json::Value> = run
         .stdout
@@ -345,13 +379,13 @@ async fn json_mode_prints_one_object_per_event_with_hints_and_a_summary() {
 async fn an_expired_upload_id_restarts_the_file_a_bounded_number_of_times() {
     // Every upload id is dead on arrival: each restart prepares anew, then the row fails with
     // 1061021's hint instead of looping.
-    let h = Harness::start(SandboxOptions {
+    let h = fast(SandboxOptions {
         upload_ttl: 0,
         ..SandboxOptions::default()
     })
     .await;
     let big = h.file("expiring.bin", &pattern(21 * MIB, 8));
-    let run = h.run(&["upload", &big.display().to_string()]).await;
+    let run = run(&h, &["upload", &big.display().to_string()]).await;
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(run.stdout.contains("1061021"), "{}", run.stdout);
     let prepares = h
@@ -372,7 +406,7 @@ async fn the_engine_resumes_the_journals_unfinished_upload_on_request() {
     use larkup::transfer::journal::Journal;
     use larkup::transfer::Pacer;
 
-    let h = Harness::start(SandboxOptions::default()).await;
+    let h = fast(SandboxOptions::default()).await;
     let big = h.file("crash.bin", &pattern(60 * MIB, 31));
     kill_after_parts(&h, &big.display().to_string(), 5).await;
     let before = part_seqs(&h).len();
@@ -385,7 +419,7 @@ async fn the_engine_resumes_the_journals_unfinished_upload_on_request() {
     .expect("client");
     let mut handle = engine::spawn(
         Drive::new(client),
-        std::sync::Arc::new(Pacer::feishu()),
+        std::sync::Arc::new(Pacer::new(FAST_QPS, larkup::transfer::RetryLaw::default())),
         Some(journal),
         ConflictPolicy::Skip,
         // The CLI's scope: this server, the token's user (from user_info).

@@ -1,6 +1,9 @@
-//! `larkup mkdir NAME [--in FOLDER_TOKEN]`.
+//! `larkup mkdir NAME [--in FOLDER_TOKEN]`: always a new folder, even beside one of the same
+//! name (Feishu allows that), but never two for one run: a lost answer is looked for before
+//! creating again, as the engine does (`transfer::reconcile`, issue 11).
 
 use super::{report, Outcome, Session};
+use crate::transfer::reconcile::{self, Looks};
 use crate::transfer::Idempotence;
 
 pub async fn run(session: &Session, name: &str, parent: Option<&str>) -> Outcome {
@@ -8,17 +11,38 @@ pub async fn run(session: &Session, name: &str, parent: Option<&str>) -> Outcome
         Ok(parent) => parent,
         Err(err) => return report(session, "cannot find the parent folder", &err),
     };
-    let created = session
-        .pacer
-        .call(Idempotence::CreatesSomething, || {
-            session.drive.create_folder(&parent, name)
-        })
-        .await;
-    match created {
-        Ok(folder) => {
-            println!("{}", crate::sanitize::escape(&folder.token));
+    let reads = session.reads();
+    // What is there before the first create call: a folder found after a lost answer must
+    // be new, or it is someone else's.
+    let before: Vec<String> = match reads
+        .call(Idempotence::Safe, || session.drive.list_folder(&parent))
+        .await
+    {
+        Ok(entries) => entries
+            .into_iter()
+            .filter(|entry| entry.name == name)
+            .map(|entry| entry.token)
+            .collect(),
+        Err(err) => return report(session, "cannot list the parent folder", &err),
+    };
+    let looks = Looks {
+        drive: &session.drive,
+        reads: &reads,
+        base: reconcile::base_for(&session.base_url),
+    };
+    // One folder is made in this run: nothing else can claim it.
+    match reconcile::create_folder(&looks, &session.pacer, &parent, name, &before, |_| true).await {
+        Ok(token) => {
+            println!("{}", crate::sanitize::escape(&token));
             Outcome::Done
         }
-        Err(err) => report(session, &format!("cannot create folder \"{name}\""), &err),
+        Err(err) => {
+            eprintln!(
+                "larkup: {}: {}",
+                crate::sanitize::escape(&format!("cannot create folder \"{name}\"")),
+                err.describe(session.lang)
+            );
+            Outcome::SomeFailed
+        }
     }
 }

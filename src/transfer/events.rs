@@ -1,4 +1,4 @@
-//! The engine's interface: `Command` in, `Event` out (design.md "One picture"). Front ends
+//! The engine's interface: `Command` in, `Event` out (docs/architecture.md "The one picture"). Front ends
 //! (the TUI, the headless `upload`) depend on these types only, never on the engine's insides.
 
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ pub type JobId = u64;
 
 /// What to do when the destination already holds a file of the same name: Feishu would keep
 /// both (feishu-api.md §6d), so the choice is the client's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConflictPolicy {
     #[default]

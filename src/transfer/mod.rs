@@ -1,4 +1,5 @@
-//! The upload engine and its parts: no terminal, no clap. See design.md "Engine rules".
+//! The upload engine and its parts (docs/architecture.md "Rooms"): no terminal, no clap, no
+//! knowledge of either front end; each front end maps its own settings onto `events`.
 
 pub mod blocks;
 pub mod engine;
@@ -9,6 +10,7 @@ pub mod lock;
 pub mod pacer;
 pub mod plan;
 pub mod progress;
+pub mod reconcile;
 pub mod send;
 
 pub use pacer::{Idempotence, Pacer, RetryLaw};

@@ -8,7 +8,7 @@
 //! one-second window at the server ever holds more than `qps` arrivals, whatever the network
 //! delay — the batch is never refused on a healthy server.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
@@ -63,7 +63,7 @@ pub struct RetryNotice {
 pub type NoticeHook = Arc<dyn Fn(&RetryNotice) + Send + Sync>;
 
 /// Bounded, jittered exponential backoff for `retry`-class failures.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryLaw {
     pub min_delay: Duration,
     pub max_delay: Duration,
@@ -101,11 +101,18 @@ pub struct PacerStats {
     pub failures_by_code: BTreeMap<i64, u64>,
 }
 
+/// Held for the whole call: no two paced calls in flight. Holds recent completion times.
+type Gate = Arc<Mutex<VecDeque<Instant>>>;
+
 pub struct Pacer {
     /// 0 = unpaced (benchmarks only; refused for Feishu's hosts by the caller).
     qps: u32,
-    /// Held for the whole call: no two paced calls in flight. Holds recent completion times.
-    gate: Mutex<VecDeque<Instant>>,
+    gate: Gate,
+    /// The gates of every sibling made from this pacer (or from its siblings), by rate: the
+    /// server counts a session's listings together, so the engine's, `ls`'s and the session's
+    /// own one-off reads draw on one budget instead of each taking the whole of it. (The
+    /// pacer's own gate is not among them: writes are another budget, whatever their rate.)
+    siblings: Arc<SyncMutex<HashMap<u32, Gate>>>,
     retry: RetryLaw,
     notice: SyncMutex<Option<NoticeHook>>,
     stats: SyncMutex<PacerStats>,
@@ -117,7 +124,8 @@ impl Pacer {
     pub fn new(qps: u32, retry: RetryLaw) -> Pacer {
         Pacer {
             qps,
-            gate: Mutex::new(VecDeque::new()),
+            gate: Gate::default(),
+            siblings: Arc::default(),
             retry,
             notice: SyncMutex::new(None),
             stats: SyncMutex::new(PacerStats::default()),
@@ -139,10 +147,18 @@ impl Pacer {
         Pacer::new(FEISHU_WRITE_QPS, RetryLaw::default())
     }
 
-    /// A pacer for another rate (listing's 20/s) that keeps this one's retry law and notices.
-    /// (Token refresh lives in `feishu::Client`, for every call alike.)
+    /// A pacer for another rate (listing's 20/s) that keeps this one's retry law and notices,
+    /// and shares its rate with every other sibling of that rate: two siblings at 20/s send 20
+    /// calls a second between them, never 40. (Token refresh lives in `feishu::Client`, for
+    /// every call alike.)
     pub fn sibling(&self, qps: u32) -> Pacer {
-        let sibling = Pacer::new(qps, self.retry.clone());
+        let gate = lock(&self.siblings).entry(qps).or_default().clone();
+        let sibling = Pacer {
+            qps,
+            gate,
+            siblings: self.siblings.clone(),
+            ..Pacer::new(qps, self.retry.clone())
+        };
         *lock(&sibling.notice) = lock(&self.notice).clone();
         sibling
     }
@@ -263,6 +279,39 @@ mod tests {
             log_id: None,
             retry_after: None,
         })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn siblings_of_one_rate_share_it() {
+        // What a session does: the engine's reads and one-off reads (user_info, the root, `ls`)
+        // are separate siblings of the write pacer, and the server counts them together.
+        let writes = Pacer::new(20, RetryLaw::default());
+        let (engine, session) = (writes.sibling(FEISHU_LIST_QPS), writes.sibling(20));
+        let starts = SyncMutex::new(Vec::new());
+        for index in 0..30 {
+            let pacer = if index % 3 == 0 { &session } else { &engine };
+            pacer
+                .call(Idempotence::Safe, || async {
+                    lock(&starts).push(Instant::now());
+                    Ok::<_, Error>(())
+                })
+                .await
+                .expect("paced call");
+        }
+        let starts = lock(&starts).clone();
+        for window in starts.windows(21) {
+            assert!(
+                window[20] - window[0] > WINDOW,
+                "21 reads inside one second"
+            );
+        }
+        // The writes are another budget, even at the same rate: they did not wait.
+        let before = Instant::now();
+        writes
+            .call(Idempotence::Safe, || async { Ok::<_, Error>(()) })
+            .await
+            .expect("write");
+        assert_eq!(Instant::now(), before);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,5 +1,5 @@
 //! Sending one local file to a Drive folder: upload_all up to 20 MiB, prepare / part / finish
-//! above (design.md "Engine rules"), every call through the shared pacer.
+//! above (feishu-api.md §1, §2), every call through the shared pacer.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -70,6 +70,9 @@ impl Harness {
             .env_remove("LC_ALL")
             .env_remove("LC_MESSAGES")
             .env_remove("LARKUP_LOG")
+            // Retries as often as the real law, from 20 ms instead of 250 (loopback only): the
+            // law's own delays are the pacer's unit tests' business, on paused time.
+            .env("LARKUP_RETRY_BASE_MS", "20")
             .kill_on_drop(true);
         command
     }

@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::oneshot;
 
-use super::{job_key, lock, JobSpec, Outcome, Shared, RECENT_DONE_MS};
+use super::{job_key, lock, JobOutcome, JobSpec, Shared, RECENT_DONE_MS};
 use crate::feishu::{DriveEntry, Error, UploadPlan};
 use crate::transfer::events::{ConflictChoice, ConflictPolicy, Event, Failure, JobId};
 use crate::transfer::journal::{self, JobKey, JobRecord, JobState};
 use crate::transfer::pacer::outcome_unknown;
 use crate::transfer::plan;
+use crate::transfer::reconcile::Kind;
 use crate::transfer::send::{self, ChunkedProgress, SendObserver, Source};
 
 fn same_name_files(entries: &[DriveEntry], name: &str) -> Vec<String> {
@@ -78,7 +79,7 @@ impl SendObserver for JobObserver<'_> {
     }
 }
 
-pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> Outcome {
+pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> JobOutcome {
     shared.emit(Event::Started { job: spec.id });
     let key = job_key(shared, spec);
     // Same-name jobs into one folder go one after another, in queue order (the turn is FIFO).
@@ -106,14 +107,14 @@ pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> Outcome {
                 file_token: token,
                 note,
             });
-            Outcome::Done
+            JobOutcome::Done
         }
         Ok(JobEnd::AlreadyThere(token)) => {
             shared.emit(Event::AlreadyThere {
                 job: spec.id,
                 file_token: token,
             });
-            Outcome::Done
+            JobOutcome::Done
         }
         Ok(JobEnd::Skipped(reason)) => {
             shared.journal(|journal| journal.set_skipped(&key, &reason));
@@ -121,7 +122,7 @@ pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> Outcome {
                 job: spec.id,
                 reason,
             });
-            Outcome::Skipped
+            JobOutcome::Skipped
         }
         Err(failure) => {
             let text = match failure.code {
@@ -133,7 +134,7 @@ pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> Outcome {
                 job: spec.id,
                 failure,
             });
-            Outcome::Failed
+            JobOutcome::Failed
         }
     }
 }
@@ -206,7 +207,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
             let mut listed = entries.iter().any(|entry| entry.token == token);
             if !listed && journal::now_ms() - record.updated_at_ms < RECENT_DONE_MS {
                 // Just uploaded, maybe by another process: the listing may lag its writes.
-                listed = shared.reconcile_token(&spec.parent_token, token).await;
+                listed = shared.looks().find_token(&spec.parent_token, token).await;
             }
             if listed && shared.claim(token) {
                 return Ok(JobEnd::AlreadyThere(token.to_string()));
@@ -226,7 +227,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
             .reconcile(
                 &spec.parent_token,
                 &spec.file.name,
-                false,
+                Kind::File,
                 &record.preexisting_tokens,
             )
             .await
@@ -367,7 +368,12 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         // The create call went out and its outcome is unknown: look before sending again.
         creates += 1;
         if let Some(token) = shared
-            .reconcile(&spec.parent_token, &spec.file.name, false, &preexisting)
+            .reconcile(
+                &spec.parent_token,
+                &spec.file.name,
+                Kind::File,
+                &preexisting,
+            )
             .await
         {
             // This run sent the whole file; only its answer was lost.

@@ -1,5 +1,6 @@
 //! The upload engine: owns the queue, speaks to the rest only through `Command` in and `Event`
-//! out over tokio channels, and never touches the terminal (design.md "One picture").
+//! out over tokio channels, and never touches the terminal (docs/architecture.md "The one
+//! picture").
 //!
 //! A selection is planned (walk, checks), its remote folders are created or merged, and its
 //! files are queued; a few workers send them through the shared pacer, so reading and
@@ -36,6 +37,7 @@ use super::journal::{self, JobKey, Journal};
 use super::lock::{self, DestLock};
 use super::pacer::{Idempotence, Pacer, FEISHU_LIST_QPS};
 use super::plan::PlannedFile;
+use super::reconcile::{self, Kind, Looks};
 use crate::feishu::{Drive, DriveEntry, Error};
 use job::run_job;
 use planning::{plan_selection, unfinished_jobs};
@@ -43,12 +45,6 @@ use planning::{plan_selection, unfinished_jobs};
 /// Jobs in flight at once. The pacer serialises the calls; a second worker keeps the next
 /// file's checksum and listing ready while the first one's call is on the wire.
 const WORKERS: usize = 2;
-/// Looks into the folder after an unknown outcome, in units of the base (1 s): immediately,
-/// then 1, 2, 4 and 8 later — Drive's listing can lag its writes (feishu-api.md §6b 1065200
-/// "主从延迟", §12), and a gateway may still commit a request whose answer was lost.
-const RECONCILE_STEPS: [u64; 5] = [0, 1, 2, 4, 8];
-/// Hidden: the reconcile base in milliseconds, so tests take seconds (loopback servers only).
-const RECONCILE_BASE_ENV: &str = "LARKUP_RECONCILE_BASE_MS";
 /// A done row younger than this whose token the listing does not show yet is looked for again
 /// (listing lag) before the file is sent again.
 const RECENT_DONE_MS: i64 = 120_000;
@@ -122,7 +118,7 @@ struct Engine {
     next_id: JobId,
     jobs: HashMap<JobId, (JobSpec, Phase)>,
     queue: VecDeque<JobId>,
-    running: JoinSet<(JobId, Outcome)>,
+    running: JoinSet<(JobId, JobOutcome)>,
     cancels: HashMap<JobId, CancellationToken>,
     planning: JoinSet<Vec<JobSpec>>,
     ready: mpsc::UnboundedReceiver<JobSpec>,
@@ -130,7 +126,7 @@ struct Engine {
 }
 
 /// How one job ended.
-enum Outcome {
+enum JobOutcome {
     Done,
     Skipped,
     Failed,
@@ -149,16 +145,8 @@ pub fn spawn(
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = mpsc::unbounded_channel();
-    // Like LARKUP_WRITE_QPS, only for a server on this machine: a shorter window against a
-    // real deployment would resend files whose commit is merely late.
-    let reconcile_base = std::env::var(RECONCILE_BASE_ENV)
-        .ok()
-        .and_then(|ms| ms.trim().parse().ok())
-        .filter(|_| crate::config::is_loopback(&drive.client().url("")))
-        .map_or(Duration::from_secs(1), Duration::from_millis);
-    let create_attempts = u32::try_from(writes.retry_law().max_retries)
-        .unwrap_or(u32::MAX - 1)
-        .saturating_add(1);
+    let reconcile_base = reconcile::base_for(&drive.client().url(""));
+    let create_attempts = reconcile::create_attempts(&writes);
     let lock_dir = match &journal {
         Some(journal) => journal.dir().map(std::path::Path::to_path_buf),
         None => crate::config::state_dir(),
@@ -249,10 +237,6 @@ impl Shared {
         lock(&self.claims).insert(token.to_string())
     }
 
-    fn is_claimed(&self, token: &str) -> bool {
-        lock(&self.claims).contains(token)
-    }
-
     /// The turn for `name` in `folder`: same-name jobs into one folder run one after another.
     fn name_turn(&self, folder: &str, name: &str) -> Turn {
         lock(&self.name_turns)
@@ -261,48 +245,27 @@ impl Shared {
             .clone()
     }
 
-    /// Looks for what an unanswered create call may have stored: a same-name entry (`folder`
-    /// or file) absent from `before` and claimed by no other job. Looks again with backoff,
-    /// since a gateway may still commit and the listing may lag; claims what it finds.
+    /// The looks after an unknown outcome, through this engine's listing pacer.
+    fn looks(&self) -> Looks<'_> {
+        Looks {
+            drive: &self.drive,
+            reads: &self.reads,
+            base: self.reconcile_base,
+        }
+    }
+
+    /// Looks for what an unanswered create call may have stored (`reconcile::Looks::find_new`)
+    /// and claims it for this job.
     async fn reconcile(
         &self,
         parent: &str,
         name: &str,
-        want_folder: bool,
+        kind: Kind,
         before: &[String],
     ) -> Option<String> {
-        for step in RECONCILE_STEPS {
-            tokio::time::sleep(self.reconcile_base * step as u32).await;
-            let Ok(entries) = self.fresh_listing(parent).await else {
-                continue;
-            };
-            let found = entries.iter().find(|entry| {
-                entry.name == name
-                    && entry.is_folder() == want_folder
-                    && (want_folder || entry.kind == "file")
-                    && !before.contains(&entry.token)
-                    && !self.is_claimed(&entry.token)
-            });
-            if let Some(entry) = found {
-                if self.claim(&entry.token) {
-                    return Some(entry.token.clone());
-                }
-            }
-        }
-        None
-    }
-
-    /// Whether `parent`'s listing shows `token`, looking again with backoff (listing lag).
-    async fn reconcile_token(&self, parent: &str, token: &str) -> bool {
-        for step in RECONCILE_STEPS {
-            tokio::time::sleep(self.reconcile_base * step as u32).await;
-            if let Ok(entries) = self.fresh_listing(parent).await {
-                if entries.iter().any(|entry| entry.token == token) {
-                    return true;
-                }
-            }
-        }
-        false
+        self.looks()
+            .find_new(parent, name, kind, before, |token| self.claim(token))
+            .await
     }
 
     /// Holds the destination's lock for this process (waiting for another process that holds
@@ -372,8 +335,8 @@ impl Engine {
                         self.cancels.remove(&id);
                         if let Some((_, phase)) = self.jobs.get_mut(&id) {
                             *phase = match outcome {
-                                Outcome::Failed => Phase::Failed,
-                                Outcome::Done | Outcome::Skipped => Phase::Finished,
+                                JobOutcome::Failed => Phase::Failed,
+                                JobOutcome::Done | JobOutcome::Skipped => Phase::Finished,
                             };
                         }
                     }
@@ -505,7 +468,7 @@ impl Engine {
                     () = cancel.cancelled() => {
                         shared.journal(|journal| journal.set_skipped(&key, "cancelled"));
                         shared.emit(Event::Skipped { job: spec.id, reason: "cancelled".to_string() });
-                        Outcome::Skipped
+                        JobOutcome::Skipped
                     }
                 };
                 (spec.id, outcome)

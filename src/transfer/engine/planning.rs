@@ -11,8 +11,8 @@ use super::{queued_event, JobSpec, Listing, Shared};
 use crate::feishu::DriveEntry;
 use crate::transfer::events::{Event, Failure, JobId, Selection};
 use crate::transfer::journal::{JobRecord, JobState};
-use crate::transfer::pacer::{outcome_unknown, Idempotence};
 use crate::transfer::plan::{self, Plan, PlannedFile, Problem};
+use crate::transfer::reconcile::{self, CreateError, Kind};
 
 /// A plan's files by remote folder, with their job ids.
 type Groups = HashMap<Vec<String>, Vec<(JobId, PlannedFile)>>;
@@ -240,7 +240,7 @@ async fn ensure_folder(
             // An earlier run died after its create_folder went out: the folder may be there,
             // or still to show (a late commit, listing lag). Look before creating again.
             Some(token) if token.is_empty() => {
-                existing = shared.reconcile(parent, name, true, &before).await;
+                existing = shared.reconcile(parent, name, Kind::Folder, &before).await;
             }
             // Made by an earlier run (maybe another process) but not listed yet (listing
             // lag): the journal remembers it, and listing it proves it is still there.
@@ -258,39 +258,26 @@ async fn ensure_folder(
         return Ok(token);
     }
     shared.journal(|journal| journal.record_folder_creating(&shared.scope, parent, name));
-    let mut attempts = 0;
-    let token = loop {
-        attempts += 1;
-        let err = match shared
-            .writes
-            .call(Idempotence::CreatesSomething, || {
-                shared.drive.create_folder(parent, name)
-            })
-            .await
-        {
-            Ok(created) if !created.token.trim().is_empty() => {
-                shared.claim(&created.token);
-                break created.token;
-            }
-            // Success without a token: it may exist, but not by any token we were told.
-            Ok(_) => None,
-            Err(err) if outcome_unknown(&err) => Some(err),
-            Err(err) => {
+    let created = reconcile::create_folder(
+        &shared.looks(),
+        &shared.writes,
+        parent,
+        name,
+        &before,
+        |token| shared.claim(token),
+    )
+    .await;
+    let token = match created {
+        Ok(token) => token,
+        Err(err) => {
+            if let CreateError::Refused(_) = err {
+                // Nothing was created: a later run need not look for it.
                 shared
                     .journal(|journal| journal.clear_folder_creating(&shared.scope, parent, name));
-                return Err(Failure::from_error(&err));
             }
-        };
-        // The answer was lost: the folder may exist now. Look before creating again.
-        if let Some(token) = shared.reconcile(parent, name, true, &before).await {
-            break token;
-        }
-        if attempts >= shared.create_attempts {
-            return Err(match err {
-                Some(err) => Failure::from_error(&err),
-                None => Failure::local(
-                    "the server answered without the new folder's token, and the folder is not there",
-                ),
+            return Err(match err.error() {
+                Some(err) => Failure::from_error(err),
+                None => Failure::local(err.to_string()),
             });
         }
     };
