@@ -3,7 +3,8 @@
 //! (issue 7). Prints each figure next to its target as a Markdown table for the README.
 //!
 //! Options (after `--`): `--size-mib N` for the raw-throughput file (default 1024),
-//! `--only raw|paced|tui` to run one part, `--runs N` for the TUI timings (default 10).
+//! `--only raw|paced|tui|scale` to run one part, `--runs N` for the TUI timings (default 10),
+//! `--files N` for the scale part's tree (default 100,000, in 100 subfolders).
 //! Work files live under `target/tmp/larkup-bench` and are removed as each part ends.
 
 use std::fs::{self, File};
@@ -44,6 +45,8 @@ struct Options {
     size_mib: u64,
     only: Option<String>,
     runs: usize,
+    /// Files in the scale part's tree.
+    files: usize,
 }
 
 impl Options {
@@ -52,6 +55,7 @@ impl Options {
             size_mib: 1024,
             only: None,
             runs: 10,
+            files: 100_000,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -69,12 +73,17 @@ impl Options {
                         .parse()
                         .map_err(|_| "--runs takes a number".to_string())?
                 }
+                "--files" => {
+                    options.files = value("--files")?
+                        .parse()
+                        .map_err(|_| "--files takes a number".to_string())?
+                }
                 "--only" => options.only = Some(value("--only")?),
                 other => return Err(format!("unknown option {other}")),
             }
         }
-        if options.size_mib == 0 || options.runs == 0 {
-            return Err("--size-mib and --runs must be above 0".into());
+        if options.size_mib == 0 || options.runs == 0 || options.files == 0 {
+            return Err("--size-mib, --runs and --files must be above 0".into());
         }
         Ok(options)
     }
@@ -158,7 +167,12 @@ fn main() -> std::process::ExitCode {
     };
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("larkup-bench");
     let mut report = Report::default();
-    let parts: [(&str, PartFn); 3] = [("raw", raw_part), ("paced", paced_part), ("tui", tui_part)];
+    let parts: [(&str, PartFn); 4] = [
+        ("raw", raw_part),
+        ("paced", paced_part),
+        ("tui", tui_part),
+        ("scale", scale_part),
+    ];
     let mut failed = false;
     for (name, part) in parts {
         if !options.wants(name) {
@@ -651,23 +665,23 @@ fn tui_part(
 /// A moment to time: the first screen that shows `present` and not `absent`.
 struct Mark {
     name: &'static str,
-    present: &'static str,
-    absent: Option<&'static str>,
+    present: String,
+    absent: Option<String>,
     at: Option<Instant>,
 }
 
 impl Mark {
-    fn shows(name: &'static str, present: &'static str) -> Mark {
+    fn shows(name: &'static str, present: impl Into<String>) -> Mark {
         Mark {
             name,
-            present,
+            present: present.into(),
             absent: None,
             at: None,
         }
     }
 
-    fn without(mut self, absent: &'static str) -> Mark {
-        self.absent = Some(absent);
+    fn without(mut self, absent: impl Into<String>) -> Mark {
+        self.absent = Some(absent.into());
         self
     }
 }
@@ -702,8 +716,11 @@ impl TuiRun {
             let text = screen.contents();
             for mark in marks.iter_mut() {
                 if mark.at.is_none()
-                    && text.contains(mark.present)
-                    && mark.absent.is_none_or(|absent| !text.contains(absent))
+                    && text.contains(&mark.present)
+                    && mark
+                        .absent
+                        .as_deref()
+                        .is_none_or(|absent| !text.contains(absent))
                 {
                     mark.at = Some(now);
                 }
@@ -716,7 +733,18 @@ impl TuiRun {
 
     /// Time from spawn to the mark's first appearance.
     fn wait_mark(&self, name: &str) -> Result<Duration, Failure> {
-        let deadline = Instant::now() + SCREEN_DEADLINE;
+        let at = self.mark_within(name, SCREEN_DEADLINE)?.ok_or_else(|| {
+            format!(
+                "the screen never showed the {name} mark; it shows:\n{}",
+                self.pty.contents()
+            )
+        })?;
+        Ok(at - self.pty.started)
+    }
+
+    /// When the mark first showed; None when `wait` passes first.
+    fn mark_within(&self, name: &str, wait: Duration) -> Result<Option<Instant>, Failure> {
+        let deadline = Instant::now() + wait;
         loop {
             {
                 let marks = self.marks.lock().map_err(|_| "screen reader died")?;
@@ -724,12 +752,12 @@ impl TuiRun {
                     .iter()
                     .find(|mark| mark.name == name)
                     .ok_or("no such mark")?;
-                if let Some(at) = mark.at {
-                    return Ok(at - self.pty.started);
+                if mark.at.is_some() {
+                    return Ok(mark.at);
                 }
             }
             if Instant::now() > deadline {
-                return Err(format!("the screen never showed the {name} mark").into());
+                return Ok(None);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -737,6 +765,15 @@ impl TuiRun {
 
     fn quit(self) {
         self.pty.quit(Duration::from_secs(5));
+    }
+
+    fn pty_keys(&mut self, keys: &str) -> Result<(), Failure> {
+        Ok(self.pty.keys(keys)?)
+    }
+
+    /// Ends the app at once (it would ask before quitting with uploads running).
+    fn kill(mut self) {
+        self.pty.kill();
     }
 }
 
@@ -764,6 +801,458 @@ fn clock_ticks_per_second() -> f64 {
 fn median(values: &mut [Duration]) -> Duration {
     values.sort();
     values[values.len() / 2]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scale (issue 13): a tree of many small files, headless and in the terminal app, against the
+// sandbox's real law (5 write calls a second, one at a time).
+
+/// Files per subfolder in the scale tree (issue 13: 100 subfolders × 1,000 small files); a
+/// smaller `--files` makes fewer subfolders of the same size.
+const SCALE_FILES_PER_FOLDER: usize = 1000;
+const SCALE_MAX_FOLDERS: usize = 100;
+/// How long the app may take to list every row before the benchmark stops waiting.
+const SCALE_DEADLINE: Duration = Duration::from_secs(180);
+/// CPU and RSS are sampled over this window while small files go at the law's pace.
+const SAMPLE_WINDOW: Duration = Duration::from_secs(10);
+/// The journal is driven this long (or until `JOURNAL_CHANGES`), whichever comes first.
+const JOURNAL_WINDOW: Duration = Duration::from_secs(3);
+const JOURNAL_CHANGES: u64 = 30_000;
+/// The targets are in MB (issue 13).
+const MB: f64 = 1e6;
+
+fn scale_part(
+    runtime: &tokio::runtime::Runtime,
+    options: &Options,
+    dir: &Path,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let files = options.files;
+    let tree = dir.join("tree");
+    let made = Instant::now();
+    let folders = write_tree(&tree, files)?;
+    println!(
+        "  ({} files in {folders} subfolders written in {:.1} s)",
+        thousands(files),
+        made.elapsed().as_secs_f64()
+    );
+    let walk = headless_plan(runtime, dir, &tree, files, report)?;
+    journal_rate(dir, report)?;
+    headless_first_call(runtime, dir, &tree, files, walk, report)?;
+    app_scale(runtime, dir, &tree, files, folders, report)
+}
+
+/// `files` small files (a line of text each) in subfolders of `SCALE_FILES_PER_FOLDER`; the
+/// number of subfolders.
+fn write_tree(tree: &Path, files: usize) -> io::Result<usize> {
+    let folders = files
+        .div_ceil(SCALE_FILES_PER_FOLDER)
+        .clamp(1, SCALE_MAX_FOLDERS);
+    for folder in 0..folders {
+        let sub = tree.join(format!("sub-{folder:03}"));
+        fs::create_dir_all(&sub)?;
+        // The remainder goes to the first folders, so the tree holds exactly `files`.
+        let count = files / folders + usize::from(folder < files % folders);
+        for index in 0..count {
+            fs::write(
+                sub.join(format!("file-{index:05}.txt")),
+                format!("file {index} of folder {folder}\n"),
+            )?;
+        }
+    }
+    Ok(folders)
+}
+
+/// The planner in process (walk and checks alone), then `larkup upload --dry-run` as a user
+/// runs it (planner, Drive's listing of the destination, the plan printed). The walk's time.
+fn headless_plan(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    tree: &Path,
+    files: usize,
+    report: &mut Report,
+) -> Result<Duration, Failure> {
+    let started = Instant::now();
+    let plan = larkup::transfer::plan::plan_excluding(
+        &[tree.to_path_buf()],
+        None,
+        &Default::default(),
+        &mut |_| {},
+    );
+    let walk = started.elapsed();
+    if plan.files.len() != files {
+        return Err(format!("the planner found {} of {files} files", plan.files.len()).into());
+    }
+    drop(plan);
+
+    let sandbox = start_sandbox(
+        runtime,
+        SandboxOptions {
+            data_dir: Some(dir.join("drive")),
+            ..SandboxOptions::default()
+        },
+    )?;
+    let mut command = larkup_command(&sandbox, dir)?;
+    command.args(["upload", "--dry-run", "--to", &sandbox.root_token()]);
+    command.arg(tree);
+    let run = measure(&mut command);
+    shutdown(runtime, sandbox);
+    let run = run?;
+    run.check("larkup upload --dry-run")?;
+    let wall = run.wall.as_secs_f64();
+    let rss = run.max_rss_kib as f64 * 1024.0 / MB;
+    report.add(
+        &format!(
+            "headless: {}-file tree planned (`larkup upload --dry-run`, the plan printed)",
+            thousands(files)
+        ),
+        format!(
+            "{wall:.2} s ({:.2} s CPU); the walk alone (planner in process) {:.2} s",
+            run.cpu.as_secs_f64(),
+            walk.as_secs_f64()
+        ),
+        "≤ 2 s",
+        Some(wall <= 2.0),
+    );
+    report.add(
+        "… its peak RSS",
+        format!("{rss:.1} MB"),
+        "≤ 60 MB",
+        Some(rss <= 60.0),
+    );
+    Ok(walk)
+}
+
+/// State changes a second the journal takes on a file: per file `begin` (pending), `creating`,
+/// `done` — what a small file's upload writes — one after another, in process.
+fn journal_rate(dir: &Path, report: &mut Report) -> Result<(), Failure> {
+    use larkup::transfer::journal::{JobKey, Journal};
+    let journal = Journal::open(&dir.join("journal").join("journal.sqlite3"))?;
+    let started = Instant::now();
+    let mut changes = 0u64;
+    let mut index = 0u64;
+    while started.elapsed() < JOURNAL_WINDOW && changes < JOURNAL_CHANGES {
+        let name = format!("file-{index:06}.txt");
+        let key = JobKey {
+            scope: "127.0.0.1 bench".into(),
+            source: dir.join("tree").join(&name),
+            parent_token: "fldbench".into(),
+            name,
+        };
+        journal.begin(&key, 24, 0, "0:0:0", "fldbench")?;
+        journal.set_creating(&key, &[])?;
+        journal.set_done(&key, &format!("boxbench{index:06}"))?;
+        changes += 3;
+        index += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rate = changes as f64 / seconds;
+    report.add(
+        "journal: state changes a second (pending → creating → done per file, SQLite on a temp file, in process)",
+        format!("{rate:.0}/s ({changes} changes for {index} files in {seconds:.2} s)"),
+        "≥ 1,000/s",
+        Some(rate >= 1000.0),
+    );
+    Ok(())
+}
+
+/// `larkup upload` on the whole tree at the real law: the first calls after the start, set
+/// beside the walk's time (calls before the walk would have ended mean sending started while
+/// walking); then its CPU and RSS while files go at 5 a second.
+fn headless_first_call(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    tree: &Path,
+    files: usize,
+    walk: Duration,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let sandbox = start_sandbox(
+        runtime,
+        SandboxOptions {
+            data_dir: Some(dir.join("drive")),
+            ..SandboxOptions::default()
+        },
+    )?;
+    let result = (|| {
+        let mut command = larkup_command(&sandbox, dir)?;
+        command.args(["upload", "--to", &sandbox.root_token()]);
+        command.arg(tree).stderr(Stdio::null());
+        let spawned_ms = wall_ms();
+        let child = command.spawn()?;
+        let mut child = Reaped::new(child);
+        let first_write = first_call_after(&sandbox, spawned_ms, &WRITE_ENDPOINTS)?;
+        let first_file = first_call_after(&sandbox, spawned_ms, &["upload_all"])?;
+        let usage = sample_process(child.pid(), SAMPLE_WINDOW, &sandbox)?;
+        let peak_kib = child.kill_and_reap()?;
+        Ok::<_, Failure>((
+            first_write - spawned_ms,
+            first_file - spawned_ms,
+            usage,
+            peak_kib,
+        ))
+    })();
+    shutdown(runtime, sandbox);
+    let (first_write, first_file, usage, peak_kib) = result?;
+    let walk_ms = walk.as_secs_f64() * 1000.0;
+    report.add(
+        &format!(
+            "headless: `larkup upload` of the {}-file tree, real law: first call / first file sent after the start",
+            thousands(files)
+        ),
+        format!(
+            "{first_write} ms (create_folder) / {first_file} ms (upload_all); the walk alone takes {walk_ms:.0} ms"
+        ),
+        "sending starts while the tree is still walked",
+        Some((first_write as f64) < walk_ms),
+    );
+    report.add(
+        "… its CPU and memory while sending small files at 5/s",
+        format!(
+            "{:.2}% of a core over {:.0} s ({} files sent in it); {:.1} MB RSS, {:.1} MB peak",
+            usage.core_share * 100.0,
+            usage.window.as_secs_f64(),
+            usage.files_sent,
+            usage.max_rss_kib as f64 * 1024.0 / MB,
+            peak_kib as f64 * 1024.0 / MB
+        ),
+        "—",
+        None,
+    );
+    Ok(())
+}
+
+/// The terminal app in a pty, started in the tree: `a` marks the subfolders, `u` uploads them
+/// into the Drive root; the first calls in the sandbox's log, the moment the queue's count
+/// shows every file, then CPU and RSS while files go at 5 a second.
+fn app_scale(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    tree: &Path,
+    files: usize,
+    folders: usize,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let sandbox = start_sandbox(
+        runtime,
+        SandboxOptions {
+            data_dir: Some(dir.join("drive")),
+            ..SandboxOptions::default()
+        },
+    )?;
+    let result = (|| {
+        let mut tui = TuiRun::spawn(
+            &sandbox,
+            dir,
+            tree,
+            vec![
+                Mark::shows("ready", "sub-000").without("loading Drive"),
+                // All marked at once by one key; the pane's title is too narrow to count them.
+                Mark::shows("marked", "[x] sub-000").without("[ ] sub-"),
+                // The header's and the queue title's "done/total".
+                Mark::shows("listed", format!("/{files} ")),
+            ],
+        )?;
+        let outcome = (|| {
+            tui.wait_mark("ready")?;
+            tui.pty_keys("a")?;
+            tui.wait_mark("marked")?;
+            let pressed = Instant::now();
+            let pressed_ms = wall_ms();
+            tui.pty_keys("u")?;
+            let first_write = first_call_after(&sandbox, pressed_ms, &WRITE_ENDPOINTS)?;
+            let first_file = first_call_after(&sandbox, pressed_ms, &["upload_all"])?;
+            let listed = tui
+                .mark_within("listed", SCALE_DEADLINE)?
+                .map(|at| at - pressed);
+            let usage = sample_process(tui.pid, SAMPLE_WINDOW, &sandbox)?;
+            Ok::<_, Failure>((
+                first_write - pressed_ms,
+                first_file - pressed_ms,
+                listed,
+                usage,
+            ))
+        })();
+        tui.kill();
+        outcome
+    })();
+    shutdown(runtime, sandbox);
+    let (first_write, first_file, listed, usage) = result?;
+    let n = thousands(files);
+    report.add(
+        &format!(
+            "app: {n}-file selection (`a` on {folders} folder{}, `u`): first call / first file sent after `u`",
+            if folders == 1 { "" } else { "s" }
+        ),
+        format!("{first_write} ms (create_folder) / {first_file} ms (upload_all)"),
+        "≤ 1 s",
+        Some(first_file <= 1000),
+    );
+    let within = SCALE_DEADLINE.as_secs();
+    report.add(
+        &format!("… every row listed (the queue counts {n})"),
+        match listed {
+            Some(listed) => format!("{:.2} s after `u`", listed.as_secs_f64()),
+            None => format!("not within {within} s"),
+        },
+        "≤ 3 s",
+        Some(listed.is_some_and(|listed| listed <= Duration::from_secs(3))),
+    );
+    report.add(
+        &format!("… the app's CPU while sending small files at 5/s, {n} rows"),
+        format!(
+            "{:.2}% of a core over {:.0} s ({} files sent in it)",
+            usage.core_share * 100.0,
+            usage.window.as_secs_f64(),
+            usage.files_sent
+        ),
+        "≤ 2% of a core",
+        Some(usage.core_share <= 0.02),
+    );
+    let rss = usage.max_rss_kib as f64 * 1024.0 / MB;
+    report.add(
+        "… its RSS then (highest of samples every 100 ms)",
+        format!("{rss:.1} MB"),
+        "≤ 60 MB",
+        Some(rss <= 60.0),
+    );
+    Ok(())
+}
+
+/// When (wall-clock ms, as the sandbox logs) the first call to one of `endpoints` arrived at
+/// or after `since_ms`; polls the sandbox's log until `SCALE_DEADLINE`.
+fn first_call_after(sandbox: &Sandbox, since_ms: i64, endpoints: &[&str]) -> Result<i64, Failure> {
+    let deadline = Instant::now() + SCALE_DEADLINE;
+    loop {
+        let first = sandbox
+            .inspect()
+            .calls
+            .iter()
+            .filter(|call| call.at_ms >= since_ms && endpoints.contains(&call.endpoint.as_str()))
+            .map(|call| call.at_ms)
+            .min();
+        if let Some(at) = first {
+            return Ok(at);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no {endpoints:?} call within {SCALE_DEADLINE:?}").into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A process's use of the machine over a window.
+struct Usage {
+    window: Duration,
+    /// CPU time over wall time (1.0 = one core busy).
+    core_share: f64,
+    /// The highest VmRSS seen, sampled every 100 ms.
+    max_rss_kib: u64,
+    /// upload_all calls the sandbox logged in the window.
+    files_sent: usize,
+}
+
+fn sample_process(pid: u32, window: Duration, sandbox: &Sandbox) -> Result<Usage, Failure> {
+    let from_ms = wall_ms();
+    let before = cpu_ticks(pid)?;
+    let started = Instant::now();
+    let mut max_rss_kib = rss_kib(pid)?;
+    while started.elapsed() < window {
+        std::thread::sleep(Duration::from_millis(100));
+        max_rss_kib = max_rss_kib.max(rss_kib(pid)?);
+    }
+    let after = cpu_ticks(pid)?;
+    let window = started.elapsed();
+    let to_ms = wall_ms();
+    let files_sent = sandbox
+        .inspect()
+        .calls
+        .iter()
+        .filter(|call| call.endpoint == "upload_all" && (from_ms..to_ms).contains(&call.at_ms))
+        .count();
+    Ok(Usage {
+        window,
+        core_share: (after - before) as f64 / clock_ticks_per_second() / window.as_secs_f64(),
+        max_rss_kib,
+        files_sent,
+    })
+}
+
+/// Resident set size now (VmRSS in proc(5)'s status), in KiB.
+fn rss_kib(pid: u32) -> Result<u64, Failure> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .ok_or("no VmRSS")?;
+    Ok(line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()?)
+}
+
+/// A child that is killed and reaped however the measurement ends.
+struct Reaped {
+    child: std::process::Child,
+    reaped: bool,
+}
+
+impl Reaped {
+    fn new(child: std::process::Child) -> Reaped {
+        Reaped {
+            child,
+            reaped: false,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the child and reaps it with wait4: its peak RSS in KiB.
+    fn kill_and_reap(&mut self) -> Result<i64, Failure> {
+        self.child.kill()?;
+        let pid = self.child.id() as libc::pid_t;
+        let mut status: libc::c_int = 0;
+        // SAFETY: as in `measure`: our own child, not yet waited on.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        self.reaped = true;
+        if reaped != pid {
+            return Err(io::Error::last_os_error().into());
+        }
+        Ok(usage.ru_maxrss)
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// 100000 as "100,000".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------

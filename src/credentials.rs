@@ -76,10 +76,42 @@ fn platform_entry(account: &str) -> Result<keyring::Entry, String> {
     keyring::Entry::new(SERVICE, account).map_err(|err| err.to_string())
 }
 
+/// The kernel keyring that holds larkup's entries: the user's persistent keyring (it outlives
+/// logouts for `persistent_keyring_expiry`, 3 days idle by default), else the user keyring —
+/// both shared by every process of the user. Never the session keyring: a process without one
+/// (cron, systemd units, `docker exec`) would get a private anonymous one, per thread, and
+/// later reads would see another copy or none (issue 12 #5). Linked into this process's own
+/// keyring so that the keys are "possessed" here and readable whatever the session.
+#[cfg(target_os = "linux")]
+fn kernel_ring() -> Result<linux_keyutils::KeyRing, String> {
+    use linux_keyutils::{KeyRing, KeyRingIdentifier};
+    static RING: OnceLock<Result<KeyRing, String>> = OnceLock::new();
+    RING.get_or_init(|| {
+        let process = KeyRing::from_special_id(KeyRingIdentifier::Process, true)
+            .map_err(|err| format!("no process keyring: {err}"))?;
+        if let Ok(persistent) = KeyRing::get_persistent(KeyRingIdentifier::Process) {
+            return Ok(persistent);
+        }
+        let user = KeyRing::from_special_id(KeyRingIdentifier::User, true)
+            .map_err(|err| format!("no user keyring: {err}"))?;
+        process
+            .link_keyring(user)
+            .map_err(|err| format!("cannot reach the user keyring: {err}"))?;
+        Ok(user)
+    })
+    .clone()
+}
+
 #[cfg(target_os = "linux")]
 fn kernel_entry(account: &str) -> Result<keyring::Entry, String> {
-    let credential = keyring::keyutils::KeyutilsCredential::new_with_target(None, SERVICE, account)
-        .map_err(|err| err.to_string())?;
+    // keyring's keyutils credential, pointed at the shared ring instead of the session one;
+    // the description is the one keyring-rs uses, so earlier logins are still found.
+    let ring = kernel_ring()?;
+    let credential = keyring::keyutils::KeyutilsCredential {
+        session: ring,
+        persistent: None,
+        description: format!("keyring-rs:{account}@{SERVICE}"),
+    };
     Ok(keyring::Entry::new_with_credential(Box::new(credential)))
 }
 
@@ -121,7 +153,11 @@ pub enum CredentialError {
          token through LARKUP_TOKEN"
     )]
     Unavailable(String),
-    #[error("the OS keyring refused: {0}")]
+    #[error(
+        "the OS keyring refused: {0}. Make sure it is unlocked, or choose the store with \
+         LARKUP_KEYRING=platform or LARKUP_KEYRING=kernel; scripts can pass a token in \
+         LARKUP_TOKEN instead"
+    )]
     Refused(String),
 }
 
@@ -131,6 +167,16 @@ fn classify(err: keyring::Error) -> CredentialError {
             CredentialError::Unavailable(err.to_string())
         }
         other => CredentialError::Refused(other.to_string()),
+    }
+}
+
+/// `classify`, naming the store that refused (issue 12 #5: "the OS keyring refused" alone
+/// does not say which one, nor what to do).
+fn classify_in_store(err: keyring::Error) -> CredentialError {
+    let store = store().map_or("keyring", Store::describe);
+    match classify(err) {
+        CredentialError::Refused(why) => CredentialError::Refused(format!("{store}: {why}")),
+        other => other,
     }
 }
 
@@ -156,25 +202,25 @@ impl Keyring {
         entry.map_err(CredentialError::Unavailable)
     }
 
-    /// Blocking (the platform store may answer over D-Bus): call from a blocking thread.
+    /// Blocking (the platform store may answer over D-Bus): call through `blocking`.
     pub fn get(&self, kind: SecretKind) -> Result<Option<Secret>, CredentialError> {
         match self.entry(kind)?.get_password() {
             Ok(value) => Ok(Some(Secret::new(value))),
             Err(keyring::Error::NoEntry) => Ok(None),
-            Err(err) => Err(classify(err)),
+            Err(err) => Err(classify_in_store(err)),
         }
     }
 
     pub fn set(&self, kind: SecretKind, secret: &Secret) -> Result<(), CredentialError> {
         self.entry(kind)?
             .set_password(secret.expose())
-            .map_err(classify)
+            .map_err(classify_in_store)
     }
 
     pub fn delete(&self, kind: SecretKind) -> Result<(), CredentialError> {
         match self.entry(kind)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-            Err(err) => Err(classify(err)),
+            Err(err) => Err(classify_in_store(err)),
         }
     }
 
@@ -187,11 +233,46 @@ impl Keyring {
     }
 }
 
-/// Runs a keyring operation on a blocking thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The one thread of this process that talks to the keyring. Kernel keyrings hang off a
+/// thread's credentials (a session or process keyring made on one thread is not seen from
+/// another), and a Secret Service connection is best kept on one thread too; tokio's blocking
+/// pool would spread the calls over many (issue 12 #5).
+fn keyring_thread() -> Option<&'static std::sync::Mutex<std::sync::mpsc::Sender<Job>>> {
+    static THREAD: OnceLock<Option<std::sync::Mutex<std::sync::mpsc::Sender<Job>>>> =
+        OnceLock::new();
+    THREAD
+        .get_or_init(|| {
+            let (jobs, inbox) = std::sync::mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("larkup-keyring".to_string())
+                .spawn(move || {
+                    while let Ok(job) = inbox.recv() {
+                        job();
+                    }
+                })
+                .ok()?;
+            Some(std::sync::Mutex::new(jobs))
+        })
+        .as_ref()
+}
+
+/// Runs a keyring operation on the keyring thread.
 pub async fn blocking<T: Send + 'static>(
     operation: impl FnOnce() -> Result<T, CredentialError> + Send + 'static,
 ) -> Result<T, CredentialError> {
-    tokio::task::spawn_blocking(operation)
-        .await
-        .map_err(|err| CredentialError::Unavailable(format!("keyring thread stopped: {err}")))?
+    let stopped = || CredentialError::Unavailable("the keyring thread stopped".to_string());
+    let thread = keyring_thread()
+        .ok_or_else(|| CredentialError::Unavailable("cannot start the keyring thread".into()))?;
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = answer.send(operation());
+    });
+    thread
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .send(job)
+        .map_err(|_| stopped())?;
+    answered.await.map_err(|_| stopped())?
 }

@@ -45,18 +45,20 @@ pub enum LoginError {
 
 impl LoginError {
     /// A message with the catalog's hint when Feishu refused.
+    /// Strings from outside (an OAuth `error` from the callback, a server's message) are
+    /// escaped, so they cannot drive the terminal.
     pub fn describe(&self, lang: Lang) -> String {
         match self {
             // larkup's own codes (feishu-api.md has no number for them): the message and hint.
             LoginError::Feishu(Error::Api(api)) if api.code < 0 => {
-                format!("{}\n{}", api.msg, api.hint(lang))
+                format!("{}\n{}", crate::sanitize::escape(&api.msg), api.hint(lang))
             }
             LoginError::Feishu(err) => err.describe(lang),
             LoginError::Dead(err) => format!(
                 "the login has ended and cannot be renewed; log in again with `larkup login`.\n{}",
                 err.describe(lang)
             ),
-            other => other.to_string(),
+            other => crate::sanitize::escape_lines(&other.to_string()),
         }
     }
 }
@@ -191,10 +193,10 @@ impl RefreshState {
         settings.profiles.insert(self.profile_name.clone(), updated);
         settings.save()?;
         let token = token.ok_or_else(|| {
-            LoginError::Other(format!(
-                "the renewed token is missing from the {} right after it was stored",
-                credentials::store().map_or("keyring", |store| store.describe())
-            ))
+            LoginError::Other(
+                "the renewed token is missing from the keyring right after it was stored"
+                    .to_string(),
+            )
         })?;
         self.credentials.replace(token.clone()).await;
         Ok(token)

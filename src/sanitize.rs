@@ -38,6 +38,15 @@ pub fn path(path: &std::path::Path) -> String {
     escape(&path.display().to_string()).into_owned()
 }
 
+/// The engine's messages about a local file start with its path (`./nope.txt: does not
+/// exist`); a line or row that already names the file drops it, so the path is not said twice
+/// (issue 14.4). Both front ends use this one.
+pub fn without_path<'a>(message: &'a str, path: &std::path::Path) -> &'a str {
+    message
+        .strip_prefix(&format!("{}: ", path.display()))
+        .unwrap_or(message)
+}
+
 /// C0 and C1 controls, DEL, and the bidirectional overrides that reorder what is shown.
 fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
@@ -56,5 +65,20 @@ mod tests {
         );
         assert_eq!(escape("\u{9b}2J\u{7f}"), "\\u{9b}2J\\u{7f}");
         assert_eq!(escape_lines("one \u{1b}[2J\ntwo"), "one \\e[2J\ntwo");
+    }
+
+    #[test]
+    fn the_leading_path_goes_once() {
+        let path = std::path::Path::new("./nope.txt");
+        assert_eq!(
+            without_path("./nope.txt: does not exist", path),
+            "does not exist"
+        );
+        assert_eq!(without_path("quota exceeded", path), "quota exceeded");
+        // Only a leading path: the same text later in the message stays.
+        assert_eq!(
+            without_path("cannot read ./nope.txt: gone", path),
+            "cannot read ./nope.txt: gone"
+        );
     }
 }

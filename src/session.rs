@@ -174,7 +174,7 @@ impl SessionOptions {
 /// What every Drive command needs: the client, and the language for hints.
 pub struct Session {
     pub drive: Drive,
-    /// The write family's pacer (feishu-api.md §0), holding the login's refresher.
+    /// The write family's pacer (feishu-api.md §0); the client under `drive` refreshes.
     pub pacer: Pacer,
     pub lang: Lang,
     /// The server's base URL: part of the journal's scope.
@@ -214,7 +214,7 @@ impl Session {
         scope(&self.base_url, &identity)
     }
 
-    /// A pacer at listing's rate with the same refresher, for one-off reads.
+    /// A pacer at listing's rate with the same retry law and notices, for one-off reads.
     pub fn reads(&self) -> Pacer {
         self.pacer.sibling(FEISHU_LIST_QPS)
     }
@@ -226,8 +226,7 @@ impl Session {
     ) -> Result<String, crate::feishu::Error> {
         match folder {
             Some(token) if !token.is_empty() => Ok(token.to_string()),
-            // Through a pacer, which holds the login's refresher: the first call of `ls`,
-            // `mkdir` and `upload` renews an expired user token once instead of failing.
+            // Paced like every read; the client renews an expired user token on the way.
             _ => Ok(self
                 .reads()
                 .call(Idempotence::Safe, || self.drive.root_folder())

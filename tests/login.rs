@@ -6,6 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::keyring::PrivateKeyring;
@@ -105,8 +106,17 @@ impl Login {
             self.assert_not_secret(arg);
         }
         let mut command = self.command();
+        command.args(args);
+        self.spawn_command(command, stdin)
+    }
+
+    /// `spawn` for a command already holding its arguments.
+    fn spawn_command(
+        &self,
+        mut command: Command,
+        stdin: &str,
+    ) -> (Child, mpsc::UnboundedReceiver<String>) {
         command
-            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -1023,4 +1033,329 @@ async fn two_uploads_while_tokens_expire_every_two_seconds_never_fail_on_the_tok
         .collect();
     assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
     login.assert_no_secret_leaked();
+}
+
+/// `command` run inside a new anonymous session keyring of its own (`keyctl session -`), as
+/// separate logins, cron jobs or `docker exec` shells would be.
+fn in_own_session(command: &Command) -> Command {
+    let std = command.as_std();
+    let mut wrapped = Command::new("keyctl");
+    wrapped
+        .args(["session", "-"])
+        .arg(std.get_program())
+        .args(std.get_args())
+        .kill_on_drop(true);
+    for (key, value) in std.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kernel_keyring_serves_every_session_through_refreshes() {
+    let Ok(keyctl) = std::process::Command::new("keyctl")
+        .args(["session", "-", "true"])
+        .output()
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "keyctl is missing: .ci/run installs keyutils"
+        );
+        eprintln!("skipped: keyctl is missing (apt-get install keyutils)");
+        return;
+    };
+    if !keyctl.status.success() {
+        // A container's seccomp profile may refuse keyctl: nothing to test here.
+        eprintln!(
+            "skipped: this machine refuses the kernel keyring: {}",
+            String::from_utf8_lossy(&keyctl.stderr)
+        );
+        return;
+    }
+    // Tokens live 2 s and die at refresh: every command refreshes, each in its own session.
+    let options = SandboxOptions {
+        device_interval: 1,
+        token_ttl: 2,
+        refresh_grace: 0,
+        qps: 0,
+        latency_ms: 200,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    // The kernel keyring is shared by every process of this user: a profile of this test only.
+    let profile = format!(
+        "kernel-{}-{}",
+        std::process::id(),
+        login
+            .config
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x")
+    );
+    let larkup = |args: &[&str]| {
+        let mut command = login.command();
+        command
+            .env("LARKUP_KEYRING", "kernel")
+            .args(["--profile", &profile])
+            .args(args);
+        in_own_session(&command)
+    };
+    let app_id = login.h.sandbox.app_id();
+    let secret = format!("{}\n", login.h.sandbox.app_secret());
+    let (child, mut lines) =
+        login.spawn_command(larkup(&["login", "--device", "--app-id", &app_id]), &secret);
+    let url = login.link(&mut lines, "/oauth/v1/device/verify?").await;
+    let page = http().get(&url).send().await.expect("verification page");
+    assert!(page.status().is_success(), "{}", page.status());
+    let (code, stdout, stderr) = login.finish(child, lines).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("kernel keyring"), "{stdout}");
+
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut command = larkup(&args);
+        async move { Run::from(command.output().await.expect("larkup runs")) }
+    };
+    let status = run(vec!["status".into()]).await;
+    assert_eq!(status.code, Some(0), "{}", status.all());
+    assert!(!status.stdout.contains("missing"), "{}", status.all());
+    // Two sessions uploading at once, refreshing each other's tokens away.
+    let mut batches = [Vec::new(), Vec::new()];
+    for (batch, paths) in batches.iter_mut().enumerate() {
+        for index in 0..8 {
+            let file = login
+                .h
+                .file(&format!("k/b{batch}-f{index}.txt"), &pattern(500, index));
+            paths.push(file.display().to_string());
+        }
+    }
+    let upload = |paths: &Vec<String>| {
+        let mut args = vec!["upload".to_string()];
+        args.extend(paths.iter().cloned());
+        run(args)
+    };
+    let (first, second) = tokio::join!(upload(&batches[0]), upload(&batches[1]));
+    for run in [first, second] {
+        login.saw(&run.stderr);
+        assert_eq!(run.code, Some(0), "{}", run.all());
+        assert_eq!(
+            common::uploaded_tokens(&run.stdout).len(),
+            8,
+            "{}",
+            run.all()
+        );
+    }
+    let status = run(vec!["status".into()]).await;
+    assert_eq!(status.code, Some(0), "{}", status.all());
+    assert!(
+        !status.stdout.contains("missing from the keyring"),
+        "{}",
+        status.all()
+    );
+    let refused: Vec<_> = login
+        .h
+        .sandbox
+        .inspect()
+        .calls
+        .into_iter()
+        .filter(|call| call.endpoint == "token" && call.code != 0)
+        .collect();
+    assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
+    let refused: Vec<_> = login
+        .h
+        .sandbox
+        .inspect()
+        .calls
+        .into_iter()
+        .filter(|call| call.endpoint == "token" && call.code != 0)
+        .collect();
+    assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
+    let out = run(vec!["logout".into()]).await;
+    assert_eq!(out.code, Some(0), "{}", out.all());
+    let after = run(vec!["ls".into()]).await;
+    assert_eq!(after.code, Some(2), "after logout: {}", after.all());
+    login.assert_no_secret_leaked();
+}
+
+/// Issue 12 #6: the terminal app's browsing, new folder and uploads go through the session's
+/// client, which refreshes; across several token expiries no token error reaches the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_app_browses_makes_a_folder_and_uploads_across_token_expiries() {
+    // Tokens live 3 s and die at refresh; each round below also expires them outright.
+    let options = SandboxOptions {
+        device_interval: 1,
+        token_ttl: 3,
+        refresh_grace: 0,
+        ..SandboxOptions::default()
+    };
+    let Some(login) = Login::start(options).await else {
+        return;
+    };
+    let (code, stdout, stderr) = login.device_login(&[], false).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let root = login.h.sandbox.root_token();
+    login.h.sandbox.seed_folder(&root, "Alpha", 2);
+    login.h.file("one.txt", b"one");
+    login.h.file("two.txt", &pattern(70_000, 2));
+
+    let mut command = portable_pty::CommandBuilder::new(env!("CARGO_BIN_EXE_larkup"));
+    command.cwd(login.h.work.path());
+    for (key, value) in login.command().as_std().get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        }
+    }
+    command.env_remove("LARKUP_LOG");
+    // Every frame the app draws is checked, not only the ones the test happens to look at.
+    let seen_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let witness = seen_error.clone();
+    let observer: common::pty::Observer = Box::new(move |screen, _| {
+        let text = screen.contents();
+        if text.contains("99991677") || text.contains("99991668") || text.contains("expired") {
+            let mut first = witness.lock().expect("witness");
+            first.get_or_insert(text);
+        }
+    });
+    let mut tui = common::pty::Pty::spawn(command, 30, 110, Some(observer)).expect("pty");
+    let wait = Duration::from_secs(20);
+    let listings = || {
+        login
+            .h
+            .sandbox
+            .inspect()
+            .calls
+            .iter()
+            .filter(|call| call.endpoint == "list" && call.code == 0)
+            .count()
+    };
+    tokio::task::block_in_place(|| {
+        tui.wait_for(wait, |s| {
+            s.contains("Drive  My Space") && s.contains("Alpha") && s.contains("one.txt")
+        })
+        .unwrap_or_else(|screen| panic!("the panes:\n{screen}"));
+        // Mark both local files, then browse the Drive pane.
+        tui.keys("  ").expect("mark");
+        tui.wait_for(wait, |s| s.contains("2 marked"))
+            .unwrap_or_else(|screen| panic!("two marks:\n{screen}"));
+        tui.keys("\t").expect("focus the Drive pane");
+        for round in 0..4 {
+            login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+            let before = listings();
+            tui.keys("r").expect("reload");
+            assert!(
+                tui.wait_for_state(wait, |_| listings() > before),
+                "round {round}: the reload was never answered:\n{}",
+                tui.contents()
+            );
+            tui.wait_for(wait, |s| s.contains("Alpha"))
+                .unwrap_or_else(|screen| panic!("round {round}: listing gone:\n{screen}"));
+        }
+        // New folder, after one more expiry.
+        login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+        tui.keys("n").expect("new folder");
+        tui.wait_for(wait, |s| {
+            s.contains("New folder") || s.contains("new folder")
+        })
+        .unwrap_or_else(|screen| panic!("the new-folder prompt:\n{screen}"));
+        tui.keys("Beta\r").expect("name");
+        tui.wait_for(wait, |s| s.contains("Beta"))
+            .unwrap_or_else(|screen| panic!("the new folder is listed:\n{screen}"));
+        // And an upload, after one more.
+        login.h.sandbox.expire_tokens_of(DEFAULT_USER);
+        tui.keys("u").expect("upload");
+        tui.wait_for(wait, |s| s.matches('✓').count() == 2 && s.contains("2/2"))
+            .unwrap_or_else(|screen| panic!("both files uploaded:\n{screen}"));
+        tui.keys("q").expect("quit");
+        assert!(tui.wait_exit(wait).is_some_and(|status| status.success()));
+    });
+    let stored = login.h.sandbox.inspect();
+    let mut names: Vec<&str> = stored.files.iter().map(|file| file.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["one.txt", "two.txt"]);
+    let calls = stored.calls;
+    assert!(
+        calls.iter().filter(|call| call.code == 99991677).count() >= 6,
+        "the app met an expired token in every round: {calls:?}"
+    );
+    assert!(login.h.sandbox.refreshes() >= 6, "{calls:?}");
+    let seen = seen_error.lock().expect("witness").clone();
+    assert!(
+        seen.is_none(),
+        "a token error on screen:\n{}",
+        seen.unwrap_or_default()
+    );
+}
+
+/// Issue 12 #7: the device poll reads `error` first and ignores `code`; a gateway page or a
+/// dropped poll is not an answer, so polling goes on (feishu-api.md §7c).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_poll_survives_a_gateway_page_and_pending_codes() {
+    use axum::http::StatusCode;
+    use larkup::feishu::auth::{AppCredentials, Auth, Hosts};
+    use larkup::feishu::Secret;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let polls = Arc::new(AtomicU32::new(0));
+    let counter = polls.clone();
+    let router = axum::Router::new()
+        .route(
+            "/oauth/v1/device_authorization",
+            axum::routing::post(|| async {
+                axum::Json(serde_json::json!({
+                    "device_code": "dc1", "user_code": "ABCD-EFGH",
+                    "verification_uri": "http://127.0.0.1/verify",
+                    "expires_in": 60, "interval": 1,
+                }))
+            }),
+        )
+        .route(
+            "/open-apis/authen/v2/oauth/token",
+            axum::routing::post(move || {
+                let poll = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    use axum::response::IntoResponse;
+                    match poll {
+                        // A gateway's page, then Feishu's pending answer with a code beside it.
+                        0 => (StatusCode::BAD_GATEWAY, "<html>502</html>").into_response(),
+                        1 => (
+                            StatusCode::BAD_REQUEST,
+                            axum::Json(serde_json::json!({
+                                "code": 20079, "error": "authorization_pending",
+                                "error_description": "not yet",
+                            })),
+                        )
+                            .into_response(),
+                        _ => axum::Json(serde_json::json!({
+                            "code": 0, "access_token": "u-granted", "expires_in": 7200,
+                            "refresh_token": "ur-granted", "refresh_token_expires_in": 604800,
+                            "scope": "drive:file:upload offline_access",
+                        }))
+                        .into_response(),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let auth = Auth::new(Hosts::for_base_url(&base)).expect("auth");
+    let app = AppCredentials {
+        id: "cli_test".to_string(),
+        secret: Secret::new("s"),
+    };
+    let tokens = tokio::time::timeout(WAIT, larkup::login::device_flow(&auth, &app, |_, _| {}))
+        .await
+        .expect("the flow ends in time")
+        .expect("granted after a 502 and a pending answer with a code");
+    assert_eq!(tokens.access.expose(), "u-granted");
+    assert_eq!(polls.load(Ordering::SeqCst), 3);
 }

@@ -378,6 +378,8 @@ fn scrolled_queue_shows_a_new_failure_and_its_hint() {
         ));
     }
     app.update(Action::Engine(Event::Idle, t));
+    // The second batch: u.
+    app.update(Action::Upload);
     for (job, name) in [(41, "notes.md"), (42, "disk-image.iso")] {
         app.update(Action::Engine(queued(job, name, 2048), t));
     }
@@ -499,5 +501,141 @@ fn help_at_two_hundred_columns() {
     ] {
         assert!(screen.contains(text), "{text:?} cut:\n{screen}");
     }
+    insta::assert_snapshot!(screen);
+}
+
+/// Issue 11 "Counts" and issue 14.4: a rerun's rows read "already there" apart from the
+/// uploads (no ✓: nothing was sent), a row uploaded again says why, and problem rows do not
+/// say the path the row already names. The title counts each kind apart.
+#[test]
+fn rerun_rows_already_there_uploaded_again_and_reasons_without_the_path() {
+    let mut app = app(120, 26);
+    let t = Instant::now();
+    for (job, name) in [
+        (1, "beach.jpg"),
+        (2, "notes.md"),
+        (3, "empty.txt"),
+        (4, "locked.pdf"),
+    ] {
+        app.update(Action::Engine(queued(job, name, 2048), t));
+    }
+    app.update(Action::Engine(
+        Event::AlreadyThere {
+            job: 1,
+            file_token: "boxcnBEACH0001".to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Started { job: 2 }, t));
+    app.update(Action::Engine(
+        Event::Done {
+            job: 2,
+            file_token: "boxcnNOTES0002".to_string(),
+            note: Some("was no longer in Drive; uploaded again".to_string()),
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Skipped {
+            job: 3,
+            reason: "/data/photos/empty.txt: the file is empty (Drive refuses empty files)"
+                .to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Failed {
+            job: 4,
+            failure: Failure::local("/data/photos/locked.pdf: Permission denied (os error 13)"),
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Idle, t));
+    let screen = render(&app);
+    assert!(!screen.contains("/data/photos/empty.txt"), "{screen}");
+    // The row names the file; the status line, which does not, keeps the path.
+    assert!(screen.contains("2.0 KiB  Permission denied"), "{screen}");
+    assert!(screen.contains("already there  boxcnBEACH0001"), "{screen}");
+    assert!(
+        screen.contains("1 uploaded · 1 already there · 1 skipped"),
+        "{screen}"
+    );
+    assert_eq!(screen.matches('✓').count(), 1, "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+/// Issue 12 "say what is happening": an upload call's retry on the status line; the running
+/// row and the totals say it waits.
+#[test]
+fn a_retry_reads_on_the_status_line() {
+    let mut app = with_queue(app(120, 26), false);
+    app.update(Action::Retrying {
+        notice: larkup::transfer::pacer::RetryNotice {
+            reason: "cannot reach open.feishu.cn (connection refused)".to_string(),
+            attempt: 2,
+            of: 8,
+            delay: Duration::from_secs(4),
+        },
+        uploads: true,
+    });
+    let screen = render(&app);
+    assert!(
+        screen.contains("cannot reach open.feishu.cn (connection refused); retry 2/8 in 4.0 s"),
+        "{screen}"
+    );
+    // The running row and the totals hold still: no speed, no ETA while it waits.
+    assert!(!screen.contains("/s"), "{screen}");
+    assert!(!screen.contains("ETA 0"), "{screen}");
+    assert!(screen.contains("51%  retrying"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+/// Issue 11 "Two processes": waiting for another larkup, named, on the status line and in
+/// the queue's title.
+#[test]
+fn waiting_for_another_larkup_reads_on_the_status_line() {
+    let mut app = app(120, 26);
+    app.update(Action::Upload);
+    app.update(Action::Engine(
+        Event::Waiting {
+            folder: "fldcnPROJECTS01".to_string(),
+            pid: Some(31337),
+        },
+        Instant::now(),
+    ));
+    let screen = render(&app);
+    assert!(
+        screen.contains("waiting for another larkup (pid 31337) uploading into /Projects"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+/// Issue 11 "Counts" in the top line while a rerun runs: already there and skipped apart.
+#[test]
+fn the_top_line_counts_already_there_and_skipped_apart_while_running() {
+    let mut app = app(120, 26);
+    let t = Instant::now();
+    for (job, name) in [(1, "beach.jpg"), (2, "notes.md"), (3, "video.mp4")] {
+        app.update(Action::Engine(queued(job, name, 2048), t));
+    }
+    app.update(Action::Engine(
+        Event::AlreadyThere {
+            job: 1,
+            file_token: "boxcnBEACH0001".to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Skipped {
+            job: 2,
+            reason: "\"notes.md\" already exists in the destination folder".to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Started { job: 3 }, t));
+    let screen = render(&app);
+    let top = screen.lines().next().unwrap_or_default().to_string();
+    assert!(top.contains("↑ 2/3 (1 already there, 1 skipped)"), "{top}");
     insta::assert_snapshot!(screen);
 }

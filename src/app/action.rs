@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::config::Bookmark;
 use crate::feishu::{DriveEntry, Secret};
 use crate::transfer::events::{Command, ConflictChoice, Event};
+use crate::transfer::pacer::RetryNotice;
 
 use super::local::LocalEntry;
 use super::login::LoginScreen;
@@ -124,6 +125,14 @@ pub enum Action {
     },
     /// Background work went wrong in a way the user should read (e.g. saving bookmarks).
     Report(String),
+    /// The pacer is about to wait and send a failed call again (issue 12 "say what is
+    /// happening"): shown until a call succeeds or the retries end. `uploads`: a call of the
+    /// write family (the engine's, or a new folder), whose wait holds up the running rows;
+    /// otherwise one of the app's own listings.
+    Retrying {
+        notice: RetryNotice,
+        uploads: bool,
+    },
 }
 
 /// One page of a Drive folder listing.

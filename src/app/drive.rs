@@ -20,6 +20,9 @@ pub struct DrivePane {
     pub offset: usize,
     /// The token for the next page while the folder has more.
     pub next_page: Option<String>,
+    /// Page tokens already followed in this listing: a server that hands one out twice would
+    /// page forever (issue 12 "floods").
+    pub pages_seen: std::collections::HashSet<String>,
     pub loading: bool,
     pub error: Option<String>,
     pub generation: u64,
@@ -69,6 +72,7 @@ impl DrivePane {
         self.cursor = 0;
         self.offset = 0;
         self.next_page = None;
+        self.pages_seen.clear();
         self.loading = true;
         self.error = None;
         self.generation += 1;
@@ -88,6 +92,28 @@ impl DrivePane {
                 self.cursor = pos;
                 self.reselect = None;
             }
+        }
+    }
+
+    /// Takes the server's next page token, unless it is one this listing already followed or
+    /// the listing has reached Drive's page bound; then the listing ends with an error.
+    pub fn set_next_page(&mut self, next: Option<String>) {
+        self.next_page = None;
+        let Some(next) = next else {
+            return;
+        };
+        if self.pages_seen.len() >= crate::feishu::drive::MAX_LIST_PAGES {
+            self.error = Some(format!(
+                "the server sent more than {} pages for this folder; listing stopped",
+                crate::feishu::drive::MAX_LIST_PAGES
+            ));
+        } else if !self.pages_seen.insert(next.clone()) {
+            self.error = Some(
+                "the server repeated a page token (a listing that would never end); listing stopped"
+                    .to_string(),
+            );
+        } else {
+            self.next_page = Some(next);
         }
     }
 

@@ -10,9 +10,9 @@ mod mouse;
 mod prompts;
 pub mod queue;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use action::{Action, DrivePage, Effect, Environment, Pane};
 use drive::{Crumb, DrivePane};
@@ -83,8 +83,33 @@ pub struct App {
     /// The home directory, shown as `~` in paths (none in tests).
     pub home: Option<PathBuf>,
     pub status: Option<Status>,
+    /// A condition that lasts (a retry wait, another larkup holding the destination), shown
+    /// on the status line while it lasts, with the status it covered to come back after.
+    pub notice: Option<Notice>,
+    /// Drive folders uploaded into, by token, as the user saw them: what "waiting for another
+    /// larkup … uploading into" names.
+    pub destinations: HashMap<String, String>,
     pub login: Option<LoginScreen>,
     pub should_quit: bool,
+}
+
+/// What the status line says while a condition lasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    /// The status line before the notice took it.
+    pub covered: Option<Status>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// The app's own listing fails and is being sent again.
+    Retrying,
+    /// A write-family call (an upload's, a new folder's) fails and is being sent again: the
+    /// running rows wait on it.
+    RetryingUploads,
+    /// Another process holds the destination's lock.
+    Waiting,
 }
 
 impl App {
@@ -106,6 +131,8 @@ impl App {
             utc_offset: 0,
             home: None,
             status: None,
+            notice: None,
+            destinations: HashMap::new(),
             login: None,
             should_quit: false,
         }
@@ -132,6 +159,7 @@ impl App {
     }
 
     fn say(&mut self, text: impl Into<String>) {
+        self.notice = None;
         self.status = Some(Status {
             text: text.into(),
             error: false,
@@ -139,10 +167,45 @@ impl App {
     }
 
     fn warn(&mut self, text: impl Into<String>) {
+        self.notice = None;
         self.status = Some(Status {
             text: text.into(),
             error: true,
         });
+    }
+
+    /// Puts a lasting condition on the status line; the status it covers comes back when the
+    /// condition ends (unless something newer was said meanwhile).
+    fn begin_notice(&mut self, kind: NoticeKind, text: String, error: bool) {
+        // `say` and `warn` end a notice, so a notice still here is what the line shows.
+        let covered = match self.notice.take() {
+            Some(notice) => notice.covered,
+            None => self.status.clone(),
+        };
+        self.status = Some(Status { text, error });
+        self.notice = Some(Notice { kind, covered });
+    }
+
+    /// The condition ended: the status line goes back to what it said before, unless the line
+    /// was taken by something else since.
+    fn end_notice(&mut self, kind: NoticeKind) {
+        if self
+            .notice
+            .as_ref()
+            .is_none_or(|notice| notice.kind != kind)
+        {
+            return;
+        }
+        if let Some(notice) = self.notice.take() {
+            self.status = notice.covered;
+        }
+    }
+
+    /// An upload call waits to be sent again: running rows show that, not a speed.
+    pub fn retrying_uploads(&self) -> bool {
+        self.notice
+            .as_ref()
+            .is_some_and(|notice| notice.kind == NoticeKind::RetryingUploads)
     }
 
     fn areas(&self) -> layout::Areas {
@@ -219,14 +282,42 @@ impl App {
                 done,
                 error,
             } => self.local_listed(generation, entries, seen, done, error),
-            Action::DriveRoot(result) => self.drive_root(result),
-            Action::DrivePage { generation, result } => self.drive_page(generation, result),
+            Action::DriveRoot(result) => {
+                // An answer, good or bad: whatever retries there were have ended.
+                self.end_notice(NoticeKind::Retrying);
+                self.drive_root(result)
+            }
+            Action::DrivePage { generation, result } => {
+                self.end_notice(NoticeKind::Retrying);
+                self.drive_page(generation, result)
+            }
             Action::FolderCreated {
                 parent,
                 name,
                 result,
-            } => self.folder_created(parent, name, result),
+            } => {
+                // create_folder goes through the write family's pacer (feishu-api.md §5), so
+                // its retries were told as the uploads' are.
+                self.end_notice(NoticeKind::RetryingUploads);
+                self.folder_created(parent, name, result)
+            }
             Action::Engine(event, now) => self.engine_event(event, now),
+            Action::Retrying { notice, uploads } => {
+                let text = format!(
+                    "{}; retry {}/{} in {}",
+                    crate::sanitize::escape(&notice.reason),
+                    notice.attempt,
+                    notice.of,
+                    seconds(notice.delay)
+                );
+                let kind = if uploads {
+                    NoticeKind::RetryingUploads
+                } else {
+                    NoticeKind::Retrying
+                };
+                self.begin_notice(kind, text, true);
+                Vec::new()
+            }
             Action::Resize { width, height } => {
                 self.width = width;
                 self.height = height;
@@ -482,6 +573,7 @@ impl App {
                     self.local.refilter();
                 }
                 self.status = None;
+                self.notice = None;
                 Vec::new()
             }
             Action::Click { column, row } => self.click(column, row),
@@ -722,7 +814,7 @@ impl App {
         match result {
             Ok(page) => {
                 self.drive.add_page(page.entries);
-                self.drive.next_page = page.next_page;
+                self.drive.set_next_page(page.next_page);
                 let rows = self.drive_rows();
                 keep_visible(self.drive.cursor, &mut self.drive.offset, rows);
                 self.more_drive()
@@ -765,6 +857,38 @@ impl App {
 
     fn engine_event(&mut self, event: Event, now: Instant) -> Vec<Effect> {
         let idle = matches!(event, Event::Idle);
+        // A call went through, or a row's retries ended in its failure (the row says why):
+        // "retry 2/8 in 4 s" is over either way.
+        if matches!(
+            event,
+            Event::FolderReady { .. }
+                | Event::Progress { .. }
+                | Event::Done { .. }
+                | Event::AlreadyThere { .. }
+                | Event::Skipped { .. }
+                | Event::Failed { .. }
+                | Event::Idle
+        ) {
+            self.end_notice(NoticeKind::RetryingUploads);
+        }
+        match &event {
+            Event::Waiting { folder, pid } => {
+                let whom = pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+                let into = self
+                    .destinations
+                    .get(folder)
+                    .cloned()
+                    .unwrap_or_else(|| format!("folder {folder}"));
+                self.begin_notice(
+                    NoticeKind::Waiting,
+                    format!("waiting for another larkup{whom} uploading into {into}"),
+                    false,
+                );
+            }
+            // The lock is ours (jobs are queued after it), or the work is over.
+            Event::Queued { .. } | Event::Idle => self.end_notice(NoticeKind::Waiting),
+            _ => {}
+        }
         let failed = match &event {
             Event::Failed { job, failure } => {
                 if failure.code.is_none() {
@@ -812,8 +936,11 @@ impl App {
             if self.status.as_ref().is_some_and(|status| !status.error) {
                 let totals = &self.queue.totals;
                 self.say(format!(
-                    "finished: {} uploaded, {} skipped, {} failed",
-                    totals.files_done, totals.files_skipped, totals.files_failed
+                    "finished: {} uploaded, {} already there, {} skipped, {} failed",
+                    totals.files_done,
+                    totals.files_already,
+                    totals.files_skipped,
+                    totals.files_failed
                 ));
             }
             // New files are in the Drive folder now: show them.
@@ -843,6 +970,9 @@ impl App {
             destination_depth: Some(self.drive.path.len().saturating_sub(1)),
             exclude: Default::default(),
         };
+        // What "waiting for another larkup … uploading into" will name.
+        self.destinations
+            .insert(crumb.token.clone(), self.drive.destination_path());
         let count = selection.paths.len();
         self.say(format!(
             "uploading {count} item{} to {}",
@@ -850,10 +980,22 @@ impl App {
             self.drive.destination_path()
         ));
         self.marks.clear();
+        if !self.queue.running() {
+            self.queue.new_batch = true;
+        }
         self.queue.busy = true;
         // The view follows the new work.
         self.queue.pinned = false;
         vec![Effect::Engine(Command::Add(selection))]
+    }
+}
+
+/// `0.3 s`, `4.0 s`, `12 s`: a retry's wait as the CLI says it.
+fn seconds(delay: Duration) -> String {
+    if delay < Duration::from_secs(10) {
+        format!("{:.1} s", delay.as_secs_f64())
+    } else {
+        format!("{} s", delay.as_secs())
     }
 }
 

@@ -1,9 +1,13 @@
 //! The upload queue as the screen shows it: one row per engine job, built from engine events
 //! alone, plus the batch totals shared with the headless front end (`progress::Totals`).
 //! Rows are found by job id through an index and the unfinished ones are counted as they
-//! change, so filling and updating a 100,000-row queue costs time linear in its events.
+//! change, so filling and updating a 100,000-row queue costs time linear in its events. Rows
+//! are kept small (a rare failure boxed, one folder string shared by its files, room made once
+//! when the plan's size is known): the app holds one per file of a 100k-file batch.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::feishu::Lang;
@@ -16,20 +20,30 @@ pub enum RowState {
     Running,
     Done {
         file_token: String,
-        /// How it finished when not by a plain upload (resumed, already uploaded).
+        /// How it finished when not by a plain upload: found after an interrupted upload,
+        /// uploaded again because Drive no longer held the journalled file.
         note: Option<String>,
+    },
+    /// An earlier run uploaded it and Drive still lists it: nothing was sent (counted apart
+    /// from uploads, as `Totals` does).
+    AlreadyThere {
+        file_token: String,
     },
     Skipped {
         reason: String,
     },
     Failed {
-        failure: Failure,
+        /// Boxed: a failure is three times the size of the other states and rare.
+        failure: Box<Failure>,
     },
 }
 
 impl RowState {
     pub fn finished(&self) -> bool {
-        matches!(self, RowState::Done { .. } | RowState::Skipped { .. })
+        matches!(
+            self,
+            RowState::Done { .. } | RowState::AlreadyThere { .. } | RowState::Skipped { .. }
+        )
     }
 
     /// Queued or running: work still to come.
@@ -42,10 +56,14 @@ impl RowState {
 pub struct Row {
     pub job: JobId,
     pub name: String,
-    /// Remote folder below the destination, `/`-separated.
-    pub folder: String,
+    /// The local file, so messages that start with it can drop it (the row names the file).
+    pub path: PathBuf,
+    /// Remote folder below the destination, `/`-separated; shared by the rows of one folder.
+    pub folder: Arc<str>,
     pub size: u64,
     pub bytes_done: u64,
+    /// Bytes an earlier run confirmed (a resumed upload): in the bar, not in the speed.
+    pub earlier: u64,
     pub state: RowState,
     pub started: Option<Instant>,
     /// Bytes per second of this row since it started.
@@ -75,6 +93,11 @@ pub struct Queue {
     pub offset: usize,
     /// True from `u` until the engine says Idle.
     pub busy: bool,
+    /// `u` on a settled queue: the batch's first row starts the totals afresh.
+    pub new_batch: bool,
+    /// Another larkup holds a destination this app wants to upload into: (folder token, its
+    /// pid). Set by `Event::Waiting`, gone when the next job is queued (the lock is ours).
+    pub waiting: Option<(String, Option<u32>)>,
     /// The cursor sits on a failure the view moved to, and stays there while the user looks
     /// elsewhere, until the next upload or the user moves it.
     pub pinned: bool,
@@ -86,6 +109,15 @@ pub struct Queue {
     running_rows: BTreeSet<usize>,
     /// The last row handed out for change: (position, was active, was running).
     touched: Option<(usize, bool, bool)>,
+}
+
+/// `folder` as the last row's folder when it is the same one (the engine queues a folder's
+/// files together), so a 1,000-file folder holds its name once.
+fn shared_folder(rows: &[Row], folder: String) -> Arc<str> {
+    match rows.last() {
+        Some(last) if *last.folder == *folder => last.folder.clone(),
+        _ => Arc::from(folder),
+    }
 }
 
 impl Queue {
@@ -185,12 +217,11 @@ impl Queue {
     pub fn apply(&mut self, event: Event, now: Instant) {
         self.settle();
         if let Event::Queued { job, .. } = &event {
-            let settled = self.active_rows() == 0;
-            if self.position(*job).is_none()
-                && settled
-                && self.totals.finished() == self.totals.files_total
-            {
-                // A new batch after everything settled: speed and ETA start afresh.
+            if self.new_batch && self.position(*job).is_none() {
+                // A new batch after everything settled: counts, speed and ETA start afresh —
+                // at its first row, not at any row that finds the queue settled (a skipped
+                // problem row reported first settles it, and its count was lost).
+                self.new_batch = false;
                 self.totals = Totals::new(now);
             }
         }
@@ -198,30 +229,41 @@ impl Queue {
         self.totals.apply(&event, now);
         match event {
             Event::Planning { seen } => self.planning = Some(seen),
-            Event::Planned { .. } => self.planning = None,
-            Event::FolderReady { .. } | Event::Waiting { .. } => {}
+            Event::Planned { files, .. } => {
+                self.planning = None;
+                // Room for the batch's rows at once: no regrowth (and its copies) while a
+                // 100k-file batch is listed.
+                self.rows.reserve(files);
+                self.index.reserve(files);
+            }
+            Event::FolderReady { .. } => {}
+            Event::Waiting { folder, pid } => self.waiting = Some((folder, pid)),
             Event::Queued {
                 job,
+                path,
                 name,
                 size,
                 folder,
-                ..
             } => {
                 self.busy = true;
+                self.waiting = None;
                 match self.row(job) {
                     Some(row) => {
                         // RetryFailed queues a failed job again under the same id.
                         row.state = RowState::Queued;
                         row.bytes_done = 0;
+                        row.earlier = 0;
                         row.speed = None;
                         row.started = None;
                     }
                     None => self.push(Row {
                         job,
                         name,
-                        folder,
+                        path,
+                        folder: shared_folder(&self.rows, folder),
                         size,
                         bytes_done: 0,
+                        earlier: 0,
                         state: RowState::Queued,
                         started: None,
                         speed: None,
@@ -237,6 +279,7 @@ impl Queue {
             Event::Resumed { job, bytes_done } => {
                 if let Some(row) = self.row(job) {
                     row.bytes_done = bytes_done;
+                    row.earlier = bytes_done;
                 }
             }
             Event::Progress { job, bytes_done } => {
@@ -245,7 +288,8 @@ impl Queue {
                     if let Some(started) = row.started {
                         let secs = now.saturating_duration_since(started).as_secs_f64();
                         if secs > 0.0 {
-                            row.speed = Some(bytes_done as f64 / secs);
+                            let sent = bytes_done.saturating_sub(row.earlier);
+                            row.speed = Some(sent as f64 / secs);
                         }
                     }
                 }
@@ -263,21 +307,23 @@ impl Queue {
             Event::AlreadyThere { job, file_token } => {
                 if let Some(row) = self.row(job) {
                     row.bytes_done = row.size;
-                    row.state = RowState::Done {
-                        file_token,
-                        note: Some("already there".to_string()),
-                    };
+                    row.state = RowState::AlreadyThere { file_token };
                 }
             }
             Event::Skipped { job, reason } => {
                 if let Some(row) = self.row(job) {
+                    let reason = crate::sanitize::without_path(&reason, &row.path).to_string();
                     row.state = RowState::Skipped { reason };
                 }
                 self.conflicts.retain(|(pending, _)| *pending != job);
             }
-            Event::Failed { job, failure } => {
+            Event::Failed { job, mut failure } => {
                 if let Some(row) = self.row(job) {
-                    row.state = RowState::Failed { failure };
+                    failure.message =
+                        crate::sanitize::without_path(&failure.message, &row.path).to_string();
+                    row.state = RowState::Failed {
+                        failure: Box::new(failure),
+                    };
                 }
             }
             Event::Conflict { job, name } => self.conflicts.push_back((job, name)),
@@ -285,6 +331,7 @@ impl Queue {
             Event::Idle => {
                 self.busy = false;
                 self.planning = None;
+                self.waiting = None;
             }
         }
     }

@@ -231,6 +231,48 @@ fn drive_pages_load_as_the_cursor_nears_the_end() {
 }
 
 #[test]
+fn a_page_token_handed_out_twice_ends_the_listing() {
+    let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
+    app.update(Action::Refresh);
+    let gen = app.drive.generation;
+    let page = |first: usize| DrivePage {
+        entries: (first..first + 3)
+            .map(|i| remote(&format!("f{i:02}"), &format!("t{i}"), "file"))
+            .collect(),
+        next_page: Some(if first == 0 { "pgA" } else { "pgB" }.to_string()),
+    };
+    // Short pages ask for more at once: A, then B, then A again from a looping server.
+    let effects = app.update(Action::DrivePage {
+        generation: gen,
+        result: Ok(page(0)),
+    });
+    assert!(
+        matches!(effects.as_slice(), [Effect::ListDrive { page_token: Some(t), .. }] if t == "pgA")
+    );
+    let effects = app.update(Action::DrivePage {
+        generation: gen,
+        result: Ok(page(3)),
+    });
+    assert!(
+        matches!(effects.as_slice(), [Effect::ListDrive { page_token: Some(t), .. }] if t == "pgB")
+    );
+    let mut looped = page(6);
+    looped.next_page = Some("pgA".to_string());
+    let effects = app.update(Action::DrivePage {
+        generation: gen,
+        result: Ok(looped),
+    });
+    assert!(effects.is_empty(), "no request for a page already followed");
+    assert!(app
+        .drive
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("repeated a page token")));
+    assert_eq!(app.drive.entries.len(), 9);
+}
+
+#[test]
 fn focus_next_cycles_and_focus_sets() {
     let mut app = app();
     app.update(Action::FocusNext);
@@ -457,7 +499,7 @@ fn engine_events_build_rows_totals_and_hints() {
     assert!(!app.queue.running());
     assert_eq!(
         app.status.as_ref().map(|status| status.text.as_str()),
-        Some("finished: 1 uploaded, 0 skipped, 1 failed")
+        Some("finished: 1 uploaded, 0 already there, 0 skipped, 1 failed")
     );
     assert!(
         matches!(&effects[..], [Effect::ListDrive { .. }]),
@@ -739,15 +781,17 @@ fn retry_after_the_batch_settled_counts_the_row_again() {
     assert_eq!(app.queue.totals.files_total, 1);
     assert_eq!(app.queue.totals.files_failed, 0);
     assert_eq!(app.queue.totals.bytes_total, 10);
-    // A new file after that starts a new batch.
+    // The next `u` after that starts a new batch.
     app.update(Action::Engine(
         Event::Done {
             job: 1,
             file_token: "box1".to_string(),
-            note: Some("already uploaded".to_string()),
+            note: None,
         },
         t,
     ));
+    app.update(Action::Engine(Event::Idle, t));
+    app.update(Action::Upload);
     app.update(Action::Engine(queued(2, "b.txt", 20), t));
     assert_eq!(app.queue.totals.files_total, 1);
     assert_eq!(app.queue.rows.len(), 2);
@@ -1146,5 +1190,311 @@ fn queue_counts_follow_every_state_change() {
         queue.first_running(),
         Some(0),
         "positions follow the cleared rows"
+    );
+}
+
+fn status_text(app: &App) -> String {
+    app.status
+        .as_ref()
+        .map(|status| status.text.clone())
+        .unwrap_or_default()
+}
+
+fn retrying(attempt: usize, secs: u64, uploads: bool) -> Action {
+    Action::Retrying {
+        notice: crate::transfer::pacer::RetryNotice {
+            reason: "cannot reach open.feishu.cn (connection refused)".to_string(),
+            attempt,
+            of: 8,
+            delay: Duration::from_secs(secs),
+        },
+        uploads,
+    }
+}
+
+#[test]
+fn a_retry_shows_on_the_status_line_until_a_call_succeeds() {
+    let mut app = app();
+    app.update(Action::Upload);
+    let uploading = status_text(&app);
+    assert!(uploading.starts_with("uploading"), "{uploading}");
+    app.update(retrying(2, 4, true));
+    assert_eq!(
+        status_text(&app),
+        "cannot reach open.feishu.cn (connection refused); retry 2/8 in 4.0 s"
+    );
+    assert!(app.status.as_ref().is_some_and(|status| status.error));
+    app.update(retrying(3, 12, true));
+    assert!(status_text(&app).ends_with("retry 3/8 in 12 s"));
+    assert!(app.retrying_uploads(), "the running rows say they wait");
+    // Queued and started say nothing about the network; a confirmed block does.
+    let t = t0();
+    app.update(Action::Engine(queued(1, "a.txt", 100), t));
+    app.update(Action::Engine(Event::Started { job: 1 }, t));
+    assert!(status_text(&app).contains("retry 3/8"));
+    // An answer to one of the app's own listings says nothing about the uploads' calls.
+    app.update(Action::DrivePage {
+        generation: app.drive.generation,
+        result: Ok(DrivePage::default()),
+    });
+    assert!(status_text(&app).contains("retry 3/8"));
+    app.update(Action::Engine(
+        Event::Progress {
+            job: 1,
+            bytes_done: 50,
+        },
+        t,
+    ));
+    assert_eq!(
+        status_text(&app),
+        uploading,
+        "what the notice covered is back"
+    );
+
+    assert!(!app.retrying_uploads());
+
+    // A listing's retry ends when the listing comes back (even with an error the pane shows).
+    app.update(retrying(1, 1, false));
+    assert!(!app.retrying_uploads(), "a listing holds up no upload");
+    let generation = app.drive.generation;
+    app.update(Action::DrivePage {
+        generation,
+        result: Ok(DrivePage::default()),
+    });
+    assert_eq!(status_text(&app), uploading);
+
+    // Something newer on the status line is not wiped when the retries end.
+    app.update(retrying(1, 1, true));
+    app.update(Action::AddBookmark);
+    let said = status_text(&app);
+    assert!(said.starts_with("bookmarked"), "{said}");
+    app.update(Action::Engine(
+        Event::Done {
+            job: 1,
+            file_token: "boxA".to_string(),
+            note: None,
+        },
+        t,
+    ));
+    assert_eq!(status_text(&app), said);
+}
+
+#[test]
+fn a_control_character_in_a_retry_reason_is_escaped() {
+    let mut app = app();
+    app.update(Action::Retrying {
+        notice: crate::transfer::pacer::RetryNotice {
+            reason: "bad\u{1b}]0;title\u{7}".to_string(),
+            attempt: 1,
+            of: 8,
+            delay: Duration::from_millis(250),
+        },
+        uploads: false,
+    });
+    let text = status_text(&app);
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+    assert!(text.ends_with("retry 1/8 in 0.2 s") || text.ends_with("retry 1/8 in 0.3 s"));
+}
+
+#[test]
+fn waiting_for_another_larkup_names_it_and_the_folder_until_the_lock_is_ours() {
+    let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
+    // Folders first: the cursor is on Projects.
+    app.update(Action::Enter);
+    app.update(Action::DrivePage {
+        generation: app.drive.generation,
+        result: Ok(DrivePage::default()),
+    });
+    app.update(Action::Focus(Pane::Local));
+    app.update(Action::Upload);
+    let token = app.drive.current().map(|crumb| crumb.token.clone());
+    assert_eq!(token.as_deref(), Some("fld1"));
+    let t = t0();
+    app.update(Action::Engine(
+        Event::Waiting {
+            folder: "fld1".to_string(),
+            pid: Some(4242),
+        },
+        t,
+    ));
+    assert_eq!(
+        status_text(&app),
+        "waiting for another larkup (pid 4242) uploading into /Projects"
+    );
+    assert_eq!(app.queue.waiting, Some(("fld1".to_string(), Some(4242))));
+    assert!(app.queue.running(), "quitting now would still ask");
+    app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    assert_eq!(app.queue.waiting, None);
+    assert!(
+        status_text(&app).starts_with("uploading"),
+        "{}",
+        status_text(&app)
+    );
+
+    // A folder the app did not send to (an upload resumed on open) is named by its token.
+    app.update(Action::Engine(
+        Event::Waiting {
+            folder: "fldOTHER".to_string(),
+            pid: None,
+        },
+        t,
+    ));
+    assert_eq!(
+        status_text(&app),
+        "waiting for another larkup uploading into folder fldOTHER"
+    );
+    app.update(Action::Engine(Event::Idle, t));
+    assert_eq!(app.queue.waiting, None);
+    assert!(
+        status_text(&app).starts_with("finished:"),
+        "{}",
+        status_text(&app)
+    );
+}
+
+#[test]
+fn already_there_is_its_own_state_and_count_and_messages_drop_the_path() {
+    let mut app = app();
+    let t = t0();
+    for (job, name) in [(1, "a.txt"), (2, "b.txt"), (3, "c.txt"), (4, "d.txt")] {
+        app.update(Action::Engine(queued(job, name, 10), t));
+    }
+    app.update(Action::Engine(
+        Event::AlreadyThere {
+            job: 1,
+            file_token: "boxOLD".to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Done {
+            job: 2,
+            file_token: "boxNEW".to_string(),
+            note: Some("was no longer in Drive; uploaded again".to_string()),
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Skipped {
+            job: 3,
+            reason: "/data/c.txt: the file is empty (Drive refuses empty files); skipped"
+                .to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Failed {
+            job: 4,
+            failure: Failure::local("/data/d.txt: Permission denied (os error 13)"),
+        },
+        t,
+    ));
+    let states: Vec<&RowState> = app.queue.rows.iter().map(|row| &row.state).collect();
+    assert_eq!(
+        states[0],
+        &RowState::AlreadyThere {
+            file_token: "boxOLD".to_string()
+        }
+    );
+    assert!(states[0].finished());
+    assert!(
+        matches!(states[2], RowState::Skipped { reason } if reason.starts_with("the file is empty"))
+    );
+    assert!(
+        matches!(states[3], RowState::Failed { failure } if failure.message == "Permission denied (os error 13)")
+    );
+    // The status line does not name the file otherwise: there the path stays.
+    assert_eq!(
+        status_text(&app),
+        "/data/d.txt: Permission denied (os error 13)"
+    );
+    let totals = &app.queue.totals;
+    assert_eq!(
+        (
+            totals.files_done,
+            totals.files_already,
+            totals.files_skipped,
+            totals.files_failed
+        ),
+        (1, 1, 1, 1)
+    );
+    // Clear finished drops the already-there row with the uploaded and skipped ones.
+    app.update(Action::ClearFinished);
+    assert_eq!(app.queue.rows.len(), 1);
+}
+
+#[test]
+fn a_resumed_row_shows_its_earlier_bytes_in_the_bar_but_not_in_its_speed() {
+    let mut app = app();
+    let t = t0();
+    let mib = 1024 * 1024;
+    app.update(Action::Engine(queued(1, "big.bin", 40 * mib), t));
+    app.update(Action::Engine(Event::Started { job: 1 }, t));
+    app.update(Action::Engine(
+        Event::Resumed {
+            job: 1,
+            bytes_done: 36 * mib,
+        },
+        t,
+    ));
+    app.update(Action::Engine(
+        Event::Progress {
+            job: 1,
+            bytes_done: 40 * mib,
+        },
+        t + Duration::from_secs(2),
+    ));
+    let row = &app.queue.rows[0];
+    assert_eq!(row.bytes_done, 40 * mib);
+    assert_eq!(row.speed, Some((2 * mib) as f64), "4 MiB sent in 2 s");
+    assert_eq!(app.queue.totals.bytes_done, 4 * mib);
+}
+
+#[test]
+fn a_problem_row_reported_first_stays_counted_in_its_batch() {
+    let mut app = app();
+    let t = t0();
+    // A finished batch before.
+    app.update(Action::Upload);
+    app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    app.update(Action::Engine(
+        Event::Done {
+            job: 1,
+            file_token: "boxA".to_string(),
+            note: None,
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Idle, t));
+    // The next batch: its empty file is reported (queued and skipped) before its other file
+    // is queued, which finds the queue settled for a moment.
+    app.update(Action::Upload);
+    app.update(Action::Engine(queued(2, "empty.txt", 0), t));
+    app.update(Action::Engine(
+        Event::Skipped {
+            job: 2,
+            reason: "/data/empty.txt: the file is empty".to_string(),
+        },
+        t,
+    ));
+    app.update(Action::Engine(queued(3, "b.txt", 20), t));
+    app.update(Action::Engine(
+        Event::Done {
+            job: 3,
+            file_token: "boxB".to_string(),
+            note: None,
+        },
+        t,
+    ));
+    app.update(Action::Engine(Event::Idle, t));
+    let totals = &app.queue.totals;
+    assert_eq!(
+        (totals.files_total, totals.files_done, totals.files_skipped),
+        (2, 1, 1)
+    );
+    assert_eq!(
+        status_text(&app),
+        "finished: 1 uploaded, 0 already there, 1 skipped, 0 failed"
     );
 }

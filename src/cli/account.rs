@@ -8,6 +8,7 @@ use crate::credentials::{self, Keyring, SecretKind};
 use crate::feishu::auth::{now_unix, AppCredentials, Auth, Hosts};
 use crate::feishu::{Lang, Secret};
 use crate::login::{self, LoginError};
+use crate::sanitize;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LoginArgs {
@@ -36,7 +37,7 @@ pub async fn login(cli: &Cli, args: &LoginArgs) -> Outcome {
     let lang = cli.lang();
     match run_login(cli, args).await {
         Ok(who) => {
-            println!("logged in: {who}");
+            println!("logged in: {}", sanitize::escape(&who));
             if let Ok(credentials::Store::Kernel) = credentials::blocking(credentials::store).await
             {
                 println!(
@@ -282,9 +283,15 @@ pub async fn status(cli: &Cli) -> Outcome {
         None => "unknown".to_string(),
     };
     println!("profile:  {}", cli.profile);
-    println!("user:     {}", profile.user_name.as_deref().unwrap_or("?"));
-    println!("tenant:   {}", profile.tenant_key.as_deref().unwrap_or("?"));
-    println!("host:     {}", profile.host);
+    println!(
+        "user:     {}",
+        sanitize::escape(profile.user_name.as_deref().unwrap_or("?"))
+    );
+    println!(
+        "tenant:   {}",
+        sanitize::escape(profile.tenant_key.as_deref().unwrap_or("?"))
+    );
+    println!("host:     {}", sanitize::escape(&profile.host));
     match credentials::blocking(credentials::store).await {
         Ok(store) => println!("keyring:  {}", store.describe()),
         Err(err) => println!("keyring:  unavailable: {err}"),

@@ -38,6 +38,12 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
     let Session {
         drive, pacer, lang, ..
     } = session;
+    let bar = progress_bar(args.json);
+    // Retry notices go above the bar, not through it.
+    let notice_bar = bar.clone();
+    pacer.set_notice(Arc::new(move |notice| {
+        notice_bar.suspend(|| super::print_notice(notice));
+    }));
     let mut handle = engine::spawn(drive, Arc::new(pacer), journal, args.on_conflict, scope);
     let sent = handle.commands.send(Command::Add(Selection {
         paths,
@@ -50,7 +56,6 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
         return Outcome::Setup;
     }
 
-    let bar = progress_bar(args.json);
     let mut totals = Totals::default();
     let mut paths: HashMap<u64, PathBuf> = HashMap::new();
     while let Some(event) = handle.events.recv().await {
@@ -114,9 +119,9 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
             Event::Skipped { job, reason } => {
                 bar.set_length(totals.bytes_total);
                 if !args.json {
-                    let reason = paths
-                        .get(job)
-                        .map_or(reason.as_str(), |local| without_path(reason, local));
+                    let reason = paths.get(job).map_or(reason.as_str(), |local| {
+                        sanitize::without_path(reason, local)
+                    });
                     let reason = reason.strip_suffix("; skipped").unwrap_or(reason);
                     say(
                         &bar,
@@ -199,7 +204,10 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
     if let Some(code) = failure.code {
         line.push_str(&format!("{code} "));
     }
-    line.push_str(&sanitize::escape(without_path(&failure.message, path)));
+    line.push_str(&sanitize::escape(sanitize::without_path(
+        &failure.message,
+        path,
+    )));
     if let Some(log_id) = &failure.log_id {
         line.push_str(&format!(" (log id {})", sanitize::escape(log_id)));
     }
@@ -207,13 +215,6 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
         line.push_str(&format!("\n          {}", sanitize::escape(&hint)));
     }
     line
-}
-
-/// The engine's messages about local files start with the path; the line already shows it.
-fn without_path<'a>(message: &'a str, path: &std::path::Path) -> &'a str {
-    message
-        .strip_prefix(&format!("{}: ", path.display()))
-        .unwrap_or(message)
 }
 
 /// The event as JSON, with the hint in the user's language on failures.

@@ -40,6 +40,8 @@ const REFRESH_CODES: [i64; 3] = [99991663, 99991668, 99991677];
 /// How many refreshes one call may set off: a retry that meets expiry again on a newer token
 /// may refresh once more, no further.
 const MAX_REFRESHES_PER_CALL: u32 = 2;
+/// The most a read (GET) waits for its answer, whatever `Timeouts::answer` allows writes.
+const READ_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// When nothing of this run has reached the host yet, give up after this many refused /
 /// unresolved connections (with the pacer's backoff that is a few seconds, issue 12 #1).
 const UNREACHABLE_GIVE_UP: u32 = 5;
@@ -573,18 +575,21 @@ pub async fn send_watched(
     let (client, request) = request.build_split();
     let request = request.map_err(|err| transport_error(err, Some(false)))?;
     let url = request.url().clone();
+    // A read answers at once on a healthy server; only a write (upload_finish) may work for
+    // long before it answers. So a silent server is reported sooner on reads.
+    let timeouts = &if request.method() == reqwest::Method::GET {
+        Timeouts {
+            answer: timeouts.answer.min(READ_ANSWER_TIMEOUT),
+            ..*timeouts
+        }
+    } else {
+        *timeouts
+    };
     let started = Instant::now();
     let sending = client.execute(request);
     tokio::pin!(sending);
     let response = loop {
-        let deadline = match progress {
-            Some(progress) if !progress.done() => {
-                // Nothing can be stored before the body is complete (issue 11 #3).
-                progress.last_move().max(started) + timeouts.stall
-            }
-            Some(progress) => progress.last_move() + timeouts.answer,
-            None => started + timeouts.answer,
-        };
+        let deadline = deadline_now(progress, started, timeouts);
         tokio::select! {
             sent = &mut sending => break sent.map_err(|err| {
                 transport_error(err, progress.map(BodyProgress::done))
@@ -651,7 +656,9 @@ pub async fn send_watched(
     Ok((url, status, headers, body.freeze()))
 }
 
-/// The deadline as it stands now (the body may have moved since the timer was set).
+/// The deadline as it stands now (the body may have moved since the timer was set). While a
+/// tracked body is sent only a stall counts: nothing can be stored before the body is complete
+/// (issue 11 #3).
 fn deadline_now(progress: Option<&BodyProgress>, started: Instant, timeouts: &Timeouts) -> Instant {
     match progress {
         Some(progress) if !progress.done() => progress.last_move().max(started) + timeouts.stall,
@@ -858,6 +865,42 @@ mod tests {
         assert_eq!(err.retry_class(), RetryClass::Retry);
         let err = decode(200, "").unwrap_err();
         assert!(err.to_string().contains("empty body"), "{err}");
+    }
+
+    #[test]
+    fn a_reset_of_decades_waits_a_minute_and_1061001_may_have_acted() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RATELIMIT_RESET_HEADER, "999999999".parse().expect("header"));
+        let err = decode_envelope::<serde_json::Value>(
+            "http://x/open-apis/y",
+            StatusCode::OK,
+            &headers,
+            br#"{"code":1061045,"msg":"can retry."}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.retry_after(), Some(MAX_RETRY_AFTER));
+        assert!(!err.server_may_have_acted());
+        let err = decode(200, r#"{"code":1061001,"msg":"internal error."}"#).unwrap_err();
+        assert!(err.server_may_have_acted(), "catalog: outcome_unknown");
+    }
+
+    #[test]
+    fn only_expiry_codes_refresh_and_not_support_does_not() {
+        let api = |code: i64, msg: &str| ApiError {
+            code,
+            msg: msg.to_string(),
+            http_status: 400,
+            log_id: None,
+            retry_after: None,
+        };
+        assert!(wants_refresh(&api(99991677, "token expired")));
+        assert!(wants_refresh(&api(99991668, "Invalid access token")));
+        assert!(wants_refresh(&api(99991663, "tenant token invalid")));
+        assert!(!wants_refresh(&api(
+            99991668,
+            "user access token not support"
+        )));
+        assert!(!wants_refresh(&api(1061045, "can retry.")));
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub struct SandboxOptions {
     /// Seed for fault injection, for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Misbehave on every Drive API answer (issue 12): stall (never answer), drip (one byte at
+    /// Misbehave on every Drive API answer: stall (never answer), drip (one byte at
     /// a time, forever), flood (an endless body), page-loop (listings whose page tokens
     /// alternate), html502 (a gateway's HTML page).
     #[arg(long, value_enum, value_name = "MODE")]

@@ -875,8 +875,22 @@ mod tests {
         let app = f.app();
         let device = auth.device_authorization(&app).await.expect("device code");
         assert_eq!(device.interval, Duration::from_secs(1));
+        // Pending answers carry a numeric code beside `error`, as Feishu's do (§7c): the
+        // client keys on `error` and polls on.
+        let (status, raw) = f
+            .token(&[
+                ("grant_type", super::DEVICE_GRANT),
+                ("device_code", device.device_code.expose()),
+                ("client_id", &app.id),
+                ("client_secret", app.secret.expose()),
+            ])
+            .await;
+        assert_eq!(status, 400);
+        assert_eq!(raw["error"], "authorization_pending", "{raw}");
+        assert!(raw["code"].as_i64().is_some_and(|code| code != 0), "{raw}");
+        // The poll right after it is too soon: slow_down, and the client slows by 5 s.
         let first = auth.poll_device(&app, &device, device.interval).await;
-        assert!(matches!(first, Ok(DevicePoll::Pending)), "{first:?}");
+        assert!(matches!(first, Ok(DevicePoll::SlowDown(_))), "{first:?}");
         let second = auth.poll_device(&app, &device, device.interval).await;
         let Ok(DevicePoll::SlowDown(next)) = second else {
             panic!("expected slow_down, got {second:?}");

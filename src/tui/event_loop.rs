@@ -14,11 +14,12 @@ use tokio::sync::mpsc;
 
 use super::effects::{run_effects, Backend};
 use super::terminal::{restore_terminal, setup_terminal, Signals};
-use super::{host_of, Msg};
-use crate::app::{Action, App, Mode};
+use super::{host_of, send, Msg};
+use crate::app::{Action, App, Effect, Mode};
 use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event};
 use crate::transfer::journal::Journal;
+use crate::transfer::pacer::{NoticeHook, RetryNotice};
 use crate::ui;
 
 /// ~30 frames a second while progress moves.
@@ -39,13 +40,11 @@ pub(super) async fn run_app(
         }
     };
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    let (mut backend, mut engine_events) = match session {
-        Some(session) => {
-            let (backend, events) = start_backend(session, demo).await;
-            (Some(backend), Some(events))
-        }
-        None => (None, None),
-    };
+    // The session's backend opens inside the loop: naming the token's user for the journal's
+    // scope is a network call, and while it waits (or is retried) the app is already on screen,
+    // the local pane listed and any retry on the status line, instead of a blank terminal.
+    let mut opening = session.map(|session| Box::pin(start_backend(session, demo, &tx)));
+    let (mut backend, mut engine_events) = (None, None);
     let mut signals = Signals::install();
 
     if let Ok(size) = terminal.size() {
@@ -84,7 +83,7 @@ pub(super) async fn run_app(
                 Msg::Action(action) => Some(action),
                 Msg::LoggedIn(name) => match options.open().await {
                     Ok(session) => {
-                        let (started, events) = start_backend(session, false).await;
+                        let (started, events) = start_backend(session, false, &tx).await;
                         backend = Some(started);
                         engine_events = Some(events);
                         Some(Action::LoggedIn { who: name, host: host_of(&options.resolved_base_url()) })
@@ -92,6 +91,15 @@ pub(super) async fn run_app(
                     Err(reason) => Some(Action::LoginFailed(reason)),
                 },
             },
+            Some((started, events)) = next_opened(&mut opening) => {
+                backend = Some(started);
+                engine_events = Some(events);
+                // The start asked for My Space before there was a session to ask.
+                if app.login.is_none() {
+                    run_effects(vec![Effect::LoadDriveRoot], &app, backend.as_ref(), options, &tx);
+                }
+                None
+            }
             _ = tokio::time::sleep_until(next_frame), if dirty => None,
             _ = signals.recv() => break,
         };
@@ -109,9 +117,19 @@ pub(super) async fn run_app(
     Outcome::Done
 }
 
-async fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::UnboundedReceiver<Event>) {
+async fn start_backend(
+    session: Session,
+    demo: bool,
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> (Backend, mpsc::UnboundedReceiver<Event>) {
+    // Every retry, of the engine's calls and of the app's own (listing, new folder), reaches
+    // the status line (issue 12 "say what is happening"). Installed before the engine and the
+    // listing pacer are made from this one: they take its hook with them.
+    session.pacer.set_notice(notice_hook(tx, true));
     let scope = session.journal_scope().await;
     let reads = Arc::new(session.reads());
+    // The app's own listings: their retries hold up no upload.
+    reads.set_notice(notice_hook(tx, false));
     let Session { drive, pacer, .. } = session;
     let pacer = Arc::new(pacer);
     // The demo's uploads live in a throwaway sandbox: keep them out of the real journal.
@@ -140,6 +158,28 @@ async fn start_backend(session: Session, demo: bool) -> (Backend, mpsc::Unbounde
         },
         handle.events,
     )
+}
+
+/// Forwards a pacer's retry notices into the loop.
+fn notice_hook(tx: &mpsc::UnboundedSender<Msg>, uploads: bool) -> NoticeHook {
+    let tx = tx.clone();
+    Arc::new(move |notice: &RetryNotice| {
+        send(
+            &tx,
+            Action::Retrying {
+                notice: notice.clone(),
+                uploads,
+            },
+        );
+    })
+}
+
+/// The backend once it has opened; pending while there is none to wait for.
+async fn next_opened<F: std::future::Future + Unpin>(opening: &mut Option<F>) -> Option<F::Output> {
+    let future = opening.as_mut()?;
+    let opened = future.await;
+    *opening = None;
+    Some(opened)
 }
 
 async fn next_engine_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {

@@ -1,5 +1,5 @@
 //! Background listings: a local directory read in chunks on a blocking thread, and Drive
-//! folders paged in through the session's read pacer (which holds the login's token refresher,
+//! folders paged in through the session's read pacer and client (the client holds the refresher,
 //! so an expired token is renewed instead of showing as an error in the pane).
 
 use std::path::Path;

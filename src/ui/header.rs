@@ -23,25 +23,46 @@ pub fn short_token(token: &str) -> String {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut left = format!(" larkup ─ {} ─ {} ", app.who, app.host);
     let totals = &app.queue.totals;
+    // Finished rows that were not uploads, apart (issue 11 "Counts"), from the same Totals.
+    let apart: Vec<String> = [
+        (totals.files_already, "already there"),
+        (totals.files_skipped, "skipped"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, kind)| format!("{count} {kind}"))
+    .collect();
+    let apart = if apart.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", apart.join(", "))
+    };
     if app.queue.paused && totals.files_total > 0 {
         // Nothing moves while paused: a speed and an ETA would pretend otherwise.
         left.push_str(&format!(
-            "─ ↑ {}/{} · paused ",
+            "─ ↑ {}/{}{apart} · paused ",
             totals.finished(),
             totals.files_total
         ));
     } else if app.queue.running() && totals.files_total > 0 {
         // The batch at a glance wherever the user is looking; the queue's title has the same.
-        let speed = totals
-            .speed()
-            .map(|speed| format!(" · {}/s", human_bytes(speed as u64)))
-            .unwrap_or_default();
+        // While a call waits to be sent again, a speed and an ETA would pretend it moves.
+        let retrying = app.retrying_uploads();
+        let speed = if retrying {
+            " · retrying".to_string()
+        } else {
+            totals
+                .speed()
+                .map(|speed| format!(" · {}/s", human_bytes(speed as u64)))
+                .unwrap_or_default()
+        };
         let eta = totals
             .eta()
+            .filter(|_| !retrying)
             .map(|eta| format!(" · ETA {}", human_duration(eta)))
             .unwrap_or_default();
         left.push_str(&format!(
-            "─ ↑ {}/{}{speed}{eta} ",
+            "─ ↑ {}/{}{apart}{speed}{eta} ",
             totals.finished(),
             totals.files_total
         ));

@@ -40,6 +40,7 @@ fn title(app: &App, theme: &Theme) -> Line<'static> {
             totals.files_total
         )));
         spans.push(Span::styled("· paused ", theme.hint()));
+        spans.extend(kinds(app, theme));
         if totals.files_failed > 0 {
             spans.push(Span::styled(
                 format!("· {} failed ", totals.files_failed),
@@ -47,14 +48,20 @@ fn title(app: &App, theme: &Theme) -> Line<'static> {
             ));
         }
     } else if totals.files_total > 0 {
-        let speed = totals
-            .speed()
-            .filter(|_| app.queue.running())
-            .map(|speed| format!("{}/s", human_bytes(speed as u64)))
-            .unwrap_or_else(|| "–".to_string());
+        // While a call waits to be sent again nothing moves: no live-looking speed or ETA.
+        let moving = app.queue.running() && !app.retrying_uploads();
+        let speed = if app.queue.running() && app.retrying_uploads() {
+            "retrying".to_string()
+        } else {
+            totals
+                .speed()
+                .filter(|_| moving)
+                .map(|speed| format!("{}/s", human_bytes(speed as u64)))
+                .unwrap_or_else(|| "–".to_string())
+        };
         let eta = totals
             .eta()
-            .filter(|_| app.queue.running())
+            .filter(|_| moving)
             .map(human_duration)
             .unwrap_or_else(|| "–".to_string());
         spans.push(Span::raw(format!(
@@ -64,6 +71,7 @@ fn title(app: &App, theme: &Theme) -> Line<'static> {
             speed,
             eta
         )));
+        spans.extend(kinds(app, theme));
         if totals.files_failed > 0 {
             spans.push(Span::styled(
                 format!("· {} failed ", totals.files_failed),
@@ -74,10 +82,37 @@ fn title(app: &App, theme: &Theme) -> Line<'static> {
     if app.queue.paused && totals.files_total == 0 {
         spans.push(Span::styled("· paused ", theme.hint()));
     }
+    if let Some((_, pid)) = &app.queue.waiting {
+        let whom = pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+        spans.push(Span::styled(
+            format!("· waiting for another larkup{whom} "),
+            theme.hint(),
+        ));
+    }
     if let Some(seen) = app.queue.planning {
         spans.push(Span::styled(format!("· planning… {seen} "), theme.hint()));
     }
     Line::from(spans)
+}
+
+/// Uploaded, already there and skipped, apart (issue 11 "Counts"), from the one mapping the
+/// CLI's summary reads; only when the rows are not all plain uploads, where "3/3" says it all.
+fn kinds(app: &App, theme: &Theme) -> Vec<Span<'static>> {
+    let totals = &app.queue.totals;
+    if totals.files_already == 0 && totals.files_skipped == 0 {
+        return Vec::new();
+    }
+    let mut parts = vec![format!("{} uploaded", totals.files_done)];
+    if totals.files_already > 0 {
+        parts.push(format!("{} already there", totals.files_already));
+    }
+    if totals.files_skipped > 0 {
+        parts.push(format!("{} skipped", totals.files_skipped));
+    }
+    vec![Span::styled(
+        format!("· {} ", parts.join(" · ")),
+        theme.dim(),
+    )]
 }
 
 fn bar(done: u64, size: u64) -> (String, u64) {
@@ -89,13 +124,25 @@ fn bar(done: u64, size: u64) -> (String, u64) {
     )
 }
 
-fn row_line(row: &Row, columns: usize, paused: bool, theme: &Theme) -> Vec<Span<'static>> {
+/// How the queue is held up, for its running rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    Moving,
+    Paused,
+    /// A call fails and waits to be sent again (the status line says why).
+    Retrying,
+}
+
+fn row_line(row: &Row, columns: usize, hold: Hold, theme: &Theme) -> Vec<Span<'static>> {
+    let paused = hold == Hold::Paused;
     let (icon, icon_style) = match &row.state {
         RowState::Queued => ("·", theme.dim()),
         // A started row holds still while paused: no ▶ as if it moved.
         RowState::Running if paused => ("‖", theme.hint()),
         RowState::Running => ("▶", theme.bar()),
         RowState::Done { .. } => ("✓", theme.ok()),
+        // Not "✓": nothing was sent, the file was there from an earlier run.
+        RowState::AlreadyThere { .. } => ("=", theme.dim()),
         RowState::Skipped { .. } => ("↷", theme.dim()),
         RowState::Failed { .. } => ("✗", theme.error()),
     };
@@ -112,6 +159,8 @@ fn row_line(row: &Row, columns: usize, paused: bool, theme: &Theme) -> Vec<Span<
             let (bar, percent) = bar(row.bytes_done, row.size);
             let speed = if paused {
                 "  paused".to_string()
+            } else if hold == Hold::Retrying {
+                "  retrying".to_string()
             } else {
                 row.speed
                     .map(|speed| format!("  {}/s", human_bytes(speed as u64)))
@@ -119,10 +168,14 @@ fn row_line(row: &Row, columns: usize, paused: bool, theme: &Theme) -> Vec<Span<
             };
             (format!("{bar} {percent:>3}%{speed}"), theme.bar())
         }
+        // The why first, as "already there" is: a narrow row cuts the token, not the reason.
         RowState::Done { file_token, note } => match note {
-            Some(note) => (format!("{file_token}  ({note})"), theme.dim()),
+            Some(note) => (format!("{note}  {file_token}"), theme.dim()),
             None => (file_token.clone(), theme.dim()),
         },
+        RowState::AlreadyThere { file_token } => {
+            (format!("already there  {file_token}"), theme.dim())
+        }
         RowState::Skipped { reason } => (format!("skipped: {reason}"), theme.dim()),
         RowState::Failed { failure } => {
             let code = failure
@@ -148,17 +201,27 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let columns = usize::from(inner.width);
     let height = usize::from(inner.height);
     let mut lines: Vec<Line> = Vec::new();
+    let hold = if app.queue.paused {
+        Hold::Paused
+    } else if app.retrying_uploads() {
+        Hold::Retrying
+    } else {
+        Hold::Moving
+    };
     if app.queue.rows.is_empty() {
-        lines.push(Line::from(Span::styled(
-            "Nothing queued: mark local files with Space, open a Drive folder, press u.",
-            theme.dim(),
-        )));
+        let empty = if app.queue.waiting.is_some() {
+            // The selection is planned; its rows come once the other larkup is done there.
+            "Waiting for another larkup to finish in the destination; the files queue here then."
+        } else {
+            "Nothing queued: mark local files with Space, open a Drive folder, press u."
+        };
+        lines.push(Line::from(Span::styled(empty, theme.dim())));
     }
     for (index, row) in app.queue.rows.iter().enumerate().skip(app.queue.offset) {
         if lines.len() >= height {
             break;
         }
-        let mut line = Line::from(row_line(row, columns, app.queue.paused, theme));
+        let mut line = Line::from(row_line(row, columns, hold, theme));
         if focused && index == app.queue.cursor {
             line = line.style(theme.cursor(true));
         }
