@@ -467,6 +467,19 @@ fn resolve_parent(shared: &Shared, call: &Call, parent: &str) -> String {
     }
 }
 
+/// Feishu's gateway buffers a whole request before its backend answers (feishu-api.md §12), so
+/// a refusal (expired token, throttle) reaches the client only after its body was sent.
+async fn after_the_body(request: Request, response: Response) -> Response {
+    use futures_util::StreamExt;
+    let mut body = request.into_body().into_data_stream();
+    while let Some(chunk) = body.next().await {
+        if chunk.is_err() {
+            break;
+        }
+    }
+    response
+}
+
 pub async fn upload_all(
     AxState(shared): Ctx,
     Extension(kill): Extension<ConnectionKill>,
@@ -475,7 +488,7 @@ pub async fn upload_all(
 ) -> Response {
     let call = match shared.admit("upload_all", &headers, kill, true).await {
         Ok(call) => call,
-        Err(response) => return response,
+        Err(response) => return after_the_body(request, response).await,
     };
     if !is_multipart(&headers) {
         return shared.answer(&call, fail(1061002, "upload_all"));
@@ -626,7 +639,7 @@ pub async fn upload_part(
 ) -> Response {
     let mut call = match shared.admit("upload_part", &headers, kill, true).await {
         Ok(call) => call,
-        Err(response) => return response,
+        Err(response) => return after_the_body(request, response).await,
     };
     if !is_multipart(&headers) {
         return shared.answer(&call, fail(1061002, "upload_part"));
