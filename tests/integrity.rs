@@ -1197,3 +1197,82 @@ async fn mkdir_whose_calls_never_land_stops_after_its_retries() {
     assert_eq!(create_folder_calls(&h), 2, "{}", run.all());
     assert!(h.sandbox.inspect().folders.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_selection_added_twice_to_one_engine_is_already_there() {
+    // One app session, `u` twice on unchanged files: the second round's jobs are the first
+    // round's (same source, folder and name), so the tokens the first claimed are their own:
+    // "already there", no conflict dialog, nothing stored twice.
+    use larkup::feishu::{Client, Credentials, Drive, Secret};
+    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::journal::Journal;
+    use larkup::transfer::{Pacer, RetryLaw};
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    h.file("again/top.txt", b"top");
+    h.file("again/sub/one.txt", &pattern(300, 1));
+    h.file("again/sub/two.txt", &pattern(400, 2));
+    let client = Client::new(
+        &h.sandbox.base_url(),
+        Credentials::new(Secret::new(h.sandbox.access_token())),
+    )
+    .expect("client");
+    let mut handle = engine::spawn(
+        Drive::new(client),
+        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
+        Some(Journal::open_in_memory().expect("journal")),
+        // The app's default: a name already there would open the dialog.
+        ConflictPolicy::Ask,
+        "test".to_string(),
+    );
+    let selection = Selection {
+        paths: vec![h.work.path().join("again")],
+        destination: h.sandbox.root_token(),
+        destination_depth: Some(0),
+        exclude: Default::default(),
+    };
+    let mut rounds: Vec<HashMap<std::path::PathBuf, (String, bool)>> = Vec::new();
+    for _ in 0..2 {
+        handle
+            .commands
+            .send(Command::Add(selection.clone()))
+            .expect("engine listens");
+        let mut paths = HashMap::new();
+        let mut rows = HashMap::new();
+        while let Some(event) = handle.events.recv().await {
+            match event {
+                Event::Queued { job, path, .. } => {
+                    paths.insert(job, path);
+                }
+                Event::Done {
+                    job, file_token, ..
+                } => {
+                    rows.insert(paths[&job].clone(), (file_token, false));
+                }
+                Event::AlreadyThere { job, file_token } => {
+                    rows.insert(paths[&job].clone(), (file_token, true));
+                }
+                Event::Conflict { name, .. } => panic!("conflict asked for {name}"),
+                Event::Failed { failure, .. } => panic!("{failure:?}"),
+                Event::Skipped { reason, .. } => panic!("skipped: {reason}"),
+                Event::Idle => break,
+                _ => {}
+            }
+        }
+        rounds.push(rows);
+    }
+    let (first, second) = (&rounds[0], &rounds[1]);
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert!(first.values().all(|(_, already)| !already), "{first:?}");
+    assert_eq!(second.len(), 3, "{second:?}");
+    for (path, (token, already)) in second {
+        assert!(already, "{} was not already there", path.display());
+        assert_eq!(token, &first[path].0, "{} changed token", path.display());
+    }
+    let inspection = h.sandbox.inspect();
+    assert_eq!(inspection.files.len(), 3, "nothing stored twice");
+    assert_eq!(
+        inspection.folders.len(),
+        2,
+        "again and again/sub, once each"
+    );
+}

@@ -18,7 +18,7 @@
 //! after an unknown outcome); `planning` turns selections into folders and jobs; `job` runs
 //! one job.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
@@ -52,6 +52,13 @@ const RECENT_DONE_MS: i64 = 120_000;
 /// One (folder, name)'s turn: held while a job or a folder creation works on that name.
 type Turn = Arc<Mutex<()>>;
 
+/// Who claimed a token: a job's journal key, or a remote folder (parent, name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    Job(JobKey),
+    Folder { parent: String, name: String },
+}
+
 /// One folder's entries by name.
 type Listing = HashMap<String, Vec<DriveEntry>>;
 
@@ -71,9 +78,10 @@ struct Shared {
     journal: Option<Journal>,
     /// API host and identity: the journal's scope and the destination locks'.
     scope: String,
-    /// Every file and folder token a job of this process created or adopted: no second job
-    /// may adopt it.
-    claims: SyncMutex<HashSet<String>>,
+    /// Every file and folder token a job of this process created or adopted, with its owner
+    /// (`Owner`): no other owner may adopt it, while a later job for the same source, folder
+    /// and name (the same selection added again) meets its own.
+    claims: SyncMutex<HashMap<String, Owner>>,
     /// One turn at a time per (folder, name).
     name_turns: SyncMutex<HashMap<(String, String), Turn>>,
     /// Destination locks held until the engine is idle, shared by selections of this process.
@@ -158,7 +166,7 @@ pub fn spawn(
         writes,
         journal,
         scope,
-        claims: SyncMutex::new(HashSet::new()),
+        claims: SyncMutex::new(HashMap::new()),
         name_turns: SyncMutex::new(HashMap::new()),
         dest_locks: Mutex::new(HashMap::new()),
         reconcile_base,
@@ -232,9 +240,16 @@ impl Shared {
         }
     }
 
-    /// Claims `token` for one job; false when another job of this process has it.
-    fn claim(&self, token: &str) -> bool {
-        lock(&self.claims).insert(token.to_string())
+    /// Claims `token` for `owner`; false when another owner in this process has it.
+    fn claim(&self, token: &str, owner: &Owner) -> bool {
+        let mut claims = lock(&self.claims);
+        match claims.get(token) {
+            Some(held) => held == owner,
+            None => {
+                claims.insert(token.to_string(), owner.clone());
+                true
+            }
+        }
     }
 
     /// The turn for `name` in `folder`: same-name jobs into one folder run one after another.
@@ -255,16 +270,17 @@ impl Shared {
     }
 
     /// Looks for what an unanswered create call may have stored (`reconcile::Looks::find_new`)
-    /// and claims it for this job.
+    /// and claims it for `owner`.
     async fn reconcile(
         &self,
         parent: &str,
         name: &str,
         kind: Kind,
         before: &[String],
+        owner: &Owner,
     ) -> Option<String> {
         self.looks()
-            .find_new(parent, name, kind, before, |token| self.claim(token))
+            .find_new(parent, name, kind, before, |token| self.claim(token, owner))
             .await
     }
 

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{queued_event, JobSpec, Listing, Shared};
+use super::{queued_event, JobSpec, Listing, Owner, Shared};
 use crate::feishu::DriveEntry;
 use crate::transfer::events::{Event, Failure, JobId, Selection};
 use crate::transfer::journal::{JobRecord, JobState};
@@ -220,6 +220,10 @@ async fn ensure_folder(
     // Two selections of this process may want the same folder: one creates, the other merges.
     let turn = shared.name_turn(parent, name);
     let _turn = turn.lock().await;
+    let owner = Owner::Folder {
+        parent: parent.to_string(),
+        name: name.to_string(),
+    };
     let entries = shared
         .named(parent, name)
         .await
@@ -240,7 +244,9 @@ async fn ensure_folder(
             // An earlier run died after its create_folder went out: the folder may be there,
             // or still to show (a late commit, listing lag). Look before creating again.
             Some(token) if token.is_empty() => {
-                existing = shared.reconcile(parent, name, Kind::Folder, &before).await;
+                existing = shared
+                    .reconcile(parent, name, Kind::Folder, &before, &owner)
+                    .await;
             }
             // Made by an earlier run (maybe another process) but not listed yet (listing
             // lag): the journal remembers it, and listing it proves it is still there.
@@ -264,7 +270,7 @@ async fn ensure_folder(
         parent,
         name,
         &before,
-        |token| shared.claim(token),
+        |token| shared.claim(token, &owner),
     )
     .await;
     let token = match created {
