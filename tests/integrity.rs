@@ -1276,3 +1276,76 @@ async fn the_same_selection_added_twice_to_one_engine_is_already_there() {
         "again and again/sub, once each"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders() {
+    // Issue 13: a tree's rows all show right after the walk, before any folder is made; the
+    // next folder is made only when the workers run low, so its create call does not take
+    // the law's slots ahead of files that could be sent.
+    use larkup::feishu::{Client, Credentials, Drive, Secret};
+    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::journal::Journal;
+    use larkup::transfer::{Pacer, RetryLaw};
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    for folder in 0..2 {
+        for index in 0..20 {
+            h.file(
+                &format!("wide/d{folder}/f{index:02}.txt"),
+                &pattern(100, index),
+            );
+        }
+    }
+    let client = Client::new(
+        &h.sandbox.base_url(),
+        Credentials::new(Secret::new(h.sandbox.access_token())),
+    )
+    .expect("client");
+    let mut handle = engine::spawn(
+        Drive::new(client),
+        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
+        Some(Journal::open_in_memory().expect("journal")),
+        ConflictPolicy::Skip,
+        "test".to_string(),
+    );
+    handle
+        .commands
+        .send(Command::Add(Selection {
+            paths: vec![h.work.path().join("wide")],
+            destination: h.sandbox.root_token(),
+            destination_depth: Some(0),
+            exclude: Default::default(),
+        }))
+        .expect("engine listens");
+    let (mut queued, mut done) = (0, 0);
+    while let Some(event) = handle.events.recv().await {
+        match event {
+            Event::Queued { folder, .. } => {
+                assert!(folder.starts_with("wide/d"), "{folder}");
+                queued += 1;
+            }
+            Event::FolderReady { path, .. } => {
+                assert_eq!(queued, 40, "{path} was made before every row was listed")
+            }
+            Event::Done { .. } => done += 1,
+            Event::Failed { failure, .. } => panic!("{failure:?}"),
+            Event::Idle => break,
+            _ => {}
+        }
+    }
+    assert_eq!(done, 40);
+    let calls = h.sandbox.inspect().calls;
+    let last_folder = calls
+        .iter()
+        .rposition(|call| call.endpoint == "create_folder")
+        .expect("folders");
+    let sent_before = calls[..last_folder]
+        .iter()
+        .filter(|call| call.endpoint == "upload_all")
+        .count();
+    // d1 waits until fewer than 16 of d0's 20 jobs are left, i.e. until some have been sent.
+    assert!(
+        sent_before >= 3,
+        "d1 was made before d0's files went: {sent_before} sent"
+    );
+    assert_eq!(h.sandbox.inspect().files.len(), 40);
+}

@@ -18,12 +18,12 @@
 //! after an unknown outcome); `planning` turns selections into folders and jobs; `job` runs
 //! one job.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -97,6 +97,9 @@ struct Shared {
     /// Jobs whose folder is ready, sent by planning as it goes: a big tree's first files are
     /// sent while its other folders are still being created (issue 13).
     ready: mpsc::UnboundedSender<JobSpec>,
+    /// Jobs handed to the engine and not yet started (in `ready` or the queue): planning makes
+    /// the next folder only when this runs low.
+    backlog: watch::Sender<usize>,
     /// Folder listings, loaded once per folder and kept current as we add to it; by name, so a
     /// job looks up its own name instead of copying the folder's entries (issue 13).
     listings: Mutex<HashMap<String, Listing>>,
@@ -131,6 +134,8 @@ struct Engine {
     planning: JoinSet<Vec<JobSpec>>,
     ready: mpsc::UnboundedReceiver<JobSpec>,
     idle_announced: bool,
+    /// Rows cancelled after they were listed and before their folder was ready.
+    cancelled_early: HashSet<JobId>,
 }
 
 /// How one job ended.
@@ -173,6 +178,7 @@ pub fn spawn(
         create_attempts,
         events: event_tx,
         ready: ready_tx,
+        backlog: watch::Sender::new(0),
         listings: Mutex::new(HashMap::new()),
         policy: SyncMutex::new(policy),
         pending_conflicts: SyncMutex::new(HashMap::new()),
@@ -187,6 +193,7 @@ pub fn spawn(
         planning: JoinSet::new(),
         ready: ready_rx,
         idle_announced: true,
+        cancelled_early: HashSet::new(),
     };
     tokio::spawn(engine.run(command_rx));
     EngineHandle {
@@ -359,6 +366,7 @@ impl Engine {
                 }
                 Some(planned) = self.planning.join_next() => {
                     for spec in planned.unwrap_or_default() {
+                        self.shared.backlog.send_modify(|backlog| *backlog += 1);
                         self.enqueue(spec);
                     }
                 }
@@ -368,6 +376,18 @@ impl Engine {
     }
 
     fn enqueue(&mut self, spec: JobSpec) {
+        if self.cancelled_early.remove(&spec.id) {
+            left_queue(&self.shared);
+            let key = job_key(&self.shared, &spec);
+            self.shared
+                .journal(|journal| journal.set_skipped(&key, "cancelled"));
+            self.shared.emit(Event::Skipped {
+                job: spec.id,
+                reason: "cancelled".to_string(),
+            });
+            self.jobs.insert(spec.id, (spec, Phase::Finished));
+            return;
+        }
         self.queue.push_back(spec.id);
         self.jobs.insert(spec.id, (spec, Phase::Queued));
     }
@@ -413,6 +433,7 @@ impl Engine {
                 for id in failed {
                     if let Some((spec, phase)) = self.jobs.get_mut(&id) {
                         *phase = Phase::Queued;
+                        self.shared.backlog.send_modify(|backlog| *backlog += 1);
                         self.queue.push_back(id);
                         self.shared.emit(queued_event(spec));
                     }
@@ -442,12 +463,15 @@ impl Engine {
 
     fn cancel(&mut self, id: JobId) {
         let Some((spec, phase)) = self.jobs.get_mut(&id) else {
+            // Listed while its folder is still being made: cancelled when it is handed over.
+            self.cancelled_early.insert(id);
             return;
         };
         match phase {
             Phase::Queued => {
                 *phase = Phase::Finished;
                 self.queue.retain(|queued| *queued != id);
+                left_queue(&self.shared);
                 let key = job_key(&self.shared, spec);
                 self.shared
                     .journal(|journal| journal.set_skipped(&key, "cancelled"));
@@ -470,6 +494,7 @@ impl Engine {
             let Some(id) = self.queue.pop_front() else {
                 return;
             };
+            left_queue(&self.shared);
             let Some((spec, phase)) = self.jobs.get_mut(&id) else {
                 continue;
             };
@@ -493,6 +518,13 @@ impl Engine {
     }
 }
 
+/// One job left the queue (started or cancelled).
+fn left_queue(shared: &Shared) {
+    shared
+        .backlog
+        .send_modify(|backlog| *backlog = backlog.saturating_sub(1));
+}
+
 fn job_key(shared: &Shared, spec: &JobSpec) -> JobKey {
     JobKey {
         scope: shared.scope.clone(),
@@ -503,11 +535,15 @@ fn job_key(shared: &Shared, spec: &JobSpec) -> JobKey {
 }
 
 fn queued_event(spec: &JobSpec) -> Event {
+    file_queued(spec.id, &spec.file)
+}
+
+fn file_queued(job: JobId, file: &PlannedFile) -> Event {
     Event::Queued {
-        job: spec.id,
-        path: spec.file.local.clone(),
-        name: spec.file.name.clone(),
-        size: spec.file.size,
-        folder: spec.file.folder.join("/"),
+        job,
+        path: file.local.clone(),
+        name: file.name.clone(),
+        size: file.size,
+        folder: file.folder.join("/"),
     }
 }

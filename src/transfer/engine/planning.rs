@@ -7,12 +7,17 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{queued_event, JobSpec, Listing, Owner, Shared};
+use super::{file_queued, queued_event, JobSpec, Listing, Owner, Shared};
 use crate::feishu::DriveEntry;
 use crate::transfer::events::{Event, Failure, JobId, Selection};
 use crate::transfer::journal::{JobRecord, JobState};
 use crate::transfer::plan::{self, Plan, PlannedFile, Problem};
 use crate::transfer::reconcile::{self, CreateError, Kind};
+
+/// The next remote folder is made once fewer jobs than this wait for a worker: far enough
+/// ahead that the workers never wait for a folder (a few seconds of work at Feishu's 5 files
+/// a second), near enough that folder creation does not crowd out the first sends.
+const FOLDER_AHEAD: usize = 16;
 
 /// A plan's files by remote folder, with their job ids.
 type Groups = HashMap<Vec<String>, Vec<(JobId, PlannedFile)>>;
@@ -60,9 +65,11 @@ pub(super) async fn plan_selection(
         report_problem(&shared, id, problem);
     }
 
-    // Files by remote folder, numbered in the plan's order.
+    // Every file is listed at once, numbered in the plan's order, with its folder: a big
+    // tree's rows all show while its folders are still being made (issue 13).
     let mut groups = Groups::new();
     for file in plan.files {
+        shared.emit(file_queued(next_id, &file));
         groups
             .entry(file.folder.clone())
             .or_default()
@@ -78,10 +85,10 @@ pub(super) async fn plan_selection(
                 destination: selection.destination.clone(),
                 file,
             };
-            shared.emit(queued_event(&spec));
             match &parent {
-                // The engine outlives its planning tasks: the receiver is there.
                 Ok(_) => {
+                    shared.backlog.send_modify(|backlog| *backlog += 1);
+                    // The engine outlives its planning tasks: the receiver is there.
                     let _ = shared.ready.send(spec);
                 }
                 Err(failure) => shared.emit(Event::Failed {
@@ -114,6 +121,11 @@ pub(super) async fn plan_selection(
                 .cloned()
                 .unwrap_or_else(|| Err(Failure::local("its parent folder was not created")))
         };
+        // Uploads of ready folders go first: the next folder is made only when the workers
+        // are about to run out of jobs, so its create call does not take the law's slots
+        // ahead of files that could be sent (issue 13: first file ≤ 1 s after `u`).
+        let mut backlog = shared.backlog.subscribe();
+        let _ = backlog.wait_for(|queued| *queued < FOLDER_AHEAD).await;
         let token = match parent {
             Ok(parent) => ensure_folder(&shared, &parent, name, &folder.rel_path.join("/")).await,
             Err(failure) => Err(failure),
