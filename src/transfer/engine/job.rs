@@ -95,7 +95,7 @@ pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> JobOutcome {
                         token: token.clone(),
                         name: spec.file.name.clone(),
                         kind: "file".to_string(),
-                        parent_token: spec.parent_token.clone(),
+                        parent_token: spec.parent_token.to_string(),
                         url: String::new(),
                         created_time: None,
                         modified_time: None,

@@ -111,9 +111,10 @@ struct Shared {
 struct JobSpec {
     id: JobId,
     file: PlannedFile,
-    parent_token: String,
+    /// Shared by a folder's jobs (a big tree holds many of them at once).
+    parent_token: Arc<str>,
     /// The selection's destination: the folder whose lock covers this job.
-    destination: String,
+    destination: Arc<str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,11 +357,17 @@ impl Engine {
                 Some(joined) = self.running.join_next() => {
                     if let Ok((id, outcome)) = joined {
                         self.cancels.remove(&id);
-                        if let Some((_, phase)) = self.jobs.get_mut(&id) {
-                            *phase = match outcome {
-                                JobOutcome::Failed => Phase::Failed,
-                                JobOutcome::Done | JobOutcome::Skipped => Phase::Finished,
-                            };
+                        match outcome {
+                            // Only a failed job's spec is needed again (retry failed): a big
+                            // batch's finished ones are dropped as they go (issue 13).
+                            JobOutcome::Failed => {
+                                if let Some((_, phase)) = self.jobs.get_mut(&id) {
+                                    *phase = Phase::Failed;
+                                }
+                            }
+                            JobOutcome::Done | JobOutcome::Skipped => {
+                                self.jobs.remove(&id);
+                            }
                         }
                     }
                 }
@@ -464,6 +471,7 @@ impl Engine {
     fn cancel(&mut self, id: JobId) {
         let Some((spec, phase)) = self.jobs.get_mut(&id) else {
             // Listed while its folder is still being made: cancelled when it is handed over.
+            // (A finished job's id lands here too and is never handed over again.)
             self.cancelled_early.insert(id);
             return;
         };
@@ -529,7 +537,7 @@ fn job_key(shared: &Shared, spec: &JobSpec) -> JobKey {
     JobKey {
         scope: shared.scope.clone(),
         source: spec.file.local.clone(),
-        parent_token: spec.parent_token.clone(),
+        parent_token: spec.parent_token.to_string(),
         name: spec.file.name.clone(),
     }
 }

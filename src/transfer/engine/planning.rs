@@ -77,12 +77,14 @@ pub(super) async fn plan_selection(
         next_id += 1;
     }
     // The destination's own files go at once; each folder's as soon as it is ready.
+    let destination: Arc<str> = selection.destination.as_str().into();
     let release = |groups: &mut Groups, folder: &[String], parent: Result<String, Failure>| {
+        let parent_token: Arc<str> = parent.as_deref().unwrap_or_default().into();
         for (id, file) in groups.remove(folder).unwrap_or_default() {
             let spec = JobSpec {
                 id,
-                parent_token: parent.clone().unwrap_or_default(),
-                destination: selection.destination.clone(),
+                parent_token: parent_token.clone(),
+                destination: destination.clone(),
                 file,
             };
             match &parent {
@@ -174,8 +176,8 @@ pub(super) async fn unfinished_jobs(shared: &Shared, first_id: JobId) -> Vec<Job
     for (record, id) in unfinished().into_iter().zip(first_id..) {
         let spec = JobSpec {
             id,
-            parent_token: record.key.parent_token,
-            destination: record.destination,
+            parent_token: record.key.parent_token.into(),
+            destination: record.destination.into(),
             file: PlannedFile {
                 local: record.key.source,
                 folder: Vec::new(),
