@@ -1349,3 +1349,74 @@ async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders()
     );
     assert_eq!(h.sandbox.inspect().files.len(), 40);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_cancelled_before_its_folder_is_made_is_never_sent() {
+    // Rows are listed before their folders exist (issue 13): cancelling one then must hold
+    // when its job is handed over. Paused first, so no folder can be made before the cancel.
+    use larkup::feishu::{Client, Credentials, Drive, Secret};
+    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::journal::Journal;
+    use larkup::transfer::{Pacer, RetryLaw};
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    for index in 0..3 {
+        h.file(&format!("later/d/f{index}.txt"), &pattern(100, index));
+    }
+    let client = Client::new(
+        &h.sandbox.base_url(),
+        Credentials::new(Secret::new(h.sandbox.access_token())),
+    )
+    .expect("client");
+    let mut handle = engine::spawn(
+        Drive::new(client),
+        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
+        Some(Journal::open_in_memory().expect("journal")),
+        ConflictPolicy::Skip,
+        "test".to_string(),
+    );
+    handle
+        .commands
+        .send(Command::Pause)
+        .expect("engine listens");
+    handle
+        .commands
+        .send(Command::Add(Selection {
+            paths: vec![h.work.path().join("later")],
+            destination: h.sandbox.root_token(),
+            destination_depth: Some(0),
+            exclude: Default::default(),
+        }))
+        .expect("engine listens");
+    let mut queued = Vec::new();
+    let mut cancelled = None;
+    let (mut done, mut skipped) = (0, Vec::new());
+    while let Some(event) = handle.events.recv().await {
+        match event {
+            Event::Queued { job, .. } => {
+                queued.push(job);
+                if queued.len() == 3 {
+                    assert!(h.sandbox.inspect().folders.is_empty(), "paused");
+                    cancelled = Some(job);
+                    handle
+                        .commands
+                        .send(Command::Cancel(job))
+                        .expect("engine listens");
+                    handle.commands.send(Command::Resume).expect("listens");
+                }
+            }
+            Event::Started { job } => assert_ne!(Some(job), cancelled, "a cancelled row ran"),
+            Event::Done { .. } => done += 1,
+            Event::Skipped { job, reason } => skipped.push((job, reason)),
+            Event::Failed { failure, .. } => panic!("{failure:?}"),
+            // The pause alone, before the selection came in, is an idle moment too.
+            Event::Idle if cancelled.is_some() => break,
+            _ => {}
+        }
+    }
+    assert_eq!(done, 2);
+    assert_eq!(
+        skipped,
+        [(cancelled.expect("cancelled"), "cancelled".into())]
+    );
+    assert_eq!(h.sandbox.inspect().files.len(), 2);
+}
