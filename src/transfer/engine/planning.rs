@@ -1,6 +1,6 @@
-//! Planning a selection: the walk, its problems as rows, the remote folders (created once,
-//! looked for after a lost answer), and each folder's files handed to the queue as soon as
-//! that folder exists. Also the journal's unfinished jobs, resumed under their destinations'
+//! Planning a selection: the walk, its problems and files as rows (all at once), the remote
+//! folders (created once, a little ahead of what the workers need, looked for after a lost
+//! answer), and each folder's jobs handed to the queue as soon as that folder exists. Also the journal's unfinished jobs, resumed under their destinations'
 //! locks.
 
 use std::collections::{HashMap, HashSet};
