@@ -1197,3 +1197,226 @@ async fn mkdir_whose_calls_never_land_stops_after_its_retries() {
     assert_eq!(create_folder_calls(&h), 2, "{}", run.all());
     assert!(h.sandbox.inspect().folders.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_selection_added_twice_to_one_engine_is_already_there() {
+    // One app session, `u` twice on unchanged files: the second round's jobs are the first
+    // round's (same source, folder and name), so the tokens the first claimed are their own:
+    // "already there", no conflict dialog, nothing stored twice.
+    use larkup::feishu::{Client, Credentials, Drive, Secret};
+    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::journal::Journal;
+    use larkup::transfer::{Pacer, RetryLaw};
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    h.file("again/top.txt", b"top");
+    h.file("again/sub/one.txt", &pattern(300, 1));
+    h.file("again/sub/two.txt", &pattern(400, 2));
+    let client = Client::new(
+        &h.sandbox.base_url(),
+        Credentials::new(Secret::new(h.sandbox.access_token())),
+    )
+    .expect("client");
+    let mut handle = engine::spawn(
+        Drive::new(client),
+        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
+        Some(Journal::open_in_memory().expect("journal")),
+        // The app's default: a name already there would open the dialog.
+        ConflictPolicy::Ask,
+        "test".to_string(),
+    );
+    let selection = Selection {
+        paths: vec![h.work.path().join("again")],
+        destination: h.sandbox.root_token(),
+        destination_depth: Some(0),
+        exclude: Default::default(),
+    };
+    let mut rounds: Vec<HashMap<std::path::PathBuf, (String, bool)>> = Vec::new();
+    for _ in 0..2 {
+        handle
+            .commands
+            .send(Command::Add(selection.clone()))
+            .expect("engine listens");
+        let mut paths = HashMap::new();
+        let mut rows = HashMap::new();
+        while let Some(event) = handle.events.recv().await {
+            match event {
+                Event::Queued { job, path, .. } => {
+                    paths.insert(job, path);
+                }
+                Event::Done {
+                    job, file_token, ..
+                } => {
+                    rows.insert(paths[&job].clone(), (file_token, false));
+                }
+                Event::AlreadyThere { job, file_token } => {
+                    rows.insert(paths[&job].clone(), (file_token, true));
+                }
+                Event::Conflict { name, .. } => panic!("conflict asked for {name}"),
+                Event::Failed { failure, .. } => panic!("{failure:?}"),
+                Event::Skipped { reason, .. } => panic!("skipped: {reason}"),
+                Event::Idle => break,
+                _ => {}
+            }
+        }
+        rounds.push(rows);
+    }
+    let (first, second) = (&rounds[0], &rounds[1]);
+    assert_eq!(first.len(), 3, "{first:?}");
+    assert!(first.values().all(|(_, already)| !already), "{first:?}");
+    assert_eq!(second.len(), 3, "{second:?}");
+    for (path, (token, already)) in second {
+        assert!(already, "{} was not already there", path.display());
+        assert_eq!(token, &first[path].0, "{} changed token", path.display());
+    }
+    let inspection = h.sandbox.inspect();
+    assert_eq!(inspection.files.len(), 3, "nothing stored twice");
+    assert_eq!(
+        inspection.folders.len(),
+        2,
+        "again and again/sub, once each"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders() {
+    // Issue 13: a tree's rows all show right after the walk, before any folder is made; the
+    // next folder is made only when the workers run low, so its create call does not take
+    // the law's slots ahead of files that could be sent.
+    use larkup::feishu::{Client, Credentials, Drive, Secret};
+    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::journal::Journal;
+    use larkup::transfer::{Pacer, RetryLaw};
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    for folder in 0..2 {
+        for index in 0..20 {
+            h.file(
+                &format!("wide/d{folder}/f{index:02}.txt"),
+                &pattern(100, index),
+            );
+        }
+    }
+    let client = Client::new(
+        &h.sandbox.base_url(),
+        Credentials::new(Secret::new(h.sandbox.access_token())),
+    )
+    .expect("client");
+    let mut handle = engine::spawn(
+        Drive::new(client),
+        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
+        Some(Journal::open_in_memory().expect("journal")),
+        ConflictPolicy::Skip,
+        "test".to_string(),
+    );
+    handle
+        .commands
+        .send(Command::Add(Selection {
+            paths: vec![h.work.path().join("wide")],
+            destination: h.sandbox.root_token(),
+            destination_depth: Some(0),
+            exclude: Default::default(),
+        }))
+        .expect("engine listens");
+    let (mut queued, mut done) = (0, 0);
+    while let Some(event) = handle.events.recv().await {
+        match event {
+            Event::Queued { folder, .. } => {
+                assert!(folder.starts_with("wide/d"), "{folder}");
+                queued += 1;
+            }
+            Event::FolderReady { path, .. } => {
+                assert_eq!(queued, 40, "{path} was made before every row was listed")
+            }
+            Event::Done { .. } => done += 1,
+            Event::Failed { failure, .. } => panic!("{failure:?}"),
+            Event::Idle => break,
+            _ => {}
+        }
+    }
+    assert_eq!(done, 40);
+    let calls = h.sandbox.inspect().calls;
+    let last_folder = calls
+        .iter()
+        .rposition(|call| call.endpoint == "create_folder")
+        .expect("folders");
+    let sent_before = calls[..last_folder]
+        .iter()
+        .filter(|call| call.endpoint == "upload_all")
+        .count();
+    // d1 waits until fewer than 16 of d0's 20 jobs are left, i.e. until some have been sent.
+    assert!(
+        sent_before >= 3,
+        "d1 was made before d0's files went: {sent_before} sent"
+    );
+    assert_eq!(h.sandbox.inspect().files.len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_cancelled_before_its_folder_is_made_is_never_sent() {
+    // Rows are listed before their folders exist (issue 13): cancelling one then must hold
+    // when its job is handed over. Paused first, so no folder can be made before the cancel.
+    use larkup::feishu::{Client, Credentials, Drive, Secret};
+    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::journal::Journal;
+    use larkup::transfer::{Pacer, RetryLaw};
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    for index in 0..3 {
+        h.file(&format!("later/d/f{index}.txt"), &pattern(100, index));
+    }
+    let client = Client::new(
+        &h.sandbox.base_url(),
+        Credentials::new(Secret::new(h.sandbox.access_token())),
+    )
+    .expect("client");
+    let mut handle = engine::spawn(
+        Drive::new(client),
+        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
+        Some(Journal::open_in_memory().expect("journal")),
+        ConflictPolicy::Skip,
+        "test".to_string(),
+    );
+    handle
+        .commands
+        .send(Command::Pause)
+        .expect("engine listens");
+    handle
+        .commands
+        .send(Command::Add(Selection {
+            paths: vec![h.work.path().join("later")],
+            destination: h.sandbox.root_token(),
+            destination_depth: Some(0),
+            exclude: Default::default(),
+        }))
+        .expect("engine listens");
+    let mut queued = Vec::new();
+    let mut cancelled = None;
+    let (mut done, mut skipped) = (0, Vec::new());
+    while let Some(event) = handle.events.recv().await {
+        match event {
+            Event::Queued { job, .. } => {
+                queued.push(job);
+                if queued.len() == 3 {
+                    assert!(h.sandbox.inspect().folders.is_empty(), "paused");
+                    cancelled = Some(job);
+                    handle
+                        .commands
+                        .send(Command::Cancel(job))
+                        .expect("engine listens");
+                    handle.commands.send(Command::Resume).expect("listens");
+                }
+            }
+            Event::Started { job } => assert_ne!(Some(job), cancelled, "a cancelled row ran"),
+            Event::Done { .. } => done += 1,
+            Event::Skipped { job, reason } => skipped.push((job, reason)),
+            Event::Failed { failure, .. } => panic!("{failure:?}"),
+            // The pause alone, before the selection came in, is an idle moment too.
+            Event::Idle if cancelled.is_some() => break,
+            _ => {}
+        }
+    }
+    assert_eq!(done, 2);
+    assert_eq!(
+        skipped,
+        [(cancelled.expect("cancelled"), "cancelled".into())]
+    );
+    assert_eq!(h.sandbox.inspect().files.len(), 2);
+}

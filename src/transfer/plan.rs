@@ -2,7 +2,7 @@
 //! found before a byte is sent. Bad input never stops the walk: it becomes a `Problem` naming
 //! the path and the reason, and the rest goes on.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
@@ -201,7 +201,11 @@ struct Walk<'a> {
     /// Every file planned, by identity and remote place: one reached twice for the same place
     /// (named twice, through a link) is one job (issue 11 "One job per source"); hard links
     /// under other names still go as their own files.
-    files_seen: HashSet<(FileIdentity, Vec<String>, Option<String>)>,
+    /// By index into `plan.files` (whose entries hold the place): no per-file copy of the
+    /// folder path and name (issue 13, memory at 100k files).
+    files_seen: HashMap<FileIdentity, Vec<usize>>,
+    /// The same for files reported as problems (few), so each is reported once.
+    problems_seen: HashSet<(FileIdentity, Vec<String>, Option<String>)>,
 }
 
 /// What makes two paths one file: device and inode on unix, the canonical path elsewhere.
@@ -264,13 +268,36 @@ impl Walk<'_> {
         let name = path
             .file_name()
             .map(|name| name.to_string_lossy().into_owned());
-        let place = (file_identity(path, metadata), folder.to_vec(), name);
-        if metadata.is_file() && !self.files_seen.insert(place) {
+        if !metadata.is_file() {
+            match check_file(path, metadata, folder) {
+                Ok(file) => self.plan.files.push(file),
+                Err(problem) => self.plan.problems.push(problem),
+            }
+            return;
+        }
+        let identity = file_identity(path, metadata);
+        let files = &self.plan.files;
+        let planned = self.files_seen.get(&identity).is_some_and(|indices| {
+            indices.iter().any(|&index| {
+                files[index].folder == folder && Some(&files[index].name) == name.as_ref()
+            })
+        });
+        let place = (identity, folder.to_vec(), name);
+        if planned || self.problems_seen.contains(&place) {
             return;
         }
         match check_file(path, metadata, folder) {
-            Ok(file) => self.plan.files.push(file),
-            Err(problem) => self.plan.problems.push(problem),
+            Ok(file) => {
+                self.files_seen
+                    .entry(place.0)
+                    .or_default()
+                    .push(self.plan.files.len());
+                self.plan.files.push(file);
+            }
+            Err(problem) => {
+                self.problems_seen.insert(place);
+                self.plan.problems.push(problem);
+            }
         }
     }
 
@@ -455,7 +482,8 @@ pub fn plan_excluding(
         destination_depth: destination_depth.unwrap_or(0),
         seen: 0,
         on_progress,
-        files_seen: HashSet::new(),
+        files_seen: HashMap::new(),
+        problems_seen: HashSet::new(),
     };
     let mut destination_entries = 0;
     for path in &without_overlaps(selection) {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::oneshot;
 
-use super::{job_key, lock, JobOutcome, JobSpec, Shared, RECENT_DONE_MS};
+use super::{job_key, lock, JobOutcome, JobSpec, Owner, Shared, RECENT_DONE_MS};
 use crate::feishu::{DriveEntry, Error, UploadPlan};
 use crate::transfer::events::{ConflictChoice, ConflictPolicy, Event, Failure, JobId};
 use crate::transfer::journal::{self, JobKey, JobRecord, JobState};
@@ -95,7 +95,7 @@ pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> JobOutcome {
                         token: token.clone(),
                         name: spec.file.name.clone(),
                         kind: "file".to_string(),
-                        parent_token: spec.parent_token.clone(),
+                        parent_token: spec.parent_token.to_string(),
                         url: String::new(),
                         created_time: None,
                         modified_time: None,
@@ -200,6 +200,9 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         .await
         .map_err(|err| Failure::from_error(&err))?;
     let mut again_note = None;
+    // The same source into the same folder under the same name (added again in this process)
+    // is this job: what an earlier one claimed is its own.
+    let owner = Owner::Job(key.clone());
 
     // The journal's done is a cache: it counts only while Drive still lists that file.
     if let Some(record) = record.as_ref().filter(|r| r.state == JobState::Done) {
@@ -209,7 +212,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
                 // Just uploaded, maybe by another process: the listing may lag its writes.
                 listed = shared.looks().find_token(&spec.parent_token, token).await;
             }
-            if listed && shared.claim(token) {
+            if listed && shared.claim(token, &owner) {
                 return Ok(JobEnd::AlreadyThere(token.to_string()));
             }
             again_note = Some(if listed {
@@ -229,6 +232,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
                 &spec.file.name,
                 Kind::File,
                 &record.preexisting_tokens,
+                &owner,
             )
             .await
         {
@@ -328,7 +332,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         // A success answer without a token is not success: the outcome is unknown.
         let err = match sent {
             Ok(token) if !token.trim().is_empty() => {
-                shared.claim(&token);
+                shared.claim(&token, &owner);
                 let resumed = resumed_at
                     .filter(|seq| *seq > 0)
                     .map(|seq| format!("resumed at block {seq}"));
@@ -373,6 +377,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
                 &spec.file.name,
                 Kind::File,
                 &preexisting,
+                &owner,
             )
             .await
         {

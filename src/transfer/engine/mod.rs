@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +52,13 @@ const RECENT_DONE_MS: i64 = 120_000;
 /// One (folder, name)'s turn: held while a job or a folder creation works on that name.
 type Turn = Arc<Mutex<()>>;
 
+/// Who claimed a token: a job's journal key, or a remote folder (parent, name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    Job(JobKey),
+    Folder { parent: String, name: String },
+}
+
 /// One folder's entries by name.
 type Listing = HashMap<String, Vec<DriveEntry>>;
 
@@ -71,9 +78,10 @@ struct Shared {
     journal: Option<Journal>,
     /// API host and identity: the journal's scope and the destination locks'.
     scope: String,
-    /// Every file and folder token a job of this process created or adopted: no second job
-    /// may adopt it.
-    claims: SyncMutex<HashSet<String>>,
+    /// Every file and folder token a job of this process created or adopted, with its owner
+    /// (`Owner`): no other owner may adopt it, while a later job for the same source, folder
+    /// and name (the same selection added again) meets its own.
+    claims: SyncMutex<HashMap<String, Owner>>,
     /// One turn at a time per (folder, name).
     name_turns: SyncMutex<HashMap<(String, String), Turn>>,
     /// Destination locks held until the engine is idle, shared by selections of this process.
@@ -89,6 +97,9 @@ struct Shared {
     /// Jobs whose folder is ready, sent by planning as it goes: a big tree's first files are
     /// sent while its other folders are still being created (issue 13).
     ready: mpsc::UnboundedSender<JobSpec>,
+    /// Jobs handed to the engine and not yet started (in `ready` or the queue): planning makes
+    /// the next folder only when this runs low.
+    backlog: watch::Sender<usize>,
     /// Folder listings, loaded once per folder and kept current as we add to it; by name, so a
     /// job looks up its own name instead of copying the folder's entries (issue 13).
     listings: Mutex<HashMap<String, Listing>>,
@@ -100,9 +111,10 @@ struct Shared {
 struct JobSpec {
     id: JobId,
     file: PlannedFile,
-    parent_token: String,
+    /// Shared by a folder's jobs (a big tree holds many of them at once).
+    parent_token: Arc<str>,
     /// The selection's destination: the folder whose lock covers this job.
-    destination: String,
+    destination: Arc<str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +135,8 @@ struct Engine {
     planning: JoinSet<Vec<JobSpec>>,
     ready: mpsc::UnboundedReceiver<JobSpec>,
     idle_announced: bool,
+    /// Rows cancelled after they were listed and before their folder was ready.
+    cancelled_early: HashSet<JobId>,
 }
 
 /// How one job ended.
@@ -158,13 +172,14 @@ pub fn spawn(
         writes,
         journal,
         scope,
-        claims: SyncMutex::new(HashSet::new()),
+        claims: SyncMutex::new(HashMap::new()),
         name_turns: SyncMutex::new(HashMap::new()),
         dest_locks: Mutex::new(HashMap::new()),
         reconcile_base,
         create_attempts,
         events: event_tx,
         ready: ready_tx,
+        backlog: watch::Sender::new(0),
         listings: Mutex::new(HashMap::new()),
         policy: SyncMutex::new(policy),
         pending_conflicts: SyncMutex::new(HashMap::new()),
@@ -179,6 +194,7 @@ pub fn spawn(
         planning: JoinSet::new(),
         ready: ready_rx,
         idle_announced: true,
+        cancelled_early: HashSet::new(),
     };
     tokio::spawn(engine.run(command_rx));
     EngineHandle {
@@ -232,9 +248,16 @@ impl Shared {
         }
     }
 
-    /// Claims `token` for one job; false when another job of this process has it.
-    fn claim(&self, token: &str) -> bool {
-        lock(&self.claims).insert(token.to_string())
+    /// Claims `token` for `owner`; false when another owner in this process has it.
+    fn claim(&self, token: &str, owner: &Owner) -> bool {
+        let mut claims = lock(&self.claims);
+        match claims.get(token) {
+            Some(held) => held == owner,
+            None => {
+                claims.insert(token.to_string(), owner.clone());
+                true
+            }
+        }
     }
 
     /// The turn for `name` in `folder`: same-name jobs into one folder run one after another.
@@ -255,16 +278,17 @@ impl Shared {
     }
 
     /// Looks for what an unanswered create call may have stored (`reconcile::Looks::find_new`)
-    /// and claims it for this job.
+    /// and claims it for `owner`.
     async fn reconcile(
         &self,
         parent: &str,
         name: &str,
         kind: Kind,
         before: &[String],
+        owner: &Owner,
     ) -> Option<String> {
         self.looks()
-            .find_new(parent, name, kind, before, |token| self.claim(token))
+            .find_new(parent, name, kind, before, |token| self.claim(token, owner))
             .await
     }
 
@@ -333,16 +357,23 @@ impl Engine {
                 Some(joined) = self.running.join_next() => {
                     if let Ok((id, outcome)) = joined {
                         self.cancels.remove(&id);
-                        if let Some((_, phase)) = self.jobs.get_mut(&id) {
-                            *phase = match outcome {
-                                JobOutcome::Failed => Phase::Failed,
-                                JobOutcome::Done | JobOutcome::Skipped => Phase::Finished,
-                            };
+                        match outcome {
+                            // Only a failed job's spec is needed again (retry failed): a big
+                            // batch's finished ones are dropped as they go (issue 13).
+                            JobOutcome::Failed => {
+                                if let Some((_, phase)) = self.jobs.get_mut(&id) {
+                                    *phase = Phase::Failed;
+                                }
+                            }
+                            JobOutcome::Done | JobOutcome::Skipped => {
+                                self.jobs.remove(&id);
+                            }
                         }
                     }
                 }
                 Some(planned) = self.planning.join_next() => {
                     for spec in planned.unwrap_or_default() {
+                        self.shared.backlog.send_modify(|backlog| *backlog += 1);
                         self.enqueue(spec);
                     }
                 }
@@ -352,6 +383,18 @@ impl Engine {
     }
 
     fn enqueue(&mut self, spec: JobSpec) {
+        if self.cancelled_early.remove(&spec.id) {
+            left_queue(&self.shared);
+            let key = job_key(&self.shared, &spec);
+            self.shared
+                .journal(|journal| journal.set_skipped(&key, "cancelled"));
+            self.shared.emit(Event::Skipped {
+                job: spec.id,
+                reason: "cancelled".to_string(),
+            });
+            self.jobs.insert(spec.id, (spec, Phase::Finished));
+            return;
+        }
         self.queue.push_back(spec.id);
         self.jobs.insert(spec.id, (spec, Phase::Queued));
     }
@@ -397,6 +440,7 @@ impl Engine {
                 for id in failed {
                     if let Some((spec, phase)) = self.jobs.get_mut(&id) {
                         *phase = Phase::Queued;
+                        self.shared.backlog.send_modify(|backlog| *backlog += 1);
                         self.queue.push_back(id);
                         self.shared.emit(queued_event(spec));
                     }
@@ -426,12 +470,16 @@ impl Engine {
 
     fn cancel(&mut self, id: JobId) {
         let Some((spec, phase)) = self.jobs.get_mut(&id) else {
+            // Listed while its folder is still being made: cancelled when it is handed over.
+            // (A finished job's id lands here too and is never handed over again.)
+            self.cancelled_early.insert(id);
             return;
         };
         match phase {
             Phase::Queued => {
                 *phase = Phase::Finished;
                 self.queue.retain(|queued| *queued != id);
+                left_queue(&self.shared);
                 let key = job_key(&self.shared, spec);
                 self.shared
                     .journal(|journal| journal.set_skipped(&key, "cancelled"));
@@ -454,6 +502,7 @@ impl Engine {
             let Some(id) = self.queue.pop_front() else {
                 return;
             };
+            left_queue(&self.shared);
             let Some((spec, phase)) = self.jobs.get_mut(&id) else {
                 continue;
             };
@@ -477,21 +526,32 @@ impl Engine {
     }
 }
 
+/// One job left the queue (started or cancelled).
+fn left_queue(shared: &Shared) {
+    shared
+        .backlog
+        .send_modify(|backlog| *backlog = backlog.saturating_sub(1));
+}
+
 fn job_key(shared: &Shared, spec: &JobSpec) -> JobKey {
     JobKey {
         scope: shared.scope.clone(),
         source: spec.file.local.clone(),
-        parent_token: spec.parent_token.clone(),
+        parent_token: spec.parent_token.to_string(),
         name: spec.file.name.clone(),
     }
 }
 
 fn queued_event(spec: &JobSpec) -> Event {
+    file_queued(spec.id, &spec.file)
+}
+
+fn file_queued(job: JobId, file: &PlannedFile) -> Event {
     Event::Queued {
-        job: spec.id,
-        path: spec.file.local.clone(),
-        name: spec.file.name.clone(),
-        size: spec.file.size,
-        folder: spec.file.folder.join("/"),
+        job,
+        path: file.local.clone(),
+        name: file.name.clone(),
+        size: file.size,
+        folder: file.folder.join("/"),
     }
 }

@@ -1,18 +1,23 @@
-//! Planning a selection: the walk, its problems as rows, the remote folders (created once,
-//! looked for after a lost answer), and each folder's files handed to the queue as soon as
-//! that folder exists. Also the journal's unfinished jobs, resumed under their destinations'
+//! Planning a selection: the walk, its problems and files as rows (all at once), the remote
+//! folders (created once, a little ahead of what the workers need, looked for after a lost
+//! answer), and each folder's jobs handed to the queue as soon as that folder exists. Also the journal's unfinished jobs, resumed under their destinations'
 //! locks.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{queued_event, JobSpec, Listing, Shared};
+use super::{file_queued, queued_event, JobSpec, Listing, Owner, Shared};
 use crate::feishu::DriveEntry;
 use crate::transfer::events::{Event, Failure, JobId, Selection};
 use crate::transfer::journal::{JobRecord, JobState};
 use crate::transfer::plan::{self, Plan, PlannedFile, Problem};
 use crate::transfer::reconcile::{self, CreateError, Kind};
+
+/// The next remote folder is made once fewer jobs than this wait for a worker: far enough
+/// ahead that the workers never wait for a folder (a few seconds of work at Feishu's 5 files
+/// a second), near enough that folder creation does not crowd out the first sends.
+const FOLDER_AHEAD: usize = 16;
 
 /// A plan's files by remote folder, with their job ids.
 type Groups = HashMap<Vec<String>, Vec<(JobId, PlannedFile)>>;
@@ -60,9 +65,11 @@ pub(super) async fn plan_selection(
         report_problem(&shared, id, problem);
     }
 
-    // Files by remote folder, numbered in the plan's order.
+    // Every file is listed at once, numbered in the plan's order, with its folder: a big
+    // tree's rows all show while its folders are still being made (issue 13).
     let mut groups = Groups::new();
     for file in plan.files {
+        shared.emit(file_queued(next_id, &file));
         groups
             .entry(file.folder.clone())
             .or_default()
@@ -70,18 +77,20 @@ pub(super) async fn plan_selection(
         next_id += 1;
     }
     // The destination's own files go at once; each folder's as soon as it is ready.
+    let destination: Arc<str> = selection.destination.as_str().into();
     let release = |groups: &mut Groups, folder: &[String], parent: Result<String, Failure>| {
+        let parent_token: Arc<str> = parent.as_deref().unwrap_or_default().into();
         for (id, file) in groups.remove(folder).unwrap_or_default() {
             let spec = JobSpec {
                 id,
-                parent_token: parent.clone().unwrap_or_default(),
-                destination: selection.destination.clone(),
+                parent_token: parent_token.clone(),
+                destination: destination.clone(),
                 file,
             };
-            shared.emit(queued_event(&spec));
             match &parent {
-                // The engine outlives its planning tasks: the receiver is there.
                 Ok(_) => {
+                    shared.backlog.send_modify(|backlog| *backlog += 1);
+                    // The engine outlives its planning tasks: the receiver is there.
                     let _ = shared.ready.send(spec);
                 }
                 Err(failure) => shared.emit(Event::Failed {
@@ -114,6 +123,11 @@ pub(super) async fn plan_selection(
                 .cloned()
                 .unwrap_or_else(|| Err(Failure::local("its parent folder was not created")))
         };
+        // Uploads of ready folders go first: the next folder is made only when the workers
+        // are about to run out of jobs, so its create call does not take the law's slots
+        // ahead of files that could be sent (issue 13: first file ≤ 1 s after `u`).
+        let mut backlog = shared.backlog.subscribe();
+        let _ = backlog.wait_for(|queued| *queued < FOLDER_AHEAD).await;
         let token = match parent {
             Ok(parent) => ensure_folder(&shared, &parent, name, &folder.rel_path.join("/")).await,
             Err(failure) => Err(failure),
@@ -162,8 +176,8 @@ pub(super) async fn unfinished_jobs(shared: &Shared, first_id: JobId) -> Vec<Job
     for (record, id) in unfinished().into_iter().zip(first_id..) {
         let spec = JobSpec {
             id,
-            parent_token: record.key.parent_token,
-            destination: record.destination,
+            parent_token: record.key.parent_token.into(),
+            destination: record.destination.into(),
             file: PlannedFile {
                 local: record.key.source,
                 folder: Vec::new(),
@@ -220,6 +234,10 @@ async fn ensure_folder(
     // Two selections of this process may want the same folder: one creates, the other merges.
     let turn = shared.name_turn(parent, name);
     let _turn = turn.lock().await;
+    let owner = Owner::Folder {
+        parent: parent.to_string(),
+        name: name.to_string(),
+    };
     let entries = shared
         .named(parent, name)
         .await
@@ -240,7 +258,9 @@ async fn ensure_folder(
             // An earlier run died after its create_folder went out: the folder may be there,
             // or still to show (a late commit, listing lag). Look before creating again.
             Some(token) if token.is_empty() => {
-                existing = shared.reconcile(parent, name, Kind::Folder, &before).await;
+                existing = shared
+                    .reconcile(parent, name, Kind::Folder, &before, &owner)
+                    .await;
             }
             // Made by an earlier run (maybe another process) but not listed yet (listing
             // lag): the journal remembers it, and listing it proves it is still there.
@@ -264,7 +284,7 @@ async fn ensure_folder(
         parent,
         name,
         &before,
-        |token| shared.claim(token),
+        |token| shared.claim(token, &owner),
     )
     .await;
     let token = match created {
