@@ -299,6 +299,11 @@ impl Journal {
         work(&conn).map_err(|err| self.error(err))
     }
 
+    /// Runs one statement that changes rows.
+    fn execute(&self, sql: &str, values: impl rusqlite::Params) -> Result<(), JournalError> {
+        self.with(|conn| conn.execute(sql, values).map(|_| ()))
+    }
+
     fn update(
         &self,
         key: &JobKey,
@@ -322,7 +327,7 @@ impl Journal {
             n + 4,
             n + 5
         );
-        self.with(|conn| conn.execute(&statement, all.as_slice()).map(|_| ()))
+        self.execute(&statement, all.as_slice())
     }
 
     pub fn get(&self, key: &JobKey) -> Result<Option<JobRecord>, JournalError> {
@@ -354,14 +359,11 @@ impl Journal {
         }
         let now = now_ms();
         let source = path_bytes(&key.source);
-        self.with(|conn| {
-            conn.execute(
-                "INSERT OR REPLACE INTO jobs (scope, source, parent_token, name, size, mtime_ns, file_id, destination, state, created_at_ms, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
-                params![key.scope, source, key.parent_token, key.name, size as i64, mtime_ns.to_string(), file_id, destination, now],
-            )
-            .map(|_| ())
-        })?;
+        self.execute(
+            "INSERT OR REPLACE INTO jobs (scope, source, parent_token, name, size, mtime_ns, file_id, destination, state, created_at_ms, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
+            params![key.scope, source, key.parent_token, key.name, size as i64, mtime_ns.to_string(), file_id, destination, now],
+        )?;
         self.get(key)?
             .ok_or_else(|| self.error("the record just written is missing"))
     }
@@ -470,13 +472,10 @@ impl Journal {
         parent_token: &str,
         name: &str,
     ) -> Result<(), JournalError> {
-        self.with(|conn| {
-            conn.execute(
-                "INSERT OR IGNORE INTO folders (scope, parent_token, name, token) VALUES (?1, ?2, ?3, '')",
-                params![scope, parent_token, name],
-            )
-            .map(|_| ())
-        })
+        self.execute(
+            "INSERT OR IGNORE INTO folders (scope, parent_token, name, token) VALUES (?1, ?2, ?3, '')",
+            params![scope, parent_token, name],
+        )
     }
 
     /// The create_folder call was refused outright: nothing to look for next time.
@@ -486,13 +485,10 @@ impl Journal {
         parent_token: &str,
         name: &str,
     ) -> Result<(), JournalError> {
-        self.with(|conn| {
-            conn.execute(
-                "DELETE FROM folders WHERE scope = ?1 AND parent_token = ?2 AND name = ?3 AND token = ''",
-                params![scope, parent_token, name],
-            )
-            .map(|_| ())
-        })
+        self.execute(
+            "DELETE FROM folders WHERE scope = ?1 AND parent_token = ?2 AND name = ?3 AND token = ''",
+            params![scope, parent_token, name],
+        )
     }
 
     pub fn record_folder(
@@ -502,13 +498,10 @@ impl Journal {
         name: &str,
         token: &str,
     ) -> Result<(), JournalError> {
-        self.with(|conn| {
-            conn.execute(
-                "INSERT OR REPLACE INTO folders (scope, parent_token, name, token) VALUES (?1, ?2, ?3, ?4)",
-                params![scope, parent_token, name, token],
-            )
-            .map(|_| ())
-        })
+        self.execute(
+            "INSERT OR REPLACE INTO folders (scope, parent_token, name, token) VALUES (?1, ?2, ?3, ?4)",
+            params![scope, parent_token, name, token],
+        )
     }
 }
 
