@@ -362,19 +362,8 @@ async fn a_file_changed_after_kill_9_starts_over_instead_of_mixing_versions() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starts");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while h
-        .sandbox
-        .inspect()
-        .calls
-        .iter()
-        .filter(|call| call.endpoint == "upload_part" && call.code == 0)
-        .count()
-        < 3
-    {
-        assert!(Instant::now() < deadline, "no progress");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    h.until_accepted("upload_part", 3, Duration::from_secs(120))
+        .await;
     child.start_kill().expect("SIGKILL");
     let _ = child.wait().await;
 
@@ -726,19 +715,8 @@ async fn resuming_unfinished_jobs_waits_for_the_process_uploading_them() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while h
-        .sandbox
-        .inspect()
-        .calls
-        .iter()
-        .filter(|call| call.endpoint == "upload_part" && call.code == 0)
-        .count()
-        < 2
-    {
-        assert!(Instant::now() < deadline, "no progress");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    h.until_accepted("upload_part", 2, Duration::from_secs(60))
+        .await;
     child.start_kill().expect("SIGKILL");
     let _ = child.wait().await;
 
@@ -918,17 +896,8 @@ async fn the_app_resumes_only_what_was_started_on_its_own_server() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !h
-        .sandbox
-        .inspect()
-        .calls
-        .iter()
-        .any(|call| call.endpoint == "upload_part" && call.code == 0)
-    {
-        assert!(Instant::now() < deadline, "no progress");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    h.until_accepted("upload_part", 1, Duration::from_secs(60))
+        .await;
     child.start_kill().expect("SIGKILL");
     let _ = child.wait().await;
     let calls_before = h.sandbox.inspect().calls.len();

@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{pattern, token_for, Harness, Run};
 use larkup::sandbox::SandboxOptions;
@@ -124,22 +124,8 @@ async fn kill_after_parts(h: &Harness, path: &str, parts: usize) {
         .spawn()
         .expect("larkup starts");
     // Wait (bounded) until the server has confirmed that many blocks.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let accepted = h
-            .sandbox
-            .inspect()
-            .calls
-            .iter()
-            .filter(|call| call.endpoint == "upload_part" && call.code == 0)
-            .count();
-        if accepted >= parts {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no progress: {accepted} parts");
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    h.until_accepted("upload_part", parts, Duration::from_secs(120))
+        .await;
     first.start_kill().expect("SIGKILL");
     let _ = first.wait().await;
 }

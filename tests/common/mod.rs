@@ -6,6 +6,7 @@ pub mod keyring;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 use larkup::sandbox::{Sandbox, SandboxOptions};
 use tempfile::TempDir;
@@ -101,6 +102,29 @@ impl Harness {
             .stored_path(token)
             .unwrap_or_else(|| panic!("sandbox has no file {token}"));
         std::fs::read(path).expect("stored file readable")
+    }
+
+    /// Waits (bounded by `within`) until the sandbox has answered `count` calls to `endpoint`
+    /// with success: the call log, not the clock, says when a client got that far.
+    pub async fn until_accepted(&self, endpoint: &str, count: usize, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let accepted = self
+                .sandbox
+                .inspect()
+                .calls
+                .iter()
+                .filter(|call| call.endpoint == endpoint && call.code == 0)
+                .count();
+            if accepted >= count {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no progress: {accepted} of {count} {endpoint} calls accepted"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
