@@ -138,7 +138,7 @@ async fn every_file_lands_once_through_faults_drops_and_an_expired_token() {
     while let Some(event) = handle.events.recv().await {
         match event {
             Event::Queued { job, path, .. } => {
-                queued.insert(job, path);
+                queued.insert(job, path.to_path_buf());
             }
             Event::Failed { failure, .. } => failures.push(failure),
             Event::Skipped { job, reason } => {

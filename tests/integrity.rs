@@ -1210,7 +1210,7 @@ async fn the_same_selection_added_twice_to_one_engine_is_already_there() {
         while let Some(event) = handle.events.recv().await {
             match event {
                 Event::Queued { job, path, .. } => {
-                    paths.insert(job, path);
+                    paths.insert(job, path.to_path_buf());
                 }
                 Event::Done {
                     job, file_token, ..

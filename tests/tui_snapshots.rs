@@ -101,10 +101,10 @@ fn render(app: &App) -> String {
 fn queued(job: u64, name: &str, size: u64) -> Event {
     Event::Queued {
         job,
-        path: PathBuf::from("/data/photos").join(name),
+        path: PathBuf::from("/data/photos").join(name).into(),
         name: name.to_string(),
         size,
-        folder: String::new(),
+        folder: "".into(),
     }
 }
 

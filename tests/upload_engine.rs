@@ -422,7 +422,7 @@ async fn the_engine_resumes_the_journals_unfinished_upload_on_request() {
     let mut queued = Vec::new();
     while let Some(event) = handle.events.recv().await {
         match event {
-            Event::Queued { path, .. } => queued.push(path),
+            Event::Queued { path, .. } => queued.push(path.to_path_buf()),
             Event::Done { file_token, .. } => token = Some(file_token),
             Event::Failed { failure, .. } => panic!("{failure:?}"),
             Event::Idle => break,

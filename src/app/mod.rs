@@ -885,8 +885,8 @@ impl App {
                     false,
                 );
             }
-            // The lock is ours (jobs are queued after it), or the work is over.
-            Event::Queued { .. } | Event::Idle => self.end_notice(NoticeKind::Waiting),
+            // The lock is ours, or the work is over.
+            Event::WaitOver { .. } | Event::Idle => self.end_notice(NoticeKind::Waiting),
             _ => {}
         }
         let failed = match &event {

@@ -5,8 +5,9 @@
 //! are kept small (a rare failure boxed, one folder string shared by its files, room made once
 //! when the plan's size is known): the app holds one per file of a 100k-file batch.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,9 +56,9 @@ impl RowState {
 #[derive(Debug, Clone)]
 pub struct Row {
     pub job: JobId,
-    pub name: String,
-    /// The local file, so messages that start with it can drop it (the row names the file).
-    pub path: PathBuf,
+    /// The local file (shared with the engine's job), so messages that start with it can drop
+    /// it; the row's name is read from it.
+    pub path: Arc<Path>,
     /// Remote folder below the destination, `/`-separated; shared by the rows of one folder.
     pub folder: Arc<str>,
     pub size: u64,
@@ -71,6 +72,15 @@ pub struct Row {
 }
 
 impl Row {
+    /// The file's name (the engine's names are its local names), or the whole path when it
+    /// has none.
+    pub fn name(&self) -> Cow<'_, str> {
+        match self.path.file_name() {
+            Some(name) => name.to_string_lossy(),
+            None => Cow::Owned(self.path.display().to_string()),
+        }
+    }
+
     /// The catalog's advice under a failed row, in `lang`.
     pub fn hint(&self, lang: Lang) -> Option<String> {
         match &self.state {
@@ -96,7 +106,7 @@ pub struct Queue {
     /// `u` on a settled queue: the batch's first row starts the totals afresh.
     pub new_batch: bool,
     /// Another larkup holds a destination this app wants to upload into: (folder token, its
-    /// pid). Set by `Event::Waiting`, gone when the next job is queued (the lock is ours).
+    /// pid). Set by `Event::Waiting`, gone at `Event::WaitOver` (the lock is ours).
     pub waiting: Option<(String, Option<u32>)>,
     /// The cursor sits on a failure the view moved to, and stays there while the user looks
     /// elsewhere, until the next upload or the user moves it.
@@ -109,15 +119,6 @@ pub struct Queue {
     running_rows: BTreeSet<usize>,
     /// The last row handed out for change: (position, was active, was running).
     touched: Option<(usize, bool, bool)>,
-}
-
-/// `folder` as the last row's folder when it is the same one (the engine queues a folder's
-/// files together), so a 1,000-file folder holds its name once.
-fn shared_folder(rows: &[Row], folder: String) -> Arc<str> {
-    match rows.last() {
-        Some(last) if *last.folder == *folder => last.folder.clone(),
-        _ => Arc::from(folder),
-    }
 }
 
 impl Queue {
@@ -229,24 +230,26 @@ impl Queue {
         self.totals.apply(&event, now);
         match event {
             Event::Planning { seen } => self.planning = Some(seen),
-            Event::Planned { files, .. } => {
-                self.planning = None;
-                // Room for the batch's rows at once: no regrowth (and its copies) while a
-                // 100k-file batch is listed.
-                self.rows.reserve(files);
-                self.index.reserve(files);
-            }
+            Event::Planned { .. } => self.planning = None,
             Event::FolderReady { .. } => {}
             Event::Waiting { folder, pid } => self.waiting = Some((folder, pid)),
+            Event::WaitOver { folder } => {
+                if self
+                    .waiting
+                    .as_ref()
+                    .is_some_and(|(waited, _)| *waited == folder)
+                {
+                    self.waiting = None;
+                }
+            }
             Event::Queued {
                 job,
                 path,
-                name,
                 size,
                 folder,
+                ..
             } => {
                 self.busy = true;
-                self.waiting = None;
                 match self.row(job) {
                     Some(row) => {
                         // RetryFailed queues a failed job again under the same id.
@@ -258,9 +261,8 @@ impl Queue {
                     }
                     None => self.push(Row {
                         job,
-                        name,
                         path,
-                        folder: shared_folder(&self.rows, folder),
+                        folder,
                         size,
                         bytes_done: 0,
                         earlier: 0,

@@ -92,10 +92,10 @@ fn t0() -> Instant {
 fn queued(job: u64, name: &str, size: u64) -> Event {
     Event::Queued {
         job,
-        path: PathBuf::from("/data").join(name),
+        path: PathBuf::from("/data").join(name).into(),
         name: name.to_string(),
         size,
-        folder: String::new(),
+        folder: "".into(),
     }
 }
 
@@ -1324,7 +1324,20 @@ fn waiting_for_another_larkup_names_it_and_the_folder_until_the_lock_is_ours() {
     );
     assert_eq!(app.queue.waiting, Some(("fld1".to_string(), Some(4242))));
     assert!(app.queue.running(), "quitting now would still ask");
+    // Rows are listed while it waits (the walk goes on): still waiting.
     app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    assert_eq!(app.queue.waiting, Some(("fld1".to_string(), Some(4242))));
+    assert!(
+        status_text(&app).starts_with("waiting"),
+        "{}",
+        status_text(&app)
+    );
+    app.update(Action::Engine(
+        Event::WaitOver {
+            folder: "fld1".to_string(),
+        },
+        t,
+    ));
     assert_eq!(app.queue.waiting, None);
     assert!(
         status_text(&app).starts_with("uploading"),

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::json;
 
@@ -85,8 +86,8 @@ pub async fn run(session: &Session, args: UploadArgs<'_>) -> Outcome {
     };
     // Planned folder → its token in Drive when a same-named folder is already there (the
     // upload merges into it); None when it will be created.
-    let mut existing: HashMap<Vec<String>, Option<String>> = HashMap::new();
-    existing.insert(Vec::new(), Some(destination.clone()));
+    let mut existing: HashMap<Arc<[String]>, Option<String>> = HashMap::new();
+    existing.insert(Arc::from([]), Some(destination.clone()));
     let mut limit_problems = Vec::new();
     for folder in &plan.folders {
         let Some((name, parent)) = folder.rel_path.split_last() else {
@@ -106,14 +107,14 @@ pub async fn run(session: &Session, args: UploadArgs<'_>) -> Outcome {
     }
 
     let mut files = Vec::new();
-    let mut new_entries: HashMap<Vec<String>, usize> = HashMap::new();
+    let mut new_entries: HashMap<Arc<[String]>, usize> = HashMap::new();
     for file in &plan.files {
         let action = match existing.get(&file.folder).cloned().flatten() {
             Some(folder_token) => {
                 let taken = match remote.list(&folder_token).await {
                     Ok(entries) => entries
                         .iter()
-                        .any(|entry| entry.kind == "file" && entry.name == file.name),
+                        .any(|entry| entry.kind == "file" && entry.name == file.name()),
                     Err(err) => return report(session, "cannot list a destination folder", &err),
                 };
                 match (taken, args.on_conflict) {
@@ -132,7 +133,7 @@ pub async fn run(session: &Session, args: UploadArgs<'_>) -> Outcome {
     for folder in &plan.folders {
         let new = existing.get(&folder.rel_path).is_some_and(Option::is_none);
         if let (true, Some((_, parent))) = (new, folder.rel_path.split_last()) {
-            *new_entries.entry(parent.to_vec()).or_default() += 1;
+            *new_entries.entry(Arc::from(parent)).or_default() += 1;
         }
     }
     // Folders that exist already: what is there plus what comes must stay within 1500.
@@ -170,7 +171,10 @@ pub async fn run(session: &Session, args: UploadArgs<'_>) -> Outcome {
     }
 }
 
-fn folder_action(existing: &HashMap<Vec<String>, Option<String>>, rel: &[String]) -> &'static str {
+fn folder_action(
+    existing: &HashMap<Arc<[String]>, Option<String>>,
+    rel: &[String],
+) -> &'static str {
     match existing.get(rel) {
         Some(Some(_)) => "merge",
         _ => "create",
@@ -189,7 +193,7 @@ fn remote_path(folder: &[String], name: &str) -> String {
 fn print_plan(
     destination: &str,
     plan: &Plan,
-    existing: &HashMap<Vec<String>, Option<String>>,
+    existing: &HashMap<Arc<[String]>, Option<String>>,
     files: &[(&plan::PlannedFile, Action)],
     limit_problems: &[String],
 ) {
@@ -214,7 +218,7 @@ fn print_plan(
         println!(
             "{:<9} {}  {}  ← {}{note}",
             action.word(),
-            remote_path(&file.folder, &file.name),
+            remote_path(&file.folder, file.name()),
             human_bytes(file.size),
             file.local.display()
         );
@@ -282,7 +286,7 @@ fn plural(count: usize) -> &'static str {
 fn plan_json(
     destination: &str,
     plan: &Plan,
-    existing: &HashMap<Vec<String>, Option<String>>,
+    existing: &HashMap<Arc<[String]>, Option<String>>,
     files: &[(&plan::PlannedFile, Action)],
     limit_problems: &[String],
 ) -> serde_json::Value {
@@ -303,7 +307,7 @@ fn plan_json(
         .map(|(file, action)| {
             json!({
                 "local": file.local,
-                "path": remote_path(&file.folder, &file.name),
+                "path": remote_path(&file.folder, file.name()),
                 "size": file.size,
                 "action": action.word(),
             })

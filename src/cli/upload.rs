@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,7 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
     }
 
     let mut totals = Totals::default();
-    let mut paths: HashMap<u64, PathBuf> = HashMap::new();
+    let mut paths: HashMap<u64, Arc<Path>> = HashMap::new();
     while let Some(event) = handle.events.recv().await {
         if args.json {
             println!("{}", event_json(&event, lang));
@@ -149,6 +149,7 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
             }
             Event::Idle => break,
             Event::Planned { .. }
+            | Event::WaitOver { .. }
             | Event::FolderReady { .. }
             | Event::Conflict { .. }
             | Event::Paused { .. } => {}

@@ -1,7 +1,8 @@
 //! The engine's interface: `Command` in, `Event` out (docs/architecture.md "The one picture"). Front ends
 //! (the TUI, the headless `upload`) depend on these types only, never on the engine's insides.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -117,11 +118,13 @@ pub enum Event {
     },
     Queued {
         job: JobId,
-        path: PathBuf,
+        /// Shared with the engine's job and the app's row: one copy per file of a big batch.
+        path: Arc<Path>,
         name: String,
         size: u64,
         /// Remote folder path below the destination, `/`-separated; empty for the destination.
-        folder: String,
+        /// Shared by a folder's rows.
+        folder: Arc<str>,
     },
     Started {
         job: JobId,
@@ -154,6 +157,11 @@ pub enum Event {
     Waiting {
         folder: String,
         pid: Option<u32>,
+    },
+    /// The wait for `folder` is over: this process now writes into it. (Rows are listed while
+    /// it waits, so a row does not mean the wait is over.)
+    WaitOver {
+        folder: String,
     },
     Skipped {
         job: JobId,

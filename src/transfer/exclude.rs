@@ -169,7 +169,7 @@ mod planned {
             .collect();
         let exclude = Exclude::new(&patterns).expect("valid");
         let plan = plan_excluding(&[root.clone(), loose.clone()], None, &exclude, &mut |_| {});
-        let mut names: Vec<String> = plan.files.iter().map(|f| f.name.clone()).collect();
+        let mut names: Vec<String> = plan.files.iter().map(|f| f.name().to_string()).collect();
         names.sort();
         assert_eq!(names, ["cache.rs", "index.html"]);
         let folders: Vec<String> = plan.folders.iter().map(|f| f.rel_path.join("/")).collect();

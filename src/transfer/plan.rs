@@ -2,9 +2,10 @@
 //! found before a byte is sent. Bad input never stops the walk: it becomes a `Problem` naming
 //! the path and the reason, and the rest goes on.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::exclude::Exclude;
 
@@ -19,19 +20,31 @@ pub const MAX_DEPTH: usize = 15;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFolder {
-    /// Components below the destination, e.g. `["photos", "2024"]`.
-    pub rel_path: Vec<String>,
+    /// Components below the destination, e.g. `["photos", "2024"]`; shared with its files.
+    pub rel_path: Arc<[String]>,
     pub local: PathBuf,
 }
 
+/// One file to send. Kept small, as a 100k-file batch holds one per file until it is sent
+/// (issue 13): the path is shared with the queue's row, the folder with its siblings, and the
+/// name is read from the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFile {
-    pub local: PathBuf,
+    pub local: Arc<Path>,
     /// `rel_path` of its remote folder; empty for the destination itself.
-    pub folder: Vec<String>,
-    pub name: String,
+    pub folder: Arc<[String]>,
     pub size: u64,
     pub mtime_ns: i128,
+}
+
+impl PlannedFile {
+    /// The name it gets in Drive: its own, which planning checked is UTF-8.
+    pub fn name(&self) -> &str {
+        self.local
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +121,11 @@ fn is_special(metadata: &Metadata) -> bool {
 }
 
 /// A file's name and checks, or the problem with it.
-fn check_file(path: &Path, metadata: &Metadata, folder: &[String]) -> Result<PlannedFile, Problem> {
+fn check_file(
+    path: &Path,
+    metadata: &Metadata,
+    folder: &Arc<[String]>,
+) -> Result<PlannedFile, Problem> {
     if is_special(metadata) {
         return Err(problem(
             path,
@@ -117,7 +134,7 @@ fn check_file(path: &Path, metadata: &Metadata, folder: &[String]) -> Result<Pla
         ));
     }
     let name = match path.file_name().map(|name| name.to_str()) {
-        Some(Some(name)) => name.to_string(),
+        Some(Some(name)) => name,
         _ => {
             return Err(problem(
                 path,
@@ -149,9 +166,8 @@ fn check_file(path: &Path, metadata: &Metadata, folder: &[String]) -> Result<Pla
         ));
     }
     Ok(PlannedFile {
-        local: path.to_path_buf(),
-        folder: folder.to_vec(),
-        name,
+        local: path.into(),
+        folder: folder.clone(),
         size: metadata.len(),
         mtime_ns: mtime_ns(metadata),
     })
@@ -192,20 +208,38 @@ fn folder_name(path: &Path) -> Result<String, Problem> {
     Ok(name)
 }
 
+/// What the walk finds, in the order it finds it: a folder before anything in it, and a
+/// folder's files together once the whole local folder was read (so its entries are counted
+/// against Drive's limit before any of them goes).
+#[derive(Debug)]
+pub enum Found {
+    /// Entries seen so far.
+    Seen(u64),
+    Folder(PlannedFolder),
+    /// Files of one remote folder (the destination's own when their `folder` is empty).
+    Files(Vec<PlannedFile>),
+    Problem(Problem),
+    /// A path `--exclude` left out (a folder stands for everything in it).
+    Excluded(PathBuf),
+}
+
 struct Walk<'a> {
-    plan: Plan,
     exclude: &'a Exclude,
     destination_depth: usize,
     seen: u64,
-    on_progress: &'a mut dyn FnMut(u64),
-    /// Every file planned, by identity and remote place: one reached twice for the same place
-    /// (named twice, through a link) is one job (issue 11 "One job per source"); hard links
-    /// under other names still go as their own files.
-    /// By index into `plan.files` (whose entries hold the place): no per-file copy of the
-    /// folder path and name (issue 13, memory at 100k files).
-    files_seen: HashMap<FileIdentity, Vec<usize>>,
-    /// The same for files reported as problems (few), so each is reported once.
-    problems_seen: HashSet<(FileIdentity, Vec<String>, Option<String>)>,
+    found: &'a mut dyn FnMut(Found),
+    /// Entries planned into each remote folder so far: two selected folders of one name
+    /// merge into one remote folder, whose limit counts both.
+    children: HashMap<Vec<String>, usize>,
+    /// Names that several selected paths share: only under those can one file reach the same
+    /// remote place twice (within one folder names are unique; `without_overlaps` removed
+    /// paths inside other selected ones).
+    shared_names: HashSet<String>,
+    /// Places already planned (or reported) under a shared name, with the file's identity:
+    /// a file reached twice for the same place is one job (issue 11 "One job per source"),
+    /// while hard links under other names still go as their own files. Empty for the usual
+    /// selection, so a 100k-file walk keeps no per-file set (issue 13, memory).
+    places: HashSet<(FileIdentity, Vec<String>, String)>,
 }
 
 /// What makes two paths one file: device and inode on unix, the canonical path elsewhere.
@@ -261,196 +295,187 @@ fn without_overlaps(selection: &[PathBuf]) -> Vec<PathBuf> {
 impl Walk<'_> {
     fn tick(&mut self) {
         self.seen += 1;
-        (self.on_progress)(self.seen);
+        (self.found)(Found::Seen(self.seen));
     }
 
-    fn add_file(&mut self, path: &Path, metadata: &Metadata, folder: &[String]) {
-        let name = path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned());
-        if !metadata.is_file() {
-            match check_file(path, metadata, folder) {
-                Ok(file) => self.plan.files.push(file),
-                Err(problem) => self.plan.problems.push(problem),
+    fn report(&mut self, problem: Problem) {
+        (self.found)(Found::Problem(problem));
+    }
+
+    /// A file planned into `folder`, or None when it is reported as a problem or was planned
+    /// for the same place already.
+    fn file(
+        &mut self,
+        path: &Path,
+        metadata: &Metadata,
+        folder: &Arc<[String]>,
+    ) -> Option<PlannedFile> {
+        let under_shared_name = match folder.first() {
+            Some(top) => self.shared_names.contains(top),
+            None => path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| self.shared_names.contains(name)),
+        };
+        if metadata.is_file() && under_shared_name {
+            let name = path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned());
+            let place = (
+                file_identity(path, metadata),
+                folder.to_vec(),
+                name.unwrap_or_default(),
+            );
+            if !self.places.insert(place) {
+                return None;
             }
-            return;
-        }
-        let identity = file_identity(path, metadata);
-        let files = &self.plan.files;
-        let planned = self.files_seen.get(&identity).is_some_and(|indices| {
-            indices.iter().any(|&index| {
-                files[index].folder == folder && Some(&files[index].name) == name.as_ref()
-            })
-        });
-        let place = (identity, folder.to_vec(), name);
-        if planned || self.problems_seen.contains(&place) {
-            return;
         }
         match check_file(path, metadata, folder) {
-            Ok(file) => {
-                self.files_seen
-                    .entry(place.0)
-                    .or_default()
-                    .push(self.plan.files.len());
-                self.plan.files.push(file);
-            }
+            Ok(file) => Some(file),
             Err(problem) => {
-                self.problems_seen.insert(place);
-                self.plan.problems.push(problem);
+                self.report(problem);
+                None
             }
         }
     }
 
-    fn add_tree(&mut self, root: &Path) {
+    /// Whether a folder at `rel_len` levels below the destination is past Drive's depth; if
+    /// so it is reported.
+    fn too_deep(&mut self, path: &Path, rel_len: usize) -> bool {
+        let depth = self.destination_depth + rel_len;
+        if depth <= MAX_DEPTH {
+            return false;
+        }
+        self.report(problem(
+            path,
+            ProblemKind::TooDeep,
+            format!(
+                "this folder would sit {depth} levels deep in Drive, past the limit of {MAX_DEPTH}; nothing in it is uploaded"
+            ),
+        ));
+        true
+    }
+
+    fn add_tree(&mut self, root: &Path, metadata: &Metadata) {
         let top = match folder_name(root) {
             Ok(name) => name,
-            Err(problem) => return self.plan.problems.push(problem),
+            Err(problem) => return self.report(problem),
         };
-        let mut walker = walkdir::WalkDir::new(root)
-            .follow_links(true)
-            .sort_by_file_name()
-            .into_iter();
-        while let Some(entry) = walker.next() {
-            self.tick();
-            let entry = match entry {
-                Ok(entry) => entry,
+        if self.too_deep(root, 1) {
+            return;
+        }
+        let mut ancestors = vec![folder_identity(metadata)];
+        self.add_folder(root, root, vec![top], &mut ancestors);
+    }
+
+    /// Reads `dir` whole, checks it against Drive's limits, then hands on the folder, its
+    /// files, and each of its subfolders in turn (depth first, by name). `ancestors` are the
+    /// folders above, to catch a symbolic link that loops back.
+    fn add_folder(
+        &mut self,
+        root: &Path,
+        dir: &Path,
+        rel_path: Vec<String>,
+        ancestors: &mut Vec<(u64, u64)>,
+    ) {
+        let mut entries =
+            match std::fs::read_dir(dir).and_then(|read| read.collect::<Result<Vec<_>, _>>()) {
+                Ok(entries) => entries,
                 Err(err) => {
-                    let path = err.path().unwrap_or(root).to_path_buf();
-                    let kind = if err.loop_ancestor().is_some() {
-                        ProblemKind::SymlinkLoop
-                    } else {
-                        ProblemKind::Unreadable
-                    };
-                    let reason = match kind {
-                        ProblemKind::SymlinkLoop => {
-                            "a symbolic link loops back to a folder above it; skipped".to_string()
-                        }
-                        _ => format!(
-                            "cannot be read: {}",
-                            err.io_error().map_or(err.to_string(), ToString::to_string)
-                        ),
-                    };
-                    self.plan.problems.push(problem(&path, kind, reason));
-                    continue;
+                    return self.report(problem(
+                        dir,
+                        ProblemKind::Unreadable,
+                        format!("cannot be read: {err}; nothing in it is uploaded"),
+                    ))
                 }
             };
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        let folder: Arc<[String]> = rel_path.clone().into();
+        let mut files = Vec::new();
+        let mut subfolders = Vec::new();
+        for entry in entries {
+            self.tick();
             let path = entry.path();
-            let Ok(relative) = path.strip_prefix(root) else {
-                continue;
-            };
-            if entry.depth() > 0 && self.exclude.matches(relative, entry.file_type().is_dir()) {
-                self.plan.excluded.push(path.to_path_buf());
-                if entry.file_type().is_dir() {
-                    walker.skip_current_dir();
-                }
-                continue;
-            }
-            // Components below the destination: the selected folder's name, then the rest.
-            let mut rel_path = vec![top.clone()];
-            let mut bad_component = false;
-            for component in relative.parent().into_iter().flat_map(Path::components) {
-                match component.as_os_str().to_str() {
-                    Some(part) => rel_path.push(part.to_string()),
-                    None => bad_component = true,
-                }
-            }
-            if bad_component {
-                continue; // its folder was reported (and skipped) already
-            }
-            let metadata = match entry.metadata() {
+            // Followed through links, as the selection means what they point at.
+            let metadata = match std::fs::metadata(&path) {
                 Ok(metadata) => metadata,
                 Err(err) => {
-                    self.plan.problems.push(problem(
-                        path,
+                    self.report(problem(
+                        &path,
                         ProblemKind::Unreadable,
                         format!("cannot be read: {err}"),
                     ));
                     continue;
                 }
             };
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            if self.exclude.matches(relative, metadata.is_dir()) {
+                (self.found)(Found::Excluded(path));
+                continue;
+            }
             if !metadata.is_dir() {
-                self.add_file(path, &metadata, &rel_path);
+                files.extend(self.file(&path, &metadata, &folder));
                 continue;
             }
-            if entry.depth() > 0 {
-                match folder_name(path) {
-                    Ok(name) => rel_path.push(name),
-                    Err(problem) => {
-                        self.plan.problems.push(problem);
-                        walker.skip_current_dir();
-                        continue;
-                    }
-                }
-            }
-            if self.destination_depth + rel_path.len() > MAX_DEPTH {
-                self.plan.problems.push(problem(
-                    path,
-                    ProblemKind::TooDeep,
-                    format!(
-                        "this folder would sit {} levels deep in Drive, past the limit of {MAX_DEPTH}; nothing in it is uploaded",
-                        self.destination_depth + rel_path.len()
-                    ),
+            let identity = folder_identity(&metadata);
+            if ancestors.contains(&identity) {
+                self.report(problem(
+                    &path,
+                    ProblemKind::SymlinkLoop,
+                    "a symbolic link loops back to a folder above it; skipped",
                 ));
-                walker.skip_current_dir();
                 continue;
             }
-            self.plan.folders.push(PlannedFolder {
-                rel_path,
-                local: path.to_path_buf(),
-            });
+            let name = match folder_name(&path) {
+                Ok(name) => name,
+                Err(problem) => {
+                    self.report(problem);
+                    continue;
+                }
+            };
+            if !self.too_deep(&path, rel_path.len() + 1) {
+                subfolders.push((path, name, identity));
+            }
+        }
+        let planned = self.children.entry(rel_path.clone()).or_default();
+        *planned += files.len() + subfolders.len();
+        let count = *planned;
+        if count > MAX_CHILDREN {
+            return self.report(problem(
+                dir,
+                ProblemKind::TooManyChildren,
+                format!("this folder has {count} entries, over Drive's limit of {MAX_CHILDREN} per folder; split it into subfolders (nothing in it is uploaded)"),
+            ));
+        }
+        (self.found)(Found::Folder(PlannedFolder {
+            rel_path: folder,
+            local: dir.to_path_buf(),
+        }));
+        if !files.is_empty() {
+            (self.found)(Found::Files(files));
+        }
+        for (path, name, identity) in subfolders {
+            let mut below = rel_path.clone();
+            below.push(name);
+            ancestors.push(identity);
+            self.add_folder(root, &path, below, ancestors);
+            ancestors.pop();
         }
     }
+}
 
-    /// Folders that would get more than 1500 entries fail as a whole, before any upload.
-    fn check_children(&mut self, destination_entries: usize) {
-        let mut counts: BTreeMap<Vec<String>, usize> = BTreeMap::new();
-        for file in &self.plan.files {
-            *counts.entry(file.folder.clone()).or_default() += 1;
-        }
-        for folder in &self.plan.folders {
-            if let Some((_, parent)) = folder.rel_path.split_last() {
-                if !parent.is_empty() {
-                    *counts.entry(parent.to_vec()).or_default() += 1;
-                }
-            }
-        }
-        if destination_entries > MAX_CHILDREN {
-            self.plan.problems.push(problem(
-                Path::new("(selection)"),
-                ProblemKind::TooManyChildren,
-                format!(
-                    "{destination_entries} items selected for one Drive folder, over its limit of {MAX_CHILDREN}; upload them in subfolders"
-                ),
-            ));
-            self.plan.files.retain(|file| !file.folder.is_empty());
-        }
-        let full: HashSet<Vec<String>> = counts
-            .into_iter()
-            .filter(|(_, count)| *count > MAX_CHILDREN)
-            .map(|(folder, count)| {
-                let local = self
-                    .plan
-                    .folders
-                    .iter()
-                    .find(|planned| planned.rel_path == folder)
-                    .map_or_else(|| PathBuf::from(folder.join("/")), |planned| planned.local.clone());
-                self.plan.problems.push(problem(
-                    &local,
-                    ProblemKind::TooManyChildren,
-                    format!("this folder has {count} entries, over Drive's limit of {MAX_CHILDREN} per folder; split it into subfolders (nothing in it is uploaded)"),
-                ));
-                folder
-            })
-            .collect();
-        if full.is_empty() {
-            return;
-        }
-        let under_full = |path: &[String]| full.iter().any(|folder| path.starts_with(folder));
-        self.plan.files.retain(|file| !under_full(&file.folder));
-        self.plan.folders.retain(|folder| {
-            !full.contains(&folder.rel_path)
-                && !under_full(&folder.rel_path[..folder.rel_path.len() - 1])
-        });
+/// A folder's device and inode (0, 0 where the platform has none: loops are then caught by
+/// Drive's depth limit).
+fn folder_identity(metadata: &Metadata) -> (u64, u64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (metadata.dev(), metadata.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        (0, 0)
     }
 }
 
@@ -469,26 +494,57 @@ pub fn plan(
     )
 }
 
-/// `plan`, leaving out what `exclude` matches (a selected path by its own name).
+/// `plan`, leaving out what `exclude` matches (a selected path by its own name): the whole
+/// walk gathered into one `Plan`.
 pub fn plan_excluding(
     selection: &[PathBuf],
     destination_depth: Option<usize>,
     exclude: &Exclude,
     on_progress: &mut dyn FnMut(u64),
 ) -> Plan {
+    let mut plan = Plan::default();
+    walk(
+        selection,
+        destination_depth,
+        exclude,
+        &mut |found| match found {
+            Found::Seen(seen) => on_progress(seen),
+            Found::Folder(folder) => plan.folders.push(folder),
+            Found::Files(files) => {
+                plan.total_bytes += files.iter().map(|file| file.size).sum::<u64>();
+                plan.files.extend(files);
+            }
+            Found::Problem(problem) => plan.problems.push(problem),
+            Found::Excluded(path) => plan.excluded.push(path),
+        },
+    );
+    plan
+}
+
+/// Walks `selection` and hands on what it finds as it goes (`Found`), so uploading can start
+/// while a large tree is still being read (issue 13, as rclone does). Every check that
+/// decides whether a folder goes at all (its name, depth, entry count) is made before
+/// anything in it is handed on.
+pub fn walk(
+    selection: &[PathBuf],
+    destination_depth: Option<usize>,
+    exclude: &Exclude,
+    found: &mut dyn FnMut(Found),
+) {
     let mut walk = Walk {
-        plan: Plan::default(),
         exclude,
         destination_depth: destination_depth.unwrap_or(0),
         seen: 0,
-        on_progress,
-        files_seen: HashMap::new(),
-        problems_seen: HashSet::new(),
+        found,
+        children: HashMap::new(),
+        shared_names: HashSet::new(),
+        places: HashSet::new(),
     };
-    let mut destination_entries = 0;
-    for path in &without_overlaps(selection) {
+    let mut top_files = Vec::new();
+    let mut top_folders = Vec::new();
+    for path in without_overlaps(selection) {
         walk.tick();
-        let metadata = match std::fs::metadata(path) {
+        let metadata = match std::fs::metadata(&path) {
             Ok(metadata) => metadata,
             Err(err) => {
                 let (kind, reason) = match err.kind() {
@@ -497,26 +553,59 @@ pub fn plan_excluding(
                     }
                     _ => (ProblemKind::Unreadable, format!("cannot be read: {err}")),
                 };
-                walk.plan.problems.push(problem(path, kind, reason));
+                walk.report(problem(&path, kind, reason));
                 continue;
             }
         };
         if let Some(name) = path.file_name() {
             if exclude.matches(Path::new(name), metadata.is_dir()) {
-                walk.plan.excluded.push(path.clone());
+                (walk.found)(Found::Excluded(path));
                 continue;
             }
         }
-        destination_entries += 1;
         if metadata.is_dir() {
-            walk.add_tree(path);
+            top_folders.push((path, metadata));
         } else {
-            walk.add_file(path, &metadata, &[]);
+            top_files.push((path, metadata));
         }
     }
-    walk.check_children(destination_entries);
-    walk.plan.total_bytes = walk.plan.files.iter().map(|file| file.size).sum();
-    walk.plan
+    let mut names = HashSet::new();
+    for (path, metadata) in top_files.iter().chain(&top_folders) {
+        let name = match metadata.is_dir() {
+            true => folder_name(path).ok(),
+            false => path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .map(str::to_string),
+        };
+        if let Some(name) = name {
+            if !names.insert(name.clone()) {
+                walk.shared_names.insert(name);
+            }
+        }
+    }
+    let destination_entries = top_files.len() + top_folders.len();
+    if destination_entries > MAX_CHILDREN {
+        walk.report(problem(
+            Path::new("(selection)"),
+            ProblemKind::TooManyChildren,
+            format!(
+                "{destination_entries} items selected for one Drive folder, over its limit of {MAX_CHILDREN}; upload them in subfolders"
+            ),
+        ));
+        top_files.clear();
+    }
+    let destination: Arc<[String]> = Arc::from([]);
+    let files: Vec<PlannedFile> = top_files
+        .iter()
+        .filter_map(|(path, metadata)| walk.file(path, metadata, &destination))
+        .collect();
+    if !files.is_empty() {
+        (walk.found)(Found::Files(files));
+    }
+    for (path, metadata) in &top_folders {
+        walk.add_tree(path, metadata);
+    }
 }
 
 #[cfg(test)]
@@ -553,13 +642,13 @@ mod tests {
         let files: Vec<(String, String)> = plan
             .files
             .iter()
-            .map(|f| (f.folder.join("/"), f.name.clone()))
+            .map(|f| (f.folder.join("/"), f.name().to_string()))
             .collect();
         assert_eq!(
             files,
             [
-                ("photos/2024".into(), "b.jpg".into()),
-                ("photos".into(), "a.jpg".into())
+                ("photos".into(), "a.jpg".into()),
+                ("photos/2024".into(), "b.jpg".into())
             ]
         );
         assert_eq!(plan.total_bytes, 9);
@@ -585,7 +674,7 @@ mod tests {
             let mut files: Vec<String> = plan
                 .files
                 .iter()
-                .map(|f| format!("{}/{}", f.folder.join("/"), f.name))
+                .map(|f| format!("{}/{}", f.folder.join("/"), f.name()))
                 .collect();
             files.sort();
             files
@@ -624,7 +713,7 @@ mod tests {
             .is_ok_and(|status| status.success());
 
         let plan = plan(std::slice::from_ref(&root), None, &mut |_| {});
-        let names: Vec<&str> = plan.files.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = plan.files.iter().map(|f| f.name()).collect();
         assert_eq!(names, ["fine.txt"]);
         let found = kinds(&plan);
         assert!(
@@ -678,5 +767,89 @@ mod tests {
         let plan_nested = plan(&[top], Some(10), &mut |_| {});
         assert_eq!(plan_nested.folders.len(), 5);
         assert!(plan_nested.problems[0].local.ends_with("d5"));
+    }
+
+    #[test]
+    fn the_walk_hands_on_each_folder_before_it_reads_the_next() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("tree");
+        for folder in ["a", "b", "c"] {
+            for index in 0..3 {
+                write(&root.join(folder).join(format!("f{index}")), b"x");
+            }
+        }
+        let mut log = Vec::new();
+        walk(
+            std::slice::from_ref(&root),
+            None,
+            &Exclude::default(),
+            &mut |found| match found {
+                Found::Seen(seen) => log.push(format!("seen {seen}")),
+                Found::Folder(folder) => log.push(format!("folder {}", folder.rel_path.join("/"))),
+                Found::Files(files) => log.push(format!(
+                    "files {} x{}",
+                    files[0].folder.join("/"),
+                    files.len()
+                )),
+                Found::Problem(problem) => panic!("{problem:?}"),
+                Found::Excluded(path) => panic!("{path:?}"),
+            },
+        );
+        let at = |line: &str| {
+            log.iter()
+                .position(|logged| logged == line)
+                .unwrap_or_else(|| panic!("{line:?} not in {log:?}"))
+        };
+        // tree's own entries (3 folders) are read before it is handed on; each subfolder's
+        // files go before the next subfolder is read, long before the walk ends.
+        assert!(at("folder tree") < at("folder tree/a"));
+        assert!(at("folder tree/a") < at("files tree/a x3"));
+        assert!(at("files tree/a x3") < at("seen 8"), "{log:?}");
+        assert!(at("files tree/b x3") < at("seen 12"), "{log:?}");
+        assert_eq!(log.last().map(String::as_str), Some("files tree/c x3"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn same_named_selected_folders_merge_and_share_one_limit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (a, b) = (dir.path().join("a/photos"), dir.path().join("b/photos"));
+        write(&a.join("same.jpg"), b"one");
+        write(&a.join("own.jpg"), b"a's");
+        std::fs::create_dir_all(&b).expect("dir");
+        // The same file under the same name in both: one job. Another file of a shared name
+        // in both: two jobs (the engine's conflict rule decides).
+        std::fs::hard_link(a.join("same.jpg"), b.join("same.jpg")).expect("hard link");
+        write(&a.join("clash.jpg"), b"a");
+        write(&b.join("clash.jpg"), b"b");
+        let planned = plan(&[a.clone(), b.clone()], None, &mut |_| {});
+        let mut files: Vec<String> = planned
+            .files
+            .iter()
+            .map(|f| format!("{}/{}", f.folder.join("/"), f.name()))
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "photos/clash.jpg",
+                "photos/clash.jpg",
+                "photos/own.jpg",
+                "photos/same.jpg"
+            ]
+        );
+        assert!(planned.problems.is_empty(), "{:?}", planned.problems);
+
+        // Each alone is within Drive's 1500 entries; together they are not: the second one
+        // fails as a whole and the first still goes.
+        for index in 0..800 {
+            std::fs::write(a.join(format!("a{index}")), b"x").expect("write");
+            std::fs::write(b.join(format!("b{index}")), b"x").expect("write");
+        }
+        let planned = plan(&[a.clone(), b.clone()], None, &mut |_| {});
+        assert_eq!(kinds(&planned), [ProblemKind::TooManyChildren]);
+        assert_eq!(planned.problems[0].local, b);
+        assert!(planned.files.iter().all(|f| f.local.starts_with(&a)));
+        assert_eq!(planned.files.len(), 803);
     }
 }

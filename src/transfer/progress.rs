@@ -130,6 +130,7 @@ impl Totals {
             | Event::Started { .. }
             | Event::Conflict { .. }
             | Event::Waiting { .. }
+            | Event::WaitOver { .. }
             | Event::Idle => {}
         }
     }
@@ -251,10 +252,10 @@ mod tests {
         let mut totals = Totals::new(start);
         let queued = |job, size| Event::Queued {
             job,
-            path: "p".into(),
+            path: std::path::Path::new("p").into(),
             name: "n".into(),
             size,
-            folder: String::new(),
+            folder: "".into(),
         };
         for (job, size) in [(1, 100), (2, 40 << 20), (3, 7), (4, 9)] {
             totals.apply(&queued(job, size), start);

@@ -23,9 +23,9 @@ fn name_width(columns: usize) -> usize {
 
 fn row_name(row: &Row) -> String {
     if row.folder.is_empty() {
-        row.name.clone()
+        row.name().into_owned()
     } else {
-        format!("{}/{}", row.folder, row.name)
+        format!("{}/{}", row.folder, row.name())
     }
 }
 

@@ -83,7 +83,7 @@ pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> JobOutcome {
     shared.emit(Event::Started { job: spec.id });
     let key = job_key(shared, spec);
     // Same-name jobs into one folder go one after another, in queue order (the turn is FIFO).
-    let turn = shared.name_turn(&spec.parent_token, &spec.file.name);
+    let turn = shared.name_turn(&spec.parent_token, spec.file.name());
     let _turn = turn.lock().await;
     match upload_job(shared, spec, &key).await {
         Ok(JobEnd::Uploaded { token, note }) => {
@@ -93,7 +93,7 @@ pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> JobOutcome {
                     &spec.parent_token,
                     DriveEntry {
                         token: token.clone(),
-                        name: spec.file.name.clone(),
+                        name: spec.file.name().to_string(),
                         kind: "file".to_string(),
                         parent_token: spec.parent_token.to_string(),
                         url: String::new(),
@@ -196,7 +196,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         .map(|_| "the file changed since the interrupted upload; started over".to_string());
 
     let entries = shared
-        .named(&spec.parent_token, &spec.file.name)
+        .named(&spec.parent_token, spec.file.name())
         .await
         .map_err(|err| Failure::from_error(&err))?;
     let mut again_note = None;
@@ -229,7 +229,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         if let Some(token) = shared
             .reconcile(
                 &spec.parent_token,
-                &spec.file.name,
+                spec.file.name(),
                 Kind::File,
                 &record.preexisting_tokens,
                 &owner,
@@ -251,7 +251,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         Some(record) if ours_in_flight && record.state == JobState::Creating => {
             record.preexisting_tokens.clone()
         }
-        _ => same_name_files(&entries, &spec.file.name),
+        _ => same_name_files(&entries, spec.file.name()),
     };
     if !preexisting.is_empty() && !ours_in_flight {
         let policy = *lock(&shared.policy);
@@ -263,7 +263,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         if choice == ConflictChoice::Skip {
             return Ok(JobEnd::Skipped(format!(
                 "{:?} already exists in the destination folder",
-                spec.file.name
+                spec.file.name()
             )));
         }
     }
@@ -308,8 +308,8 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         job: spec.id,
         preexisting: preexisting.clone(),
         source: Source {
-            path: local.clone(),
-            name: spec.file.name.clone(),
+            path: local.to_path_buf(),
+            name: spec.file.name().to_string(),
             size,
         },
         mtime,
@@ -374,7 +374,7 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         if let Some(token) = shared
             .reconcile(
                 &spec.parent_token,
-                &spec.file.name,
+                spec.file.name(),
                 Kind::File,
                 &preexisting,
                 &owner,
@@ -422,7 +422,7 @@ async fn ask_conflict(shared: &Shared, spec: &JobSpec) -> ConflictChoice {
     lock(&shared.pending_conflicts).insert(spec.id, answer_tx);
     shared.emit(Event::Conflict {
         job: spec.id,
-        name: spec.file.name.clone(),
+        name: spec.file.name().to_string(),
     });
     // A front end that leaves without answering gets the safe default.
     answer_rx.await.unwrap_or(ConflictChoice::Skip)

@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
@@ -104,6 +105,9 @@ struct Shared {
     /// job looks up its own name instead of copying the folder's entries (issue 13).
     listings: Mutex<HashMap<String, Listing>>,
     policy: SyncMutex<ConflictPolicy>,
+    /// The next row's id: rows are numbered as they are listed, whichever selection or walk
+    /// lists them.
+    next_job: AtomicU64,
     pending_conflicts: SyncMutex<HashMap<JobId, oneshot::Sender<ConflictChoice>>>,
 }
 
@@ -127,7 +131,6 @@ enum Phase {
 
 struct Engine {
     shared: Arc<Shared>,
-    next_id: JobId,
     jobs: HashMap<JobId, (JobSpec, Phase)>,
     queue: VecDeque<JobId>,
     running: JoinSet<(JobId, JobOutcome)>,
@@ -182,11 +185,11 @@ pub fn spawn(
         backlog: watch::Sender::new(0),
         listings: Mutex::new(HashMap::new()),
         policy: SyncMutex::new(policy),
+        next_job: AtomicU64::new(1),
         pending_conflicts: SyncMutex::new(HashMap::new()),
     });
     let engine = Engine {
         shared,
-        next_id: 1,
         jobs: HashMap::new(),
         queue: VecDeque::new(),
         running: JoinSet::new(),
@@ -210,6 +213,11 @@ fn lock<T>(mutex: &SyncMutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// A new row's id.
+    fn job_id(&self) -> JobId {
+        self.next_job.fetch_add(1, Ordering::Relaxed)
+    }
+
     fn emit(&self, event: Event) {
         // A front end that went away no longer listens; the work itself goes on to the journal.
         let _ = self.events.send(event);
@@ -310,9 +318,13 @@ impl Shared {
                     folder: destination.to_string(),
                     pid,
                 });
-                tokio::task::spawn_blocking(move || lock::wait(file))
+                let waited = tokio::task::spawn_blocking(move || lock::wait(file))
                     .await
-                    .unwrap_or_else(|err| Err(std::io::Error::other(err)))
+                    .unwrap_or_else(|err| Err(std::io::Error::other(err)));
+                self.emit(Event::WaitOver {
+                    folder: destination.to_string(),
+                });
+                waited
             }
             Err(err) => Err(err),
         };
@@ -403,19 +415,14 @@ impl Engine {
         self.idle_announced = false;
         match command {
             Command::Add(selection) => {
-                let first_id = self.next_id;
-                // Ids are handed out up front so rows keep their order whatever the walk finds.
-                self.next_id += 1_000_000;
                 let shared = self.shared.clone();
                 self.planning
-                    .spawn(async move { plan_selection(shared, selection, first_id).await });
+                    .spawn(async move { plan_selection(shared, selection).await });
             }
             Command::ResumeUnfinished => {
-                let first_id = self.next_id;
-                self.next_id += 1_000_000;
                 let shared = self.shared.clone();
                 self.planning
-                    .spawn(async move { unfinished_jobs(&shared, first_id).await });
+                    .spawn(async move { unfinished_jobs(&shared).await });
             }
             Command::Pause => {
                 self.shared.writes.set_paused(true);
@@ -536,22 +543,23 @@ fn left_queue(shared: &Shared) {
 fn job_key(shared: &Shared, spec: &JobSpec) -> JobKey {
     JobKey {
         scope: shared.scope.clone(),
-        source: spec.file.local.clone(),
+        source: spec.file.local.to_path_buf(),
         parent_token: spec.parent_token.to_string(),
-        name: spec.file.name.clone(),
+        name: spec.file.name().to_string(),
     }
 }
 
 fn queued_event(spec: &JobSpec) -> Event {
-    file_queued(spec.id, &spec.file)
+    file_queued(spec.id, &spec.file, spec.file.folder.join("/").into())
 }
 
-fn file_queued(job: JobId, file: &PlannedFile) -> Event {
+/// A file's row; `folder` is its folder's `/`-joined path, made once for all its files.
+fn file_queued(job: JobId, file: &PlannedFile, folder: Arc<str>) -> Event {
     Event::Queued {
         job,
         path: file.local.clone(),
-        name: file.name.clone(),
+        name: file.name().to_string(),
         size: file.size,
-        folder: file.folder.join("/"),
+        folder,
     }
 }

@@ -1,17 +1,22 @@
-//! Planning a selection: the walk, its problems and files as rows (all at once), the remote
-//! folders (created once, a little ahead of what the workers need, looked for after a lost
-//! answer), and each folder's jobs handed to the queue as soon as that folder exists. Also the journal's unfinished jobs, resumed under their destinations'
-//! locks.
+//! Planning a selection while it is walked: the walk runs on a blocking thread and lists each
+//! folder's files as rows the moment that folder has been read; here the remote folders are
+//! made in the walk's order (parents first, created once, a little ahead of what the workers
+//! need, looked for after a lost answer), and each folder's jobs go to the queue as soon as
+//! that folder exists — so the first file is sent while a big tree is still being read
+//! (issue 13, as rclone does). Also the journal's unfinished jobs, resumed under their
+//! destinations' locks.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
+
 use super::{file_queued, queued_event, JobSpec, Listing, Owner, Shared};
 use crate::feishu::DriveEntry;
 use crate::transfer::events::{Event, Failure, JobId, Selection};
 use crate::transfer::journal::{JobRecord, JobState};
-use crate::transfer::plan::{self, Plan, PlannedFile, Problem};
+use crate::transfer::plan::{self, Found, PlannedFile, PlannedFolder, Problem};
 use crate::transfer::reconcile::{self, CreateError, Kind};
 
 /// The next remote folder is made once fewer jobs than this wait for a worker: far enough
@@ -19,136 +24,158 @@ use crate::transfer::reconcile::{self, CreateError, Kind};
 /// a second), near enough that folder creation does not crowd out the first sends.
 const FOLDER_AHEAD: usize = 16;
 
-/// A plan's files by remote folder, with their job ids.
-type Groups = HashMap<Vec<String>, Vec<(JobId, PlannedFile)>>;
+/// What the walk hands to the folder maker, in the walk's order.
+enum Walked {
+    Folder(PlannedFolder),
+    /// One remote folder's files, already listed as rows under these ids.
+    Files(Vec<(JobId, PlannedFile)>),
+}
 
-/// Walks the selection, reports its problems as rows, prepares its remote folders and returns
-/// the jobs to queue.
-pub(super) async fn plan_selection(
-    shared: Arc<Shared>,
-    selection: Selection,
-    first_id: JobId,
-) -> Vec<JobSpec> {
+/// Walks the selection, lists its files and problems as rows as it goes, prepares its remote
+/// folders and hands each folder's jobs to the queue once the folder exists.
+pub(super) async fn plan_selection(shared: Arc<Shared>, selection: Selection) -> Vec<JobSpec> {
+    let (walked_tx, mut walked) = mpsc::unbounded_channel();
     let walker = shared.clone();
     let paths = selection.paths.clone();
     let depth = selection.destination_depth;
     let exclude = selection.exclude.clone();
-    let plan = tokio::task::spawn_blocking(move || {
-        let mut last_reported = 0;
-        plan::plan_excluding(&paths, depth, &exclude, &mut |seen| {
+    let walk = tokio::task::spawn_blocking(move || {
+        let (mut files, mut folders, mut bytes) = (0, 0, 0);
+        plan::walk(&paths, depth, &exclude, &mut |found| match found {
             // Every 1000 entries is often enough to show a big tree is moving.
-            if seen >= last_reported + 1000 {
-                last_reported = seen;
-                walker.emit(Event::Planning { seen });
+            Found::Seen(seen) if seen % 1000 == 0 => walker.emit(Event::Planning { seen }),
+            Found::Seen(_) | Found::Excluded(_) => {}
+            Found::Problem(problem) => report_problem(&walker, walker.job_id(), &problem),
+            Found::Folder(folder) => {
+                folders += 1;
+                let _ = walked_tx.send(Walked::Folder(folder));
             }
-        })
-    })
-    .await
-    .unwrap_or_else(|err| Plan {
-        problems: vec![Problem {
+            Found::Files(batch) => {
+                files += batch.len();
+                let folder: Arc<str> = batch
+                    .first()
+                    .map(|file| file.folder.join("/"))
+                    .unwrap_or_default()
+                    .into();
+                let jobs = batch
+                    .into_iter()
+                    .map(|file| {
+                        let id = walker.job_id();
+                        bytes += file.size;
+                        walker.emit(file_queued(id, &file, folder.clone()));
+                        (id, file)
+                    })
+                    .collect();
+                // The folder maker outlives the walk: the receiver is there.
+                let _ = walked_tx.send(Walked::Files(jobs));
+            }
+        });
+        walker.emit(Event::Planned {
+            files,
+            folders,
+            bytes,
+        });
+    });
+    // Another process's upload into the same destination goes first (`lock`); the walk goes
+    // on meanwhile, so the rows are there when the turn comes.
+    shared.hold_destination(&selection.destination).await;
+    let destination: Arc<str> = selection.destination.as_str().into();
+    // Each remote folder's token (or why it could not be made), by its path below the
+    // destination; the destination itself is the empty path.
+    let mut folder_tokens: HashMap<Arc<[String]>, Result<Arc<str>, Failure>> = HashMap::new();
+    folder_tokens.insert(Arc::from([]), Ok(destination.clone()));
+    while let Some(walked) = walked.recv().await {
+        match walked {
+            Walked::Folder(folder) => {
+                let token = make_folder(&shared, &folder, &folder_tokens).await;
+                folder_tokens.insert(folder.rel_path, token);
+            }
+            Walked::Files(jobs) => {
+                let parent = jobs.first().map_or_else(
+                    || Err(Failure::local("its folder was not planned")),
+                    |(_, file)| {
+                        folder_tokens
+                            .get(&file.folder)
+                            .cloned()
+                            .unwrap_or_else(|| Err(Failure::local("its folder was not planned")))
+                    },
+                );
+                release(&shared, jobs, parent, &destination);
+            }
+        }
+    }
+    if let Err(err) = walk.await {
+        let problem = Problem {
             local: PathBuf::new(),
             reason: format!("planning stopped: {err}"),
             kind: plan::ProblemKind::Unreadable,
-        }],
-        ..Plan::default()
-    });
-    shared.emit(Event::Planned {
-        files: plan.files.len(),
-        folders: plan.folders.len(),
-        bytes: plan.total_bytes,
-    });
-    shared.hold_destination(&selection.destination).await;
-    let mut next_id = first_id;
-    for problem in &plan.problems {
-        let id = next_id;
-        next_id += 1;
-        report_problem(&shared, id, problem);
-    }
-
-    // Every file is listed at once, numbered in the plan's order, with its folder: a big
-    // tree's rows all show while its folders are still being made (issue 13).
-    let mut groups = Groups::new();
-    for file in plan.files {
-        shared.emit(file_queued(next_id, &file));
-        groups
-            .entry(file.folder.clone())
-            .or_default()
-            .push((next_id, file));
-        next_id += 1;
-    }
-    // The destination's own files go at once; each folder's as soon as it is ready.
-    let destination: Arc<str> = selection.destination.as_str().into();
-    let release = |groups: &mut Groups, folder: &[String], parent: Result<String, Failure>| {
-        let parent_token: Arc<str> = parent.as_deref().unwrap_or_default().into();
-        for (id, file) in groups.remove(folder).unwrap_or_default() {
-            let spec = JobSpec {
-                id,
-                parent_token: parent_token.clone(),
-                destination: destination.clone(),
-                file,
-            };
-            match &parent {
-                Ok(_) => {
-                    shared.backlog.send_modify(|backlog| *backlog += 1);
-                    // The engine outlives its planning tasks: the receiver is there.
-                    let _ = shared.ready.send(spec);
-                }
-                Err(failure) => shared.emit(Event::Failed {
-                    job: id,
-                    failure: Failure {
-                        message: format!(
-                            "folder {:?}: {}",
-                            spec.file.folder.join("/"),
-                            failure.message
-                        ),
-                        ..failure.clone()
-                    },
-                }),
-            }
-        }
-    };
-    release(&mut groups, &[], Ok(selection.destination.clone()));
-
-    // Remote folders, parents first (the plan orders them so).
-    let mut folder_tokens: HashMap<Vec<String>, Result<String, Failure>> = HashMap::new();
-    for folder in &plan.folders {
-        let Some((name, parent_path)) = folder.rel_path.split_last() else {
-            continue;
         };
-        let parent = if parent_path.is_empty() {
-            Ok(selection.destination.clone())
-        } else {
-            folder_tokens
-                .get(parent_path)
-                .cloned()
-                .unwrap_or_else(|| Err(Failure::local("its parent folder was not created")))
-        };
-        // Uploads of ready folders go first: the next folder is made only when the workers
-        // are about to run out of jobs, so its create call does not take the law's slots
-        // ahead of files that could be sent (issue 13: first file ≤ 1 s after `u`).
-        let mut backlog = shared.backlog.subscribe();
-        let _ = backlog.wait_for(|queued| *queued < FOLDER_AHEAD).await;
-        let token = match parent {
-            Ok(parent) => ensure_folder(&shared, &parent, name, &folder.rel_path.join("/")).await,
-            Err(failure) => Err(failure),
-        };
-        release(&mut groups, &folder.rel_path, token.clone());
-        folder_tokens.insert(folder.rel_path.clone(), token);
-    }
-    let unplanned: Vec<Vec<String>> = groups.keys().cloned().collect();
-    for folder in unplanned {
-        release(
-            &mut groups,
-            &folder,
-            Err(Failure::local("its folder was not planned")),
-        );
+        report_problem(&shared, shared.job_id(), &problem);
     }
     Vec::new()
 }
 
+/// The token of a planned folder once it exists in Drive: made (or merged into) when the
+/// workers are about to run out of jobs.
+async fn make_folder(
+    shared: &Shared,
+    folder: &PlannedFolder,
+    folder_tokens: &HashMap<Arc<[String]>, Result<Arc<str>, Failure>>,
+) -> Result<Arc<str>, Failure> {
+    let Some((name, parent_path)) = folder.rel_path.split_last() else {
+        return Err(Failure::local("a folder without a name"));
+    };
+    // Merged into one remote folder by an earlier selected folder of the same name.
+    if let Some(made) = folder_tokens.get(&folder.rel_path) {
+        return made.clone();
+    }
+    let parent = folder_tokens
+        .get(parent_path)
+        .cloned()
+        .unwrap_or_else(|| Err(Failure::local("its parent folder was not created")))?;
+    // Uploads of ready folders go first: the next folder is made only when the workers are
+    // about to run out of jobs, so its create call does not take the law's slots ahead of
+    // files that could be sent (issue 13: first file ≤ 1 s after `u`).
+    let mut backlog = shared.backlog.subscribe();
+    let _ = backlog.wait_for(|queued| *queued < FOLDER_AHEAD).await;
+    ensure_folder(shared, &parent, name, &folder.rel_path.join("/"))
+        .await
+        .map(Arc::from)
+}
+
+/// Hands a folder's jobs to the queue, or fails them with the reason their folder is missing.
+fn release(
+    shared: &Shared,
+    jobs: Vec<(JobId, PlannedFile)>,
+    parent: Result<Arc<str>, Failure>,
+    destination: &Arc<str>,
+) {
+    for (id, file) in jobs {
+        match &parent {
+            Ok(parent_token) => {
+                shared.backlog.send_modify(|backlog| *backlog += 1);
+                // The engine outlives its planning tasks: the receiver is there.
+                let _ = shared.ready.send(JobSpec {
+                    id,
+                    parent_token: parent_token.clone(),
+                    destination: destination.clone(),
+                    file,
+                });
+            }
+            Err(failure) => shared.emit(Event::Failed {
+                job: id,
+                failure: Failure {
+                    message: format!("folder {:?}: {}", file.folder.join("/"), failure.message),
+                    ..failure.clone()
+                },
+            }),
+        }
+    }
+}
+
 /// Jobs the journal holds as interrupted, queued again as they were planned. Failed ones stay
 /// failed: the user decides on those (retry failed).
-pub(super) async fn unfinished_jobs(shared: &Shared, first_id: JobId) -> Vec<JobSpec> {
+pub(super) async fn unfinished_jobs(shared: &Shared) -> Vec<JobSpec> {
     let Some(journal) = &shared.journal else {
         return Vec::new();
     };
@@ -173,18 +200,28 @@ pub(super) async fn unfinished_jobs(shared: &Shared, first_id: JobId) -> Vec<Job
         shared.hold_destination(destination).await;
     }
     let mut specs = Vec::new();
-    for (record, id) in unfinished().into_iter().zip(first_id..) {
+    for record in unfinished() {
+        let file = PlannedFile {
+            local: record.key.source.into(),
+            folder: Arc::from([]),
+            size: record.size,
+            mtime_ns: record.mtime_ns,
+        };
+        // The name is the source's own (`PlannedFile::name`): a row journalled under another
+        // name is not this larkup's.
+        if file.name() != record.key.name {
+            tracing::warn!(
+                "journal: {:?} is not named {:?}; not resumed",
+                file.local,
+                record.key.name
+            );
+            continue;
+        }
         let spec = JobSpec {
-            id,
+            id: shared.job_id(),
             parent_token: record.key.parent_token.into(),
             destination: record.destination.into(),
-            file: PlannedFile {
-                local: record.key.source,
-                folder: Vec::new(),
-                name: record.key.name,
-                size: record.size,
-                mtime_ns: record.mtime_ns,
-            },
+            file,
         };
         shared.emit(queued_event(&spec));
         specs.push(spec);
@@ -200,10 +237,10 @@ fn report_problem(shared: &Shared, id: JobId, problem: &Problem) {
         .unwrap_or_else(|| problem.local.display().to_string());
     shared.emit(Event::Queued {
         job: id,
-        path: problem.local.clone(),
+        path: problem.local.as_path().into(),
         name,
         size: 0,
-        folder: String::new(),
+        folder: Arc::from(""),
     });
     let message = format!("{}: {}", problem.local.display(), problem.reason);
     if problem.kind.is_skip() {
