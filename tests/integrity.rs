@@ -852,6 +852,31 @@ async fn json_keeps_already_there_apart_and_counts_only_bytes_sent_now() {
     };
     let one = summary(&first);
     assert_eq!(one["uploaded"], 3);
+    // Each file's row: its path, its name and its remote folder.
+    let mut queued: Vec<(String, String)> = first
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["event"] == "queued")
+        .map(|event| {
+            assert!(
+                event["path"]
+                    .as_str()
+                    .is_some_and(|path| path.ends_with(event["name"].as_str().unwrap_or("?"))),
+                "{event}"
+            );
+            (
+                event["name"].as_str().unwrap_or_default().to_string(),
+                event["folder"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    queued.sort();
+    assert_eq!(
+        queued,
+        [("f0", "t"), ("f1", "t"), ("f2", "t")]
+            .map(|(name, folder)| (name.to_string(), folder.to_string()))
+    );
     assert_eq!(one["already_there"], 0);
     assert_eq!(one["bytes"], 30_000, "{}", first.all());
 

@@ -102,7 +102,6 @@ fn queued(job: u64, name: &str, size: u64) -> Event {
     Event::Queued {
         job,
         path: PathBuf::from("/data/photos").join(name).into(),
-        name: name.to_string(),
         size,
         folder: "".into(),
     }

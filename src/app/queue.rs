@@ -72,13 +72,9 @@ pub struct Row {
 }
 
 impl Row {
-    /// The file's name (the engine's names are its local names), or the whole path when it
-    /// has none.
+    /// What the row is called (`events::row_name`).
     pub fn name(&self) -> Cow<'_, str> {
-        match self.path.file_name() {
-            Some(name) => name.to_string_lossy(),
-            None => Cow::Owned(self.path.display().to_string()),
-        }
+        crate::transfer::events::row_name(&self.path)
     }
 
     /// The catalog's advice under a failed row, in `lang`.

@@ -93,7 +93,6 @@ fn queued(job: u64, name: &str, size: u64) -> Event {
     Event::Queued {
         job,
         path: PathBuf::from("/data").join(name).into(),
-        name: name.to_string(),
         size,
         folder: "".into(),
     }

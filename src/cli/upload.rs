@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{report, Outcome, Session};
 use crate::sanitize;
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event, Failure, Selection};
+use crate::transfer::events::row_name;
 use crate::transfer::journal::Journal;
 use crate::transfer::progress::{human_bytes, human_duration, Totals};
 
@@ -221,6 +222,9 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
 /// The event as JSON, with the hint in the user's language on failures.
 fn event_json(event: &Event, lang: crate::feishu::Lang) -> serde_json::Value {
     let mut value = serde_json::to_value(event).unwrap_or_default();
+    if let Event::Queued { path, .. } = event {
+        value["name"] = serde_json::Value::String(row_name(path).into_owned());
+    }
     if let Event::Failed { failure, .. } = event {
         if let Some(hint) = failure.hint(lang) {
             value["failure"]["hint"] = serde_json::Value::String(hint);

@@ -1,6 +1,7 @@
 //! The engine's interface: `Command` in, `Event` out (docs/architecture.md "The one picture"). Front ends
 //! (the TUI, the headless `upload`) depend on these types only, never on the engine's insides.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -120,7 +121,6 @@ pub enum Event {
         job: JobId,
         /// Shared with the engine's job and the app's row: one copy per file of a big batch.
         path: Arc<Path>,
-        name: String,
         size: u64,
         /// Remote folder path below the destination, `/`-separated; empty for the destination.
         /// Shared by a folder's rows.
@@ -181,6 +181,15 @@ pub enum Event {
     },
     /// Nothing is planned, queued or running.
     Idle,
+}
+
+/// What a row is called: its file's name (the name it gets in Drive), or the whole path when
+/// it has none. `--json` adds it to `queued` events as `name`.
+pub fn row_name(path: &Path) -> Cow<'_, str> {
+    match path.file_name() {
+        Some(name) => name.to_string_lossy(),
+        None => Cow::Owned(path.display().to_string()),
+    }
 }
 
 /// The channel ends a front end holds.

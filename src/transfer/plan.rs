@@ -34,7 +34,6 @@ pub struct PlannedFile {
     /// `rel_path` of its remote folder; empty for the destination itself.
     pub folder: Arc<[String]>,
     pub size: u64,
-    pub mtime_ns: i128,
 }
 
 impl PlannedFile {
@@ -169,7 +168,6 @@ fn check_file(
         local: path.into(),
         folder: folder.clone(),
         size: metadata.len(),
-        mtime_ns: mtime_ns(metadata),
     })
 }
 

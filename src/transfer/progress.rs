@@ -253,7 +253,6 @@ mod tests {
         let queued = |job, size| Event::Queued {
             job,
             path: std::path::Path::new("p").into(),
-            name: "n".into(),
             size,
             folder: "".into(),
         };

@@ -558,7 +558,6 @@ fn file_queued(job: JobId, file: &PlannedFile, folder: Arc<str>) -> Event {
     Event::Queued {
         job,
         path: file.local.clone(),
-        name: file.name().to_string(),
         size: file.size,
         folder,
     }

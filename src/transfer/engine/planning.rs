@@ -205,7 +205,6 @@ pub(super) async fn unfinished_jobs(shared: &Shared) -> Vec<JobSpec> {
             local: record.key.source.into(),
             folder: Arc::from([]),
             size: record.size,
-            mtime_ns: record.mtime_ns,
         };
         // The name is the source's own (`PlannedFile::name`): a row journalled under another
         // name is not this larkup's.
@@ -230,15 +229,9 @@ pub(super) async fn unfinished_jobs(shared: &Shared) -> Vec<JobSpec> {
 }
 
 fn report_problem(shared: &Shared, id: JobId, problem: &Problem) {
-    let name = problem
-        .local
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| problem.local.display().to_string());
     shared.emit(Event::Queued {
         job: id,
         path: problem.local.as_path().into(),
-        name,
         size: 0,
         folder: Arc::from(""),
     });
