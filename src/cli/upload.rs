@@ -72,7 +72,10 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
                 .unwrap_or_default()
         };
         match &event {
-            Event::Planning { seen } => bar.set_message(format!("planning… {seen} entries")),
+            // The walk goes on while files are sent: once one is, the bar names the file.
+            Event::Planning { seen } if totals.files_total == 0 => {
+                bar.set_message(format!("planning… {seen} entries"))
+            }
             Event::Queued { job, path, .. } => {
                 paths.insert(*job, path.clone());
                 bar.set_length(totals.bytes_total);
@@ -149,7 +152,8 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
                 });
             }
             Event::Idle => break,
-            Event::Planned { .. }
+            Event::Planning { .. }
+            | Event::Planned { .. }
             | Event::WaitOver { .. }
             | Event::FolderReady { .. }
             | Event::Conflict { .. }
