@@ -63,12 +63,18 @@ pub struct Row {
     pub folder: Arc<str>,
     pub size: u64,
     pub bytes_done: u64,
-    /// Bytes an earlier run confirmed (a resumed upload): in the bar, not in the speed.
-    pub earlier: u64,
     pub state: RowState,
-    pub started: Option<Instant>,
+}
+
+/// What only a running row needs, kept beside the rows (a few run at once; a 100k-row queue
+/// does not carry it in every row).
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    started: Instant,
+    /// Bytes an earlier run confirmed (a resumed upload): in the bar, not in the speed.
+    earlier: u64,
     /// Bytes per second of this row since it started.
-    pub speed: Option<f64>,
+    speed: Option<f64>,
 }
 
 impl Row {
@@ -109,6 +115,8 @@ pub struct Queue {
     pub pinned: bool,
     /// Where each job's row is.
     index: HashMap<JobId, usize>,
+    /// Running rows' timing, by job.
+    live: HashMap<JobId, Live>,
     /// Rows queued or running.
     active: usize,
     /// Rows running, by position: the first is the one the view follows.
@@ -121,6 +129,11 @@ impl Queue {
     /// The position of a job's row.
     pub fn position(&self, job: JobId) -> Option<usize> {
         self.index.get(&job).copied()
+    }
+
+    /// Bytes per second of a running row since it started (an earlier run's bytes left out).
+    pub fn speed(&self, job: JobId) -> Option<f64> {
+        self.live.get(&job).and_then(|live| live.speed)
     }
 
     /// A job's row, to change. The row's state before is noted and the counts of unfinished
@@ -145,7 +158,9 @@ impl Queue {
         let is_running = row.state == RowState::Running;
         self.active = self.active + usize::from(row.state.active()) - usize::from(was_active);
         if was_running && !is_running {
+            let job = row.job;
             self.running_rows.remove(&at);
+            self.live.remove(&job);
         } else if is_running && !was_running {
             self.running_rows.insert(at);
         }
@@ -251,9 +266,7 @@ impl Queue {
                         // RetryFailed queues a failed job again under the same id.
                         row.state = RowState::Queued;
                         row.bytes_done = 0;
-                        row.earlier = 0;
-                        row.speed = None;
-                        row.started = None;
+                        self.live.remove(&job);
                     }
                     None => self.push(Row {
                         job,
@@ -261,34 +274,40 @@ impl Queue {
                         folder,
                         size,
                         bytes_done: 0,
-                        earlier: 0,
                         state: RowState::Queued,
-                        started: None,
-                        speed: None,
                     }),
                 }
             }
             Event::Started { job } => {
                 if let Some(row) = self.row(job) {
                     row.state = RowState::Running;
-                    row.started = Some(now);
+                    self.live.insert(
+                        job,
+                        Live {
+                            started: now,
+                            earlier: 0,
+                            speed: None,
+                        },
+                    );
                 }
             }
             Event::Resumed { job, bytes_done } => {
                 if let Some(row) = self.row(job) {
                     row.bytes_done = bytes_done;
-                    row.earlier = bytes_done;
+                }
+                if let Some(live) = self.live.get_mut(&job) {
+                    live.earlier = bytes_done;
                 }
             }
             Event::Progress { job, bytes_done } => {
                 if let Some(row) = self.row(job) {
                     row.bytes_done = bytes_done;
-                    if let Some(started) = row.started {
-                        let secs = now.saturating_duration_since(started).as_secs_f64();
-                        if secs > 0.0 {
-                            let sent = bytes_done.saturating_sub(row.earlier);
-                            row.speed = Some(sent as f64 / secs);
-                        }
+                }
+                if let Some(live) = self.live.get_mut(&job) {
+                    let secs = now.saturating_duration_since(live.started).as_secs_f64();
+                    if secs > 0.0 {
+                        let sent = bytes_done.saturating_sub(live.earlier);
+                        live.speed = Some(sent as f64 / secs);
                     }
                 }
             }

@@ -133,7 +133,14 @@ enum Hold {
     Retrying,
 }
 
-fn row_line(row: &Row, columns: usize, hold: Hold, theme: &Theme) -> Vec<Span<'static>> {
+/// `speed`: the row's bytes per second while it runs.
+fn row_line(
+    row: &Row,
+    speed: Option<f64>,
+    columns: usize,
+    hold: Hold,
+    theme: &Theme,
+) -> Vec<Span<'static>> {
     let paused = hold == Hold::Paused;
     let (icon, icon_style) = match &row.state {
         RowState::Queued => ("·", theme.dim()),
@@ -162,7 +169,7 @@ fn row_line(row: &Row, columns: usize, hold: Hold, theme: &Theme) -> Vec<Span<'s
             } else if hold == Hold::Retrying {
                 "  retrying".to_string()
             } else {
-                row.speed
+                speed
                     .map(|speed| format!("  {}/s", human_bytes(speed as u64)))
                     .unwrap_or_default()
             };
@@ -221,7 +228,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         if lines.len() >= height {
             break;
         }
-        let mut line = Line::from(row_line(row, columns, hold, theme));
+        let mut line = Line::from(row_line(
+            row,
+            app.queue.speed(row.job),
+            columns,
+            hold,
+            theme,
+        ));
         if focused && index == app.queue.cursor {
             line = line.style(theme.cursor(true));
         }
