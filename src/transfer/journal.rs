@@ -1188,4 +1188,246 @@ mod tests {
         let err = Journal::open(&path).err().expect("junk is refused");
         assert!(err.to_string().contains("journal.sqlite3"), "{err}");
     }
+
+    /// A raw connection to the journal's file, as another process would open it.
+    fn outside(path: &Path) -> Connection {
+        let conn = Connection::open(path).expect("second connection");
+        conn.busy_timeout(BUSY_TIMEOUT).expect("busy timeout");
+        conn
+    }
+
+    fn state_outside(conn: &Connection, name: &str) -> Option<String> {
+        conn.query_row("SELECT state FROM jobs WHERE name = ?1", [name], |row| {
+            row.get(0)
+        })
+        .optional()
+        .expect("read")
+    }
+
+    /// Thousands of queued writes ahead of the next call: a call that only queued would return
+    /// long before the thread reached it.
+    fn backlog(journal: &Journal) {
+        let filler = key("filler");
+        journal
+            .begin(&filler, 1, 1, "id", "fldcnD")
+            .expect("begin filler");
+        for index in 0..3000 {
+            journal
+                .set_failed(&filler, &format!("attempt {index}"))
+                .expect("queued");
+        }
+    }
+
+    #[test]
+    fn a_read_sees_every_write_queued_before_it() {
+        let journal = Journal::open_in_memory().expect("open");
+        let names: Vec<String> = (0..300).map(|index| format!("f{index}")).collect();
+        for name in &names {
+            journal
+                .begin(&key(name), 1, 1, "id", "fldcnD")
+                .expect("begin");
+        }
+        for name in &names {
+            journal
+                .set_done(&key(name), &format!("boxcn{name}"))
+                .expect("queued");
+        }
+        journal
+            .set_skipped(&key("f7"), "cancelled")
+            .expect("queued");
+        // No flush: the reads come after the writes on the same ordered stream.
+        assert!(journal.unfinished(SCOPE).expect("unfinished").is_empty());
+        let last = journal.get(&key("f299")).expect("get").expect("present");
+        assert_eq!(last.state, JobState::Done);
+        assert_eq!(last.file_token.as_deref(), Some("boxcnf299"));
+        let skipped = journal.get(&key("f7")).expect("get").expect("present");
+        assert_eq!(skipped.state, JobState::Skipped);
+        assert_eq!(journal.forget_finished().expect("forget"), 300);
+    }
+
+    #[test]
+    fn durable_writes_are_in_the_file_when_they_return() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.sqlite3");
+        let journal = Journal::open(&path).expect("open");
+        let other = outside(&path);
+        let job = key("big.iso");
+
+        backlog(&journal);
+        journal.begin(&job, 1, 1, "id", "fldcnD").expect("begin");
+        assert_eq!(state_outside(&other, "big.iso").as_deref(), Some("pending"));
+
+        journal
+            .set_prepared(&job, &plan(), now_ms())
+            .expect("queued");
+        backlog(&journal);
+        journal.set_confirmed(&job, 0, 7).expect("confirmed");
+        let next_seq: Option<i64> = other
+            .query_row(
+                "SELECT next_seq FROM jobs WHERE name = 'big.iso'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("read");
+        assert_eq!(next_seq, Some(1), "block 0 is on disk before block 1 goes");
+
+        backlog(&journal);
+        journal.set_creating(&job, &[]).expect("creating");
+        assert_eq!(
+            state_outside(&other, "big.iso").as_deref(),
+            Some("creating"),
+            "on disk before the create call goes out"
+        );
+
+        backlog(&journal);
+        journal
+            .record_folder_creating(SCOPE, "fldcnP", "new")
+            .expect("pending folder");
+        let token: Option<String> = other
+            .query_row("SELECT token FROM folders WHERE name = 'new'", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .expect("read");
+        assert_eq!(
+            token.as_deref(),
+            Some(""),
+            "on disk before create_folder goes out"
+        );
+    }
+
+    #[test]
+    fn dropping_the_journal_commits_what_is_queued() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.sqlite3");
+        let names: Vec<String> = (0..2000).map(|index| format!("f{index}")).collect();
+        {
+            let journal = Journal::open(&path).expect("open");
+            for name in &names {
+                journal
+                    .begin(&key(name), 1, 1, "id", "fldcnD")
+                    .expect("begin");
+            }
+            for name in &names {
+                journal
+                    .set_done(&key(name), &format!("boxcn{name}"))
+                    .expect("queued");
+            }
+            journal
+                .record_folder(SCOPE, "fldcnP", "last", "fldcnL")
+                .expect("queued");
+        }
+        let other = outside(&path);
+        let done: i64 = other
+            .query_row(
+                "SELECT count(*) FROM jobs WHERE state = 'done'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("count");
+        assert_eq!(done, 2000);
+        let reopened = Journal::open(&path).expect("reopen");
+        assert_eq!(
+            reopened
+                .folder_token(SCOPE, "fldcnP", "last")
+                .expect("read")
+                .as_deref(),
+            Some("fldcnL")
+        );
+    }
+
+    #[test]
+    fn a_failing_call_in_a_batch_costs_only_itself() {
+        let journal = Journal::open_in_memory().expect("open");
+        for name in ["a", "b"] {
+            journal
+                .begin(&key(name), 1, 1, "id", "fldcnD")
+                .expect("begin");
+        }
+        // The thread waits on the gate, so the next three calls queue up into one batch.
+        let (open_gate, gate) = mpsc::channel::<()>();
+        journal
+            .queue("gate", move |_| {
+                let _ = gate.recv();
+                Ok(())
+            })
+            .expect("queued");
+        journal.set_done(&key("a"), "boxcnA").expect("queued");
+        journal
+            .queue("broken", |conn| {
+                conn.execute("INSERT INTO nowhere VALUES (1)", [])?;
+                Ok(())
+            })
+            .expect("queued");
+        journal.set_done(&key("b"), "boxcnB").expect("queued");
+        open_gate.send(()).expect("gate");
+        // The gate may run again when its batch is retried call by call: let it pass then.
+        drop(open_gate);
+        for (name, token) in [("a", "boxcnA"), ("b", "boxcnB")] {
+            let record = journal.get(&key(name)).expect("get").expect("present");
+            assert_eq!(record.state, JobState::Done, "{name}");
+            assert_eq!(record.file_token.as_deref(), Some(token));
+        }
+        // A call that waits gets its own failure, naming the file; the journal goes on.
+        let err = journal
+            .with(|conn| conn.execute("INSERT INTO nowhere VALUES (1)", []))
+            .expect_err("refused");
+        assert!(err.to_string().contains(":memory:"), "{err}");
+        assert!(err.to_string().contains("nowhere"), "{err}");
+        journal.set_failed(&key("a"), "later").expect("queued");
+        assert_eq!(
+            journal
+                .get(&key("a"))
+                .expect("get")
+                .map(|record| record.state),
+            Some(JobState::Failed)
+        );
+    }
+
+    #[test]
+    fn two_journals_on_one_file_wait_for_each_other() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.sqlite3");
+        let first = Journal::open(&path).expect("first");
+        let second = Journal::open(&path).expect("second");
+        // Another process holds the write lock: a queued write still returns at once, and
+        // commits once the lock is free (the busy timeout waits for it).
+        let other = outside(&path);
+        first
+            .begin(&key("held"), 1, 1, "id", "fldcnD")
+            .expect("begin");
+        other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        first
+            .set_done(&key("held"), "boxcnH")
+            .expect("queued while locked");
+        other.execute_batch("COMMIT").expect("unlock");
+        first.flush().expect("flush");
+        assert_eq!(
+            second.get(&key("held")).expect("get").map(|r| r.state),
+            Some(JobState::Done)
+        );
+
+        // Both write at once, as two larkup processes would: each waits its turn for the lock.
+        std::thread::scope(|scope| {
+            for (journal, side) in [(&first, "x"), (&second, "y")] {
+                scope.spawn(move || {
+                    for index in 0..300 {
+                        let job = key(&format!("{side}{index}"));
+                        journal.begin(&job, 1, 1, "id", "fldcnD").expect("begin");
+                        journal.set_creating(&job, &[]).expect("creating");
+                        journal.set_done(&job, "boxcn").expect("queued");
+                    }
+                    journal.flush().expect("flush");
+                });
+            }
+        });
+        let done: i64 = other
+            .query_row(
+                "SELECT count(*) FROM jobs WHERE state = 'done'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("count");
+        assert_eq!(done, 601);
+    }
 }
