@@ -8,13 +8,13 @@
 //! still lists its token, and finished rows are forgotten after `FORGET_FINISHED_AFTER_MS`.
 //!
 //! One thread owns the connection (issue 13: a write on the caller's thread, with its 10 s
-//! busy timeout, could stall a tokio worker of a two-thread runtime, and one commit per change
-//! capped a run at a few dozen files a second). Calls reach it in the order they were made; it
-//! runs every call already waiting (up to `BATCH_CAP`) in one transaction with one commit. As
-//! the order is kept, a crash loses at most the last calls queued: the file then holds a state
-//! it really held a moment earlier, which a crash at that moment would have left anyway. So a
-//! write need only be committed before it returns when the caller then acts on the network and
-//! a rerun must know it did:
+//! busy timeout, could stall a tokio worker of a two-thread runtime). Calls reach it in the
+//! order they were made; it runs every call already waiting (up to `BATCH_CAP`, from any task)
+//! in one transaction with one commit, so callers at once share commits instead of queueing
+//! for a lock one commit each. As the order is kept, a crash loses at most the last calls
+//! queued: the file then holds a state it really held a moment earlier, which a crash at that
+//! moment would have left anyway. So a write need only be committed before it returns when the
+//! caller then acts on the network and a rerun must know it did:
 //!
 //! - Committed before they return: `begin`; `set_creating` (before upload_all / upload_finish:
 //!   the rerun looks in Drive before sending again); `record_folder_creating` (before
