@@ -1218,20 +1218,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_read_sees_every_write_queued_before_it() {
-        let journal = Journal::open_in_memory().expect("open");
-        let names: Vec<String> = (0..300).map(|index| format!("f{index}")).collect();
-        for name in &names {
+    /// Each name begun (a write that waits for its commit), then each queued as done.
+    fn begin_then_queue_done(journal: &Journal, names: &[String]) {
+        for name in names {
             journal
                 .begin(&key(name), 1, 1, "id", "fldcnD")
                 .expect("begin");
         }
-        for name in &names {
+        for name in names {
             journal
                 .set_done(&key(name), &format!("boxcn{name}"))
                 .expect("queued");
         }
+    }
+
+    #[test]
+    fn a_read_sees_every_write_queued_before_it() {
+        let journal = Journal::open_in_memory().expect("open");
+        let names: Vec<String> = (0..300).map(|index| format!("f{index}")).collect();
+        begin_then_queue_done(&journal, &names);
         journal
             .set_skipped(&key("f7"), "cancelled")
             .expect("queued");
@@ -1303,16 +1308,7 @@ mod tests {
         let names: Vec<String> = (0..2000).map(|index| format!("f{index}")).collect();
         {
             let journal = Journal::open(&path).expect("open");
-            for name in &names {
-                journal
-                    .begin(&key(name), 1, 1, "id", "fldcnD")
-                    .expect("begin");
-            }
-            for name in &names {
-                journal
-                    .set_done(&key(name), &format!("boxcn{name}"))
-                    .expect("queued");
-            }
+            begin_then_queue_done(&journal, &names);
             journal
                 .record_folder(SCOPE, "fldcnP", "last", "fldcnL")
                 .expect("queued");
