@@ -225,7 +225,9 @@ struct Walk<'a> {
     exclude: &'a Exclude,
     destination_depth: usize,
     seen: u64,
-    found: &'a mut dyn FnMut(Found),
+    found: &'a mut dyn FnMut(Found) -> bool,
+    /// Set when `found` wants no more (the upload was dropped): the walk ends early.
+    stopped: bool,
     /// Entries planned into each remote folder so far: two selected folders of one name
     /// merge into one remote folder, whose limit counts both.
     children: HashMap<Vec<String>, usize>,
@@ -293,11 +295,17 @@ fn without_overlaps(selection: &[PathBuf]) -> Vec<PathBuf> {
 impl Walk<'_> {
     fn tick(&mut self) {
         self.seen += 1;
-        (self.found)(Found::Seen(self.seen));
+        self.hand_on(Found::Seen(self.seen));
+    }
+
+    fn hand_on(&mut self, found: Found) {
+        if !(self.found)(found) {
+            self.stopped = true;
+        }
     }
 
     fn report(&mut self, problem: Problem) {
-        (self.found)(Found::Problem(problem));
+        self.hand_on(Found::Problem(problem));
     }
 
     /// A file planned into `folder`, or None when it is reported as a problem or was planned
@@ -392,6 +400,9 @@ impl Walk<'_> {
         let mut files = Vec::new();
         let mut subfolders = Vec::new();
         for entry in entries {
+            if self.stopped {
+                return;
+            }
             self.tick();
             let path = entry.path();
             // Followed through links, as the selection means what they point at.
@@ -408,7 +419,7 @@ impl Walk<'_> {
             };
             let relative = path.strip_prefix(root).unwrap_or(&path);
             if self.exclude.matches(relative, metadata.is_dir()) {
-                (self.found)(Found::Excluded(path));
+                self.hand_on(Found::Excluded(path));
                 continue;
             }
             if !metadata.is_dir() {
@@ -445,14 +456,17 @@ impl Walk<'_> {
                 format!("this folder has {count} entries, over Drive's limit of {MAX_CHILDREN} per folder; split it into subfolders (nothing in it is uploaded)"),
             ));
         }
-        (self.found)(Found::Folder(PlannedFolder {
+        self.hand_on(Found::Folder(PlannedFolder {
             rel_path: folder,
             local: dir.to_path_buf(),
         }));
         if !files.is_empty() {
-            (self.found)(Found::Files(files));
+            self.hand_on(Found::Files(files));
         }
         for (path, name, identity) in subfolders {
+            if self.stopped {
+                return;
+            }
             let mut below = rel_path.clone();
             below.push(name);
             ancestors.push(identity);
@@ -501,11 +515,8 @@ pub fn plan_excluding(
     on_progress: &mut dyn FnMut(u64),
 ) -> Plan {
     let mut plan = Plan::default();
-    walk(
-        selection,
-        destination_depth,
-        exclude,
-        &mut |found| match found {
+    walk(selection, destination_depth, exclude, &mut |found| {
+        match found {
             Found::Seen(seen) => on_progress(seen),
             Found::Folder(folder) => plan.folders.push(folder),
             Found::Files(files) => {
@@ -514,26 +525,29 @@ pub fn plan_excluding(
             }
             Found::Problem(problem) => plan.problems.push(problem),
             Found::Excluded(path) => plan.excluded.push(path),
-        },
-    );
+        }
+        true
+    });
     plan
 }
 
 /// Walks `selection` and hands on what it finds as it goes (`Found`), so uploading can start
-/// while a large tree is still being read (issue 13, as rclone does). Every check that
+/// while a large tree is still being read (issue 13, as rclone does). The walk ends early
+/// when `found` answers false (nobody wants the rest). Every check that
 /// decides whether a folder goes at all (its name, depth, entry count) is made before
 /// anything in it is handed on.
 pub fn walk(
     selection: &[PathBuf],
     destination_depth: Option<usize>,
     exclude: &Exclude,
-    found: &mut dyn FnMut(Found),
+    found: &mut dyn FnMut(Found) -> bool,
 ) {
     let mut walk = Walk {
         exclude,
         destination_depth: destination_depth.unwrap_or(0),
         seen: 0,
         found,
+        stopped: false,
         children: HashMap::new(),
         shared_names: HashSet::new(),
         places: HashSet::new(),
@@ -557,7 +571,7 @@ pub fn walk(
         };
         if let Some(name) = path.file_name() {
             if exclude.matches(Path::new(name), metadata.is_dir()) {
-                (walk.found)(Found::Excluded(path));
+                walk.hand_on(Found::Excluded(path));
                 continue;
             }
         }
@@ -599,9 +613,12 @@ pub fn walk(
         .filter_map(|(path, metadata)| walk.file(path, metadata, &destination))
         .collect();
     if !files.is_empty() {
-        (walk.found)(Found::Files(files));
+        walk.hand_on(Found::Files(files));
     }
     for (path, metadata) in &top_folders {
+        if walk.stopped {
+            return;
+        }
         walk.add_tree(path, metadata);
     }
 }
@@ -776,23 +793,29 @@ mod tests {
                 write(&root.join(folder).join(format!("f{index}")), b"x");
             }
         }
-        let mut log = Vec::new();
-        walk(
-            std::slice::from_ref(&root),
-            None,
-            &Exclude::default(),
-            &mut |found| match found {
-                Found::Seen(seen) => log.push(format!("seen {seen}")),
-                Found::Folder(folder) => log.push(format!("folder {}", folder.rel_path.join("/"))),
-                Found::Files(files) => log.push(format!(
-                    "files {} x{}",
-                    files[0].folder.join("/"),
-                    files.len()
-                )),
-                Found::Problem(problem) => panic!("{problem:?}"),
-                Found::Excluded(path) => panic!("{path:?}"),
-            },
-        );
+        // What the walk hands on, as lines, until `stop_after` is handed on.
+        let walk_log = |stop_after: Option<&str>| {
+            let mut log = Vec::new();
+            walk(
+                std::slice::from_ref(&root),
+                None,
+                &Exclude::default(),
+                &mut |found| {
+                    log.push(match found {
+                        Found::Seen(seen) => format!("seen {seen}"),
+                        Found::Folder(folder) => format!("folder {}", folder.rel_path.join("/")),
+                        Found::Files(files) => {
+                            format!("files {} x{}", files[0].folder.join("/"), files.len())
+                        }
+                        Found::Problem(problem) => panic!("{problem:?}"),
+                        Found::Excluded(path) => panic!("{path:?}"),
+                    });
+                    log.last().map(String::as_str) != stop_after
+                },
+            );
+            log
+        };
+        let log = walk_log(None);
         let at = |line: &str| {
             log.iter()
                 .position(|logged| logged == line)
@@ -805,6 +828,14 @@ mod tests {
         assert!(at("files tree/a x3") < at("seen 8"), "{log:?}");
         assert!(at("files tree/b x3") < at("seen 12"), "{log:?}");
         assert_eq!(log.last().map(String::as_str), Some("files tree/c x3"));
+
+        // Nobody wants the rest (the upload was dropped): nothing more is read.
+        let stopped = walk_log(Some("files tree/a x3"));
+        assert_eq!(stopped.last().map(String::as_str), Some("files tree/a x3"));
+        assert!(
+            !stopped.iter().any(|line| line.contains("tree/b")),
+            "{stopped:?}"
+        );
     }
 
     #[cfg(unix)]

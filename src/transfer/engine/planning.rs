@@ -41,14 +41,24 @@ pub(super) async fn plan_selection(shared: Arc<Shared>, selection: Selection) ->
     let exclude = selection.exclude.clone();
     let walk = tokio::task::spawn_blocking(move || {
         let (mut files, mut folders, mut bytes) = (0, 0, 0);
+        // The folder maker is gone when the engine was dropped (the app quit): the walk stops
+        // instead of holding the runtime's shutdown until a big tree is read.
         plan::walk(&paths, depth, &exclude, &mut |found| match found {
-            // Every 1000 entries is often enough to show a big tree is moving.
-            Found::Seen(seen) if seen % 1000 == 0 => walker.emit(Event::Planning { seen }),
-            Found::Seen(_) | Found::Excluded(_) => {}
-            Found::Problem(problem) => report_problem(&walker, walker.job_id(), &problem),
+            Found::Seen(seen) => {
+                // Every 1000 entries is often enough to show a big tree is moving.
+                if seen % 1000 == 0 {
+                    walker.emit(Event::Planning { seen });
+                }
+                !walked_tx.is_closed()
+            }
+            Found::Excluded(_) => true,
+            Found::Problem(problem) => {
+                report_problem(&walker, walker.job_id(), &problem);
+                true
+            }
             Found::Folder(folder) => {
                 folders += 1;
-                let _ = walked_tx.send(Walked::Folder(folder));
+                walked_tx.send(Walked::Folder(folder)).is_ok()
             }
             Found::Files(batch) => {
                 files += batch.len();
@@ -66,8 +76,7 @@ pub(super) async fn plan_selection(shared: Arc<Shared>, selection: Selection) ->
                         (id, file)
                     })
                     .collect();
-                // The folder maker outlives the walk: the receiver is there.
-                let _ = walked_tx.send(Walked::Files(jobs));
+                walked_tx.send(Walked::Files(jobs)).is_ok()
             }
         });
         walker.emit(Event::Planned {
