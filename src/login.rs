@@ -332,7 +332,7 @@ fn refresher_for(state: Arc<RefreshState>) -> TokenRefresher {
                 LoginError::Feishu(err) | LoginError::Dead(err) => err,
                 other => Error::Io {
                     path: "token refresh".to_string(),
-                    reason: other.to_string(),
+                    source: std::io::Error::other(other),
                 },
             })
         })

@@ -351,6 +351,7 @@ impl Auth {
                 url: hosts.open.clone(),
                 reason: err.to_string(),
                 connect: true,
+                source: Some(err),
             })?;
         Ok(Auth { http, hosts })
     }

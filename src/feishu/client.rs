@@ -247,8 +247,12 @@ pub enum Error {
     #[error("cannot reach {url}: {reason}")]
     Transport {
         url: String,
+        /// What happened, in words (the timeouts say which wait ran out).
         reason: String,
         connect: bool,
+        /// The HTTP stack's own error, when it raised one; `reason` already says its cause.
+        #[source]
+        source: Option<reqwest::Error>,
     },
     /// No connection could be opened (refused, name not resolved, connect timeout); nothing
     /// was sent. `give_up` once nothing of this run has reached the host after several tries.
@@ -271,8 +275,13 @@ pub enum Error {
     },
     #[error("{url} answered code 0 but its data is not what the API documents: {reason}")]
     BadData { url: String, reason: String },
-    #[error("{path}: {reason}")]
-    Io { path: String, reason: String },
+    /// A local file (or the store behind a token refresh) failed: the cause is kept.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -435,6 +444,7 @@ impl Client {
             url: base_url.to_string(),
             reason: format!("cannot build an HTTP client: {err}"),
             connect: true,
+            source: Some(err),
         })?;
         Ok(Client {
             http,
@@ -455,6 +465,7 @@ impl Client {
             url: self.base_url.clone(),
             reason: format!("cannot build an HTTP client: {err}"),
             connect: true,
+            source: Some(err),
         })?;
         self.timeouts = timeouts;
         Ok(self)
@@ -607,11 +618,13 @@ pub async fn send_watched(
                             progress.sent()
                         ),
                         connect: true,
+                        source: None,
                     },
                     _ => Error::Transport {
                         url: url.to_string(),
                         reason: format!("no answer within {}", seconds(timeouts.answer)),
                         connect: false,
+                        source: None,
                     },
                 });
             }
@@ -637,6 +650,7 @@ pub async fn send_watched(
                 url: url.clone(),
                 reason: format!("the answer broke off: {}", cause_of(&err)),
                 connect: false,
+                source: Some(err),
             })?,
             () = tokio::time::sleep_until(next.min(answer_deadline)) => {
                 let reason = if Instant::now() >= answer_deadline {
@@ -644,7 +658,7 @@ pub async fn send_watched(
                 } else {
                     format!("the answer stalled for {}", seconds(timeouts.stall))
                 };
-                return Err(Error::Transport { url, reason, connect: false });
+                return Err(Error::Transport { url, reason, connect: false, source: None });
             }
         };
         let Some(chunk) = chunk else { break };
@@ -714,6 +728,7 @@ fn transport_error(err: reqwest::Error, body_done: Option<bool>) -> Error {
         url: url.map_or_else(|| "the server".to_string(), |url| url.to_string()),
         reason: cause_of(&err),
         connect: body_done == Some(false) || err.is_builder(),
+        source: Some(err),
     }
 }
 
@@ -827,6 +842,39 @@ pub(crate) fn not_json(url: &str, status: StatusCode, headers: &HeaderMap, body:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_keep_their_cause_as_the_source() {
+        use std::error::Error as _;
+        let local = crate::transfer::send::local_error(
+            std::path::Path::new("/data/a.txt"),
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert!(local.to_string().starts_with("/data/a.txt: "), "{local}");
+        let kind = local
+            .source()
+            .and_then(|source| source.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind);
+        assert_eq!(kind, Some(std::io::ErrorKind::PermissionDenied));
+
+        // A request that cannot even be built fails before anything is sent, with reqwest's
+        // error behind it.
+        let built = reqwest::Client::new()
+            .get("http://127.0.0.1:0/\u{0}")
+            .header("x", "\n")
+            .build();
+        let Err(err) = built else {
+            panic!("a header with a newline cannot be sent");
+        };
+        let transport = transport_error(err, None);
+        assert!(
+            matches!(transport, Error::Transport { connect: true, .. }),
+            "{transport:?}"
+        );
+        assert!(transport
+            .source()
+            .is_some_and(|source| source.is::<reqwest::Error>()));
+    }
 
     fn decode(status: u16, body: &str) -> Result<serde_json::Value> {
         let mut headers = HeaderMap::new();

@@ -312,7 +312,7 @@ fn octet_stream(part: Part, file_name: &str) -> Result<Part> {
         .mime_str("application/octet-stream")
         .map_err(|err| Error::Io {
             path: file_name.to_string(),
-            reason: err.to_string(),
+            source: std::io::Error::other(err),
         })
 }
 

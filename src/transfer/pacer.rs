@@ -440,6 +440,7 @@ mod tests {
                     url: "u".into(),
                     reason: "closed".into(),
                     connect: false,
+                    source: None,
                 })
             })
             .await

@@ -48,10 +48,11 @@ pub trait SendObserver: Send + Sync {
 pub struct Unobserved;
 impl SendObserver for Unobserved {}
 
-pub fn local_error(path: &Path, err: impl std::fmt::Display) -> Error {
+/// A local failure of `path`, its cause kept as the error's source.
+pub fn local_error(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
         path: path.display().to_string(),
-        reason: err.to_string(),
+        source,
     }
 }
 
@@ -98,7 +99,7 @@ async fn send_whole(
     let size = source.size;
     let adler32 = tokio::task::spawn_blocking(move || blocks::adler32_of(&file, size))
         .await
-        .map_err(|err| local_error(&source.path, err))?
+        .map_err(|err| local_error(&source.path, std::io::Error::other(err)))?
         .map_err(|err| local_error(&source.path, err))?;
     observer.creating()?;
     let token = pacer
