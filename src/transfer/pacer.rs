@@ -96,7 +96,6 @@ impl RetryLaw {
 pub struct PacerStats {
     pub calls: u64,
     pub retries: u64,
-    pub refreshes: u64,
     /// Failures by code (transport failures count under 0).
     pub failures_by_code: BTreeMap<i64, u64>,
 }
