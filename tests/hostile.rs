@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{Harness, Run};
 use larkup::feishu::client::Timeouts;
-use larkup::feishu::{Client, Credentials, Drive, Secret};
+use larkup::feishu::{AnswerWait, Client, Credentials, Drive, Secret};
 use larkup::sandbox::{Hostile, SandboxOptions};
 use tokio::io::AsyncReadExt;
 
@@ -18,6 +18,7 @@ fn quick(command: &mut tokio::process::Command) -> &mut tokio::process::Command 
         .env("LARKUP_STALL_TIMEOUT_MS", "1000")
         .env("LARKUP_ANSWER_TIMEOUT_MS", "2000")
         .env("LARKUP_CONNECT_TIMEOUT_MS", "2000")
+        .env("LARKUP_ANSWER_NOTICE_MS", "600")
 }
 
 async fn hostile(mode: Hostile) -> Harness {
@@ -89,6 +90,14 @@ async fn a_server_that_never_answers_is_given_up_with_a_clear_message() {
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(run.stderr.contains("no answer within 2 s"), "{}", run.all());
     assert!(run.stderr.contains("retry 1/1"), "{}", run.all());
+    // Said while it waits, not only when the wait is over.
+    let first_wait = run
+        .stderr
+        .find("larkup: no answer from 127.0.0.1:")
+        .unwrap_or_else(|| panic!("no waiting notice: {}", run.all()));
+    let given_up = run.stderr.find("retry 1/1").unwrap_or(0);
+    assert!(first_wait < given_up, "{}", run.all());
+    assert!(run.stderr.contains("(gives up after 2 s)"), "{}", run.all());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,11 +222,28 @@ async fn swallowing_server(read: bool) -> (String, tokio::task::JoinHandle<()>) 
     (url, task)
 }
 
+type Heard = std::sync::Arc<std::sync::Mutex<Vec<AnswerWait>>>;
+
+/// A hook that keeps every `AnswerWait` it hears.
+fn wait_listener() -> (larkup::feishu::WaitHook, Heard) {
+    let heard = Heard::default();
+    let keep = heard.clone();
+    let hook: larkup::feishu::WaitHook = std::sync::Arc::new(move |wait: &AnswerWait| {
+        keep.lock().expect("not poisoned").push(wait.clone());
+    });
+    (hook, heard)
+}
+
+fn heard_all(heard: &Heard) -> Vec<AnswerWait> {
+    heard.lock().expect("not poisoned").clone()
+}
+
 fn short_timeouts() -> Timeouts {
     Timeouts {
         connect: Duration::from_secs(2),
         stall: Duration::from_millis(800),
         answer: Duration::from_millis(1500),
+        notice: Duration::from_millis(400),
     }
 }
 
@@ -230,6 +256,8 @@ async fn a_body_that_stalls_before_it_is_sent_created_nothing() {
     let client = Client::new(&url, Credentials::new(Secret::new("t")))
         .and_then(|client| client.with_timeouts(short_timeouts()))
         .expect("client");
+    let (waits, heard) = wait_listener();
+    client.on_answer_wait(waits);
     let drive = Drive::new(client);
     let err = drive
         .upload_part("u1", 0, bytes::Bytes::from(vec![7u8; BIG]), 1)
@@ -237,6 +265,8 @@ async fn a_body_that_stalls_before_it_is_sent_created_nothing() {
         .expect_err("nobody reads");
     assert!(err.to_string().contains("the upload stalled"), "{err}");
     assert!(!err.server_may_have_acted(), "{err}");
+    // A body that does not move is not a wait for an answer.
+    assert!(heard_all(&heard).is_empty(), "{:?}", heard_all(&heard));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,6 +275,8 @@ async fn a_body_sent_in_full_and_then_unanswered_may_have_acted() {
     let client = Client::new(&url, Credentials::new(Secret::new("t")))
         .and_then(|client| client.with_timeouts(short_timeouts()))
         .expect("client");
+    let (waits, heard) = wait_listener();
+    client.on_answer_wait(waits);
     let drive = Drive::new(client);
     let err = drive
         .upload_part("u1", 0, bytes::Bytes::from(vec![7u8; 1024 * 1024]), 1)
@@ -252,4 +284,13 @@ async fn a_body_sent_in_full_and_then_unanswered_may_have_acted() {
         .expect_err("nobody answers");
     assert!(err.to_string().contains("no answer within"), "{err}");
     assert!(err.server_may_have_acted(), "{err}");
+    // Heard while it waited (every 400 ms of the 1.5 s), then that the wait ended.
+    let heard = heard_all(&heard);
+    let waiting: Vec<&AnswerWait> = heard
+        .iter()
+        .filter(|wait| matches!(wait, AnswerWait::Waiting { .. }))
+        .collect();
+    assert!(!waiting.is_empty(), "{heard:?}");
+    assert!(waiting.iter().all(|wait| matches!(wait, AnswerWait::Waiting { host, limit, .. } if host.starts_with("127.0.0.1:") && *limit == Duration::from_millis(1500))), "{heard:?}");
+    assert_eq!(heard.last(), Some(&AnswerWait::Ended), "{heard:?}");
 }

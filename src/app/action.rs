@@ -133,6 +133,9 @@ pub enum Action {
         notice: RetryNotice,
         uploads: bool,
     },
+    /// A Drive call has had no answer for a while, or such a call ended (`AnswerWait`): a
+    /// silent server shows on the status line before its timeout ends.
+    AnswerWait(crate::feishu::AnswerWait),
 }
 
 /// One page of a Drive folder listing.

@@ -110,6 +110,8 @@ pub enum NoticeKind {
     RetryingUploads,
     /// Another process holds the destination's lock.
     Waiting,
+    /// A Drive call has had no answer for a while.
+    SlowAnswer,
 }
 
 impl App {
@@ -316,6 +318,17 @@ impl App {
                     NoticeKind::Retrying
                 };
                 self.begin_notice(kind, text, true);
+                Vec::new()
+            }
+            Action::AnswerWait(wait) => {
+                match wait {
+                    crate::feishu::AnswerWait::Ended => self.end_notice(NoticeKind::SlowAnswer),
+                    waiting => self.begin_notice(
+                        NoticeKind::SlowAnswer,
+                        crate::sanitize::escape(&waiting.to_string()).into_owned(),
+                        false,
+                    ),
+                }
                 Vec::new()
             }
             Action::Resize { width, height } => {

@@ -1514,3 +1514,25 @@ fn a_problem_row_reported_first_stays_counted_in_its_batch() {
         "finished: 1 uploaded, 0 already there, 1 skipped, 0 failed"
     );
 }
+
+#[test]
+fn a_call_without_an_answer_is_said_on_the_status_line_until_it_ends() {
+    use crate::feishu::AnswerWait;
+    let mut app = app();
+    let before = status_text(&app);
+    app.update(Action::AnswerWait(AnswerWait::Waiting {
+        host: "open.feishu.cn".to_string(),
+        waited: std::time::Duration::from_secs(10),
+        limit: std::time::Duration::from_secs(30),
+    }));
+    assert_eq!(
+        status_text(&app),
+        "no answer from open.feishu.cn for 10 s; still waiting (gives up after 30 s)"
+    );
+    app.update(Action::AnswerWait(AnswerWait::Ended));
+    assert_eq!(
+        status_text(&app),
+        before,
+        "the line says what it said before"
+    );
+}

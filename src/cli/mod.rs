@@ -471,6 +471,10 @@ async fn run_command(cli: Cli) -> Outcome {
         }
     };
     session.pacer.set_notice(std::sync::Arc::new(print_notice));
+    session
+        .drive
+        .client()
+        .on_answer_wait(std::sync::Arc::new(print_answer_wait));
     match command {
         Command::Ls { folder, json, .. } => ls::run(&session, folder.as_deref(), *json).await,
         Command::Mkdir { name, parent, .. } => mkdir::run(&session, name, parent.as_deref()).await,
@@ -566,6 +570,13 @@ pub(crate) fn print_notice(notice: &crate::transfer::pacer::RetryNotice) {
         notice.attempt,
         notice.of
     );
+}
+
+/// Says that a Drive call has had no answer for a while (not that it ended: its result says).
+pub(crate) fn print_answer_wait(wait: &crate::feishu::AnswerWait) {
+    if let crate::feishu::AnswerWait::Waiting { .. } = wait {
+        eprintln!("larkup: {}", crate::sanitize::escape(&wait.to_string()));
+    }
 }
 
 /// Prints a failed Drive call with the catalog's hint and returns the outcome for it.

@@ -45,6 +45,10 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
     pacer.set_notice(Arc::new(move |notice| {
         notice_bar.suspend(|| super::print_notice(notice));
     }));
+    let wait_bar = bar.clone();
+    drive.client().on_answer_wait(Arc::new(move |wait| {
+        wait_bar.suspend(|| super::print_answer_wait(wait));
+    }));
     let mut handle = engine::spawn(drive, Arc::new(pacer), journal, args.on_conflict, scope);
     let sent = handle.commands.send(Command::Add(Selection {
         paths,

@@ -56,6 +56,9 @@ pub struct Timeouts {
     /// From the last byte of the request (or the start of a bodiless call) until the answer is
     /// complete; finishing a large upload can take a while on Feishu's side.
     pub answer: Duration,
+    /// While an answer is awaited, the user hears about it this often (`AnswerWait`), so a
+    /// silent server is not silence on screen until `answer` ends.
+    pub notice: Duration,
 }
 
 impl Default for Timeouts {
@@ -64,13 +67,15 @@ impl Default for Timeouts {
             connect: Duration::from_secs(10),
             stall: Duration::from_secs(60),
             answer: Duration::from_secs(120),
+            notice: Duration::from_secs(5),
         }
     }
 }
 
 impl Timeouts {
     /// The defaults, shortened by hidden variables so slow-link tests take seconds:
-    /// LARKUP_CONNECT_TIMEOUT_MS, LARKUP_STALL_TIMEOUT_MS, LARKUP_ANSWER_TIMEOUT_MS.
+    /// LARKUP_CONNECT_TIMEOUT_MS, LARKUP_STALL_TIMEOUT_MS, LARKUP_ANSWER_TIMEOUT_MS,
+    /// LARKUP_ANSWER_NOTICE_MS.
     pub fn from_env() -> Timeouts {
         static CHOSEN: OnceLock<Timeouts> = OnceLock::new();
         *CHOSEN.get_or_init(|| {
@@ -86,8 +91,59 @@ impl Timeouts {
                 connect: ms("LARKUP_CONNECT_TIMEOUT_MS", default.connect),
                 stall: ms("LARKUP_STALL_TIMEOUT_MS", default.stall),
                 answer: ms("LARKUP_ANSWER_TIMEOUT_MS", default.answer),
+                notice: ms("LARKUP_ANSWER_NOTICE_MS", default.notice),
             }
         })
+    }
+}
+
+/// A call held up waiting for its answer, for the user to hear (issue 12 "say what is
+/// happening"): without it a silent server shows nothing until the answer timeout ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerWait {
+    /// No answer from `host` for `waited` since the request went out; the call gives up once
+    /// `limit` has passed.
+    Waiting {
+        host: String,
+        waited: Duration,
+        limit: Duration,
+    },
+    /// A call that was said to be waiting has ended, answered or not.
+    Ended,
+}
+
+impl fmt::Display for AnswerWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AnswerWait::Waiting {
+                host,
+                waited,
+                limit,
+            } => write!(
+                f,
+                "no answer from {host} for {}; still waiting (gives up after {})",
+                seconds(*waited),
+                seconds(*limit)
+            ),
+            AnswerWait::Ended => f.write_str("the awaited answer came or the call ended"),
+        }
+    }
+}
+
+/// Hears every `AnswerWait` of a client's calls: the CLI prints it, the terminal app shows it.
+pub type WaitHook = Arc<dyn Fn(&AnswerWait) + Send + Sync>;
+
+/// Says `Ended` when a call that said it was waiting returns, whichever way it returns.
+struct WaitTold<'a> {
+    hook: Option<&'a WaitHook>,
+    told: u32,
+}
+
+impl Drop for WaitTold<'_> {
+    fn drop(&mut self) {
+        if let (Some(hook), true) = (self.hook, self.told > 0) {
+            hook(&AnswerWait::Ended);
+        }
     }
 }
 
@@ -425,6 +481,8 @@ pub struct Client {
     credentials: Credentials,
     timeouts: Timeouts,
     health: Arc<Health>,
+    /// Shared by this client's clones (the engine's, the browser's): one hook hears them all.
+    waits: Arc<SyncMutex<Option<WaitHook>>>,
 }
 
 /// The HTTP client every larkup connection uses: a connect timeout, and no whole-request or
@@ -452,11 +510,21 @@ impl Client {
             credentials,
             timeouts,
             health: Arc::new(Health::default()),
+            waits: Arc::default(),
         })
     }
 
     pub fn timeouts(&self) -> Timeouts {
         self.timeouts
+    }
+
+    /// Installs the listener for calls held up waiting for their answer (this client's clones
+    /// included).
+    pub fn on_answer_wait(&self, hook: WaitHook) {
+        *self
+            .waits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(hook);
     }
 
     /// The same client with other waits (tests of slow and silent servers).
@@ -545,7 +613,12 @@ impl Client {
         request: RequestBuilder,
         progress: Option<&BodyProgress>,
     ) -> Result<(String, StatusCode, HeaderMap, Bytes)> {
-        let result = send_watched(request, progress, &self.timeouts).await;
+        let hook = self
+            .waits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let result = send_watched(request, progress, &self.timeouts, hook.as_ref()).await;
         match &result {
             Ok(_) => {
                 self.health.reached.store(true, Ordering::Relaxed);
@@ -571,7 +644,7 @@ impl Client {
 
 /// Sends a request and reads the whole answer with the default timeouts (token endpoints).
 pub async fn send(request: RequestBuilder) -> Result<(String, StatusCode, HeaderMap, Bytes)> {
-    send_watched(request, None, &Timeouts::from_env()).await
+    send_watched(request, None, &Timeouts::from_env(), None).await
 }
 
 /// Sends a request and reads its answer, bounding every wait (issue 12 "bounded waits"):
@@ -582,6 +655,7 @@ pub async fn send_watched(
     request: RequestBuilder,
     progress: Option<&BodyProgress>,
     timeouts: &Timeouts,
+    on_wait: Option<&WaitHook>,
 ) -> Result<(String, StatusCode, HeaderMap, Bytes)> {
     let (client, request) = request.build_split();
     let request = request.map_err(|err| transport_error(err, Some(false)))?;
@@ -599,12 +673,34 @@ pub async fn send_watched(
     let started = Instant::now();
     let sending = client.execute(request);
     tokio::pin!(sending);
+    let mut told = WaitTold {
+        hook: on_wait,
+        told: 0,
+    };
     let response = loop {
         let deadline = deadline_now(progress, started, timeouts);
+        // The next "still waiting", once the request is out (a body still moving is not a
+        // wait for an answer: its row shows it moving).
+        let waiting_since = match progress {
+            Some(progress) if !progress.done() => None,
+            Some(progress) => Some(progress.last_move().max(started)),
+            None => Some(started),
+        };
+        let next_notice = waiting_since.map(|since| since + timeouts.notice * (told.told + 1));
         tokio::select! {
             sent = &mut sending => break sent.map_err(|err| {
                 transport_error(err, progress.map(BodyProgress::done))
             })?,
+            () = sleep_until_some(next_notice), if on_wait.is_some() => {
+                if let (Some(hook), Some(since)) = (on_wait, waiting_since) {
+                    told.told += 1;
+                    hook(&AnswerWait::Waiting {
+                        host: host_of(&url),
+                        waited: Instant::now().saturating_duration_since(since),
+                        limit: timeouts.answer,
+                    });
+                }
+            }
             () = tokio::time::sleep_until(deadline) => {
                 if Instant::now() < deadline_now(progress, started, timeouts) {
                     continue; // the body moved meanwhile
@@ -668,6 +764,14 @@ pub async fn send_watched(
         body.extend_from_slice(&chunk);
     }
     Ok((url, status, headers, body.freeze()))
+}
+
+/// Sleeps until `at`, or for ever when there is none.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The deadline as it stands now (the body may have moved since the timer was set). While a

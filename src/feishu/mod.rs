@@ -5,6 +5,6 @@ pub mod client;
 pub mod drive;
 pub mod errors;
 
-pub use client::{ApiError, Client, Credentials, Error, Secret};
+pub use client::{AnswerWait, ApiError, Client, Credentials, Error, Secret, WaitHook};
 pub use drive::{Drive, DriveEntry, UploadPlan};
 pub use errors::{ErrorCatalog, Lang, RetryClass};

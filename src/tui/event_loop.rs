@@ -126,6 +126,10 @@ async fn start_backend(
     // the status line (issue 12 "say what is happening"). Installed before the engine and the
     // listing pacer are made from this one: they take its hook with them.
     session.pacer.set_notice(notice_hook(tx, true));
+    let waits = tx.clone();
+    session.drive.client().on_answer_wait(Arc::new(move |wait| {
+        send(&waits, Action::AnswerWait(wait.clone()))
+    }));
     let scope = session.journal_scope().await;
     let reads = Arc::new(session.reads());
     // The app's own listings: their retries hold up no upload.
