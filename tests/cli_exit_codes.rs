@@ -150,6 +150,13 @@ async fn every_exit_code_row_of_the_readme() {
             "[z-a",
         ),
         row("upload with no path", &["upload"], 2, "PATH"),
+        row(
+            "logout with a keyring that is not one",
+            &["logout"],
+            2,
+            "auto, platform, kernel",
+        )
+        .env("LARKUP_KEYRING", "bogus"),
         row("an unknown command", &["fly"], 2, "fly"),
         row(
             "--unpaced for Feishu's host",

@@ -317,7 +317,8 @@ pub async fn logout(cli: &Cli, lang: Lang) -> Outcome {
     let keyring = Keyring::new(&cli.profile);
     if let Err(err) = credentials::blocking(move || keyring.delete_all()).await {
         eprintln!("larkup logout: {}", LoginError::from(err).describe(lang));
-        return Outcome::SomeFailed;
+        // No usable keyring is a set-up matter, as for login and status (README: exit codes).
+        return Outcome::Setup;
     }
     let result = Settings::load().and_then(|mut settings| {
         settings.profiles.remove(&cli.profile);
