@@ -1,6 +1,7 @@
-//! Selection → plan: the remote folders to create and the files to send, with every problem
-//! found before a byte is sent. Bad input never stops the walk: it becomes a `Problem` naming
-//! the path and the reason, and the rest goes on.
+//! Selection → plan: the remote folders to create and the files to send, found as the walk
+//! goes (`walk`) or gathered whole (`plan`, for the dry run). Each folder's problems are found
+//! before anything in it is handed on. Bad input never stops the walk: it becomes a `Problem`
+//! naming the path and the reason, and the rest goes on.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::Metadata;
