@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, Run};
+use common::{closed_port, Harness, Run};
 use larkup::feishu::client::Timeouts;
 use larkup::feishu::{AnswerWait, Client, Credentials, Drive, Secret};
 use larkup::sandbox::{Hostile, SandboxOptions};
@@ -36,13 +36,6 @@ async fn run_quick(h: &Harness, args: &[&str]) -> Run {
         .await
         .expect("larkup runs");
     Run::from(output)
-}
-
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

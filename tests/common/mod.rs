@@ -173,3 +173,12 @@ pub mod pty;
 pub fn quick_retries(command: &mut tokio::process::Command) -> &mut tokio::process::Command {
     command.env("LARKUP_RETRY_BASE_MS", "20")
 }
+
+/// A loopback port nothing listens on (bound, then released), for "cannot reach" paths
+/// without ever leaving the machine.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
