@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{pattern, token_for, uploaded_tokens, Harness, Run};
+use common::{drive_at, engine_on, pattern, token_for, uploaded_tokens, Harness, Run};
 use larkup::sandbox::SandboxOptions;
 
 const MIB: usize = 1024 * 1024;
@@ -354,18 +354,8 @@ async fn a_file_changed_after_kill_9_starts_over_instead_of_mixing_versions() {
     let mtime = std::fs::metadata(&big)
         .and_then(|meta| meta.modified())
         .expect("mtime");
-    let mut child = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .args(["upload", &show(&big)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
-    h.until_accepted("upload_part", 3, Duration::from_secs(120))
+    h.kill_after_parts(50, &show(&big), 3, Duration::from_secs(120))
         .await;
-    child.start_kill().expect("SIGKILL");
-    let _ = child.wait().await;
 
     let changed = pattern(30 * MIB, 8);
     std::fs::write(&big, &changed).expect("rewrite");
@@ -461,17 +451,7 @@ async fn the_real_five_per_second_law_still_holds() {
 /// The sandbox's world options, on the wire.
 mod wire {
     use super::*;
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-
-    fn drive(h: &Harness) -> Drive {
-        Drive::new(
-            Client::new(
-                &h.sandbox.base_url(),
-                Credentials::new(Secret::new(h.sandbox.access_token())),
-            )
-            .expect("client"),
-        )
-    }
+    use larkup::feishu::Drive;
 
     async fn listed(drive: &Drive, folder: &str, name: &str) -> bool {
         drive
@@ -498,7 +478,7 @@ mod wire {
             ..SandboxOptions::default()
         })
         .await;
-        let drive = drive(&h);
+        let drive = h.drive();
         let root = h.sandbox.root_token();
         drive
             .create_folder(&root, "lagging")
@@ -516,7 +496,7 @@ mod wire {
             ..SandboxOptions::default()
         })
         .await;
-        let drive = drive(&h);
+        let drive = h.drive();
         let root = h.sandbox.root_token();
         let err = drive
             .create_folder(&root, "late")
@@ -534,7 +514,7 @@ mod wire {
             ..SandboxOptions::default()
         })
         .await;
-        let drive = drive(&h);
+        let drive = h.drive();
         let root = h.sandbox.root_token();
         let err = drive
             .upload_all(
@@ -557,7 +537,7 @@ mod wire {
             ..SandboxOptions::default()
         })
         .await;
-        let drive = drive(&h);
+        let drive = h.drive();
         let root = h.sandbox.root_token();
         let token = drive
             .upload_all(
@@ -580,7 +560,7 @@ mod wire {
             ..SandboxOptions::default()
         })
         .await;
-        let drive = drive(&h);
+        let drive = h.drive();
         let root = h.sandbox.root_token();
         // A quarter of a MiB: one second of this link is enough to show it holds bodies back.
         let bytes = pattern(MIB / 4, 1);
@@ -657,10 +637,7 @@ async fn a_second_process_waits_for_the_first_and_says_for_whom() {
     use tokio::io::AsyncBufReadExt;
     let h = Harness::start(fast(SandboxOptions::default())).await;
     let file = h.file("w.txt", b"waited");
-    let scope = larkup::session::scope(
-        &h.sandbox.base_url(),
-        &format!("user:{}", larkup::sandbox::DEFAULT_USER),
-    );
+    let scope = h.cli_scope();
     let path = lock::lock_path(h.state.path(), &scope, &h.sandbox.root_token());
     let lock::Attempt::Held(held) = lock::try_acquire(&path).expect("lock") else {
         panic!("the lock was not free");
@@ -701,46 +678,19 @@ async fn a_second_process_waits_for_the_first_and_says_for_whom() {
 async fn resuming_unfinished_jobs_waits_for_the_process_uploading_them() {
     // The app opening while a CLI run still uploads: its ResumeUnfinished must not become a
     // second writer. The test holds the destination's lock as that CLI would.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event};
-    use larkup::transfer::journal::Journal;
-    use larkup::transfer::{lock, Pacer, RetryLaw};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
+    use larkup::transfer::lock;
     let h = Harness::start(fast(SandboxOptions::default())).await;
     let big = h.file("resume.bin", &pattern(25 * MIB, 12));
-    let mut child = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .args(["upload", &show(&big)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
-    h.until_accepted("upload_part", 2, Duration::from_secs(60))
+    h.kill_after_parts(50, &show(&big), 2, Duration::from_secs(60))
         .await;
-    child.start_kill().expect("SIGKILL");
-    let _ = child.wait().await;
 
-    let scope = larkup::session::scope(
-        &h.sandbox.base_url(),
-        &format!("user:{}", larkup::sandbox::DEFAULT_USER),
-    );
+    let scope = h.cli_scope();
     let path = lock::lock_path(h.state.path(), &scope, &h.sandbox.root_token());
     let lock::Attempt::Held(held) = lock::try_acquire(&path).expect("lock") else {
         panic!("the killed process still holds the lock");
     };
-    let journal = Journal::open(&h.state.path().join("journal.sqlite3")).expect("journal");
-    let client = Client::new(
-        &h.sandbox.base_url(),
-        Credentials::new(Secret::new(h.sandbox.access_token())),
-    )
-    .expect("client");
-    let mut handle = engine::spawn(
-        Drive::new(client),
-        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-        Some(journal),
-        ConflictPolicy::Skip,
-        scope,
-    );
+    let mut handle = engine_on(h.drive(), 50, h.journal(), ConflictPolicy::Skip, scope);
     handle
         .commands
         .send(Command::ResumeUnfinished)
@@ -907,43 +857,23 @@ async fn json_keeps_already_there_apart_and_counts_only_bytes_sent_now() {
 async fn the_app_resumes_only_what_was_started_on_its_own_server() {
     // Point 6: the terminal app sends ResumeUnfinished on open; rows left by a run against
     // another server (or another login) stay where they are.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event};
-    use larkup::transfer::journal::Journal;
-    use larkup::transfer::{Pacer, RetryLaw};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     let big = h.file("elsewhere.bin", &pattern(25 * MIB, 21));
-    let mut child = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .args(["upload", &show(&big)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
-    h.until_accepted("upload_part", 1, Duration::from_secs(60))
+    h.kill_after_parts(50, &show(&big), 1, Duration::from_secs(60))
         .await;
-    child.start_kill().expect("SIGKILL");
-    let _ = child.wait().await;
     let calls_before = h.sandbox.inspect().calls.len();
 
     let other = larkup::sandbox::Sandbox::start(fast(SandboxOptions::default()))
         .await
         .expect("another server");
     let resume_on = |base_url: String, token: String| {
-        let journal = Journal::open(&h.state.path().join("journal.sqlite3")).expect("journal");
-        let client = Client::new(&base_url, Credentials::new(Secret::new(token))).expect("client");
         let scope = larkup::session::scope(
             &base_url,
             &format!("user:{}", larkup::sandbox::DEFAULT_USER),
         );
-        let mut handle = engine::spawn(
-            Drive::new(client),
-            std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-            Some(journal),
-            ConflictPolicy::Skip,
-            scope,
-        );
+        let drive = drive_at(&base_url, &token);
+        let mut handle = engine_on(drive, 50, h.journal(), ConflictPolicy::Skip, scope);
         handle
             .commands
             .send(Command::ResumeUnfinished)
@@ -1011,19 +941,14 @@ async fn sending_starts_before_every_folder_is_made() {
 async fn clear_finished_makes_the_journal_forget_done_rows() {
     // Point 6: the app's "clear finished" sends ForgetFinished; the next run then asks Drive
     // (the listing) instead of the journal, and skips what is there by name.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event, Selection};
     use larkup::transfer::journal::Journal;
-    use larkup::transfer::{Pacer, RetryLaw};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     let file = h.file("cleared.txt", b"cleared");
     let first = upload(&h, &[&show(&file)]).await;
     assert_eq!(first.code, Some(0), "{}", first.all());
     let journal_path = h.state.path().join("journal.sqlite3");
-    let scope = larkup::session::scope(
-        &h.sandbox.base_url(),
-        &format!("user:{}", larkup::sandbox::DEFAULT_USER),
-    );
+    let scope = h.cli_scope();
     let done_rows = |journal: &Journal| {
         let key = larkup::transfer::journal::JobKey {
             scope: scope.clone(),
@@ -1035,15 +960,10 @@ async fn clear_finished_makes_the_journal_forget_done_rows() {
     };
     assert!(done_rows(&Journal::open(&journal_path).expect("journal")));
 
-    let client = Client::new(
-        &h.sandbox.base_url(),
-        Credentials::new(Secret::new(h.sandbox.access_token())),
-    )
-    .expect("client");
-    let mut handle = engine::spawn(
-        Drive::new(client),
-        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-        Some(Journal::open(&journal_path).expect("journal")),
+    let mut handle = engine_on(
+        h.drive(),
+        50,
+        Journal::open(&journal_path).expect("journal"),
         ConflictPolicy::Skip,
         scope.clone(),
     );
@@ -1197,23 +1117,16 @@ async fn the_same_selection_added_twice_to_one_engine_is_already_there() {
     // One app session, `u` twice on unchanged files: the second round's jobs are the first
     // round's (same source, folder and name), so the tokens the first claimed are their own:
     // "already there", no conflict dialog, nothing stored twice.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event, Selection};
     use larkup::transfer::journal::Journal;
-    use larkup::transfer::{Pacer, RetryLaw};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     h.file("again/top.txt", b"top");
     h.file("again/sub/one.txt", &pattern(300, 1));
     h.file("again/sub/two.txt", &pattern(400, 2));
-    let client = Client::new(
-        &h.sandbox.base_url(),
-        Credentials::new(Secret::new(h.sandbox.access_token())),
-    )
-    .expect("client");
-    let mut handle = engine::spawn(
-        Drive::new(client),
-        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-        Some(Journal::open_in_memory().expect("journal")),
+    let mut handle = engine_on(
+        h.drive(),
+        50,
+        Journal::open_in_memory().expect("journal"),
         // The app's default: a name already there would open the dialog.
         ConflictPolicy::Ask,
         "test".to_string(),
@@ -1276,10 +1189,8 @@ async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders()
     // Issue 13: a tree's rows all show right after the walk, before any folder is made; the
     // next folder is made only when the workers run low, so its create call does not take
     // the law's slots ahead of files that could be sent.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event, Selection};
     use larkup::transfer::journal::Journal;
-    use larkup::transfer::{Pacer, RetryLaw};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     for folder in 0..2 {
         for index in 0..20 {
@@ -1289,15 +1200,10 @@ async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders()
             );
         }
     }
-    let client = Client::new(
-        &h.sandbox.base_url(),
-        Credentials::new(Secret::new(h.sandbox.access_token())),
-    )
-    .expect("client");
-    let mut handle = engine::spawn(
-        Drive::new(client),
-        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-        Some(Journal::open_in_memory().expect("journal")),
+    let mut handle = engine_on(
+        h.drive(),
+        50,
+        Journal::open_in_memory().expect("journal"),
         ConflictPolicy::Skip,
         "test".to_string(),
     );
@@ -1348,23 +1254,16 @@ async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders()
 async fn a_row_cancelled_before_its_folder_is_made_is_never_sent() {
     // Rows are listed before their folders exist (issue 13): cancelling one then must hold
     // when its job is handed over. Paused first, so no folder can be made before the cancel.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event, Selection};
     use larkup::transfer::journal::Journal;
-    use larkup::transfer::{Pacer, RetryLaw};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     for index in 0..3 {
         h.file(&format!("later/d/f{index}.txt"), &pattern(100, index));
     }
-    let client = Client::new(
-        &h.sandbox.base_url(),
-        Credentials::new(Secret::new(h.sandbox.access_token())),
-    )
-    .expect("client");
-    let mut handle = engine::spawn(
-        Drive::new(client),
-        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-        Some(Journal::open_in_memory().expect("journal")),
+    let mut handle = engine_on(
+        h.drive(),
+        50,
+        Journal::open_in_memory().expect("journal"),
         ConflictPolicy::Skip,
         "test".to_string(),
     );
