@@ -35,16 +35,26 @@ async fn upload(h: &Harness, args: &[&str]) -> Run {
 /// `larkup upload ARGS`, its looks after an unknown outcome `look_ms` apart at first (the
 /// window is 15 of them).
 async fn upload_looking_every(h: &Harness, look_ms: u64, args: &[&str]) -> Run {
-    let output = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .env("LARKUP_RECONCILE_BASE_MS", look_ms.to_string())
-        .arg("upload")
-        .args(args)
-        .output()
-        .await
-        .expect("larkup runs");
-    Run::from(output)
+    run_to_end(paced_looking_every(h, look_ms).arg("upload").args(args)).await
+}
+
+/// `larkup` writing at the pace `fast` gives the sandbox, so neither side waits for the other.
+fn paced(h: &Harness) -> tokio::process::Command {
+    let mut command = h.command();
+    command.env("LARKUP_WRITE_QPS", "50");
+    command
+}
+
+/// `paced`, its looks after an unknown outcome `look_ms` apart at first (the window is 15 of
+/// them), so a lost answer is settled in milliseconds, not seconds.
+fn paced_looking_every(h: &Harness, look_ms: u64) -> tokio::process::Command {
+    let mut command = paced(h);
+    command.env("LARKUP_RECONCILE_BASE_MS", look_ms.to_string());
+    command
+}
+
+async fn run_to_end(command: &mut tokio::process::Command) -> Run {
+    Run::from(command.output().await.expect("larkup runs"))
 }
 
 fn show(path: &Path) -> String {
@@ -284,15 +294,9 @@ async fn retries_bound_create_calls_and_the_row_fails_after_its_last_look() {
     }))
     .await;
     let file = h.file("one.txt", b"one");
-    let output = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .env("LARKUP_RECONCILE_BASE_MS", "20")
-        .args(["--retries", "2", "upload", &show(&file)])
-        .output()
-        .await
-        .expect("runs");
-    let run = Run::from(output);
+    let run =
+        run_to_end(paced_looking_every(&h, 20).args(["--retries", "2", "upload", &show(&file)]))
+            .await;
     assert_eq!(run.code, Some(1), "{}", run.all());
     let creates = h
         .sandbox
@@ -388,16 +392,12 @@ async fn a_slow_link_stores_one_copy() {
     // A stall interval far shorter than the wire time: bytes keep moving, so it never fires.
     // (The answer's own timeout is left at its default: the kernel's socket buffers hold
     // seconds of this link, so "sent" comes well before the server has read it all.)
-    let output = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .env("LARKUP_RECONCILE_BASE_MS", "40")
-        .env("LARKUP_STALL_TIMEOUT_MS", "1000")
-        .args(["upload", &show(&file)])
-        .output()
-        .await
-        .expect("runs");
-    let run = Run::from(output);
+    let run = run_to_end(
+        paced_looking_every(&h, 40)
+            .env("LARKUP_STALL_TIMEOUT_MS", "1000")
+            .args(["upload", &show(&file)]),
+    )
+    .await;
     assert_eq!(run.code, Some(0), "{}", run.all());
     // The link really was slow (a floor, not a target).
     assert!(started.elapsed() >= Duration::from_millis(3500));
@@ -471,6 +471,19 @@ mod wire {
         }
     }
 
+    /// `x.txt` holding "hello" into `folder`, in one call: the smallest upload.
+    async fn upload_hello(drive: &Drive, folder: &str) -> Result<String, larkup::feishu::Error> {
+        drive
+            .upload_all(
+                folder,
+                "x.txt",
+                &b"hello"[..],
+                5,
+                adler2::adler32_slice(b"hello"),
+            )
+            .await
+    }
+
     #[tokio::test]
     async fn listing_lag_hides_a_new_node_for_a_while() {
         let h = Harness::start(SandboxOptions {
@@ -516,16 +529,7 @@ mod wire {
         .await;
         let drive = h.drive();
         let root = h.sandbox.root_token();
-        let err = drive
-            .upload_all(
-                &root,
-                "x.txt",
-                &b"hello"[..],
-                5,
-                adler2::adler32_slice(b"hello"),
-            )
-            .await
-            .expect_err("1061001");
+        let err = upload_hello(&drive, &root).await.expect_err("1061001");
         assert_eq!(err.api().map(|api| api.code), Some(1061001));
         assert_eq!(h.sandbox.inspect().files.len(), 1, "stored anyway");
     }
@@ -539,16 +543,7 @@ mod wire {
         .await;
         let drive = h.drive();
         let root = h.sandbox.root_token();
-        let token = drive
-            .upload_all(
-                &root,
-                "x.txt",
-                &b"hello"[..],
-                5,
-                adler2::adler32_slice(b"hello"),
-            )
-            .await
-            .unwrap_or_default();
+        let token = upload_hello(&drive, &root).await.unwrap_or_default();
         assert!(token.is_empty(), "{token}");
         assert_eq!(h.sandbox.inspect().files.len(), 1);
     }
@@ -596,9 +591,7 @@ async fn kill_9_while_an_answer_is_lost_then_rerun_adopts_instead_of_doubling() 
     }))
     .await;
     let file = h.file("late.bin", &pattern(5000, 4));
-    let mut child = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
+    let mut child = paced(&h)
         .args(["upload", &show(&file)])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -642,9 +635,7 @@ async fn a_second_process_waits_for_the_first_and_says_for_whom() {
     let lock::Attempt::Held(held) = lock::try_acquire(&path).expect("lock") else {
         panic!("the lock was not free");
     };
-    let mut child = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
+    let mut child = paced(&h)
         .args(["upload", &show(&file)])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -739,10 +730,7 @@ async fn kill_9_at_many_points_then_a_rerun_ends_with_every_file_once() {
     }
     let k = show(&h.work.path().join("k"));
     for cycle in 1..=6 {
-        let mut child = h
-            .command()
-            .env("LARKUP_WRITE_QPS", "50")
-            .env("LARKUP_RECONCILE_BASE_MS", "20")
+        let mut child = paced_looking_every(&h, 20)
             .args(["upload", &k])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -998,16 +986,7 @@ async fn clear_finished_makes_the_journal_forget_done_rows() {
 /// `larkup mkdir ARGS` at the fast law, its looks after a lost answer `look_ms` apart at
 /// first (the window is 15 of them).
 async fn mkdir(h: &Harness, look_ms: u64, args: &[&str]) -> Run {
-    let output = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .env("LARKUP_RECONCILE_BASE_MS", look_ms.to_string())
-        .arg("mkdir")
-        .args(args)
-        .output()
-        .await
-        .expect("larkup runs");
-    Run::from(output)
+    run_to_end(paced_looking_every(h, look_ms).arg("mkdir").args(args)).await
 }
 
 /// Tokens of the folders named `name` in `parent`, as the store holds them (whatever the
