@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::keyring::PrivateKeyring;
-use common::{pattern, token_for, Harness, Run};
+use common::{open_verification_page, pattern, token_for, Harness, Run};
 use larkup::feishu::{ErrorCatalog, Lang};
 use larkup::sandbox::{SandboxOptions, DEFAULT_USER};
 use tempfile::TempDir;
@@ -316,12 +316,6 @@ fn http() -> reqwest::Client {
         .timeout(WAIT)
         .build()
         .expect("http client")
-}
-
-/// The user approving a device code on the page larkup printed.
-async fn open_verification_page(url: &str) {
-    let page = http().get(url).send().await.expect("verification page");
-    assert!(page.status().is_success(), "{}", page.status());
 }
 
 /// Sandbox options for device logins: polls once a second so a login takes a second, not five.
