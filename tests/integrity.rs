@@ -61,6 +61,29 @@ fn show(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// An upload engine in this process on `h`'s sandbox at the fast law, as one app session runs
+/// it, with a journal of its own in memory.
+fn engine_in_memory(
+    h: &Harness,
+    policy: larkup::transfer::engine::ConflictPolicy,
+) -> larkup::transfer::engine::EngineHandle {
+    let journal = larkup::transfer::journal::Journal::open_in_memory().expect("journal");
+    engine_on(h.drive(), 50, journal, policy, "test".to_string())
+}
+
+/// What the app's `u` hands the engine for `paths` with My Space as the destination.
+fn into_my_space(
+    h: &Harness,
+    paths: Vec<std::path::PathBuf>,
+) -> larkup::transfer::engine::Selection {
+    larkup::transfer::engine::Selection {
+        paths,
+        destination: h.sandbox.root_token(),
+        destination_depth: Some(0),
+        exclude: Default::default(),
+    }
+}
+
 /// Stored files by (parent, name), for "at most once" checks.
 fn stored_counts(h: &Harness) -> HashMap<(String, String), usize> {
     let mut counts = HashMap::new();
@@ -929,7 +952,7 @@ async fn sending_starts_before_every_folder_is_made() {
 async fn clear_finished_makes_the_journal_forget_done_rows() {
     // Point 6: the app's "clear finished" sends ForgetFinished; the next run then asks Drive
     // (the listing) instead of the journal, and skips what is there by name.
-    use larkup::transfer::engine::{Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
     use larkup::transfer::journal::Journal;
     let h = Harness::start(fast(SandboxOptions::default())).await;
     let file = h.file("cleared.txt", b"cleared");
@@ -962,12 +985,7 @@ async fn clear_finished_makes_the_journal_forget_done_rows() {
     // An empty selection after it: its Idle says the command before it was handled.
     handle
         .commands
-        .send(Command::Add(Selection {
-            paths: Vec::new(),
-            destination: h.sandbox.root_token(),
-            destination_depth: Some(0),
-            exclude: Default::default(),
-        }))
+        .send(Command::Add(into_my_space(&h, Vec::new())))
         .expect("engine listens");
     while let Some(event) = handle.events.recv().await {
         if event == Event::Idle {
@@ -1096,26 +1114,14 @@ async fn the_same_selection_added_twice_to_one_engine_is_already_there() {
     // One app session, `u` twice on unchanged files: the second round's jobs are the first
     // round's (same source, folder and name), so the tokens the first claimed are their own:
     // "already there", no conflict dialog, nothing stored twice.
-    use larkup::transfer::engine::{Command, ConflictPolicy, Event, Selection};
-    use larkup::transfer::journal::Journal;
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     h.file("again/top.txt", b"top");
     h.file("again/sub/one.txt", &pattern(300, 1));
     h.file("again/sub/two.txt", &pattern(400, 2));
-    let mut handle = engine_on(
-        h.drive(),
-        50,
-        Journal::open_in_memory().expect("journal"),
-        // The app's default: a name already there would open the dialog.
-        ConflictPolicy::Ask,
-        "test".to_string(),
-    );
-    let selection = Selection {
-        paths: vec![h.work.path().join("again")],
-        destination: h.sandbox.root_token(),
-        destination_depth: Some(0),
-        exclude: Default::default(),
-    };
+    // The app's default: a name already there would open the dialog.
+    let mut handle = engine_in_memory(&h, ConflictPolicy::Ask);
+    let selection = into_my_space(&h, vec![h.work.path().join("again")]);
     let mut rounds: Vec<HashMap<std::path::PathBuf, (String, bool)>> = Vec::new();
     for _ in 0..2 {
         handle
@@ -1168,8 +1174,7 @@ async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders()
     // Issue 13: a tree's rows all show right after the walk, before any folder is made; the
     // next folder is made only when the workers run low, so its create call does not take
     // the law's slots ahead of files that could be sent.
-    use larkup::transfer::engine::{Command, ConflictPolicy, Event, Selection};
-    use larkup::transfer::journal::Journal;
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     for folder in 0..2 {
         for index in 0..20 {
@@ -1179,21 +1184,13 @@ async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders()
             );
         }
     }
-    let mut handle = engine_on(
-        h.drive(),
-        50,
-        Journal::open_in_memory().expect("journal"),
-        ConflictPolicy::Skip,
-        "test".to_string(),
-    );
+    let mut handle = engine_in_memory(&h, ConflictPolicy::Skip);
     handle
         .commands
-        .send(Command::Add(Selection {
-            paths: vec![h.work.path().join("wide")],
-            destination: h.sandbox.root_token(),
-            destination_depth: Some(0),
-            exclude: Default::default(),
-        }))
+        .send(Command::Add(into_my_space(
+            &h,
+            vec![h.work.path().join("wide")],
+        )))
         .expect("engine listens");
     let (mut queued, mut done) = (0, 0);
     while let Some(event) = handle.events.recv().await {
@@ -1233,31 +1230,22 @@ async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders()
 async fn a_row_cancelled_before_its_folder_is_made_is_never_sent() {
     // Rows are listed before their folders exist (issue 13): cancelling one then must hold
     // when its job is handed over. Paused first, so no folder can be made before the cancel.
-    use larkup::transfer::engine::{Command, ConflictPolicy, Event, Selection};
-    use larkup::transfer::journal::Journal;
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     for index in 0..3 {
         h.file(&format!("later/d/f{index}.txt"), &pattern(100, index));
     }
-    let mut handle = engine_on(
-        h.drive(),
-        50,
-        Journal::open_in_memory().expect("journal"),
-        ConflictPolicy::Skip,
-        "test".to_string(),
-    );
+    let mut handle = engine_in_memory(&h, ConflictPolicy::Skip);
     handle
         .commands
         .send(Command::Pause)
         .expect("engine listens");
     handle
         .commands
-        .send(Command::Add(Selection {
-            paths: vec![h.work.path().join("later")],
-            destination: h.sandbox.root_token(),
-            destination_depth: Some(0),
-            exclude: Default::default(),
-        }))
+        .send(Command::Add(into_my_space(
+            &h,
+            vec![h.work.path().join("later")],
+        )))
         .expect("engine listens");
     let mut queued = Vec::new();
     let mut cancelled = None;
