@@ -326,6 +326,18 @@ fn device_options() -> SandboxOptions {
     }
 }
 
+/// Tokens live 2 s and die the moment they are refreshed; each call takes 200 ms (no write
+/// law, so only the token's life paces a run): any run of several files outlives its token.
+fn tokens_dying_every_two_seconds() -> SandboxOptions {
+    SandboxOptions {
+        token_ttl: 2,
+        refresh_grace: 0,
+        qps: 0,
+        latency_ms: 200,
+        ..device_options()
+    }
+}
+
 /// The token endpoint never refused a refresh: racing processes kept the chain alive.
 fn assert_token_endpoint_never_refused(sandbox: &larkup::sandbox::Sandbox) {
     let refused: Vec<_> = sandbox
@@ -959,13 +971,7 @@ async fn two_uploads_while_tokens_expire_every_two_seconds_never_fail_on_the_tok
     // Tokens live 2 s and die the moment they are refreshed; each call takes 200 ms, so each
     // run of 12 files outlives its token more than once, and the two runs refresh each other's
     // tokens away (issue 12 #5).
-    let options = SandboxOptions {
-        token_ttl: 2,
-        refresh_grace: 0,
-        qps: 0,
-        latency_ms: 200,
-        ..device_options()
-    };
+    let options = tokens_dying_every_two_seconds();
     let Some(login) = Login::start_logged_in(options).await else {
         return;
     };
@@ -1049,13 +1055,7 @@ async fn the_kernel_keyring_serves_every_session_through_refreshes() {
         return;
     }
     // Tokens live 2 s and die at refresh: every command refreshes, each in its own session.
-    let options = SandboxOptions {
-        token_ttl: 2,
-        refresh_grace: 0,
-        qps: 0,
-        latency_ms: 200,
-        ..device_options()
-    };
+    let options = tokens_dying_every_two_seconds();
     let Some(login) = Login::start(options).await else {
         return;
     };

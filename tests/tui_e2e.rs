@@ -121,6 +121,13 @@ impl Tui {
         self.pty.keys(keys).expect("type");
     }
 
+    /// `q`, and the app ends cleanly.
+    fn quit(&mut self) {
+        self.keys("q");
+        let status = self.wait_exit();
+        assert!(status.success(), "exit status {status:?}");
+    }
+
     /// Waits for the process to end by itself; its exit status.
     fn wait_exit(&mut self) -> portable_pty::ExitStatus {
         match self.pty.wait_exit(WAIT) {
@@ -220,9 +227,7 @@ async fn mark_choose_upload_see_done_and_a_failed_row_with_its_hint_then_quit() 
         // L switches the hint to Chinese in place.
         tui.keys("L");
         tui.wait_for("the hint in Chinese", |s| s.contains("租户容量超限"));
-        tui.keys("q");
-        let status = tui.wait_exit();
-        assert!(status.success(), "exit status {status:?}");
+        tui.quit();
         tui.wait_restored();
     });
 
@@ -285,9 +290,7 @@ async fn demo_opens_on_its_own_sandbox_and_quits() {
         tui.wait_for("1062507 with its hint", |s| {
             s.contains("1062507") && s.contains("maximum of 1500 items")
         });
-        tui.keys("q");
-        let status = tui.wait_exit();
-        assert!(status.success(), "exit status {status:?}");
+        tui.quit();
     });
 }
 
@@ -344,8 +347,7 @@ async fn a_same_name_conflict_asks_and_keep_both_keeps_both() {
         tui.wait_for("the upload done", |s| {
             !s.contains("Same name in Drive") && s.contains('✓') && s.contains("1/1")
         });
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     let stored = harness.sandbox.inspect();
     let copies = stored
@@ -405,8 +407,7 @@ async fn with_no_login_the_device_flow_runs_in_place_and_logs_in() {
     tui.wait_for("the main screen as the user", |s| {
         s.contains("Drive  My Space") && s.contains("Sandbox User") && !s.contains("App Secret")
     });
-    tui.keys("q");
-    assert!(tui.wait_exit().success());
+    tui.quit();
 
     let mut ls = tokio::process::Command::new(env!("CARGO_BIN_EXE_larkup"));
     ls.arg("ls")
@@ -504,8 +505,7 @@ async fn logs_go_to_the_log_file_never_to_the_screen() {
         tui.wait_for("one mark", |s| s.contains("1 marked"));
         tui.keys("u");
         tui.wait_for("the upload done", |s| s.contains('✓') && s.contains("1/1"));
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
         tui.wait_restored();
     });
     assert_never_seen(&sightings);
@@ -682,8 +682,7 @@ async fn browsing_and_uploading_across_many_token_lifetimes_shows_no_token_error
             assert!(std::time::Instant::now() < deadline, "no more refreshes");
             browse(&mut tui);
         }
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     assert_never_seen(&sightings);
     let stored = harness.sandbox.inspect();
@@ -769,8 +768,7 @@ async fn the_app_waits_for_another_larkup_uploading_into_the_same_folder_and_say
         .expect("the other larkup runs");
     assert!(status.success(), "{status:?}");
     tokio::task::block_in_place(|| {
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     let stored = harness.sandbox.inspect();
     let mut names: Vec<&str> = stored
@@ -954,8 +952,7 @@ async fn an_unreachable_server_reads_on_the_status_line_until_it_answers_again()
         tui.wait_for("the upload done and the notice gone", |s| {
             s.contains('✓') && s.contains("1/1") && !s.contains("cannot reach")
         });
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     let stored = harness.sandbox.inspect();
     let copies = stored
@@ -1003,8 +1000,7 @@ async fn reruns_read_already_there_then_uploaded_again_once_gone_from_drive() {
             "the row says its path again:\n{screen}"
         );
         assert!(screen.contains("1 uploaded · 1 skipped"), "{screen}");
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
 
     // Opened again, the same file: Drive still holds it.
@@ -1040,8 +1036,7 @@ async fn reruns_read_already_there_then_uploaded_again_once_gone_from_drive() {
             s.contains("finished: 1 uploaded, 0 already there, 0 skipped, 0 failed")
                 && s.contains("was no longer in Drive; uploaded again  boxcn")
         });
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     let stored = harness.sandbox.inspect();
     let copies: Vec<_> = stored
@@ -1073,8 +1068,7 @@ async fn opened_while_the_server_is_unreachable_the_app_shows_and_says_so() {
         tui.wait_for("My Space listed and the notice gone", |s| {
             s.contains("📁 Inbox") && !s.contains("cannot reach")
         });
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     // The app was on screen while it still asked who the token is (for the journal's scope):
     // that call went through only after the screen showed and the relay came back.
