@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Harness, Run};
+use common::{closed_port, Harness, Run};
 use larkup::sandbox::SandboxOptions;
 use tempfile::TempDir;
 
@@ -51,14 +51,6 @@ impl Row {
         self.config = Some(text);
         self
     }
-}
-
-/// A port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, Run};
+use common::{closed_port, Harness, Run};
 use larkup::feishu::client::Timeouts;
 use larkup::feishu::{AnswerWait, Client, Credentials, Drive, Secret};
 use larkup::sandbox::{Hostile, SandboxOptions};
@@ -29,6 +29,16 @@ async fn hostile(mode: Hostile) -> Harness {
     .await
 }
 
+/// `larkup ARGS` (quick waits) against a sandbox answering in `mode`: it must fail with
+/// exit 1 and say `says` on stderr. The run, for any further check.
+async fn fails_saying(mode: Hostile, args: &[&str], says: &str) -> Run {
+    let h = hostile(mode).await;
+    let run = run_quick(&h, args).await;
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stderr.contains(says), "{}", run.all());
+    run
+}
+
 async fn run_quick(h: &Harness, args: &[&str]) -> Run {
     let output = quick(&mut h.command())
         .args(args)
@@ -36,13 +46,6 @@ async fn run_quick(h: &Harness, args: &[&str]) -> Run {
         .await
         .expect("larkup runs");
     Run::from(output)
-}
-
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,10 +88,12 @@ async fn an_unreachable_host_is_named_once_says_it_retries_and_gives_up_early() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_never_answers_is_given_up_with_a_clear_message() {
-    let h = hostile(Hostile::Stall).await;
-    let run = run_quick(&h, &["--retries", "1", "ls", "fldcnX"]).await;
-    assert_eq!(run.code, Some(1), "{}", run.all());
-    assert!(run.stderr.contains("no answer within 2 s"), "{}", run.all());
+    let run = fails_saying(
+        Hostile::Stall,
+        &["--retries", "1", "ls", "fldcnX"],
+        "no answer within 2 s",
+    )
+    .await;
     assert!(run.stderr.contains("retry 1/1"), "{}", run.all());
     // Said while it waits, not only when the wait is over.
     let first_wait = run
@@ -102,46 +107,42 @@ async fn a_server_that_never_answers_is_given_up_with_a_clear_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dripping_answer_ends_at_the_answer_deadline() {
-    let h = hostile(Hostile::Drip).await;
-    let run = run_quick(&h, &["--retries", "0", "ls", "fldcnX"]).await;
-    assert_eq!(run.code, Some(1), "{}", run.all());
-    assert!(
-        run.stderr.contains("the answer did not finish within 2 s"),
-        "{}",
-        run.all()
-    );
+    fails_saying(
+        Hostile::Drip,
+        &["--retries", "0", "ls", "fldcnX"],
+        "the answer did not finish within 2 s",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_answer_is_cut_at_the_cap() {
-    let h = hostile(Hostile::Flood).await;
-    let run = run_quick(&h, &["--retries", "0", "ls", "fldcnX"]).await;
-    assert_eq!(run.code, Some(1), "{}", run.all());
-    assert!(
-        run.stderr.contains("an answer larger than 4 MiB"),
-        "{}",
-        run.all()
-    );
+    fails_saying(
+        Hostile::Flood,
+        &["--retries", "0", "ls", "fldcnX"],
+        "an answer larger than 4 MiB",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_whose_page_tokens_loop_is_an_error() {
-    let h = hostile(Hostile::PageLoop).await;
-    let run = run_quick(&h, &["ls", "fldcnX"]).await;
-    assert_eq!(run.code, Some(1), "{}", run.all());
-    assert!(
-        run.stderr.contains("repeats an earlier page"),
-        "{}",
-        run.all()
-    );
+    fails_saying(
+        Hostile::PageLoop,
+        &["ls", "fldcnX"],
+        "repeats an earlier page",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_page_on_every_call_is_retried_aloud_then_reported() {
-    let h = hostile(Hostile::Html502).await;
-    let run = run_quick(&h, &["--retries", "2", "ls", "fldcnX"]).await;
-    assert_eq!(run.code, Some(1), "{}", run.all());
-    assert!(run.stderr.contains("retry 1/2 in"), "{}", run.all());
+    let run = fails_saying(
+        Hostile::Html502,
+        &["--retries", "2", "ls", "fldcnX"],
+        "retry 1/2 in",
+    )
+    .await;
     assert!(run.stderr.contains("retry 2/2 in"), "{}", run.all());
     assert!(
         run.stderr.contains("HTTP 502") && run.stderr.contains("not Feishu's JSON"),

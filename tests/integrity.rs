@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{pattern, token_for, uploaded_tokens, Harness, Run};
+use common::{drive_at, engine_on, pattern, token_for, uploaded_tokens, Harness, Run};
 use larkup::sandbox::SandboxOptions;
 
 const MIB: usize = 1024 * 1024;
@@ -35,20 +35,53 @@ async fn upload(h: &Harness, args: &[&str]) -> Run {
 /// `larkup upload ARGS`, its looks after an unknown outcome `look_ms` apart at first (the
 /// window is 15 of them).
 async fn upload_looking_every(h: &Harness, look_ms: u64, args: &[&str]) -> Run {
-    let output = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .env("LARKUP_RECONCILE_BASE_MS", look_ms.to_string())
-        .arg("upload")
-        .args(args)
-        .output()
-        .await
-        .expect("larkup runs");
-    Run::from(output)
+    run_to_end(paced_looking_every(h, look_ms).arg("upload").args(args)).await
+}
+
+/// `larkup` writing at the pace `fast` gives the sandbox, so neither side waits for the other.
+fn paced(h: &Harness) -> tokio::process::Command {
+    let mut command = h.command();
+    command.env("LARKUP_WRITE_QPS", "50");
+    command
+}
+
+/// `paced`, its looks after an unknown outcome `look_ms` apart at first (the window is 15 of
+/// them), so a lost answer is settled in milliseconds, not seconds.
+fn paced_looking_every(h: &Harness, look_ms: u64) -> tokio::process::Command {
+    let mut command = paced(h);
+    command.env("LARKUP_RECONCILE_BASE_MS", look_ms.to_string());
+    command
+}
+
+async fn run_to_end(command: &mut tokio::process::Command) -> Run {
+    Run::from(command.output().await.expect("larkup runs"))
 }
 
 fn show(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// An upload engine in this process on `h`'s sandbox at the fast law, as one app session runs
+/// it, with a journal of its own in memory.
+fn engine_in_memory(
+    h: &Harness,
+    policy: larkup::transfer::engine::ConflictPolicy,
+) -> larkup::transfer::engine::EngineHandle {
+    let journal = larkup::transfer::journal::Journal::open_in_memory().expect("journal");
+    engine_on(h.drive(), 50, journal, policy, "test".to_string())
+}
+
+/// What the app's `u` hands the engine for `paths` with My Space as the destination.
+fn into_my_space(
+    h: &Harness,
+    paths: Vec<std::path::PathBuf>,
+) -> larkup::transfer::engine::Selection {
+    larkup::transfer::engine::Selection {
+        paths,
+        destination: h.sandbox.root_token(),
+        destination_depth: Some(0),
+        exclude: Default::default(),
+    }
 }
 
 /// Stored files by (parent, name), for "at most once" checks.
@@ -284,15 +317,9 @@ async fn retries_bound_create_calls_and_the_row_fails_after_its_last_look() {
     }))
     .await;
     let file = h.file("one.txt", b"one");
-    let output = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .env("LARKUP_RECONCILE_BASE_MS", "20")
-        .args(["--retries", "2", "upload", &show(&file)])
-        .output()
-        .await
-        .expect("runs");
-    let run = Run::from(output);
+    let run =
+        run_to_end(paced_looking_every(&h, 20).args(["--retries", "2", "upload", &show(&file)]))
+            .await;
     assert_eq!(run.code, Some(1), "{}", run.all());
     let creates = h
         .sandbox
@@ -354,18 +381,8 @@ async fn a_file_changed_after_kill_9_starts_over_instead_of_mixing_versions() {
     let mtime = std::fs::metadata(&big)
         .and_then(|meta| meta.modified())
         .expect("mtime");
-    let mut child = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .args(["upload", &show(&big)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
-    h.until_accepted("upload_part", 3, Duration::from_secs(120))
+    h.kill_after_parts(50, &show(&big), 3, Duration::from_secs(120))
         .await;
-    child.start_kill().expect("SIGKILL");
-    let _ = child.wait().await;
 
     let changed = pattern(30 * MIB, 8);
     std::fs::write(&big, &changed).expect("rewrite");
@@ -398,16 +415,12 @@ async fn a_slow_link_stores_one_copy() {
     // A stall interval far shorter than the wire time: bytes keep moving, so it never fires.
     // (The answer's own timeout is left at its default: the kernel's socket buffers hold
     // seconds of this link, so "sent" comes well before the server has read it all.)
-    let output = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .env("LARKUP_RECONCILE_BASE_MS", "40")
-        .env("LARKUP_STALL_TIMEOUT_MS", "1000")
-        .args(["upload", &show(&file)])
-        .output()
-        .await
-        .expect("runs");
-    let run = Run::from(output);
+    let run = run_to_end(
+        paced_looking_every(&h, 40)
+            .env("LARKUP_STALL_TIMEOUT_MS", "1000")
+            .args(["upload", &show(&file)]),
+    )
+    .await;
     assert_eq!(run.code, Some(0), "{}", run.all());
     // The link really was slow (a floor, not a target).
     assert!(started.elapsed() >= Duration::from_millis(3500));
@@ -461,17 +474,7 @@ async fn the_real_five_per_second_law_still_holds() {
 /// The sandbox's world options, on the wire.
 mod wire {
     use super::*;
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-
-    fn drive(h: &Harness) -> Drive {
-        Drive::new(
-            Client::new(
-                &h.sandbox.base_url(),
-                Credentials::new(Secret::new(h.sandbox.access_token())),
-            )
-            .expect("client"),
-        )
-    }
+    use larkup::feishu::Drive;
 
     async fn listed(drive: &Drive, folder: &str, name: &str) -> bool {
         drive
@@ -491,6 +494,19 @@ mod wire {
         }
     }
 
+    /// `x.txt` holding "hello" into `folder`, in one call: the smallest upload.
+    async fn upload_hello(drive: &Drive, folder: &str) -> Result<String, larkup::feishu::Error> {
+        drive
+            .upload_all(
+                folder,
+                "x.txt",
+                &b"hello"[..],
+                5,
+                adler2::adler32_slice(b"hello"),
+            )
+            .await
+    }
+
     #[tokio::test]
     async fn listing_lag_hides_a_new_node_for_a_while() {
         let h = Harness::start(SandboxOptions {
@@ -498,7 +514,7 @@ mod wire {
             ..SandboxOptions::default()
         })
         .await;
-        let drive = drive(&h);
+        let drive = h.drive();
         let root = h.sandbox.root_token();
         drive
             .create_folder(&root, "lagging")
@@ -516,7 +532,7 @@ mod wire {
             ..SandboxOptions::default()
         })
         .await;
-        let drive = drive(&h);
+        let drive = h.drive();
         let root = h.sandbox.root_token();
         let err = drive
             .create_folder(&root, "late")
@@ -534,18 +550,9 @@ mod wire {
             ..SandboxOptions::default()
         })
         .await;
-        let drive = drive(&h);
+        let drive = h.drive();
         let root = h.sandbox.root_token();
-        let err = drive
-            .upload_all(
-                &root,
-                "x.txt",
-                &b"hello"[..],
-                5,
-                adler2::adler32_slice(b"hello"),
-            )
-            .await
-            .expect_err("1061001");
+        let err = upload_hello(&drive, &root).await.expect_err("1061001");
         assert_eq!(err.api().map(|api| api.code), Some(1061001));
         assert_eq!(h.sandbox.inspect().files.len(), 1, "stored anyway");
     }
@@ -557,18 +564,9 @@ mod wire {
             ..SandboxOptions::default()
         })
         .await;
-        let drive = drive(&h);
+        let drive = h.drive();
         let root = h.sandbox.root_token();
-        let token = drive
-            .upload_all(
-                &root,
-                "x.txt",
-                &b"hello"[..],
-                5,
-                adler2::adler32_slice(b"hello"),
-            )
-            .await
-            .unwrap_or_default();
+        let token = upload_hello(&drive, &root).await.unwrap_or_default();
         assert!(token.is_empty(), "{token}");
         assert_eq!(h.sandbox.inspect().files.len(), 1);
     }
@@ -580,7 +578,7 @@ mod wire {
             ..SandboxOptions::default()
         })
         .await;
-        let drive = drive(&h);
+        let drive = h.drive();
         let root = h.sandbox.root_token();
         // A quarter of a MiB: one second of this link is enough to show it holds bodies back.
         let bytes = pattern(MIB / 4, 1);
@@ -616,9 +614,7 @@ async fn kill_9_while_an_answer_is_lost_then_rerun_adopts_instead_of_doubling() 
     }))
     .await;
     let file = h.file("late.bin", &pattern(5000, 4));
-    let mut child = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
+    let mut child = paced(&h)
         .args(["upload", &show(&file)])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -657,17 +653,12 @@ async fn a_second_process_waits_for_the_first_and_says_for_whom() {
     use tokio::io::AsyncBufReadExt;
     let h = Harness::start(fast(SandboxOptions::default())).await;
     let file = h.file("w.txt", b"waited");
-    let scope = larkup::session::scope(
-        &h.sandbox.base_url(),
-        &format!("user:{}", larkup::sandbox::DEFAULT_USER),
-    );
+    let scope = h.cli_scope();
     let path = lock::lock_path(h.state.path(), &scope, &h.sandbox.root_token());
     let lock::Attempt::Held(held) = lock::try_acquire(&path).expect("lock") else {
         panic!("the lock was not free");
     };
-    let mut child = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
+    let mut child = paced(&h)
         .args(["upload", &show(&file)])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -701,46 +692,19 @@ async fn a_second_process_waits_for_the_first_and_says_for_whom() {
 async fn resuming_unfinished_jobs_waits_for_the_process_uploading_them() {
     // The app opening while a CLI run still uploads: its ResumeUnfinished must not become a
     // second writer. The test holds the destination's lock as that CLI would.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event};
-    use larkup::transfer::journal::Journal;
-    use larkup::transfer::{lock, Pacer, RetryLaw};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
+    use larkup::transfer::lock;
     let h = Harness::start(fast(SandboxOptions::default())).await;
     let big = h.file("resume.bin", &pattern(25 * MIB, 12));
-    let mut child = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .args(["upload", &show(&big)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
-    h.until_accepted("upload_part", 2, Duration::from_secs(60))
+    h.kill_after_parts(50, &show(&big), 2, Duration::from_secs(60))
         .await;
-    child.start_kill().expect("SIGKILL");
-    let _ = child.wait().await;
 
-    let scope = larkup::session::scope(
-        &h.sandbox.base_url(),
-        &format!("user:{}", larkup::sandbox::DEFAULT_USER),
-    );
+    let scope = h.cli_scope();
     let path = lock::lock_path(h.state.path(), &scope, &h.sandbox.root_token());
     let lock::Attempt::Held(held) = lock::try_acquire(&path).expect("lock") else {
         panic!("the killed process still holds the lock");
     };
-    let journal = Journal::open(&h.state.path().join("journal.sqlite3")).expect("journal");
-    let client = Client::new(
-        &h.sandbox.base_url(),
-        Credentials::new(Secret::new(h.sandbox.access_token())),
-    )
-    .expect("client");
-    let mut handle = engine::spawn(
-        Drive::new(client),
-        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-        Some(journal),
-        ConflictPolicy::Skip,
-        scope,
-    );
+    let mut handle = engine_on(h.drive(), 50, h.journal(), ConflictPolicy::Skip, scope);
     handle
         .commands
         .send(Command::ResumeUnfinished)
@@ -789,10 +753,7 @@ async fn kill_9_at_many_points_then_a_rerun_ends_with_every_file_once() {
     }
     let k = show(&h.work.path().join("k"));
     for cycle in 1..=6 {
-        let mut child = h
-            .command()
-            .env("LARKUP_WRITE_QPS", "50")
-            .env("LARKUP_RECONCILE_BASE_MS", "20")
+        let mut child = paced_looking_every(&h, 20)
             .args(["upload", &k])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -907,43 +868,23 @@ async fn json_keeps_already_there_apart_and_counts_only_bytes_sent_now() {
 async fn the_app_resumes_only_what_was_started_on_its_own_server() {
     // Point 6: the terminal app sends ResumeUnfinished on open; rows left by a run against
     // another server (or another login) stay where they are.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event};
-    use larkup::transfer::journal::Journal;
-    use larkup::transfer::{Pacer, RetryLaw};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     let big = h.file("elsewhere.bin", &pattern(25 * MIB, 21));
-    let mut child = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .args(["upload", &show(&big)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
-    h.until_accepted("upload_part", 1, Duration::from_secs(60))
+    h.kill_after_parts(50, &show(&big), 1, Duration::from_secs(60))
         .await;
-    child.start_kill().expect("SIGKILL");
-    let _ = child.wait().await;
     let calls_before = h.sandbox.inspect().calls.len();
 
     let other = larkup::sandbox::Sandbox::start(fast(SandboxOptions::default()))
         .await
         .expect("another server");
     let resume_on = |base_url: String, token: String| {
-        let journal = Journal::open(&h.state.path().join("journal.sqlite3")).expect("journal");
-        let client = Client::new(&base_url, Credentials::new(Secret::new(token))).expect("client");
         let scope = larkup::session::scope(
             &base_url,
             &format!("user:{}", larkup::sandbox::DEFAULT_USER),
         );
-        let mut handle = engine::spawn(
-            Drive::new(client),
-            std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-            Some(journal),
-            ConflictPolicy::Skip,
-            scope,
-        );
+        let drive = drive_at(&base_url, &token);
+        let mut handle = engine_on(drive, 50, h.journal(), ConflictPolicy::Skip, scope);
         handle
             .commands
             .send(Command::ResumeUnfinished)
@@ -1011,19 +952,14 @@ async fn sending_starts_before_every_folder_is_made() {
 async fn clear_finished_makes_the_journal_forget_done_rows() {
     // Point 6: the app's "clear finished" sends ForgetFinished; the next run then asks Drive
     // (the listing) instead of the journal, and skips what is there by name.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
     use larkup::transfer::journal::Journal;
-    use larkup::transfer::{Pacer, RetryLaw};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     let file = h.file("cleared.txt", b"cleared");
     let first = upload(&h, &[&show(&file)]).await;
     assert_eq!(first.code, Some(0), "{}", first.all());
     let journal_path = h.state.path().join("journal.sqlite3");
-    let scope = larkup::session::scope(
-        &h.sandbox.base_url(),
-        &format!("user:{}", larkup::sandbox::DEFAULT_USER),
-    );
+    let scope = h.cli_scope();
     let done_rows = |journal: &Journal| {
         let key = larkup::transfer::journal::JobKey {
             scope: scope.clone(),
@@ -1035,15 +971,10 @@ async fn clear_finished_makes_the_journal_forget_done_rows() {
     };
     assert!(done_rows(&Journal::open(&journal_path).expect("journal")));
 
-    let client = Client::new(
-        &h.sandbox.base_url(),
-        Credentials::new(Secret::new(h.sandbox.access_token())),
-    )
-    .expect("client");
-    let mut handle = engine::spawn(
-        Drive::new(client),
-        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-        Some(Journal::open(&journal_path).expect("journal")),
+    let mut handle = engine_on(
+        h.drive(),
+        50,
+        Journal::open(&journal_path).expect("journal"),
         ConflictPolicy::Skip,
         scope.clone(),
     );
@@ -1054,12 +985,7 @@ async fn clear_finished_makes_the_journal_forget_done_rows() {
     // An empty selection after it: its Idle says the command before it was handled.
     handle
         .commands
-        .send(Command::Add(Selection {
-            paths: Vec::new(),
-            destination: h.sandbox.root_token(),
-            destination_depth: Some(0),
-            exclude: Default::default(),
-        }))
+        .send(Command::Add(into_my_space(&h, Vec::new())))
         .expect("engine listens");
     while let Some(event) = handle.events.recv().await {
         if event == Event::Idle {
@@ -1078,16 +1004,7 @@ async fn clear_finished_makes_the_journal_forget_done_rows() {
 /// `larkup mkdir ARGS` at the fast law, its looks after a lost answer `look_ms` apart at
 /// first (the window is 15 of them).
 async fn mkdir(h: &Harness, look_ms: u64, args: &[&str]) -> Run {
-    let output = h
-        .command()
-        .env("LARKUP_WRITE_QPS", "50")
-        .env("LARKUP_RECONCILE_BASE_MS", look_ms.to_string())
-        .arg("mkdir")
-        .args(args)
-        .output()
-        .await
-        .expect("larkup runs");
-    Run::from(output)
+    run_to_end(paced_looking_every(h, look_ms).arg("mkdir").args(args)).await
 }
 
 /// Tokens of the folders named `name` in `parent`, as the store holds them (whatever the
@@ -1197,33 +1114,14 @@ async fn the_same_selection_added_twice_to_one_engine_is_already_there() {
     // One app session, `u` twice on unchanged files: the second round's jobs are the first
     // round's (same source, folder and name), so the tokens the first claimed are their own:
     // "already there", no conflict dialog, nothing stored twice.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
-    use larkup::transfer::journal::Journal;
-    use larkup::transfer::{Pacer, RetryLaw};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     h.file("again/top.txt", b"top");
     h.file("again/sub/one.txt", &pattern(300, 1));
     h.file("again/sub/two.txt", &pattern(400, 2));
-    let client = Client::new(
-        &h.sandbox.base_url(),
-        Credentials::new(Secret::new(h.sandbox.access_token())),
-    )
-    .expect("client");
-    let mut handle = engine::spawn(
-        Drive::new(client),
-        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-        Some(Journal::open_in_memory().expect("journal")),
-        // The app's default: a name already there would open the dialog.
-        ConflictPolicy::Ask,
-        "test".to_string(),
-    );
-    let selection = Selection {
-        paths: vec![h.work.path().join("again")],
-        destination: h.sandbox.root_token(),
-        destination_depth: Some(0),
-        exclude: Default::default(),
-    };
+    // The app's default: a name already there would open the dialog.
+    let mut handle = engine_in_memory(&h, ConflictPolicy::Ask);
+    let selection = into_my_space(&h, vec![h.work.path().join("again")]);
     let mut rounds: Vec<HashMap<std::path::PathBuf, (String, bool)>> = Vec::new();
     for _ in 0..2 {
         handle
@@ -1276,10 +1174,7 @@ async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders()
     // Issue 13: a tree's rows all show right after the walk, before any folder is made; the
     // next folder is made only when the workers run low, so its create call does not take
     // the law's slots ahead of files that could be sent.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
-    use larkup::transfer::journal::Journal;
-    use larkup::transfer::{Pacer, RetryLaw};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     for folder in 0..2 {
         for index in 0..20 {
@@ -1289,26 +1184,13 @@ async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders()
             );
         }
     }
-    let client = Client::new(
-        &h.sandbox.base_url(),
-        Credentials::new(Secret::new(h.sandbox.access_token())),
-    )
-    .expect("client");
-    let mut handle = engine::spawn(
-        Drive::new(client),
-        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-        Some(Journal::open_in_memory().expect("journal")),
-        ConflictPolicy::Skip,
-        "test".to_string(),
-    );
+    let mut handle = engine_in_memory(&h, ConflictPolicy::Skip);
     handle
         .commands
-        .send(Command::Add(Selection {
-            paths: vec![h.work.path().join("wide")],
-            destination: h.sandbox.root_token(),
-            destination_depth: Some(0),
-            exclude: Default::default(),
-        }))
+        .send(Command::Add(into_my_space(
+            &h,
+            vec![h.work.path().join("wide")],
+        )))
         .expect("engine listens");
     let (mut queued, mut done) = (0, 0);
     while let Some(event) = handle.events.recv().await {
@@ -1348,38 +1230,22 @@ async fn every_row_is_listed_at_once_and_ready_files_go_before_further_folders()
 async fn a_row_cancelled_before_its_folder_is_made_is_never_sent() {
     // Rows are listed before their folders exist (issue 13): cancelling one then must hold
     // when its job is handed over. Paused first, so no folder can be made before the cancel.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event, Selection};
-    use larkup::transfer::journal::Journal;
-    use larkup::transfer::{Pacer, RetryLaw};
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
     let h = Harness::start(fast(SandboxOptions::default())).await;
     for index in 0..3 {
         h.file(&format!("later/d/f{index}.txt"), &pattern(100, index));
     }
-    let client = Client::new(
-        &h.sandbox.base_url(),
-        Credentials::new(Secret::new(h.sandbox.access_token())),
-    )
-    .expect("client");
-    let mut handle = engine::spawn(
-        Drive::new(client),
-        std::sync::Arc::new(Pacer::new(50, RetryLaw::default())),
-        Some(Journal::open_in_memory().expect("journal")),
-        ConflictPolicy::Skip,
-        "test".to_string(),
-    );
+    let mut handle = engine_in_memory(&h, ConflictPolicy::Skip);
     handle
         .commands
         .send(Command::Pause)
         .expect("engine listens");
     handle
         .commands
-        .send(Command::Add(Selection {
-            paths: vec![h.work.path().join("later")],
-            destination: h.sandbox.root_token(),
-            destination_depth: Some(0),
-            exclude: Default::default(),
-        }))
+        .send(Command::Add(into_my_space(
+            &h,
+            vec![h.work.path().join("later")],
+        )))
         .expect("engine listens");
     let mut queued = Vec::new();
     let mut cancelled = None;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::keyring::PrivateKeyring;
-use common::{pattern, token_for, Harness, Run};
+use common::{open_verification_page, pattern, token_for, Harness, Run};
 use larkup::feishu::{ErrorCatalog, Lang};
 use larkup::sandbox::{SandboxOptions, DEFAULT_USER};
 use tempfile::TempDir;
@@ -80,17 +80,32 @@ impl Login {
         let mut input = child.stdin.take().expect("stdin piped");
         input.write_all(stdin.as_bytes()).await.expect("stdin");
         drop(input);
+        self.wait(child).await
+    }
+
+    /// Waits (bounded by WAIT) for a larkup started with piped output; its stderr joins the
+    /// leak check.
+    async fn wait(&self, child: Child) -> Run {
         let output = tokio::time::timeout(WAIT, child.wait_with_output())
             .await
             .expect("larkup finishes in time")
             .expect("larkup runs");
-        let run = Run {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
+        let run = Run::from(output);
         self.saw(&run.stderr);
         run
+    }
+
+    /// Runs a prepared larkup to its end (no bound: some runs here are long on purpose); its
+    /// stderr joins the leak check.
+    async fn output(&self, mut command: Command) -> Run {
+        let run = Run::from(command.output().await.expect("larkup runs"));
+        self.saw(&run.stderr);
+        run
+    }
+
+    /// The app secret as a user types it at the prompt.
+    fn typed_app_secret(&self) -> String {
+        format!("{}\n", self.h.sandbox.app_secret())
     }
 
     fn saw(&self, stderr: &str) {
@@ -198,15 +213,7 @@ impl Login {
     /// Browser flow: `login --no-browser`, the secret typed on stdin, the printed authorize
     /// URL opened by an HTTP client that follows the redirect into larkup's loopback listener.
     async fn browser_login(&self) {
-        let app_id = self.h.sandbox.app_id();
-        let secret = format!("{}\n", self.h.sandbox.app_secret());
-        let (child, mut lines) = self.spawn(
-            &["login", "--no-browser", "--port", "0", "--app-id", &app_id],
-            &secret,
-        );
-        let url = self
-            .link(&mut lines, "/open-apis/authen/v1/authorize?")
-            .await;
+        let (child, lines, url) = self.start_browser_login().await;
         let page = http()
             .get(&url)
             .send()
@@ -224,20 +231,50 @@ impl Login {
         assert!(stdout.contains("logged in: Sandbox User"), "{stdout}");
     }
 
-    /// Device flow, approved (or declined with `deny`) on the printed verification page.
-    async fn device_login(&self, extra: &[&str], deny: bool) -> (Option<i32>, String, String) {
+    /// `login --no-browser` on a port of its own, the app secret typed; returns the child, its
+    /// stderr lines and the authorize URL it printed, not yet opened.
+    async fn start_browser_login(&self) -> (Child, mpsc::UnboundedReceiver<String>, String) {
+        let app_id = self.h.sandbox.app_id();
+        let (child, mut lines) = self.spawn(
+            &["login", "--no-browser", "--port", "0", "--app-id", &app_id],
+            &self.typed_app_secret(),
+        );
+        let url = self
+            .link(&mut lines, "/open-apis/authen/v1/authorize?")
+            .await;
+        (child, lines, url)
+    }
+
+    /// `login --device` with `extra` arguments, the app secret typed; returns the child, its
+    /// stderr lines and the verification URL it printed, not yet opened.
+    async fn start_device_login(
+        &self,
+        extra: &[&str],
+    ) -> (Child, mpsc::UnboundedReceiver<String>, String) {
         let app_id = self.h.sandbox.app_id();
         let mut args = vec!["login", "--device", "--app-id", &app_id];
         args.extend_from_slice(extra);
-        let secret = format!("{}\n", self.h.sandbox.app_secret());
-        let (child, mut lines) = self.spawn(&args, &secret);
-        let mut url = self.link(&mut lines, "/oauth/v1/device/verify?").await;
+        let (child, mut lines) = self.spawn(&args, &self.typed_app_secret());
+        let url = self.link(&mut lines, "/oauth/v1/device/verify?").await;
+        (child, lines, url)
+    }
+
+    /// Device flow, approved (or declined with `deny`) on the printed verification page.
+    async fn device_login(&self, extra: &[&str], deny: bool) -> (Option<i32>, String, String) {
+        let (child, lines, mut url) = self.start_device_login(extra).await;
         if deny {
             url.push_str("&deny=1");
         }
-        let page = http().get(&url).send().await.expect("verification page");
-        assert!(page.status().is_success(), "{}", page.status());
+        open_verification_page(&url).await;
         self.finish(child, lines).await
+    }
+
+    /// The state most tests here start from: logged in by an approved device flow.
+    async fn start_logged_in(options: SandboxOptions) -> Option<Login> {
+        let login = Login::start(options).await?;
+        let (code, stdout, stderr) = login.device_login(&[], false).await;
+        assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+        Some(login)
     }
 
     /// No access token, refresh token or app secret in any file of larkup's or in any
@@ -279,6 +316,51 @@ fn http() -> reqwest::Client {
         .timeout(WAIT)
         .build()
         .expect("http client")
+}
+
+/// Sandbox options for device logins: polls once a second so a login takes a second, not five.
+fn device_options() -> SandboxOptions {
+    SandboxOptions {
+        device_interval: 1,
+        ..SandboxOptions::default()
+    }
+}
+
+/// Tokens live 2 s and die the moment they are refreshed; each call takes 200 ms (no write
+/// law, so only the token's life paces a run): any run of several files outlives its token.
+fn tokens_dying_every_two_seconds() -> SandboxOptions {
+    SandboxOptions {
+        token_ttl: 2,
+        refresh_grace: 0,
+        qps: 0,
+        latency_ms: 200,
+        ..device_options()
+    }
+}
+
+/// The token endpoint never refused a refresh: racing processes kept the chain alive.
+fn assert_token_endpoint_never_refused(sandbox: &larkup::sandbox::Sandbox) {
+    let refused: Vec<_> = sandbox
+        .inspect()
+        .calls
+        .into_iter()
+        .filter(|call| call.endpoint == "token" && call.code != 0)
+        .collect();
+    assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
+}
+
+/// A kernel-keyring profile of this test alone: that keyring is shared by every process of
+/// this user, so the name carries the process id and the test's own temp dir.
+fn kernel_profile(config: &TempDir) -> String {
+    format!(
+        "kernel-{}-{}",
+        std::process::id(),
+        config
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("x")
+    )
 }
 
 fn hint(code: i64, lang: Lang) -> String {
@@ -347,11 +429,7 @@ impl Login {
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_login_then_upload_without_larkup_token() {
-    let options = SandboxOptions {
-        device_interval: 1,
-        ..SandboxOptions::default()
-    };
-    let Some(login) = Login::start(options).await else {
+    let Some(login) = Login::start(device_options()).await else {
         return;
     };
     let (code, stdout, stderr) = login.device_login(&[], false).await;
@@ -373,11 +451,7 @@ async fn device_login_then_upload_without_larkup_token() {
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_device_code_ends_with_the_hint_in_chinese() {
-    let options = SandboxOptions {
-        device_interval: 1,
-        ..SandboxOptions::default()
-    };
-    let Some(login) = Login::start(options).await else {
+    let Some(login) = Login::start(device_options()).await else {
         return;
     };
     let (code, stdout, stderr) = login.device_login(&["--lang", "zh"], true).await;
@@ -426,9 +500,11 @@ async fn app_login_uploads_with_a_tenant_token() {
         return;
     };
     let app_id = login.h.sandbox.app_id();
-    let secret = format!("{}\n", login.h.sandbox.app_secret());
     let run = login
-        .run_with_stdin(&["login", "--app", "--app-id", &app_id], &secret)
+        .run_with_stdin(
+            &["login", "--app", "--app-id", &app_id],
+            &login.typed_app_secret(),
+        )
         .await;
     assert_eq!(run.code, Some(0), "{}", run.all());
     let made = login.run(&["mkdir", "bot folder"]).await;
@@ -476,24 +552,17 @@ async fn two_processes_refreshing_at_once_keep_the_chain_alive() {
     // first, so two at once race for the same single-use refresh token.
     let options = SandboxOptions {
         token_ttl: 30,
-        device_interval: 1,
-        ..SandboxOptions::default()
+        ..device_options()
     };
-    let Some(login) = Login::start(options).await else {
+    let Some(login) = Login::start_logged_in(options).await else {
         return;
     };
-    let (code, stdout, stderr) = login.device_login(&[], false).await;
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let (first, second) = tokio::join!(login.run(&["ls"]), login.run(&["ls"]));
     assert_eq!(first.code, Some(0), "{}", first.all());
     assert_eq!(second.code, Some(0), "{}", second.all());
     assert_ls_works(&login).await;
     let calls = login.h.sandbox.inspect().calls;
-    let refused: Vec<_> = calls
-        .iter()
-        .filter(|call| call.endpoint == "token" && call.code != 0)
-        .collect();
-    assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
+    assert_token_endpoint_never_refused(&login.h.sandbox);
     assert!(login.h.sandbox.refreshes() >= 2, "{calls:?}");
     login.assert_no_secret_leaked();
 }
@@ -504,15 +573,9 @@ async fn two_processes_refreshing_at_once_keep_the_chain_alive() {
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_expiring_mid_upload_is_refreshed_once() {
-    let options = SandboxOptions {
-        device_interval: 1,
-        ..SandboxOptions::default()
-    };
-    let Some(login) = Login::start(options).await else {
+    let Some(login) = Login::start_logged_in(device_options()).await else {
         return;
     };
-    let (code, stdout, stderr) = login.device_login(&[], false).await;
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     // 22 MiB: chunked, six 4 MiB blocks at 5 calls per second.
     let bytes = pattern(22 * MIB, 4);
     let file = login.h.file("big.bin", &bytes);
@@ -524,30 +587,11 @@ async fn a_token_expiring_mid_upload_is_refreshed_once() {
         .stderr(Stdio::piped());
     let child = command.spawn().expect("upload starts");
     // Once the first block is in, the token expires under the upload.
-    let first_part = tokio::time::timeout(WAIT, async {
-        loop {
-            let calls = login.h.sandbox.inspect().calls;
-            if calls
-                .iter()
-                .any(|call| call.endpoint == "upload_part" && call.code == 0)
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    first_part.expect("the upload sends its first block");
+    login.h.until_accepted("upload_part", 1, WAIT).await;
     login.h.sandbox.expire_tokens_of(DEFAULT_USER);
-    let output = tokio::time::timeout(WAIT, child.wait_with_output())
-        .await
-        .expect("upload finishes in time")
-        .expect("upload runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    login.saw(&stderr);
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
-    let token = token_for(&stdout, &file);
+    let upload = login.wait(child).await;
+    assert_eq!(upload.code, Some(0), "{}", upload.all());
+    let token = token_for(&upload.stdout, &file);
     assert!(login.h.stored(&token) == bytes, "stored bytes differ");
     let calls = login.h.sandbox.inspect().calls;
     assert!(
@@ -567,14 +611,11 @@ async fn a_dead_chain_asks_to_log_in_again_and_logout_leaves_nothing() {
     // 30-second tokens: the next command refreshes ahead of expiry and meets the dead chain.
     let options = SandboxOptions {
         token_ttl: 30,
-        device_interval: 1,
-        ..SandboxOptions::default()
+        ..device_options()
     };
-    let Some(login) = Login::start(options).await else {
+    let Some(login) = Login::start_logged_in(options).await else {
         return;
     };
-    let (code, stdout, stderr) = login.device_login(&[], false).await;
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert_eq!(
         login.keyring.items_of_service("larkup"),
         3,
@@ -707,16 +748,7 @@ async fn with_no_secret_service_the_kernel_keyring_keeps_the_login() {
     let h = Harness::start(SandboxOptions::default()).await;
     let config = TempDir::new().expect("config dir");
     let token = h.sandbox.issue_token(DEFAULT_USER, 3600);
-    // The kernel keyring is shared by every process of this user: a profile of this test only.
-    let profile = format!(
-        "kernel-{}-{}",
-        std::process::id(),
-        config
-            .path()
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("x")
-    );
+    let profile = kernel_profile(&config);
     let (output, stdout, stderr) =
         login_token_without_secret_service(&h, &config, &profile, &token, &[]).await;
     if stderr.contains("kernel keyring:") {
@@ -777,17 +809,14 @@ fn assert_no_file_holds(dir: &Path, secret: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_code_left_unapproved_expires_with_the_hint() {
     let options = SandboxOptions {
-        device_interval: 1,
         device_ttl: 1,
-        ..SandboxOptions::default()
+        ..device_options()
     };
     let Some(login) = Login::start(options).await else {
         return;
     };
-    let app_id = login.h.sandbox.app_id();
-    let secret = format!("{}\n", login.h.sandbox.app_secret());
-    let (child, mut lines) = login.spawn(&["login", "--device", "--app-id", &app_id], &secret);
-    login.link(&mut lines, "/oauth/v1/device/verify?").await;
+    // The verification page is never opened.
+    let (child, lines, _url) = login.start_device_login(&[]).await;
     let (code, stdout, stderr) = login.finish(child, lines).await;
     assert_ne!(code, Some(0), "{stdout}\n{stderr}");
     let expected = hint(larkup::feishu::auth::local_code::DEVICE_EXPIRED, Lang::En);
@@ -807,15 +836,7 @@ async fn a_declined_consent_page_ends_the_browser_login_with_the_hint() {
     let Some(login) = Login::start(options).await else {
         return;
     };
-    let app_id = login.h.sandbox.app_id();
-    let secret = format!("{}\n", login.h.sandbox.app_secret());
-    let (child, mut lines) = login.spawn(
-        &["login", "--no-browser", "--port", "0", "--app-id", &app_id],
-        &secret,
-    );
-    let url = login
-        .link(&mut lines, "/open-apis/authen/v1/authorize?")
-        .await;
+    let (child, lines, url) = login.start_browser_login().await;
     http().get(&url).send().await.expect("authorize");
     let (code, stdout, stderr) = login.finish(child, lines).await;
     assert_ne!(code, Some(0), "{stdout}\n{stderr}");
@@ -833,15 +854,7 @@ async fn a_forged_callback_is_refused_and_the_login_goes_on() {
     let Some(login) = Login::start(SandboxOptions::default()).await else {
         return;
     };
-    let app_id = login.h.sandbox.app_id();
-    let secret = format!("{}\n", login.h.sandbox.app_secret());
-    let (child, mut lines) = login.spawn(
-        &["login", "--no-browser", "--port", "0", "--app-id", &app_id],
-        &secret,
-    );
-    let url = login
-        .link(&mut lines, "/open-apis/authen/v1/authorize?")
-        .await;
+    let (child, lines, url) = login.start_browser_login().await;
     // A forged callback to larkup's listener, with a state of its own (issue 12 #8).
     let redirect = url
         .split('&')
@@ -881,15 +894,9 @@ async fn a_forged_callback_is_refused_and_the_login_goes_on() {
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ls_after_the_token_expired_refreshes_once() {
-    let options = SandboxOptions {
-        device_interval: 1,
-        ..SandboxOptions::default()
-    };
-    let Some(login) = Login::start(options).await else {
+    let Some(login) = Login::start_logged_in(device_options()).await else {
         return;
     };
-    let (code, stdout, stderr) = login.device_login(&[], false).await;
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     // "Come back a day later": the stored access token is dead, the refresh token is not.
     login.h.sandbox.expire_tokens_of(DEFAULT_USER);
     assert_ls_works(&login).await;
@@ -908,15 +915,12 @@ async fn ls_after_the_token_expired_refreshes_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_answered_20050_is_retried_once() {
     let options = SandboxOptions {
-        device_interval: 1,
         token_error_once: Some(20050),
-        ..SandboxOptions::default()
+        ..device_options()
     };
-    let Some(login) = Login::start(options).await else {
+    let Some(login) = Login::start_logged_in(options).await else {
         return;
     };
-    let (code, stdout, stderr) = login.device_login(&[], false).await;
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     login.h.sandbox.expire_tokens_of(DEFAULT_USER);
     let root = login.h.sandbox.root_token();
     let listed = login.run(&["ls", &root]).await;
@@ -933,27 +937,17 @@ async fn a_refresh_answered_20050_is_retried_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_is_bound_to_the_host_that_issued_it() {
-    let options = SandboxOptions {
-        device_interval: 1,
-        ..SandboxOptions::default()
-    };
-    let Some(login) = Login::start(options).await else {
+    let Some(login) = Login::start_logged_in(device_options()).await else {
         return;
     };
-    let (code, stdout, stderr) = login.device_login(&[], false).await;
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let other = larkup::sandbox::Sandbox::start(SandboxOptions::default())
         .await
         .expect("second sandbox");
-    let output = login
-        .command()
+    let mut elsewhere = login.command();
+    elsewhere
         .env("LARKUP_BASE_URL", other.base_url())
-        .args(["ls"])
-        .output()
-        .await
-        .expect("larkup runs");
-    let run = Run::from(output);
-    login.saw(&run.stderr);
+        .args(["ls"]);
+    let run = login.output(elsewhere).await;
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(
         run.stderr
@@ -977,19 +971,10 @@ async fn two_uploads_while_tokens_expire_every_two_seconds_never_fail_on_the_tok
     // Tokens live 2 s and die the moment they are refreshed; each call takes 200 ms, so each
     // run of 12 files outlives its token more than once, and the two runs refresh each other's
     // tokens away (issue 12 #5).
-    let options = SandboxOptions {
-        device_interval: 1,
-        token_ttl: 2,
-        refresh_grace: 0,
-        qps: 0,
-        latency_ms: 200,
-        ..SandboxOptions::default()
-    };
-    let Some(login) = Login::start(options).await else {
+    let options = tokens_dying_every_two_seconds();
+    let Some(login) = Login::start_logged_in(options).await else {
         return;
     };
-    let (code, stdout, stderr) = login.device_login(&[], false).await;
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let mut args = [Vec::new(), Vec::new()];
     for (run, paths) in args.iter_mut().enumerate() {
         for index in 0..12 {
@@ -1007,12 +992,10 @@ async fn two_uploads_while_tokens_expire_every_two_seconds_never_fail_on_the_tok
     let upload = |paths: &Vec<String>| {
         let mut command = login.command();
         command.arg("upload").args(paths);
-        command.output()
+        login.output(command)
     };
     let (first, second) = tokio::join!(upload(&args[0]), upload(&args[1]));
-    for output in [first, second] {
-        let run = Run::from(output.expect("larkup runs"));
-        login.saw(&run.stderr);
+    for run in [first, second] {
         assert_eq!(run.code, Some(0), "{}", run.all());
         assert!(!run.all().contains("99991677"), "{}", run.all());
         assert_eq!(
@@ -1027,11 +1010,7 @@ async fn two_uploads_while_tokens_expire_every_two_seconds_never_fail_on_the_tok
         calls.iter().any(|call| call.code == 99991677),
         "no token expired under the uploads"
     );
-    let refused: Vec<_> = calls
-        .iter()
-        .filter(|call| call.endpoint == "token" && call.code != 0)
-        .collect();
-    assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
+    assert_token_endpoint_never_refused(&login.h.sandbox);
     login.assert_no_secret_leaked();
 }
 
@@ -1076,28 +1055,11 @@ async fn the_kernel_keyring_serves_every_session_through_refreshes() {
         return;
     }
     // Tokens live 2 s and die at refresh: every command refreshes, each in its own session.
-    let options = SandboxOptions {
-        device_interval: 1,
-        token_ttl: 2,
-        refresh_grace: 0,
-        qps: 0,
-        latency_ms: 200,
-        ..SandboxOptions::default()
-    };
+    let options = tokens_dying_every_two_seconds();
     let Some(login) = Login::start(options).await else {
         return;
     };
-    // The kernel keyring is shared by every process of this user: a profile of this test only.
-    let profile = format!(
-        "kernel-{}-{}",
-        std::process::id(),
-        login
-            .config
-            .path()
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("x")
-    );
+    let profile = kernel_profile(&login.config);
     let larkup = |args: &[&str]| {
         let mut command = login.command();
         command
@@ -1107,12 +1069,12 @@ async fn the_kernel_keyring_serves_every_session_through_refreshes() {
         in_own_session(&command)
     };
     let app_id = login.h.sandbox.app_id();
-    let secret = format!("{}\n", login.h.sandbox.app_secret());
-    let (child, mut lines) =
-        login.spawn_command(larkup(&["login", "--device", "--app-id", &app_id]), &secret);
+    let (child, mut lines) = login.spawn_command(
+        larkup(&["login", "--device", "--app-id", &app_id]),
+        &login.typed_app_secret(),
+    );
     let url = login.link(&mut lines, "/oauth/v1/device/verify?").await;
-    let page = http().get(&url).send().await.expect("verification page");
-    assert!(page.status().is_success(), "{}", page.status());
+    open_verification_page(&url).await;
     let (code, stdout, stderr) = login.finish(child, lines).await;
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("kernel keyring"), "{stdout}");
@@ -1158,24 +1120,7 @@ async fn the_kernel_keyring_serves_every_session_through_refreshes() {
         "{}",
         status.all()
     );
-    let refused: Vec<_> = login
-        .h
-        .sandbox
-        .inspect()
-        .calls
-        .into_iter()
-        .filter(|call| call.endpoint == "token" && call.code != 0)
-        .collect();
-    assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
-    let refused: Vec<_> = login
-        .h
-        .sandbox
-        .inspect()
-        .calls
-        .into_iter()
-        .filter(|call| call.endpoint == "token" && call.code != 0)
-        .collect();
-    assert!(refused.is_empty(), "token endpoint refused: {refused:?}");
+    assert_token_endpoint_never_refused(&login.h.sandbox);
     let out = run(vec!["logout".into()]).await;
     assert_eq!(out.code, Some(0), "{}", out.all());
     let after = run(vec!["ls".into()]).await;
@@ -1189,16 +1134,13 @@ async fn the_kernel_keyring_serves_every_session_through_refreshes() {
 async fn the_terminal_app_browses_makes_a_folder_and_uploads_across_token_expiries() {
     // Tokens live 3 s and die at refresh; each round below also expires them outright.
     let options = SandboxOptions {
-        device_interval: 1,
         token_ttl: 3,
         refresh_grace: 0,
-        ..SandboxOptions::default()
+        ..device_options()
     };
-    let Some(login) = Login::start(options).await else {
+    let Some(login) = Login::start_logged_in(options).await else {
         return;
     };
-    let (code, stdout, stderr) = login.device_login(&[], false).await;
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let root = login.h.sandbox.root_token();
     login.h.sandbox.seed_folder(&root, "Alpha", 2);
     login.h.file("one.txt", b"one");

@@ -90,6 +90,17 @@ impl Tui {
         panic!("no {name} in the Drive pane:\n{}", self.contents());
     }
 
+    /// Opens the Drive folder `name` (the cursor moved onto it first): it becomes the
+    /// destination, as its breadcrumb says.
+    fn open_drive_folder(&mut self, name: &str) {
+        self.select_drive_entry(name);
+        self.keys("\r");
+        let breadcrumb = format!("→ /{name}");
+        self.wait_for(&format!("{name} as destination"), |s| {
+            s.contains(&breadcrumb)
+        });
+    }
+
     /// Clicks (SGR mouse report) on the first screen cell showing `text`.
     fn click_on(&mut self, text: &str) {
         let rows = self.pty.rows_text();
@@ -108,6 +119,13 @@ impl Tui {
 
     fn keys(&mut self, keys: &str) {
         self.pty.keys(keys).expect("type");
+    }
+
+    /// `q`, and the app ends cleanly.
+    fn quit(&mut self) {
+        self.keys("q");
+        let status = self.wait_exit();
+        assert!(status.success(), "exit status {status:?}");
     }
 
     /// Waits for the process to end by itself; its exit status.
@@ -142,6 +160,20 @@ fn command(harness: &Harness, config: &std::path::Path) -> CommandBuilder {
     command
 }
 
+/// The app with no LARKUP_TOKEN: its login is (or goes) in the private `keyring`, under `home`.
+fn keyring_command(
+    harness: &Harness,
+    config: &std::path::Path,
+    home: &std::path::Path,
+    keyring: &common::keyring::PrivateKeyring,
+) -> CommandBuilder {
+    let mut command = command(harness, config);
+    command.env_remove("LARKUP_TOKEN");
+    command.env("HOME", home);
+    command.env("DBUS_SESSION_BUS_ADDRESS", &keyring.bus_address);
+    command
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mark_choose_upload_see_done_and_a_failed_row_with_its_hint_then_quit() {
     let harness = Harness::start(SandboxOptions {
@@ -173,9 +205,7 @@ async fn mark_choose_upload_see_done_and_a_failed_row_with_its_hint_then_quit() 
         tui.wait_for("three marks", |s| s.contains("3 marked"));
         // The Drive pane: Archive, Inbox; open Inbox, which becomes the destination.
         tui.keys("\t");
-        tui.select_drive_entry("Inbox");
-        tui.keys("\r");
-        tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
+        tui.open_drive_folder("Inbox");
         // y: the whole folder token on the status line and on the clipboard (OSC 52).
         tui.keys("y");
         let copied = format!("copied {inbox} (the folder token of /Inbox)");
@@ -197,9 +227,7 @@ async fn mark_choose_upload_see_done_and_a_failed_row_with_its_hint_then_quit() 
         // L switches the hint to Chinese in place.
         tui.keys("L");
         tui.wait_for("the hint in Chinese", |s| s.contains("租户容量超限"));
-        tui.keys("q");
-        let status = tui.wait_exit();
-        assert!(status.success(), "exit status {status:?}");
+        tui.quit();
         tui.wait_restored();
     });
 
@@ -244,9 +272,7 @@ async fn demo_opens_on_its_own_sandbox_and_quits() {
         tui.keys("\x1b");
         tui.wait_for("the filter cleared", |s| s.contains("video.mp4"));
         tui.keys("\t");
-        tui.select_drive_entry("Projects");
-        tui.keys("\r");
-        tui.wait_for("Projects as destination", |s| s.contains("→ /Projects"));
+        tui.open_drive_folder("Projects");
         tui.keys("u");
         tui.wait_for("beach.jpg done, the .iso failed on quota", |s| {
             s.contains('✓') && s.contains("1061101") && s.contains("storage quota is used up")
@@ -264,9 +290,7 @@ async fn demo_opens_on_its_own_sandbox_and_quits() {
         tui.wait_for("1062507 with its hint", |s| {
             s.contains("1062507") && s.contains("maximum of 1500 items")
         });
-        tui.keys("q");
-        let status = tui.wait_exit();
-        assert!(status.success(), "exit status {status:?}");
+        tui.quit();
     });
 }
 
@@ -323,8 +347,7 @@ async fn a_same_name_conflict_asks_and_keep_both_keeps_both() {
         tui.wait_for("the upload done", |s| {
             !s.contains("Same name in Drive") && s.contains('✓') && s.contains("1/1")
         });
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     let stored = harness.sandbox.inspect();
     let copies = stored
@@ -354,10 +377,7 @@ async fn with_no_login_the_device_flow_runs_in_place_and_logs_in() {
     .await;
     let config = tempfile::TempDir::new().expect("config dir");
     let home = tempfile::TempDir::new().expect("home dir");
-    let mut login_command = command(&harness, config.path());
-    login_command.env_remove("LARKUP_TOKEN");
-    login_command.env("HOME", home.path());
-    login_command.env("DBUS_SESSION_BUS_ADDRESS", &keyring.bus_address);
+    let login_command = keyring_command(&harness, config.path(), home.path(), &keyring);
     let mut tui = Tui::spawn(login_command);
     tui.wait_for("the login screen", |s| {
         s.contains("log in") && s.contains("App ID")
@@ -383,20 +403,11 @@ async fn with_no_login_the_device_flow_runs_in_place_and_logs_in() {
         "{}/oauth/v1/device/verify?user_code={user_code}",
         harness.sandbox.base_url()
     );
-    let page = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("http client")
-        .get(&approve)
-        .send()
-        .await
-        .expect("verification page");
-    assert!(page.status().is_success(), "{}", page.status());
+    common::open_verification_page(&approve).await;
     tui.wait_for("the main screen as the user", |s| {
         s.contains("Drive  My Space") && s.contains("Sandbox User") && !s.contains("App Secret")
     });
-    tui.keys("q");
-    assert!(tui.wait_exit().success());
+    tui.quit();
 
     let mut ls = tokio::process::Command::new(env!("CARGO_BIN_EXE_larkup"));
     ls.arg("ls")
@@ -489,15 +500,12 @@ async fn logs_go_to_the_log_file_never_to_the_screen() {
             s.contains("alpha.txt") && s.contains("Inbox")
         });
         tui.keys("\t");
-        tui.select_drive_entry("Inbox");
-        tui.keys("\r");
-        tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
+        tui.open_drive_folder("Inbox");
         tui.keys("\t\t ");
         tui.wait_for("one mark", |s| s.contains("1 marked"));
         tui.keys("u");
         tui.wait_for("the upload done", |s| s.contains('✓') && s.contains("1/1"));
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
         tui.wait_restored();
     });
     assert_never_seen(&sightings);
@@ -563,15 +571,7 @@ async fn device_login(
     })
     .await
     .expect("the verification link in time");
-    let page = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("http client")
-        .get(&link)
-        .send()
-        .await
-        .expect("verification page");
-    assert!(page.status().is_success(), "{}", page.status());
+    common::open_verification_page(&link).await;
     // Drain stderr so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let status = tokio::time::timeout(WAIT, child.wait())
@@ -612,10 +612,7 @@ async fn browsing_and_uploading_across_many_token_lifetimes_shows_no_token_error
     device_login(&harness, &keyring, config.path(), home.path()).await;
     let after_login = harness.sandbox.refreshes();
 
-    let mut app = command(&harness, config.path());
-    app.env_remove("LARKUP_TOKEN");
-    app.env("HOME", home.path());
-    app.env("DBUS_SESSION_BUS_ADDRESS", &keyring.bus_address);
+    let app = keyring_command(&harness, config.path(), home.path(), &keyring);
     let watched = [
         "99991677",
         "99991663",
@@ -669,9 +666,7 @@ async fn browsing_and_uploading_across_many_token_lifetimes_shows_no_token_error
             browse(&mut tui);
         }
         // Upload the three files into Inbox, then browse across two more lifetimes.
-        tui.select_drive_entry("Inbox");
-        tui.keys("\r");
-        tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
+        tui.open_drive_folder("Inbox");
         tui.keys("\t\ta");
         tui.wait_for("three marks", |s| s.contains("3 marked"));
         tui.keys("u");
@@ -687,8 +682,7 @@ async fn browsing_and_uploading_across_many_token_lifetimes_shows_no_token_error
             assert!(std::time::Instant::now() < deadline, "no more refreshes");
             browse(&mut tui);
         }
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     assert_never_seen(&sightings);
     let stored = harness.sandbox.inspect();
@@ -726,9 +720,7 @@ async fn the_app_waits_for_another_larkup_uploading_into_the_same_folder_and_say
             s.contains("small.txt") && s.contains("Inbox")
         });
         tui.keys("\t");
-        tui.select_drive_entry("Inbox");
-        tui.keys("\r");
-        tui.wait_for("Inbox as destination", |s| s.contains("→ /Inbox"));
+        tui.open_drive_folder("Inbox");
         // other/ first, then small.txt.
         tui.keys("\t\tj ");
         tui.wait_for("one mark", |s| s.contains("1 marked"));
@@ -776,8 +768,7 @@ async fn the_app_waits_for_another_larkup_uploading_into_the_same_folder_and_say
         .expect("the other larkup runs");
     assert!(status.success(), "{status:?}");
     tokio::task::block_in_place(|| {
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     let stored = harness.sandbox.inspect();
     let mut names: Vec<&str> = stored
@@ -876,6 +867,11 @@ impl Relay {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// How the app names this relay's address when it refuses.
+    fn unreachable(&self) -> String {
+        format!("cannot reach 127.0.0.1:{}", self.port)
+    }
+
     /// Takes the relay down or up and returns once it is: down, the port refuses and no
     /// connection is left open; up, the port listens.
     fn set_up(&self, up: bool) {
@@ -900,11 +896,10 @@ impl Relay {
     }
 }
 
-/// Issue 12 "say what is happening": when the server cannot be reached the app's status
-/// line says so with the pacer's retry count — for the Drive pane's listing and for an
-/// upload, whose row says it waits — and the line clears once a call goes through.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_server_reads_on_the_status_line_until_it_answers_again() {
+/// The set-up of the "server unreachable" tests: `Inbox` in My Space and `alpha.txt` in the
+/// work dir, the app's command pointed at a relay in front of the sandbox that the test can
+/// take down. The config dir must live as long as the app.
+async fn behind_a_relay() -> (Harness, Relay, tempfile::TempDir, CommandBuilder) {
     let harness = Harness::start(SandboxOptions::default()).await;
     let root = harness.sandbox.root_token();
     harness.sandbox.seed_folder(&root, "Inbox", 0);
@@ -918,8 +913,18 @@ async fn an_unreachable_server_reads_on_the_status_line_until_it_answers_again()
     let config = tempfile::TempDir::new().expect("config dir");
     let mut command = command(&harness, config.path());
     command.env("LARKUP_BASE_URL", relay.base_url());
+    (harness, relay, config, command)
+}
+
+/// Issue 12 "say what is happening": when the server cannot be reached the app's status
+/// line says so with the pacer's retry count — for the Drive pane's listing and for an
+/// upload, whose row says it waits — and the line clears once a call goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_reads_on_the_status_line_until_it_answers_again() {
+    let (harness, relay, _config, command) = behind_a_relay().await;
+    let root = harness.sandbox.root_token();
     let mut tui = Tui::spawn(command);
-    let unreachable = format!("cannot reach 127.0.0.1:{}", relay.port);
+    let unreachable = relay.unreachable();
     tokio::task::block_in_place(|| {
         tui.wait_for("the panes", |s| {
             s.contains("alpha.txt") && s.contains("📁 Inbox")
@@ -947,8 +952,7 @@ async fn an_unreachable_server_reads_on_the_status_line_until_it_answers_again()
         tui.wait_for("the upload done and the notice gone", |s| {
             s.contains('✓') && s.contains("1/1") && !s.contains("cannot reach")
         });
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     let stored = harness.sandbox.inspect();
     let copies = stored
@@ -996,8 +1000,7 @@ async fn reruns_read_already_there_then_uploaded_again_once_gone_from_drive() {
             "the row says its path again:\n{screen}"
         );
         assert!(screen.contains("1 uploaded · 1 skipped"), "{screen}");
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
 
     // Opened again, the same file: Drive still holds it.
@@ -1033,8 +1036,7 @@ async fn reruns_read_already_there_then_uploaded_again_once_gone_from_drive() {
             s.contains("finished: 1 uploaded, 0 already there, 0 skipped, 0 failed")
                 && s.contains("was no longer in Drive; uploaded again  boxcn")
         });
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     let stored = harness.sandbox.inspect();
     let copies: Vec<_> = stored
@@ -1054,20 +1056,8 @@ async fn reruns_read_already_there_then_uploaded_again_once_gone_from_drive() {
 /// Drive pane fills once the server answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opened_while_the_server_is_unreachable_the_app_shows_and_says_so() {
-    let harness = Harness::start(SandboxOptions::default()).await;
-    let root = harness.sandbox.root_token();
-    harness.sandbox.seed_folder(&root, "Inbox", 0);
-    harness.file("alpha.txt", b"alpha");
-    let sandbox = harness
-        .sandbox
-        .base_url()
-        .trim_start_matches("http://")
-        .to_string();
-    let relay = Relay::start(sandbox).await;
-    let config = tempfile::TempDir::new().expect("config dir");
-    let mut command = command(&harness, config.path());
-    command.env("LARKUP_BASE_URL", relay.base_url());
-    let unreachable = format!("cannot reach 127.0.0.1:{}", relay.port);
+    let (harness, relay, _config, command) = behind_a_relay().await;
+    let unreachable = relay.unreachable();
     tokio::task::block_in_place(|| {
         relay.set_up(false);
         let mut tui = Tui::spawn(command);
@@ -1078,8 +1068,7 @@ async fn opened_while_the_server_is_unreachable_the_app_shows_and_says_so() {
         tui.wait_for("My Space listed and the notice gone", |s| {
             s.contains("📁 Inbox") && !s.contains("cannot reach")
         });
-        tui.keys("q");
-        assert!(tui.wait_exit().success());
+        tui.quit();
     });
     // The app was on screen while it still asked who the token is (for the journal's scope):
     // that call went through only after the screen showed and the relay came back.

@@ -113,21 +113,11 @@ async fn kill_9_mid_file_then_rerun_sends_only_the_missing_blocks() {
     assert!(h.stored(&token) == std::fs::read(&big).expect("source"));
 }
 
-/// Starts `larkup upload PATH` and SIGKILLs it once the server has accepted `parts` blocks.
+/// Starts `larkup upload PATH` at FAST_QPS and SIGKILLs it once the server has accepted
+/// `parts` blocks.
 async fn kill_after_parts(h: &Harness, path: &str, parts: usize) {
-    let mut first = h
-        .command()
-        .env("LARKUP_WRITE_QPS", FAST_QPS.to_string())
-        .args(["upload", path])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("larkup starts");
-    // Wait (bounded) until the server has confirmed that many blocks.
-    h.until_accepted("upload_part", parts, Duration::from_secs(120))
+    h.kill_after_parts(FAST_QPS, path, parts, Duration::from_secs(120))
         .await;
-    first.start_kill().expect("SIGKILL");
-    let _ = first.wait().await;
 }
 
 fn part_seqs(h: &Harness) -> Vec<u64> {
@@ -387,32 +377,20 @@ async fn an_expired_upload_id_restarts_the_file_a_bounded_number_of_times() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_resumes_the_journals_unfinished_upload_on_request() {
     // What the TUI does when it opens after a crash: Command::ResumeUnfinished.
-    use larkup::feishu::{Client, Credentials, Drive, Secret};
-    use larkup::transfer::engine::{self, Command, ConflictPolicy, Event};
-    use larkup::transfer::journal::Journal;
-    use larkup::transfer::Pacer;
+    use larkup::transfer::engine::{Command, ConflictPolicy, Event};
 
     let h = fast(SandboxOptions::default()).await;
     let big = h.file("crash.bin", &pattern(60 * MIB, 31));
     kill_after_parts(&h, &big.display().to_string(), 5).await;
     let before = part_seqs(&h).len();
 
-    let journal = Journal::open(&h.state.path().join("journal.sqlite3")).expect("journal");
-    let client = Client::new(
-        &h.sandbox.base_url(),
-        Credentials::new(Secret::new(h.sandbox.access_token())),
-    )
-    .expect("client");
-    let mut handle = engine::spawn(
-        Drive::new(client),
-        std::sync::Arc::new(Pacer::new(FAST_QPS, larkup::transfer::RetryLaw::default())),
-        Some(journal),
+    let mut handle = common::engine_on(
+        h.drive(),
+        FAST_QPS,
+        h.journal(),
         ConflictPolicy::Skip,
-        // The CLI's scope: this server, the token's user (from user_info).
-        larkup::session::scope(
-            &h.sandbox.base_url(),
-            &format!("user:{}", larkup::sandbox::DEFAULT_USER),
-        ),
+        // The CLI's scope, as the TUI resumes the CLI's rows.
+        h.cli_scope(),
     );
     handle
         .commands

@@ -173,3 +173,99 @@ pub mod pty;
 pub fn quick_retries(command: &mut tokio::process::Command) -> &mut tokio::process::Command {
     command.env("LARKUP_RETRY_BASE_MS", "20")
 }
+
+/// A loopback port nothing listens on (bound, then released), for "cannot reach" paths
+/// without ever leaving the machine.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Drive as a session sees it, at `base_url` with `token`: for tests that drive the engine or
+/// the API in this process rather than through the binary.
+pub fn drive_at(base_url: &str, token: &str) -> larkup::feishu::Drive {
+    use larkup::feishu::{Client, Credentials, Secret};
+    let client = Client::new(base_url, Credentials::new(Secret::new(token))).expect("client");
+    larkup::feishu::Drive::new(client)
+}
+
+/// An upload engine in this process, as the terminal app runs one: writes paced at `qps`
+/// under the real retry law, rows kept in `journal`.
+pub fn engine_on(
+    drive: larkup::feishu::Drive,
+    qps: u32,
+    journal: larkup::transfer::journal::Journal,
+    policy: larkup::transfer::engine::ConflictPolicy,
+    scope: String,
+) -> larkup::transfer::engine::EngineHandle {
+    use larkup::transfer::{Pacer, RetryLaw};
+    larkup::transfer::engine::spawn(
+        drive,
+        std::sync::Arc::new(Pacer::new(qps, RetryLaw::default())),
+        Some(journal),
+        policy,
+        scope,
+    )
+}
+
+impl Harness {
+    /// Drive at this sandbox with its access token.
+    pub fn drive(&self) -> larkup::feishu::Drive {
+        drive_at(&self.sandbox.base_url(), &self.sandbox.access_token())
+    }
+
+    /// The journal of the `larkup` runs of this test (LARKUP_STATE_DIR), opened as they do.
+    pub fn journal(&self) -> larkup::transfer::journal::Journal {
+        larkup::transfer::journal::Journal::open(&self.state.path().join("journal.sqlite3"))
+            .expect("journal")
+    }
+
+    /// The scope a `larkup` run with this sandbox's token gives its rows and locks: this
+    /// server and the token's user (from user_info).
+    pub fn cli_scope(&self) -> String {
+        larkup::session::scope(
+            &self.sandbox.base_url(),
+            &format!("user:{}", larkup::sandbox::DEFAULT_USER),
+        )
+    }
+
+    /// Starts `larkup upload PATH` (writes paced at `write_qps`) and SIGKILLs it once the
+    /// server has accepted `parts` blocks (bounded by `within`): a crash mid-file, placed by
+    /// the call log rather than the clock.
+    pub async fn kill_after_parts(
+        &self,
+        write_qps: u32,
+        path: &str,
+        parts: usize,
+        within: Duration,
+    ) {
+        let mut child = self
+            .command()
+            .env("LARKUP_WRITE_QPS", write_qps.to_string())
+            .args(["upload", path])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("larkup starts");
+        self.until_accepted("upload_part", parts, within).await;
+        child.start_kill().expect("SIGKILL");
+        let _ = child.wait().await;
+    }
+}
+
+/// The user approving a device code on the sandbox's verification page (bounded: a hung
+/// page fails the test instead of hanging it).
+pub async fn open_verification_page(url: &str) {
+    let page = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+        .get(url)
+        .send()
+        .await
+        .expect("verification page");
+    assert!(page.status().is_success(), "{}", page.status());
+}
