@@ -2,8 +2,9 @@
 //! alone, plus the batch totals shared with the headless front end (`progress::Totals`).
 //! Rows are found by job id through an index and the unfinished ones are counted as they
 //! change, so filling and updating a 100,000-row queue costs time linear in its events. Rows
-//! are kept small (a rare failure boxed, one folder string shared by its files, room made once
-//! when the plan's size is known): the app holds one per file of a 100k-file batch.
+//! are kept small (a rare failure boxed, the path shared with the engine, one folder string
+//! shared by its files, a running row's timing kept beside them): the app holds one per file
+//! of a 100k-file batch.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, VecDeque};

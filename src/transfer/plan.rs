@@ -231,7 +231,7 @@ struct Walk<'a> {
     stopped: bool,
     /// Entries planned into each remote folder so far: two selected folders of one name
     /// merge into one remote folder, whose limit counts both.
-    children: HashMap<Vec<String>, usize>,
+    children: HashMap<Arc<[String]>, usize>,
     /// Names that several selected paths share: only under those can one file reach the same
     /// remote place twice (within one folder names are unique; `without_overlaps` removed
     /// paths inside other selected ones).
@@ -317,21 +317,17 @@ impl Walk<'_> {
         metadata: &Metadata,
         folder: &Arc<[String]>,
     ) -> Option<PlannedFile> {
-        let under_shared_name = match folder.first() {
-            Some(top) => self.shared_names.contains(top),
-            None => path
-                .file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| self.shared_names.contains(name)),
-        };
-        if metadata.is_file() && under_shared_name {
-            let name = path
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned());
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy())
+            .unwrap_or_default();
+        // The selected name it comes under: its folder's top, or its own for a selected file.
+        let top = folder.first().map_or(&*name, String::as_str);
+        if metadata.is_file() && self.shared_names.contains(top) {
             let place = (
                 file_identity(path, metadata),
                 folder.to_vec(),
-                name.unwrap_or_default(),
+                name.into_owned(),
             );
             if !self.places.insert(place) {
                 return None;
@@ -447,7 +443,7 @@ impl Walk<'_> {
                 subfolders.push((path, name, identity));
             }
         }
-        let planned = self.children.entry(rel_path.clone()).or_default();
+        let planned = self.children.entry(folder.clone()).or_default();
         *planned += files.len() + subfolders.len();
         let count = *planned;
         if count > MAX_CHILDREN {

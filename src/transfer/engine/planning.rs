@@ -27,8 +27,12 @@ const FOLDER_AHEAD: usize = 16;
 /// What the walk hands to the folder maker, in the walk's order.
 enum Walked {
     Folder(PlannedFolder),
-    /// One remote folder's files, already listed as rows under these ids.
-    Files(Vec<(JobId, PlannedFile)>),
+    /// One remote folder's files (`folder` below the destination), already listed as rows
+    /// under these ids.
+    Files {
+        folder: Arc<[String]>,
+        jobs: Vec<(JobId, PlannedFile)>,
+    },
 }
 
 /// Walks the selection, lists its files and problems as rows as it goes, prepares its remote
@@ -61,22 +65,22 @@ pub(super) async fn plan_selection(shared: Arc<Shared>, selection: Selection) ->
                 walked_tx.send(Walked::Folder(folder)).is_ok()
             }
             Found::Files(batch) => {
+                // One remote folder's files: its path is the same Arc in each.
+                let Some(folder) = batch.first().map(|file| file.folder.clone()) else {
+                    return true;
+                };
                 files += batch.len();
-                let folder: Arc<str> = batch
-                    .first()
-                    .map(|file| file.folder.join("/"))
-                    .unwrap_or_default()
-                    .into();
+                let shown: Arc<str> = folder.join("/").into();
                 let jobs = batch
                     .into_iter()
                     .map(|file| {
                         let id = walker.job_id();
                         bytes += file.size;
-                        walker.emit(file_queued(id, &file, folder.clone()));
+                        walker.emit(file_queued(id, &file, shown.clone()));
                         (id, file)
                     })
                     .collect();
-                walked_tx.send(Walked::Files(jobs)).is_ok()
+                walked_tx.send(Walked::Files { folder, jobs }).is_ok()
             }
         });
         walker.emit(Event::Planned {
@@ -99,16 +103,11 @@ pub(super) async fn plan_selection(shared: Arc<Shared>, selection: Selection) ->
                 let token = make_folder(&shared, &folder, &folder_tokens).await;
                 folder_tokens.insert(folder.rel_path, token);
             }
-            Walked::Files(jobs) => {
-                let parent = jobs.first().map_or_else(
-                    || Err(Failure::local("its folder was not planned")),
-                    |(_, file)| {
-                        folder_tokens
-                            .get(&file.folder)
-                            .cloned()
-                            .unwrap_or_else(|| Err(Failure::local("its folder was not planned")))
-                    },
-                );
+            Walked::Files { folder, jobs } => {
+                let parent = folder_tokens
+                    .get(&folder)
+                    .cloned()
+                    .unwrap_or_else(|| Err(Failure::local("its folder was not planned")));
                 release(&shared, jobs, parent, &destination);
             }
         }
