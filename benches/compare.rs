@@ -23,7 +23,7 @@ mod pty;
 const LARKUP: &str = env!("CARGO_BIN_EXE_larkup");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const MIB: u64 = 1 << 20;
-/// Feishu's write-family ceiling (feishu-api.md §0).
+/// Feishu's write-family ceiling (docs/feishu-api.md §0).
 const CEILING_QPS: f64 = 5.0;
 const WRITE_ENDPOINTS: [&str; 5] = [
     "upload_all",
@@ -32,7 +32,7 @@ const WRITE_ENDPOINTS: [&str; 5] = [
     "upload_finish",
     "create_folder",
 ];
-/// Refusals of a client that goes too fast (feishu-api.md §0, §3a).
+/// Refusals of a client that goes too fast (docs/feishu-api.md §0, §3a).
 const REFUSAL_CODES: [i64; 2] = [1061045, 99991400];
 const TUI_ROWS: u16 = 40;
 const TUI_COLS: u16 = 120;

@@ -1,10 +1,10 @@
 //! Secrets in the OS keyring: Secret Service on Linux, Keychain on macOS, Credential Manager on
 //! Windows. Service "larkup", one account per profile and kind. Access and refresh tokens are
 //! separate entries: each is 1–2 KB and may grow, and Windows caps one entry at 2560 bytes
-//! (feishu-api.md §11.11). Nothing here ever falls back to a plain file.
+//! (docs/feishu-api.md §11.11). Nothing here ever falls back to a plain file.
 //!
 //! On Linux with no Secret Service (a server reached over SSH) the kernel's keyring holds the
-//! entries instead (design.md "Keyring"): it lives in memory, so it keeps them across logouts
+//! entries instead (docs/architecture.md, "Keyring"): it lives in memory, so it keeps them across logouts
 //! for the persistent keyring's lifetime (3 days idle by default) but not across a reboot.
 
 use std::sync::OnceLock;

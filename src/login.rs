@@ -1,7 +1,7 @@
 //! Who larkup acts as: the token for a session (LARKUP_TOKEN, else the profile's keyring
 //! entries), refreshed ahead of expiry and once when the API says it expired.
 //!
-//! Refresh tokens are single-use (feishu-api.md §7a, §11.8): one refresh runs at a time in a
+//! Refresh tokens are single-use (docs/feishu-api.md §7a, §11.8): one refresh runs at a time in a
 //! process (others wait for its result), a file lock serialises processes, the keyring is read
 //! again under the lock (another process may have refreshed already), and the new pair is
 //! stored before it is used, so two larkup instances never burn the chain.
@@ -49,7 +49,7 @@ impl LoginError {
     /// escaped, so they cannot drive the terminal.
     pub fn describe(&self, lang: Lang) -> String {
         match self {
-            // larkup's own codes (feishu-api.md has no number for them): the message and hint.
+            // larkup's own codes (docs/feishu-api.md has no number for them): the message and hint.
             LoginError::Feishu(Error::Api(api)) if api.code < 0 => {
                 format!("{}\n{}", crate::sanitize::escape(&api.msg), api.hint(lang))
             }
@@ -105,7 +105,7 @@ async fn lock_file(path: PathBuf) -> Result<std::fs::File, LoginError> {
 }
 
 /// Feishu's token endpoint answers 20050 for a passing server error: the official clients
-/// retry it once (feishu-api.md §7a, §8).
+/// retry it once (docs/feishu-api.md §7a, §8).
 const TRANSIENT_REFRESH_CODE: i64 = 20050;
 
 impl RefreshState {
@@ -346,14 +346,14 @@ pub fn login_is_dead(err: &Error) -> bool {
         .is_some_and(|api| ErrorCatalog::global().ends_login(api.code))
 }
 
-/// The authorization code lives 5 minutes (feishu-api.md §7a); wait a little longer for the
+/// The authorization code lives 5 minutes (docs/feishu-api.md §7a); wait a little longer for the
 /// user to finish in the browser.
 pub const BROWSER_TIMEOUT: Duration = Duration::from_secs(6 * 60);
 /// The loopback port `larkup login` and the TUI listen on, so one redirect URL registered in
-/// the app's security settings serves both (feishu-api.md §7a: assume an exact match).
+/// the app's security settings serves both (docs/feishu-api.md §7a: assume an exact match).
 pub const REDIRECT_PORT: u16 = 53682;
 
-/// The browser flow (feishu-api.md §7a): PKCE (S256) and a random `state`, the redirect
+/// The browser flow (docs/feishu-api.md §7a): PKCE (S256) and a random `state`, the redirect
 /// answered on `listener` (bound by the caller, who knows how to explain a busy port), the
 /// code exchanged at the v2 token endpoint. `show` hears the authorize URL once.
 pub async fn browser_flow(
@@ -441,7 +441,7 @@ pub async fn browser_flow(
     Ok(auth.exchange_code(app, code, &redirect_uri, &pkce).await?)
 }
 
-/// The device flow (feishu-api.md §7c): `show` hears the user code and the link to open,
+/// The device flow (docs/feishu-api.md §7c): `show` hears the user code and the link to open,
 /// then the token endpoint is polled at the server's interval, slowing down when told, until
 /// the code is approved, denied or expired.
 pub async fn device_flow(
@@ -471,7 +471,7 @@ pub async fn device_flow(
             Ok(DevicePoll::SlowDown(next)) => interval = next,
             Ok(DevicePoll::Granted(tokens)) => return Ok(tokens),
             // A dropped connection or a gateway page is not an answer: keep polling, a little
-            // slower (feishu-api.md §7c).
+            // slower (docs/feishu-api.md §7c).
             Err(
                 err @ (Error::Transport { .. }
                 | Error::Unreachable { .. }

@@ -174,7 +174,7 @@ impl SessionOptions {
 /// What every Drive command needs: the client, and the language for hints.
 pub struct Session {
     pub drive: Drive,
-    /// The write family's pacer (feishu-api.md §0); the client under `drive` refreshes.
+    /// The write family's pacer (docs/feishu-api.md §0); the client under `drive` refreshes.
     pub pacer: Pacer,
     pub lang: Lang,
     /// The server's base URL: part of the journal's scope.
@@ -192,7 +192,7 @@ struct WhoAmI {
 impl Session {
     /// API host + identity: what the upload journal and the destination locks are keyed by,
     /// so a sandbox run never answers for Feishu, nor one login for another. With
-    /// LARKUP_TOKEN the token's user comes from user_info (feishu-api.md §7), else "token".
+    /// LARKUP_TOKEN the token's user comes from user_info (docs/feishu-api.md §7), else "token".
     pub async fn journal_scope(&self) -> String {
         let identity = match &self.identity {
             Some(identity) => identity.clone(),
@@ -219,7 +219,7 @@ impl Session {
         self.pacer.sibling(FEISHU_LIST_QPS)
     }
 
-    /// The folder to work in: the given token, or My Space's root (feishu-api.md §4a).
+    /// The folder to work in: the given token, or My Space's root (docs/feishu-api.md §4a).
     pub async fn folder_or_root(
         &self,
         folder: Option<&str>,

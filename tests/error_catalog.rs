@@ -62,7 +62,7 @@ fn retry_classes_follow_the_engine_rules() {
     for code in [1062507, 1061101, 20064, 20073] {
         assert_eq!(catalog.retry_class(code), RetryClass::Fail, "{code}");
     }
-    // feishu-api.md §8: only an unusable refresh token ends a login; a wrong app secret
+    // docs/feishu-api.md §8: only an unusable refresh token ends a login; a wrong app secret
     // (20002) or a transient token-endpoint error (20050) must not clear it.
     for code in [20026, 20037, 20064, 20073, 99991669] {
         assert!(catalog.ends_login(code), "{code}");

@@ -489,7 +489,7 @@ mod wire {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !listed(drive, folder, name).await {
             assert!(Instant::now() < deadline, "{name} never listed");
-            // Listing's own limit is 20/s (feishu-api.md §3a): poll well below it.
+            // Listing's own limit is 20/s (docs/feishu-api.md §3a): poll well below it.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

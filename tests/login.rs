@@ -1236,7 +1236,7 @@ async fn the_terminal_app_browses_makes_a_folder_and_uploads_across_token_expiri
 }
 
 /// Issue 12 #7: the device poll reads `error` first and ignores `code`; a gateway page or a
-/// dropped poll is not an answer, so polling goes on (feishu-api.md §7c).
+/// dropped poll is not an answer, so polling goes on (docs/feishu-api.md §7c).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_device_poll_survives_a_gateway_page_and_pending_codes() {
     use axum::http::StatusCode;

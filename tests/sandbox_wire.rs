@@ -1,4 +1,4 @@
-//! The sandbox answers as Feishu does (feishu-api.md §12), checked with raw HTTP rather than
+//! The sandbox answers as Feishu does (docs/feishu-api.md §12), checked with raw HTTP rather than
 //! larkup's own client, so a shared misunderstanding between the two cannot hide.
 
 use std::time::Duration;
@@ -148,7 +148,7 @@ async fn upload_all_accepts_any_field_order_part_framing_and_extra_fields() {
     let w = Wire::start(unthrottled()).await;
     let data = bytes(5000, 7);
     let root = w.sandbox.root_token();
-    // The Go SDK's order is random and names the part "unknown-file" (feishu-api.md §1).
+    // The Go SDK's order is random and names the part "unknown-file" (docs/feishu-api.md §1).
     let fields = [
         ("file", String::new()),
         ("size", data.len().to_string()),
@@ -177,7 +177,7 @@ async fn upload_all_accepts_any_field_order_part_framing_and_extra_fields() {
         assert_eq!(std::fs::read(stored).expect("readable"), data);
         assert_eq!(w.sandbox.inspect().files.len(), index + 1);
     }
-    // Same name twice: Feishu keeps both (feishu-api.md §6d).
+    // Same name twice: Feishu keeps both (docs/feishu-api.md §6d).
     let names: Vec<String> = w
         .sandbox
         .inspect()
@@ -231,7 +231,7 @@ async fn upload_all_validation_answers_feishus_codes() {
             .await;
         assert_eq!((answer.status, answer.code), (status, code), "{fields:?}");
     }
-    // JSON instead of multipart (feishu-api.md §1).
+    // JSON instead of multipart (docs/feishu-api.md §1).
     let answer = w
         .post_json(
             "drive/v1/files/upload_all",
@@ -384,7 +384,7 @@ async fn listing_pages_at_most_200_and_the_root_is_unpaged() {
             .to_string();
     }
     assert_eq!((seen, pages), (450, 3));
-    // No folder_token: the root, everything in one answer (feishu-api.md §3a).
+    // No folder_token: the root, everything in one answer (docs/feishu-api.md §3a).
     w.sandbox.seed_folder(&root, "second", 0);
     let answer = w.list(&[("page_size", "1")]).await;
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Feishu's official Python SDK (lark-oapi, pinned in tests/sdk/requirements.txt) uploads into
 //! the sandbox: a small file with upload_all and a 30 MiB file with prepare / part / finish.
 //! The sandbox must accept what the SDK sends (its field order, its part framing) and store
-//! exactly the source's bytes (issue 3, feishu-api.md §11.3, §12).
+//! exactly the source's bytes (issue 3, docs/feishu-api.md §11.3, §12).
 //!
 //! `.ci/run` builds the venv (target/sdk-venv) and sets LARKUP_SDK_PYTHON. Where neither is
 //! there, build.rs sets `larkup_no_sdk` and `cargo test` lists the test as ignored with the
@@ -33,7 +33,7 @@ fn sdk_python() -> String {
 async fn lark_oapi_uploads_small_and_chunked_files_byte_identical() {
     let python = sdk_python();
     // The script sends its parts back to back, as the SDK's own samples do; the throttle
-    // (feishu-api.md §0) is the engine's business, tested elsewhere, not the wire format's.
+    // (docs/feishu-api.md §0) is the engine's business, tested elsewhere, not the wire format's.
     let h = Harness::start(SandboxOptions {
         qps: 0,
         ..SandboxOptions::default()
@@ -74,7 +74,7 @@ async fn lark_oapi_uploads_small_and_chunked_files_byte_identical() {
         assert!(h.stored(token) == sent, "{key}: stored bytes differ");
     }
 
-    // The large file really went through the chunked path: 8 blocks of 4 MiB (feishu-api.md §2).
+    // The large file really went through the chunked path: 8 blocks of 4 MiB (docs/feishu-api.md §2).
     let inspection = h.sandbox.inspect();
     let parts = inspection
         .calls

@@ -50,7 +50,7 @@ fn stored_names(h: &Harness) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_75_file_batch_under_the_strict_throttle_is_never_refused() {
-    // The sandbox enforces Feishu's 5 QPS and no concurrency (feishu-api.md §0). 75 files are
+    // The sandbox enforces Feishu's 5 QPS and no concurrency (docs/feishu-api.md §0). 75 files are
     // 15 s of one-second windows at the real law: the suite's one long run at that pace.
     let h = Harness::start(SandboxOptions::default()).await;
     for index in 0..75 {

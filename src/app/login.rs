@@ -1,5 +1,5 @@
 //! The login screen's state: the app's ID and secret typed in place, then either the device
-//! flow's code to approve on any device while larkup polls (feishu-api.md §7c), or the browser
+//! flow's code to approve on any device while larkup polls (docs/feishu-api.md §7c), or the browser
 //! flow's authorization page with a loopback redirect (§7a).
 
 /// Which OAuth flow the screen runs; Tab switches.

@@ -1,4 +1,4 @@
-//! The TUI's state and its one place of change, `App::update` (design.md "One picture"):
+//! The TUI's state and its one place of change, `App::update` (docs/architecture.md, "The one picture"):
 //! input becomes an `Action`, `update` changes state and returns the `Effect`s the event loop
 //! should carry out; drawing (`ui`) only reads. Nothing here touches a terminal or the network.
 
@@ -298,7 +298,7 @@ impl App {
                 name,
                 result,
             } => {
-                // create_folder goes through the write family's pacer (feishu-api.md §5), so
+                // create_folder goes through the write family's pacer (docs/feishu-api.md §5), so
                 // its retries were told as the uploads' are.
                 self.end_notice(NoticeKind::RetryingUploads);
                 self.folder_created(parent, name, result)

@@ -82,7 +82,7 @@ impl App {
                 self.mode = Mode::Normal;
                 if self.queue.paused {
                     // Folder creation shares the uploads' write pacer (one write at a time,
-                    // feishu-api.md §5), which holds every new call while paused.
+                    // docs/feishu-api.md §5), which holds every new call while paused.
                     self.say(format!(
                         "folder {name} is created when uploads resume (p): writes are paused"
                     ));

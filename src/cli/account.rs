@@ -153,7 +153,7 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
         };
         profile.user_name = Some(user.name.clone());
         profile.tenant_key = Some(user.tenant_key);
-        // A pasted token has no refresh token and lasts about 2 h (feishu-api.md §7e).
+        // A pasted token has no refresh token and lasts about 2 h (docs/feishu-api.md §7e).
         profile.access_expires_at = None;
         login::save_user_login(&cli.profile, &keyring, &tokens, profile).await?;
         // Nothing to renew it with: an app secret of an earlier login would only linger.

@@ -345,7 +345,7 @@ async fn token_checks(report: &mut Report, cli: &Cli, base_url: &str) {
     scope_check(report, auth.profile.as_ref(), tenant);
 }
 
-/// The scopes the login recorded against those larkup needs (feishu-api.md §7e).
+/// The scopes the login recorded against those larkup needs (docs/feishu-api.md §7e).
 fn scope_check(report: &mut Report, profile: Option<&config::Profile>, tenant: bool) {
     if tenant {
         return report.skipped(

@@ -1,4 +1,4 @@
-//! The command line (design.md "Command line"): clap definitions and the headless commands.
+//! The command line: clap definitions and the headless commands.
 //!
 //! Settings resolve flag > environment > config.toml > default: clap reads the flag and its
 //! environment variable into an `Option`, `Resolved` fills what is still missing from the
@@ -220,20 +220,20 @@ pub fn command() -> clap::Command {
     command
 }
 
-/// "calls per second (feishu-api.md §0: 5)" → "calls per second (Feishu: 5)";
-/// "(Feishu: about 2 h, feishu-api.md §7a)" → "(Feishu: about 2 h)"; a bare "§7a" goes too.
+/// "calls per second (docs/feishu-api.md §0: 5)" → "calls per second (Feishu: 5)";
+/// "(Feishu: about 2 h, docs/feishu-api.md §7a)" → "(Feishu: about 2 h)"; a bare "§7a" goes too.
 fn user_help(help: &str) -> String {
     let mut out = String::with_capacity(help.len());
     let mut rest = help;
-    while let Some(at) = rest.find(['§']).or_else(|| rest.find("feishu-api.md")) {
+    while let Some(at) = rest.find(['§']).or_else(|| rest.find("docs/feishu-api.md")) {
         let (before, after) = rest.split_at(at);
         let before = before
-            .strip_suffix("feishu-api.md ")
+            .strip_suffix("docs/feishu-api.md ")
             .unwrap_or(before)
             .trim_end_matches([',', ' ']);
         out.push_str(before);
         let after = after
-            .trim_start_matches("feishu-api.md")
+            .trim_start_matches("docs/feishu-api.md")
             .trim_start_matches(' ');
         let after = after.trim_start_matches('§');
         let end = after
@@ -453,7 +453,7 @@ async fn run_command(cli: Cli) -> Outcome {
         }
     }
     if let Command::Mkdir { name, .. } = command {
-        // Drive's rule for folder names (feishu-api.md §5), said before Feishu's generic 1061002.
+        // Drive's rule for folder names (docs/feishu-api.md §5), said before Feishu's generic 1061002.
         if name.trim().is_empty() || name.len() > crate::transfer::plan::MAX_FOLDER_NAME_BYTES {
             eprintln!(
                 "larkup mkdir: a folder name is 1 to {} bytes and not only spaces; {name:?} is {} bytes",
@@ -597,12 +597,12 @@ mod tests {
     fn help_loses_the_internal_doc_references() {
         assert_eq!(
             user_help(
-                "Write-family calls per second (feishu-api.md §0: 5); 0 turns the throttle off."
+                "Write-family calls per second (docs/feishu-api.md §0: 5); 0 turns the throttle off."
             ),
             "Write-family calls per second (Feishu: 5); 0 turns the throttle off."
         );
         assert_eq!(
-            user_help("in seconds (Feishu: about 2 h, feishu-api.md §7a)."),
+            user_help("in seconds (Feishu: about 2 h, docs/feishu-api.md §7a)."),
             "in seconds (Feishu: about 2 h)."
         );
         assert_eq!(

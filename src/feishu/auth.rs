@@ -1,4 +1,4 @@
-//! Feishu's OAuth and token endpoints (feishu-api.md §7): authorization code with PKCE, the
+//! Feishu's OAuth and token endpoints (docs/feishu-api.md §7): authorization code with PKCE, the
 //! device authorization grant, refresh, tenant_access_token and user_info.
 //!
 //! The v2 token endpoint answers flat JSON (no `data` wrapper): `code`, `access_token`, … on
@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::client::{self, ApiError, Error, Result, Secret};
 
-/// Scopes an uploader needs as the user (feishu-api.md §7e): upload, create folders, list and
+/// Scopes an uploader needs as the user (docs/feishu-api.md §7e): upload, create folders, list and
 /// read metadata, plus `offline_access` for a refresh token. `drive:drive` is avoided on purpose:
 /// some tenants forbid it (larksuite/cli does the same).
 pub const USER_SCOPES: &[&str] = &[
@@ -25,7 +25,7 @@ pub const USER_SCOPES: &[&str] = &[
     "offline_access",
 ];
 
-/// What each needed scope is for, and the scopes that also grant it (feishu-api.md §7e).
+/// What each needed scope is for, and the scopes that also grant it (docs/feishu-api.md §7e).
 const SCOPE_NEEDS: &[(&str, &[&str], &str)] = &[
     (
         "drive:file:upload",
@@ -71,16 +71,16 @@ pub fn missing_scopes(granted: &str) -> Vec<(&'static str, &'static str)> {
 }
 
 /// After a network error or an answer that is not JSON, the device poll goes on this much
-/// slower (feishu-api.md §7c, as larksuite/cli does).
+/// slower (docs/feishu-api.md §7c, as larksuite/cli does).
 pub const POLL_BACKOFF_STEP: u64 = 1;
-/// Device-flow defaults when the server leaves them out (feishu-api.md §7c).
+/// Device-flow defaults when the server leaves them out (docs/feishu-api.md §7c).
 const DEFAULT_DEVICE_EXPIRES: u64 = 240;
 const DEFAULT_DEVICE_INTERVAL: u64 = 5;
-/// RFC 8628 `slow_down`: add 5 s, capped at 60 s (feishu-api.md §7c).
+/// RFC 8628 `slow_down`: add 5 s, capped at 60 s (docs/feishu-api.md §7c).
 const SLOW_DOWN_STEP: u64 = 5;
 pub const MAX_POLL_INTERVAL: u64 = 60;
 
-/// The two hosts a login talks to (feishu-api.md §9).
+/// The two hosts a login talks to (docs/feishu-api.md §9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hosts {
     /// API host: token endpoint, user_info, tenant token.
@@ -103,7 +103,7 @@ impl Hosts {
     }
 }
 
-/// The user's own app: Feishu requires `client_secret` in every grant (feishu-api.md §7a).
+/// The user's own app: Feishu requires `client_secret` in every grant (docs/feishu-api.md §7a).
 #[derive(Debug, Clone)]
 pub struct AppCredentials {
     pub id: String,
@@ -275,7 +275,7 @@ pub fn local_failure(code: i64, what: impl Into<String>) -> Error {
 }
 
 /// A refusal from the token endpoint: Feishu's numeric `code` (0 when absent) and the RFC
-/// 6749 / 8628 `error` name, which may both be present (feishu-api.md §7a, §7c).
+/// 6749 / 8628 `error` name, which may both be present (docs/feishu-api.md §7a, §7c).
 struct OAuthRefusal {
     status: StatusCode,
     code: i64,
@@ -356,7 +356,7 @@ impl Auth {
         Ok(Auth { http, hosts })
     }
 
-    /// The authorize page (feishu-api.md §7a).
+    /// The authorize page (docs/feishu-api.md §7a).
     pub fn authorize_url(
         &self,
         app_id: &str,
@@ -408,7 +408,7 @@ impl Auth {
             .ok_or_else(|| missing(&url, "access_token"))?;
         Ok(Ok(UserTokens {
             access: Secret::new(access),
-            // "Not fixed, read from the response" (feishu-api.md §7a); 2 h when absent.
+            // "Not fixed, read from the response" (docs/feishu-api.md §7a); 2 h when absent.
             access_expires_at: now + answer.expires_in.unwrap_or(7200),
             refresh: answer.refresh_token.map(Secret::new),
             refresh_expires_at: answer.refresh_token_expires_in.map(|secs| now + secs),
@@ -436,7 +436,7 @@ impl Auth {
         .map_err(OAuthRefusal::into_error)
     }
 
-    /// Refresh tokens are single-use: the answer carries the next one (feishu-api.md §7a).
+    /// Refresh tokens are single-use: the answer carries the next one (docs/feishu-api.md §7a).
     pub async fn refresh(
         &self,
         app: &AppCredentials,
@@ -452,7 +452,7 @@ impl Auth {
         .map_err(OAuthRefusal::into_error)
     }
 
-    /// Starts the device authorization grant (feishu-api.md §7c).
+    /// Starts the device authorization grant (docs/feishu-api.md §7c).
     pub async fn device_authorization(&self, app: &AppCredentials) -> Result<DeviceCode> {
         let url = format!("{}/oauth/v1/device_authorization", self.hosts.accounts);
         let scope = USER_SCOPES.join(" ");
@@ -506,7 +506,7 @@ impl Auth {
             ])
             .await?;
         // The `error` name decides, whatever `code` says beside it: Feishu puts a numeric code
-        // on pending answers too (feishu-api.md §7c; larksuite/cli reads `error` first).
+        // on pending answers too (docs/feishu-api.md §7c; larksuite/cli reads `error` first).
         let refusal = match answer {
             Ok(tokens) => return Ok(DevicePoll::Granted(tokens)),
             Err(refusal) => refusal,
@@ -533,7 +533,7 @@ impl Auth {
         }
     }
 
-    /// tenant_access_token for a self-built app (feishu-api.md §7d): (token, expiry Unix seconds).
+    /// tenant_access_token for a self-built app (docs/feishu-api.md §7d): (token, expiry Unix seconds).
     pub async fn tenant_token(&self, app: &AppCredentials) -> Result<(Secret, i64)> {
         let url = format!(
             "{}/open-apis/auth/v3/tenant_access_token/internal",
@@ -560,7 +560,7 @@ impl Auth {
         ))
     }
 
-    /// Who a user token belongs to (feishu-api.md §7e); also checks a pasted token works.
+    /// Who a user token belongs to (docs/feishu-api.md §7e); also checks a pasted token works.
     pub async fn user_info(&self, token: &Secret) -> Result<UserInfo> {
         let url = format!("{}/open-apis/authen/v1/user_info", self.hosts.open);
         let request = self.http.get(&url).bearer_auth(token.expose());

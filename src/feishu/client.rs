@@ -2,7 +2,7 @@
 //! and the `{code, msg, data}` envelope turned into `Result<T, Error>`.
 //!
 //! Success is decided by the JSON `code`, never by the HTTP status: Feishu sends error JSON with
-//! 200, 400, 403, 404, 429 and 500 alike (feishu-api.md §0 "HTTP status vs code").
+//! 200, 400, 403, 404, 429 and 500 alike (docs/feishu-api.md §0 "HTTP status vs code").
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -24,9 +24,9 @@ use super::errors::{ErrorCatalog, Lang, RetryClass};
 pub const FEISHU_BASE_URL: &str = "https://open.feishu.cn";
 pub const LARK_BASE_URL: &str = "https://open.larksuite.com";
 
-/// Response header carrying the request's log id for Feishu support (feishu-api.md §0).
+/// Response header carrying the request's log id for Feishu support (docs/feishu-api.md §0).
 const LOG_ID_HEADER: &str = "x-tt-logid";
-/// Seconds until the gateway's rate window resets, sent with 99991400 (feishu-api.md §8).
+/// Seconds until the gateway's rate window resets, sent with 99991400 (docs/feishu-api.md §8).
 const RATELIMIT_RESET_HEADER: &str = "x-ogw-ratelimit-reset";
 /// A server's "wait this long" is honoured up to here: a reset of 999999999 s must not park
 /// the program for decades (issue 12 #2).
@@ -34,7 +34,7 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// The largest answer larkup reads: a listing page of 200 entries is about 100 KB, so anything
 /// near this is not Feishu talking (issue 12 #2: a 4 GiB answer must not take 4 GB of memory).
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
-/// Codes that mean "this token no longer works" and are cured by a refresh (feishu-api.md §8:
+/// Codes that mean "this token no longer works" and are cured by a refresh (docs/feishu-api.md §8:
 /// 99991663 tenant token, 99991668 user token invalid, 99991677 user token expired).
 const REFRESH_CODES: [i64; 3] = [99991663, 99991668, 99991677];
 /// How many refreshes one call may set off: a retry that meets expiry again on a newer token
@@ -450,7 +450,7 @@ impl Credentials {
 }
 
 /// Whether an API answer asks for a new token. 99991668 with "not support" means the API does
-/// not take user tokens at all: refreshing cannot help (feishu-api.md §11.7).
+/// not take user tokens at all: refreshing cannot help (docs/feishu-api.md §11.7).
 pub fn wants_refresh(api: &ApiError) -> bool {
     REFRESH_CODES.contains(&api.code)
         && !(api.code == 99991668 && api.msg.to_ascii_lowercase().contains("not support"))

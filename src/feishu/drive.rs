@@ -1,5 +1,5 @@
 //! Feishu Drive calls: root meta, paged listing, create_folder, upload_all and the chunked
-//! upload_prepare / upload_part / upload_finish (feishu-api.md §1–§5).
+//! upload_prepare / upload_part / upload_finish (docs/feishu-api.md §1–§5).
 
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
@@ -11,14 +11,14 @@ use tokio_util::io::ReaderStream;
 use super::client::{BodyProgress, Client, Error, Result};
 
 /// upload_all takes files of 1 B … 20 971 520 B; larger ones go through prepare/part/finish
-/// (feishu-api.md §1 "Limits", §10).
+/// (docs/feishu-api.md §1 "Limits", §10).
 pub const UPLOAD_ALL_MAX_BYTES: u64 = 20_971_520;
-/// Listing's page_size maximum; more answers 1064001 (feishu-api.md §3a).
+/// Listing's page_size maximum; more answers 1064001 (docs/feishu-api.md §3a).
 pub const LIST_PAGE_SIZE: u32 = 200;
-/// More pages than a Drive can hold (400 000 nodes at 200 a page, feishu-api.md §0) means a
+/// More pages than a Drive can hold (400 000 nodes at 200 a page, docs/feishu-api.md §0) means a
 /// server that pages forever (issue 12 #2).
 pub const MAX_LIST_PAGES: usize = 2_000;
-/// The only documented `parent_type` for Drive folders (feishu-api.md §1).
+/// The only documented `parent_type` for Drive folders (docs/feishu-api.md §1).
 const PARENT_TYPE_EXPLORER: &str = "explorer";
 
 /// Drive calls on top of a `Client`.
@@ -27,7 +27,7 @@ pub struct Drive {
     client: Client,
 }
 
-/// One node in a folder listing (feishu-api.md §3a `files[]`).
+/// One node in a folder listing (docs/feishu-api.md §3a `files[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriveEntry {
     pub token: String,
@@ -75,7 +75,7 @@ pub struct CreatedFolder {
     pub url: String,
 }
 
-/// What upload_prepare returns: the server's plan, followed exactly (feishu-api.md §2a, §2c).
+/// What upload_prepare returns: the server's plan, followed exactly (docs/feishu-api.md §2a, §2c).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadPlan {
     pub upload_id: String,
@@ -119,7 +119,7 @@ struct FileTokenData {
 #[derive(Deserialize)]
 struct Empty {}
 
-/// Feishu's `checksum` field: Adler-32 as an unsigned decimal string (feishu-api.md §1).
+/// Feishu's `checksum` field: Adler-32 as an unsigned decimal string (docs/feishu-api.md §1).
 pub fn checksum_field(adler32: u32) -> String {
     adler32.to_string()
 }
@@ -133,14 +133,14 @@ impl Drive {
         &self.client
     }
 
-    /// GET drive/explorer/v2/root_folder/meta (feishu-api.md §4a).
+    /// GET drive/explorer/v2/root_folder/meta (docs/feishu-api.md §4a).
     pub async fn root_folder(&self) -> Result<RootFolder> {
         self.client
             .call(self.client.get("drive/explorer/v2/root_folder/meta"))
             .await
     }
 
-    /// One page of GET drive/v1/files (feishu-api.md §3a). Note the asymmetry: the request
+    /// One page of GET drive/v1/files (docs/feishu-api.md §3a). Note the asymmetry: the request
     /// takes `page_token`, the response gives `next_page_token`.
     pub async fn list_page(
         &self,
@@ -190,7 +190,7 @@ impl Drive {
         })
     }
 
-    /// POST drive/v1/files/create_folder; `""` is the caller's root (feishu-api.md §5).
+    /// POST drive/v1/files/create_folder; `""` is the caller's root (docs/feishu-api.md §5).
     pub async fn create_folder(&self, parent_token: &str, name: &str) -> Result<CreatedFolder> {
         let body = json!({ "name": name, "folder_token": parent_token });
         self.client
@@ -198,7 +198,7 @@ impl Drive {
             .await
     }
 
-    /// POST drive/v1/files/upload_all, the file streamed from disk (feishu-api.md §1).
+    /// POST drive/v1/files/upload_all, the file streamed from disk (docs/feishu-api.md §1).
     /// Metadata parts go before the bytes, as the doc's example and the Python SDK do.
     pub async fn upload_all(
         &self,
@@ -239,7 +239,7 @@ impl Drive {
         Ok(data.file_token)
     }
 
-    /// POST drive/v1/files/upload_prepare (feishu-api.md §2a).
+    /// POST drive/v1/files/upload_prepare (docs/feishu-api.md §2a).
     pub async fn upload_prepare(
         &self,
         parent_token: &str,
@@ -264,7 +264,7 @@ impl Drive {
         Ok(plan)
     }
 
-    /// POST drive/v1/files/upload_part: one block, seq from 0 (feishu-api.md §2b).
+    /// POST drive/v1/files/upload_part: one block, seq from 0 (docs/feishu-api.md §2b).
     pub async fn upload_part(
         &self,
         upload_id: &str,
@@ -296,7 +296,7 @@ impl Drive {
         Ok(())
     }
 
-    /// POST drive/v1/files/upload_finish (feishu-api.md §2c).
+    /// POST drive/v1/files/upload_finish (docs/feishu-api.md §2c).
     pub async fn upload_finish(&self, upload_id: &str, block_num: u64) -> Result<String> {
         let body = json!({ "upload_id": upload_id, "block_num": block_num });
         let data: FileTokenData = self

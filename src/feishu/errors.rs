@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 const CATALOG_TOML: &str = include_str!("../../assets/error_codes.toml");
 
-/// What the engine does when a call fails with a code (design.md "Engine rules").
+/// What the engine does when a call fails with a code (docs/architecture.md, "Rules the structure keeps").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RetryClass {
@@ -61,15 +61,15 @@ pub struct ErrorInfo {
     pub retry: RetryClass,
     pub hint_zh: String,
     pub hint_en: String,
-    /// The refresh chain is over (feishu-api.md §8: 20026/20037/20064/20073): the stored
+    /// The refresh chain is over (docs/feishu-api.md §8: 20026/20037/20064/20073): the stored
     /// tokens are dead and only a new login helps.
     #[serde(default)]
     pub ends_login: bool,
     /// The server may have acted although it answered this code (1061001 "internal error,
-    /// including timeouts", feishu-api.md §12): look before sending a creating call again.
+    /// including timeouts", docs/feishu-api.md §12): look before sending a creating call again.
     #[serde(default)]
     pub outcome_unknown: bool,
-    /// Endpoints that answer this code with another HTTP status (feishu-api.md §0: the tables
+    /// Endpoints that answer this code with another HTTP status (docs/feishu-api.md §0: the tables
     /// disagree, e.g. 1061045 is 200 on upload_all but 400 on create_folder).
     #[serde(default)]
     pub http_on: HashMap<String, u16>,

@@ -1,4 +1,4 @@
-//! Drive endpoints as feishu-api.md §1–§5 and §12 describe them: root and folder meta, paged
+//! Drive endpoints as docs/feishu-api.md §1–§5 and §12 describe them: root and folder meta, paged
 //! listing, create_folder, upload_all and prepare / part / finish, with Feishu's validation.
 
 use std::collections::HashMap;
@@ -19,11 +19,11 @@ use super::state::{new_upload_id, now_ms, NodeKind, Upload, BLOCK_SIZE, MAX_CHIL
 
 type Ctx = AxState<Arc<Shared>>;
 
-/// upload_all's ceiling (feishu-api.md §1).
+/// upload_all's ceiling (docs/feishu-api.md §1).
 const UPLOAD_ALL_MAX: u64 = 20_971_520;
 const MAX_FILE_NAME_CHARS: usize = 250;
 const MAX_FOLDER_NAME_BYTES: usize = 256;
-/// Listing page sizes (feishu-api.md §3a).
+/// Listing page sizes (docs/feishu-api.md §3a).
 const DEFAULT_PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: usize = 200;
 
@@ -75,7 +75,7 @@ pub async fn folder_meta(
         Err(response) => return response,
     };
     let reply = match shared.state().folder(&folder) {
-        // The meta API answers in camelCase (feishu-api.md §4b).
+        // The meta API answers in camelCase (docs/feishu-api.md §4b).
         Some(node) => ok(json!({
             "id": format!("{}", node.seq),
             "name": node.name,
@@ -190,7 +190,7 @@ pub async fn create_folder(
     let Some(parent) = body["folder_token"].as_str() else {
         return shared.answer(&call, fail(1061002, "create_folder"));
     };
-    // Names are 1–256 bytes, not characters (feishu-api.md §5).
+    // Names are 1–256 bytes, not characters (docs/feishu-api.md §5).
     if name.is_empty() || name.len() > MAX_FOLDER_NAME_BYTES {
         return shared.answer(&call, fail(1061002, "create_folder"));
     }
@@ -202,7 +202,7 @@ pub async fn create_folder(
     } else {
         parent.to_string()
     };
-    // create_folder lists 1061003 "not found" for a bad parent (feishu-api.md §5); 1061044 is
+    // create_folder lists 1061003 "not found" for a bad parent (docs/feishu-api.md §5); 1061044 is
     // the upload endpoints' word for it.
     if shared.state().folder(&parent).is_none() {
         return shared.answer(&call, fail(1061003, "create_folder"));
@@ -411,7 +411,7 @@ async fn read_form(
     Ok(form)
 }
 
-/// `size` as Feishu reads it: digits only, no trailing space (feishu-api.md §1).
+/// `size` as Feishu reads it: digits only, no trailing space (docs/feishu-api.md §1).
 fn parse_size(text: Option<&String>) -> Option<u64> {
     let text = text?;
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -459,7 +459,7 @@ fn upload_target_error(shared: &Shared, call: &Call, name: &str, parent: &str) -
 }
 
 fn resolve_parent(shared: &Shared, call: &Call, parent: &str) -> String {
-    // larksuite/cli sends "" for the caller's root (feishu-api.md §1).
+    // larksuite/cli sends "" for the caller's root (docs/feishu-api.md §1).
     if parent.is_empty() {
         shared.state().root_of(&call.user)
     } else {
@@ -467,7 +467,7 @@ fn resolve_parent(shared: &Shared, call: &Call, parent: &str) -> String {
     }
 }
 
-/// Feishu's gateway buffers a whole request before its backend answers (feishu-api.md §12), so
+/// Feishu's gateway buffers a whole request before its backend answers (docs/feishu-api.md §12), so
 /// a refusal (expired token, throttle) reaches the client only after its body was sent.
 async fn after_the_body(request: Request, response: Response) -> Response {
     use futures_util::StreamExt;
@@ -580,7 +580,7 @@ fn prepare_reply(shared: &Shared, call: &Call, body: &[u8]) -> Reply {
         return fail(1061002, "upload_prepare");
     };
     let name = body["file_name"].as_str().unwrap_or_default().to_string();
-    // Prepare wants the key present; "" is the root (feishu-api.md §2a).
+    // Prepare wants the key present; "" is the root (docs/feishu-api.md §2a).
     let (Some(parent), Some("explorer"), Some(size)) = (
         body["parent_node"].as_str(),
         body["parent_type"].as_str(),
@@ -680,7 +680,7 @@ async fn store_part(shared: &Shared, call: &Call, form: Form) -> Result<(), i64>
     else {
         return Err(1061001);
     };
-    // Every block is block_size bytes except the last (feishu-api.md §2b).
+    // Every block is block_size bytes except the last (docs/feishu-api.md §2b).
     let expected = BLOCK_SIZE.min(upload.size - seq * BLOCK_SIZE);
     if received != size || size != expected {
         return Err(1062009);
@@ -770,7 +770,7 @@ async fn finish_upload(shared: &Shared, call: &Call, body: &Value) -> Result<Str
     if (0..upload.block_num).any(|seq| !upload.blocks.contains_key(&seq)) {
         return Err(1062010);
     }
-    // Node limits are enforced at finish too (feishu-api.md §2c).
+    // Node limits are enforced at finish too (docs/feishu-api.md §2c).
     if shared.state().folder(&upload.parent).is_none() {
         return Err(1061044);
     }

@@ -48,7 +48,7 @@ pub struct Call {
     _in_flight: Option<InFlight>,
 }
 
-/// Held while a write call is processed: Feishu allows no concurrent calls (feishu-api.md §0).
+/// Held while a write call is processed: Feishu allows no concurrent calls (docs/feishu-api.md §0).
 struct InFlight(Arc<Shared>);
 
 impl Drop for InFlight {
@@ -122,7 +122,7 @@ pub fn with_log_id(mut response: Response) -> Response {
     response
 }
 
-/// Feishu's gateway limiter answer (feishu-api.md §8): HTTP 429, 99991400, reset headers.
+/// Feishu's gateway limiter answer (docs/feishu-api.md §8): HTTP 429, 99991400, reset headers.
 fn rate_limited(limit: u32) -> Reply {
     let mut response = (
         StatusCode::TOO_MANY_REQUESTS,
@@ -218,7 +218,7 @@ impl Shared {
     }
 
     /// Everything before a call acts. `write` calls are the upload family and create_folder,
-    /// throttled together at `--qps` with no concurrency (feishu-api.md §0); other calls meet
+    /// throttled together at `--qps` with no concurrency (docs/feishu-api.md §0); other calls meet
     /// the gateway's generic limiter.
     pub async fn admit(
         self: &Arc<Self>,

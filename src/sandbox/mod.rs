@@ -1,4 +1,4 @@
-//! A Feishu-compatible Drive server on 127.0.0.1 (feishu-api.md §12): used by the tests, by
+//! A Feishu-compatible Drive server on 127.0.0.1 (docs/feishu-api.md §12): used by the tests, by
 //! `larkup sandbox` and by the demo. File bytes go to disk; the rest lives in memory.
 
 pub mod demo;
@@ -60,7 +60,7 @@ pub struct SandboxOptions {
     #[arg(long, default_value_t = 2500, value_name = "MS")]
     pub commit_delay_ms: u64,
     /// New nodes show in listings this long after their answer (Drive's listing lags its
-    /// writes: feishu-api.md §6b 1065200, §12).
+    /// writes: docs/feishu-api.md §6b 1065200, §12).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub listing_lag_ms: u64,
     /// Probability that a create call stores the node, then answers 1061001.
@@ -74,23 +74,23 @@ pub struct SandboxOptions {
     /// e.g. --fail-name '*.iso=1061101'.
     #[arg(long, value_name = "GLOB=CODE")]
     pub fail_name: Vec<String>,
-    /// Write-family calls per second (feishu-api.md §0: 5); 0 turns the throttle off.
+    /// Write-family calls per second (docs/feishu-api.md §0: 5); 0 turns the throttle off.
     #[arg(long, default_value_t = 5)]
     pub qps: u32,
     /// Listing and metadata calls per second before HTTP 429 / 99991400; 0 = unlimited.
     #[arg(long, default_value_t = 20)]
     pub list_qps: u32,
     /// Lifetime of access tokens (the printed one and those OAuth issues), in seconds
-    /// (Feishu: about 2 h, feishu-api.md §7a).
+    /// (Feishu: about 2 h, docs/feishu-api.md §7a).
     #[arg(long, default_value_t = 7200, value_name = "SECS")]
     pub token_ttl: i64,
-    /// Lifetime of refresh tokens, in seconds (Feishu's example: 7 days, feishu-api.md §7a).
+    /// Lifetime of refresh tokens, in seconds (Feishu's example: 7 days, docs/feishu-api.md §7a).
     #[arg(long, default_value_t = 604_800, value_name = "SECS")]
     pub refresh_ttl: i64,
     /// How long an access token keeps working after its refresh (Feishu: 1 minute, §7a).
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub refresh_grace: i64,
-    /// Lifetime of a device code, in seconds (clients default to 240, feishu-api.md §7c).
+    /// Lifetime of a device code, in seconds (clients default to 240, docs/feishu-api.md §7c).
     #[arg(long, default_value_t = 240, value_name = "SECS")]
     pub device_ttl: i64,
     /// The device flow's polling interval, in seconds (clients default to 5, §7c).
@@ -202,7 +202,7 @@ fn router(shared: Arc<Shared>) -> Router {
             "/open-apis/drive/v1/files/upload_finish",
             post(drive::upload_finish),
         )
-        // OAuth (feishu-api.md §7): the accounts host's pages live here too, since
+        // OAuth (docs/feishu-api.md §7): the accounts host's pages live here too, since
         // `Hosts::for_base_url` sends both hosts to a non-Feishu base URL.
         .route("/open-apis/authen/v1/authorize", get(oauth::authorize))
         .route("/open-apis/authen/v2/oauth/token", post(oauth::token))

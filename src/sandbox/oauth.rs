@@ -1,4 +1,4 @@
-//! Feishu's OAuth side as feishu-api.md §7 and §12 describe it, so every login flow runs
+//! Feishu's OAuth side as docs/feishu-api.md §7 and §12 describe it, so every login flow runs
 //! offline: the authorize page (auto-approves), the v2 token endpoint (authorization_code with
 //! PKCE, rotating single-use refresh tokens, the device_code grant), device authorization with
 //! a verification page, tenant_access_token/internal and user_info. Tokens it issues go into
@@ -24,15 +24,15 @@ use crate::feishu::ErrorCatalog;
 
 type Ctx = AxState<Arc<Shared>>;
 
-/// An authorization code lives 5 minutes (feishu-api.md §7a).
+/// An authorization code lives 5 minutes (docs/feishu-api.md §7a).
 const CODE_TTL_MS: i64 = 5 * 60 * 1000;
-/// A tenant token is reissued only when less than 30 minutes remain (feishu-api.md §7d).
+/// A tenant token is reissued only when less than 30 minutes remain (docs/feishu-api.md §7d).
 const TENANT_REISSUE_MS: i64 = 30 * 60 * 1000;
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// Where the device flow's verification page lives on the sandbox.
 pub const VERIFY_PATH: &str = "/oauth/v1/device/verify";
 
-/// The sandbox user's profile, as user_info reports it (feishu-api.md §7e).
+/// The sandbox user's profile, as user_info reports it (docs/feishu-api.md §7e).
 pub const USER_NAME: &str = "Sandbox User";
 pub const TENANT_KEY: &str = "sandbox_tenant";
 
@@ -123,7 +123,7 @@ impl Default for OAuthState {
     }
 }
 
-/// A token-endpoint failure: flat `{code, error, error_description}` (feishu-api.md §7a) with
+/// A token-endpoint failure: flat `{code, error, error_description}` (docs/feishu-api.md §7a) with
 /// the catalog's HTTP status for the code.
 fn token_fail(code: i64, error: &str) -> Response {
     let (status, description) = match ErrorCatalog::global().get(code) {
@@ -136,7 +136,7 @@ fn token_fail(code: i64, error: &str) -> Response {
 }
 
 /// An RFC 8628 device-grant answer, HTTP 400, with a numeric `code` beside the `error` name
-/// as Feishu's v2 token endpoint sends on every failure (feishu-api.md §7c): clients must key
+/// as Feishu's v2 token endpoint sends on every failure (docs/feishu-api.md §7c): clients must key
 /// on `error`. Feishu's numbers for these are not documented; these are the sandbox's own,
 /// outside the catalog's range so nothing can mistake them for a known code.
 fn device_error(error: &str, description: &str) -> Response {
@@ -176,7 +176,7 @@ fn page(status: StatusCode, text: &str) -> Response {
 }
 
 /// `redirect_uri` with `params` added to its query; a `#fragment` goes after the query
-/// (feishu-api.md §7a).
+/// (docs/feishu-api.md §7a).
 fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
     let (base, fragment) = match redirect_uri.split_once('#') {
         Some((base, fragment)) => (base, Some(fragment)),
@@ -230,7 +230,7 @@ pub async fn authorize(
                 .unwrap_or_else(|| "plain".to_string());
             (challenge.clone(), method)
         });
-    // Code charset [A-Za-z0-9-_], at least 64 characters reserved (feishu-api.md §7a).
+    // Code charset [A-Za-z0-9-_], at least 64 characters reserved (docs/feishu-api.md §7a).
     let code = random_token("", 64);
     state.oauth.codes.insert(
         code.clone(),
@@ -291,7 +291,7 @@ fn check_client(state: &State, id: &str, secret: &str) -> Result<(), i64> {
     Ok(())
 }
 
-/// The body as string fields, JSON or form-encoded alike (feishu-api.md §7a: both accepted).
+/// The body as string fields, JSON or form-encoded alike (docs/feishu-api.md §7a: both accepted).
 async fn fields_of(request: Request) -> Option<HashMap<String, String>> {
     let is_json = request
         .headers()
@@ -322,7 +322,7 @@ async fn fields_of(request: Request) -> Option<HashMap<String, String>> {
 }
 
 /// Issues an access token for the sandbox user, and a refresh token on `chain` when the
-/// scope asks for `offline_access`; answers the flat success body (feishu-api.md §7a).
+/// scope asks for `offline_access`; answers the flat success body (docs/feishu-api.md §7a).
 fn grant_tokens(
     shared: &Shared,
     state: &mut State,
@@ -420,7 +420,7 @@ fn answer_token(
             if grant.used {
                 return fail(20065, "invalid_grant");
             }
-            // Single use, whatever comes next (feishu-api.md §7a).
+            // Single use, whatever comes next (docs/feishu-api.md §7a).
             grant.used = true;
             if grant.expires_ms <= now_ms() {
                 return fail(20004, "invalid_grant");
@@ -462,7 +462,7 @@ fn answer_token(
             }
             if grant.used {
                 // A replayed refresh token may be stolen: the whole chain dies, as rotation
-                // schemes do; the caller learns it was already used (feishu-api.md §11.8).
+                // schemes do; the caller learns it was already used (docs/feishu-api.md §11.8).
                 let chain = grant.chain;
                 state.oauth.burnt_chains.push(chain);
                 return fail(20073, "invalid_grant");
@@ -478,7 +478,7 @@ fn answer_token(
             if let Some(grant) = state.oauth.refresh.get_mut(&presented) {
                 grant.used = true;
             }
-            // The old access token keeps working for a minute (feishu-api.md §7a).
+            // The old access token keeps working for a minute (docs/feishu-api.md §7a).
             let grace_end = now_ms() + shared.options.refresh_grace * 1000;
             if let Some(info) = state.tokens.get_mut(&old_access) {
                 info.expires_ms = info.expires_ms.min(grace_end);
@@ -529,7 +529,7 @@ fn answer_token(
     }
 }
 
-/// `POST /oauth/v1/device_authorization`: form body, Basic auth (feishu-api.md §7c).
+/// `POST /oauth/v1/device_authorization`: form body, Basic auth (docs/feishu-api.md §7c).
 pub async fn device_authorization(AxState(shared): Ctx, request: Request) -> Response {
     let headers = request.headers().clone();
     let Some(fields) = fields_of(request).await else {
@@ -611,14 +611,14 @@ pub async fn verify(
     }
 }
 
-/// `POST /open-apis/auth/v3/tenant_access_token/internal`: flat body (feishu-api.md §7d).
+/// `POST /open-apis/auth/v3/tenant_access_token/internal`: flat body (docs/feishu-api.md §7d).
 pub async fn tenant_token(AxState(shared): Ctx, request: Request) -> Response {
     let fields = fields_of(request).await.unwrap_or_default();
     let mut state = shared.state();
     let id_ok = fields.get("app_id") == Some(&state.oauth.app_id);
     let secret_ok = fields.get("app_secret") == Some(&state.oauth.app_secret);
     if !(id_ok && secret_ok) {
-        // Wrong id or secret: 10003 with HTTP 200 (feishu-api.md §7d).
+        // Wrong id or secret: 10003 with HTTP 200 (docs/feishu-api.md §7d).
         let info = ErrorCatalog::global().get(10003);
         let status = info.map_or(200, |info| info.http_status_on("tenant_token"));
         let msg = info.map_or("invalid param".to_string(), |info| info.message.clone());
@@ -662,7 +662,7 @@ pub async fn tenant_token(AxState(shared): Ctx, request: Request) -> Response {
     with_log_id((StatusCode::OK, Json(body)).into_response())
 }
 
-/// `GET /open-apis/authen/v1/user_info` (feishu-api.md §7e): user tokens only.
+/// `GET /open-apis/authen/v1/user_info` (docs/feishu-api.md §7e): user tokens only.
 pub async fn user_info(
     AxState(shared): Ctx,
     Extension(kill): Extension<ConnectionKill>,
@@ -830,7 +830,7 @@ mod tests {
             .expect("token");
         let body: Value = json.json().await.expect("json");
         assert_eq!(body["code"], 0, "{body}");
-        assert!(body.get("data").is_none(), "flat body (feishu-api.md §7a)");
+        assert!(body.get("data").is_none(), "flat body (docs/feishu-api.md §7a)");
         for field in ["access_token", "refresh_token", "scope", "token_type"] {
             assert!(body[field].is_string(), "{field} in {body}");
         }

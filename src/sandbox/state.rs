@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-/// Feishu's structural limits (feishu-api.md §0, §10).
+/// Feishu's structural limits (docs/feishu-api.md §0, §10).
 pub const MAX_CHILDREN: usize = 1500;
 pub const MAX_DEPTH: usize = 15;
-/// Chunked uploads always split at 4 MiB (feishu-api.md §2).
+/// Chunked uploads always split at 4 MiB (docs/feishu-api.md §2).
 pub const BLOCK_SIZE: u64 = 4_194_304;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,7 +319,7 @@ impl State {
     }
 }
 
-/// A numeric-looking upload id, as Feishu's (feishu-api.md §2a).
+/// A numeric-looking upload id, as Feishu's (docs/feishu-api.md §2a).
 pub fn new_upload_id() -> String {
     let mut rng = rand::rng();
     format!("7{:018}", rng.random_range(0..1_000_000_000_000_000_000u64))

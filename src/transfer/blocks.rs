@@ -1,5 +1,5 @@
 //! Reading files for upload: whole-file Adler-32 for upload_all, and the blocks of a chunked
-//! upload, each with its own Adler-32 (feishu-api.md §1, §2b). Files are never read whole into
+//! upload, each with its own Adler-32 (docs/feishu-api.md §1, §2b). Files are never read whole into
 //! memory: a chunked upload holds the block in flight plus the one being prefetched.
 
 use std::fs::File;

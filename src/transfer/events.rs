@@ -13,7 +13,7 @@ use crate::feishu::{Error, ErrorCatalog, Lang};
 pub type JobId = u64;
 
 /// What to do when the destination already holds a file of the same name: Feishu would keep
-/// both (feishu-api.md §6d), so the choice is the client's.
+/// both (docs/feishu-api.md §6d), so the choice is the client's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConflictPolicy {

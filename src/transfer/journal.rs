@@ -48,7 +48,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 
 use crate::feishu::UploadPlan;
 
-/// An upload id and its progress live 24 h (feishu-api.md §2); resume only well inside that.
+/// An upload id and its progress live 24 h (docs/feishu-api.md §2); resume only well inside that.
 const RESUME_WINDOW_MS: i64 = 23 * 3600 * 1000;
 /// Two larkup processes may share the journal; wait for each other's writes.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

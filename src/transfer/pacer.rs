@@ -1,5 +1,5 @@
 //! The pacer: the one place that owns Feishu's rate law and the retry law for the upload family
-//! and create_folder (feishu-api.md §0 "Write-API throttle": 5 QPS and no concurrent calls;
+//! and create_folder (docs/feishu-api.md §0 "Write-API throttle": 5 QPS and no concurrent calls;
 //! excess answers 1061045). Every job's calls go through one shared `Pacer`.
 //!
 //! Pacing rule: a call starts only when (a) no other paced call is in flight and (b) it is at
@@ -19,9 +19,9 @@ use tokio::time::Instant;
 
 use crate::feishu::{Error, RetryClass};
 
-/// Feishu's write-family ceiling (feishu-api.md §0).
+/// Feishu's write-family ceiling (docs/feishu-api.md §0).
 pub const FEISHU_WRITE_QPS: u32 = 5;
-/// Listing's rate (feishu-api.md §3a: 20/s).
+/// Listing's rate (docs/feishu-api.md §3a: 20/s).
 pub const FEISHU_LIST_QPS: u32 = 20;
 /// Slack for timer granularity between our clock and the server's.
 const WINDOW_MARGIN: Duration = Duration::from_millis(5);
@@ -36,7 +36,7 @@ pub enum Idempotence {
     CreatesSomething,
 }
 
-/// Code 1061001 is "internal error / timeout" (feishu-api.md §1 error table): on a call that
+/// Code 1061001 is "internal error / timeout" (docs/feishu-api.md §1 error table): on a call that
 /// creates something the server may have stored it before failing.
 const INTERNAL_ERROR: i64 = 1061001;
 
@@ -385,7 +385,7 @@ mod tests {
         let result = pacer
             .call(Idempotence::Safe, || async {
                 match attempts.fetch_add(1, Ordering::SeqCst) {
-                    // feishu-api.md §8: wait x-ogw-ratelimit-reset seconds, then retry.
+                    // docs/feishu-api.md §8: wait x-ogw-ratelimit-reset seconds, then retry.
                     0 => Err(Error::Api(ApiError {
                         code: 99991400,
                         msg: "request trigger frequency limit".into(),

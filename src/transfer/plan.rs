@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use super::exclude::Exclude;
 
-/// `file_name` is at most 250 characters (feishu-api.md §1).
+/// `file_name` is at most 250 characters (docs/feishu-api.md §1).
 pub const MAX_FILE_NAME_CHARS: usize = 250;
-/// Folder names are 1–256 bytes, not characters (feishu-api.md §5).
+/// Folder names are 1–256 bytes, not characters (docs/feishu-api.md §5).
 pub const MAX_FOLDER_NAME_BYTES: usize = 256;
-/// Direct children of one folder (feishu-api.md §0, §10 → 1062507).
+/// Direct children of one folder (docs/feishu-api.md §0, §10 → 1062507).
 pub const MAX_CHILDREN: usize = 1500;
-/// Folder depth (feishu-api.md §0, §10 → 1062506).
+/// Folder depth (docs/feishu-api.md §0, §10 → 1062506).
 pub const MAX_DEPTH: usize = 15;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use super::pacer::{outcome_unknown, Idempotence, Pacer};
 use crate::feishu::{Drive, DriveEntry, Error, Lang};
 
 /// Looks into the folder after an unknown outcome, in units of the base (1 s): immediately,
-/// then 1, 2, 4 and 8 later — Drive's listing can lag its writes (feishu-api.md §6b 1065200
+/// then 1, 2, 4 and 8 later — Drive's listing can lag its writes (docs/feishu-api.md §6b 1065200
 /// "主从延迟", §12), and a gateway may still commit a request whose answer was lost.
 const STEPS: [u64; 5] = [0, 1, 2, 4, 8];
 /// Hidden: the base in milliseconds, so tests take seconds (loopback servers only).

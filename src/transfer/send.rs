@@ -1,5 +1,5 @@
 //! Sending one local file to a Drive folder: upload_all up to 20 MiB, prepare / part / finish
-//! above (feishu-api.md §1, §2), every call through the shared pacer.
+//! above (docs/feishu-api.md §1, §2), every call through the shared pacer.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -142,7 +142,7 @@ async fn send_chunked(
     let mut blocks = BlockStream::new(open(source)?, plan.clone(), source.size, progress.next_seq);
     while let Some(block) = blocks.next().await {
         let block = block.map_err(|err| local_error(&source.path, err))?;
-        // A block is safe to send again: the same seq overwrites (feishu-api.md §2b).
+        // A block is safe to send again: the same seq overwrites (docs/feishu-api.md §2b).
         pacer
             .call(Idempotence::Safe, || {
                 drive.upload_part(

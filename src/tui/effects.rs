@@ -19,7 +19,7 @@ pub(super) struct Backend {
     /// The demo's tokens mean nothing outside its sandbox: its bookmarks are not saved.
     pub(super) demo: bool,
     pub(super) drive: Drive,
-    /// The write family's pacer, shared with the engine (feishu-api.md §0, §5).
+    /// The write family's pacer, shared with the engine (docs/feishu-api.md §0, §5).
     pub(super) pacer: Arc<Pacer>,
     /// Listing's pacer, with the same token refresher.
     pub(super) reads: Arc<Pacer>,
@@ -68,7 +68,7 @@ pub(super) fn run_effects(
             Effect::CreateFolder { parent, name } => {
                 let Some(backend) = backend else { continue };
                 let (drive, pacer, tx) = (backend.drive.clone(), backend.pacer.clone(), tx.clone());
-                // create_folder is in the write family (feishu-api.md §5): one pacer with the
+                // create_folder is in the write family (docs/feishu-api.md §5): one pacer with the
                 // uploads, so it waits while they are paused (the status line says so).
                 tokio::spawn(async move {
                     let result = pacer

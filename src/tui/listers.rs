@@ -18,7 +18,7 @@ use crate::transfer::{Idempotence, Pacer};
 pub(super) const FIRST_CHUNK: usize = 256;
 const CHUNK: usize = 8192;
 
-/// My Space's root token (feishu-api.md §4a).
+/// My Space's root token (docs/feishu-api.md §4a).
 pub(super) fn load_drive_root(
     drive: Drive,
     reads: Arc<Pacer>,
@@ -35,7 +35,7 @@ pub(super) fn load_drive_root(
     });
 }
 
-/// One page of a Drive folder (feishu-api.md §3a).
+/// One page of a Drive folder (docs/feishu-api.md §3a).
 pub(super) fn list_drive_page(
     drive: Drive,
     reads: Arc<Pacer>,

@@ -1,4 +1,4 @@
-//! Drawing: reads `App`, never changes it (design.md "One picture").
+//! Drawing: reads `App`, never changes it (docs/architecture.md, "The one picture").
 
 pub mod drive;
 pub mod header;

@@ -79,7 +79,7 @@ impl PrivateKeyring {
             .stderr(Stdio::null())
             .spawn()
             .expect("gnome-keyring-daemon starts");
-        // An empty unlock password fails (design.md "Keyring").
+        // An empty unlock password fails (docs/architecture.md, "Keyring").
         if let Some(mut stdin) = daemon.stdin.take() {
             stdin.write_all(b"larkup-test").expect("unlock password");
         }

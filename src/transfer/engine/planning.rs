@@ -262,7 +262,7 @@ fn report_problem(shared: &Shared, id: JobId, problem: &Problem) {
 }
 
 /// The token of folder `name` in `parent`: one we made before, a same-named one already there
-/// (merged into, as sync tools do: feishu-api.md §5), or a new one.
+/// (merged into, as sync tools do: docs/feishu-api.md §5), or a new one.
 async fn ensure_folder(
     shared: &Shared,
     parent: &str,
