@@ -1,5 +1,6 @@
-//! The catalog knows every code of the product's source document (shared/seed/upload_all.md,
-//! copied to tests/fixtures), with Feishu's status and message and a hint in both languages.
+//! The catalog knows every code of the product's source document (Feishu's upload_all page,
+//! copied to tests/fixtures/upload_all.md), with Feishu's status and message and a hint in
+//! both languages.
 
 use larkup::feishu::errors::{ErrorCatalog, Lang, RetryClass};
 
