@@ -1030,14 +1030,14 @@ mod tests {
             .map(|sub| sub.render_help().to_string())
             .unwrap_or_default();
         let retries = format!(
-            "(default: config `upload.retries`, else {DEFAULT_RETRIES}). [env: LARKUP_UPLOAD_RETRIES]"
+            "(default: config `upload.retries`, else {DEFAULT_RETRIES}) [env: LARKUP_UPLOAD_RETRIES]"
         );
         for help in [&top, &upload] {
             assert!(help.contains(&retries), "{help}");
             assert!(help.contains("[env: LARKUP_BASE_URL]"), "{help}");
             assert!(help.contains("[env: LARKUP_LANG]"), "{help}");
         }
-        assert!(upload.contains("(default: config `upload.on_conflict`, else skip). [env: LARKUP_UPLOAD_ON_CONFLICT]"), "{upload}");
+        assert!(upload.contains("(default: config `upload.on_conflict`, else skip) [env: LARKUP_UPLOAD_ON_CONFLICT]"), "{upload}");
         assert!(upload.contains("[env: LARKUP_UPLOAD_TO]"), "{upload}");
         // The help's own sentence ends before the default, not twice.
         for help in [&top, &upload] {
