@@ -241,10 +241,7 @@ fn with_settings_said(command: clap::Command) -> clap::Command {
                 .env
                 .map(|env| format!(" [env: {env}]"))
                 .unwrap_or_default();
-            arg.help(format!(
-                "{help} (default: {}).{env}",
-                setting.default_said()
-            ))
+            arg.help(format!("{help} (default: {}){env}", setting.default_said()))
         })
     })
 }
