@@ -121,6 +121,9 @@ impl SessionOptions {
         let base_url = self.base_url.clone();
         config::check_base_url(&base_url)?;
         self.check_host_binding()?;
+        // The login's own record (expiry, app, identity) is read afresh there, not taken from
+        // `settings`: a login made in the app after this run started, or a refresh by another
+        // larkup, changes it.
         let auth = login::session_auth(&base_url, &self.profile)
             .await
             .map_err(|err| err.describe(self.lang()))?;
