@@ -163,6 +163,16 @@ pub enum OnConflict {
     KeepBoth,
 }
 
+impl OnConflict {
+    /// The name users type (`skip`, `keep-both`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OnConflict::Skip => "skip",
+            OnConflict::KeepBoth => "keep-both",
+        }
+    }
+}
+
 /// Which keyring holds the tokens (`keyring`, or LARKUP_KEYRING).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -187,20 +197,120 @@ pub struct UploadSettings {
     pub retries: Option<usize>,
 }
 
-/// The keyring choice: LARKUP_KEYRING, else config.toml's `keyring`, else "" (auto). A config
-/// file that cannot be read counts as no choice here: the command itself reports it.
+/// The keyring chosen in the config.toml this run read (`remember_keyring`).
+static KEYRING_IN_SETTINGS: std::sync::OnceLock<Option<KeyringChoice>> = std::sync::OnceLock::new();
+
+/// Tells the keyring which store config.toml chose: the command dispatch reads the file once
+/// and hands this on, since the store is chosen deep inside the first keyring access.
+pub fn remember_keyring(choice: Option<KeyringChoice>) {
+    let _ = KEYRING_IN_SETTINGS.set(choice);
+}
+
+/// The keyring choice: LARKUP_KEYRING, else config.toml's `keyring` (as remembered), else ""
+/// (auto). A process that read no settings (a test calling the library) chooses automatically.
 pub fn keyring_choice() -> String {
-    if let Ok(wanted) = std::env::var("LARKUP_KEYRING") {
+    if let Ok(wanted) = std::env::var(crate::credentials::STORE_ENV) {
         if !wanted.trim().is_empty() {
             return wanted;
         }
     }
-    match Settings::load().ok().and_then(|settings| settings.keyring) {
+    match KEYRING_IN_SETTINGS.get().copied().flatten() {
         Some(KeyringChoice::Auto) | None => String::new(),
         Some(KeyringChoice::Platform) => "platform".to_string(),
         Some(KeyringChoice::Kernel) => "kernel".to_string(),
     }
 }
+
+/// An option that may be given without its flag: its variable, its key in config.toml and the
+/// default said to users. Resolution is flag > environment > config.toml > default (README
+/// "Settings"); `--help`, `larkup config list` and the README table read these, so what they
+/// say and what happens are one thing.
+#[derive(Debug)]
+pub struct Setting {
+    /// The long flag that gives it (`retries` for `--retries`), if any.
+    pub flag: Option<&'static str>,
+    pub env: Option<&'static str>,
+    /// Its key in config.toml, if any.
+    pub key: Option<&'static str>,
+    /// What applies when nothing gives it, in the words users read.
+    pub default: fn() -> String,
+}
+
+impl Setting {
+    /// The default as `--help` says it: "config `upload.retries`, else 8".
+    pub fn default_said(&self) -> String {
+        match self.key {
+            Some(key) => format!("config `{key}`, else {}", (self.default)()),
+            None => (self.default)(),
+        }
+    }
+
+    /// The variable's value, when it is set and not blank.
+    pub fn from_env(&self) -> Option<String> {
+        std::env::var(self.env?)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    }
+}
+
+/// The profile used when `--profile` is not given.
+pub const DEFAULT_PROFILE: &str = "default";
+/// What `upload` does with a name the folder already has when nothing says.
+pub const DEFAULT_ON_CONFLICT: OnConflict = OnConflict::Skip;
+
+pub const BASE_URL: Setting = Setting {
+    flag: Some("base-url"),
+    env: Some("LARKUP_BASE_URL"),
+    key: None,
+    default: || format!("the profile's host, else {FEISHU_BASE_URL}"),
+};
+pub const PROFILE: Setting = Setting {
+    flag: Some("profile"),
+    env: None,
+    key: None,
+    default: || format!("\"{DEFAULT_PROFILE}\""),
+};
+pub const LANG: Setting = Setting {
+    flag: Some("lang"),
+    env: Some("LARKUP_LANG"),
+    key: Some("lang"),
+    default: || "from LANG".to_string(),
+};
+pub const RETRIES: Setting = Setting {
+    flag: Some("retries"),
+    env: Some("LARKUP_UPLOAD_RETRIES"),
+    key: Some("upload.retries"),
+    default: || crate::transfer::pacer::DEFAULT_RETRIES.to_string(),
+};
+pub const UPLOAD_TO: Setting = Setting {
+    flag: Some("to"),
+    env: Some("LARKUP_UPLOAD_TO"),
+    key: Some("upload.to"),
+    default: || "the root of My Space".to_string(),
+};
+pub const ON_CONFLICT: Setting = Setting {
+    flag: Some("on-conflict"),
+    env: Some("LARKUP_UPLOAD_ON_CONFLICT"),
+    key: Some("upload.on_conflict"),
+    default: || DEFAULT_ON_CONFLICT.name().to_string(),
+};
+pub const KEYRING: Setting = Setting {
+    flag: None,
+    env: Some(crate::credentials::STORE_ENV),
+    key: Some("keyring"),
+    default: || "auto".to_string(),
+};
+
+/// Every option above, for help texts and tests.
+pub const SETTINGS: [&Setting; 7] = [
+    &BASE_URL,
+    &PROFILE,
+    &LANG,
+    &RETRIES,
+    &UPLOAD_TO,
+    &ON_CONFLICT,
+    &KEYRING,
+];
 
 /// `config.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -232,6 +342,34 @@ fn file_error(path: &Path, reason: impl std::fmt::Display) -> ConfigError {
     }
 }
 
+/// A file that does not parse, as editors and compilers name a place: `path:line:column:
+/// reason`, from the parser's span into `text` (toml and toml_edit both give one).
+pub fn parse_error(
+    path: &Path,
+    text: &str,
+    span: Option<std::ops::Range<usize>>,
+    message: &str,
+) -> ConfigError {
+    let place = match span {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("{}:{line}:{column}", path.display())
+        }
+        None => path.display().to_string(),
+    };
+    ConfigError::File {
+        path: place,
+        reason: message.trim().to_string(),
+    }
+}
+
+/// `text` (the file at `path`) as Settings, or where and why it is not.
+pub fn parse_settings(path: &Path, text: &str) -> Result<Settings, ConfigError> {
+    toml::from_str(text).map_err(|err| parse_error(path, text, err.span(), err.message()))
+}
+
 impl Settings {
     pub fn path() -> Result<PathBuf, ConfigError> {
         Ok(config_dir()
@@ -243,10 +381,18 @@ impl Settings {
     pub fn load() -> Result<Settings, ConfigError> {
         let path = Settings::path()?;
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|err| file_error(&path, err)),
+            Ok(text) => parse_settings(&path, &text),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
             Err(err) => Err(file_error(&path, err)),
         }
+    }
+
+    /// Reads the file as it is now, changes it and writes it back: a change is made to the
+    /// latest file (another larkup may have written since this run read its settings).
+    pub fn update(change: impl FnOnce(&mut Settings)) -> Result<(), ConfigError> {
+        let mut settings = Settings::load()?;
+        change(&mut settings);
+        settings.save()
     }
 
     /// Written to a temporary file and renamed, so a crash never leaves half a config.
@@ -347,6 +493,25 @@ mod tests {
         assert!(!merged.contains("[profiles.old]"), "{merged}");
         let back: Settings = toml::from_str(&merged).expect("still parses");
         assert_eq!(back, settings);
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_named_by_line_and_column() {
+        let path = Path::new("/home/me/.config/larkup/config.toml");
+        let text = "lang = \"en\"\n\n[upload]\nretries = \"many\"\n";
+        let err = parse_settings(path, text).expect_err("a string is not a number");
+        let said = err.to_string();
+        assert!(
+            said.starts_with("/home/me/.config/larkup/config.toml:4:11: "),
+            "{said}"
+        );
+        assert!(!said.contains('\n'), "one line: {said}");
+        let err = parse_settings(path, "lang = [").expect_err("unclosed");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}:1:", path.display())),
+            "{err}"
+        );
     }
 
     #[test]

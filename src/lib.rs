@@ -14,6 +14,7 @@ pub mod login;
 pub mod sandbox;
 pub mod sanitize;
 pub mod session;
+pub mod test_knobs;
 pub mod transfer;
 pub mod tui;
 pub mod ui;

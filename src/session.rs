@@ -4,50 +4,34 @@
 
 use std::process::ExitCode;
 
-use crate::config;
+use crate::config::{self, Settings};
 use crate::feishu::{Client, Drive, Lang};
 use crate::login;
+use crate::test_knobs::Knob;
 use crate::transfer::pacer::{FEISHU_LIST_QPS, FEISHU_WRITE_QPS};
 use crate::transfer::{Idempotence, Pacer, RetryLaw};
 
-/// Hidden: the write pacer's rate, honoured only for a loopback server (like `--unpaced`), so
-/// tests can run the sandbox at `--qps 50`.
-const WRITE_QPS_ENV: &str = "LARKUP_WRITE_QPS";
-
-/// The write rate: Feishu's, unless a test asks otherwise against a server on this machine.
+/// The write rate: Feishu's, unless a test knob asks otherwise against a server on this machine.
 fn write_qps(base_url: &str) -> u32 {
-    write_qps_from(std::env::var(WRITE_QPS_ENV).ok().as_deref(), base_url)
-}
-
-fn write_qps_from(asked: Option<&str>, base_url: &str) -> u32 {
-    asked
-        .and_then(|qps| qps.trim().parse().ok())
-        .filter(|_| config::is_loopback(base_url))
+    Knob::WriteQps
+        .value(base_url)
+        .and_then(|qps| u32::try_from(qps).ok())
         .unwrap_or(FEISHU_WRITE_QPS)
 }
 
-/// Hidden: the retry law's first delay in milliseconds (it doubles from there), honoured only
-/// for a loopback server, so tests of refused or silent hosts wait milliseconds, not seconds.
-const RETRY_BASE_ENV: &str = "LARKUP_RETRY_BASE_MS";
-
-/// The retry law for `--retries` against `base_url`.
+/// The retry law for `--retries` against `base_url`: the test knob `LARKUP_RETRY_BASE_MS`
+/// (a server on this machine only) starts it in milliseconds, so tests of refused or silent
+/// hosts wait milliseconds, not seconds.
 fn retry_law(max_retries: usize, base_url: &str) -> RetryLaw {
-    retry_law_from(
-        max_retries,
-        std::env::var(RETRY_BASE_ENV).ok().as_deref(),
-        base_url,
-    )
+    retry_law_from(max_retries, Knob::RetryBaseMs.value(base_url))
 }
 
-fn retry_law_from(max_retries: usize, base_ms: Option<&str>, base_url: &str) -> RetryLaw {
+fn retry_law_from(max_retries: usize, base_ms: Option<u64>) -> RetryLaw {
     let law = RetryLaw {
         max_retries,
         ..RetryLaw::default()
     };
-    match base_ms
-        .and_then(|ms| ms.trim().parse().ok())
-        .filter(|_| config::is_loopback(base_url))
-    {
+    match base_ms {
         // The same doublings from a smaller start: the ceiling shrinks in proportion.
         Some(ms) => RetryLaw {
             min_delay: std::time::Duration::from_millis(ms),
@@ -83,51 +67,46 @@ pub fn scope(base_url: &str, identity: &str) -> String {
     format!("{} {identity}", base_url.trim_end_matches('/'))
 }
 
-/// What opening a session needs, from flags, environment and config.
+/// What opening a session needs, resolved once per run from flags, environment, config.toml
+/// and defaults (`cli::resolve`).
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
-    /// `--base-url` / `LARKUP_BASE_URL`.
-    pub base_url: Option<String>,
-    pub lark: bool,
+    /// The host: `--base-url` or `--lark`, else LARKUP_BASE_URL, else the profile's host, else
+    /// Feishu.
+    pub base_url: String,
+    /// The host a flag or the environment asked for (None when it came from the profile or the
+    /// default): a stored login is checked against it, and `login` logs in there.
+    pub asked_host: Option<String>,
     pub profile: String,
-    pub lang: Option<Lang>,
+    pub lang: Lang,
     pub retries: usize,
+    /// config.toml as this run read it, at its start.
+    pub settings: Settings,
 }
 
 impl SessionOptions {
     pub fn lang(&self) -> Lang {
-        self.lang.unwrap_or_else(Lang::from_env)
+        self.lang
     }
 
-    /// Base URL: `--base-url` / env, else the profile's host, else `--lark` or Feishu.
     pub fn resolved_base_url(&self) -> String {
-        if self.base_url.is_none() && !self.lark {
-            if let Ok(settings) = config::Settings::load() {
-                if let Some(profile) = settings.profiles.get(&self.profile) {
-                    if !profile.host.is_empty() {
-                        return profile.host.clone();
-                    }
-                }
-            }
-        }
-        config::base_url(self.base_url.as_deref(), self.lark)
+        self.base_url.clone()
     }
 
     /// A stored login is bound to the host that issued it (issue 12 #4): another `--base-url`
     /// (or `--lark`) with that profile is refused, so its tokens are never sent elsewhere.
     /// LARKUP_TOKEN is the caller's own choice and is not bound.
     pub fn check_host_binding(&self) -> Result<(), String> {
-        if (self.base_url.is_none() && !self.lark) || config::token_from_env().is_some() {
+        let Some(wanted) = &self.asked_host else {
+            return Ok(());
+        };
+        if config::token_from_env().is_some() {
             return Ok(());
         }
-        let Ok(settings) = config::Settings::load() else {
-            return Ok(()); // opening the session reports an unreadable config
-        };
-        let Some(profile) = settings.profiles.get(&self.profile) else {
+        let Some(profile) = self.settings.profiles.get(&self.profile) else {
             return Ok(());
         };
-        let wanted = config::base_url(self.base_url.as_deref(), self.lark);
-        if profile.host.is_empty() || config::same_host(&profile.host, &wanted) {
+        if profile.host.is_empty() || config::same_host(&profile.host, wanted) {
             return Ok(());
         }
         Err(format!(
@@ -139,9 +118,12 @@ impl SessionOptions {
 
     /// The login's token (refreshed when it expires) on the resolved host.
     pub async fn open(&self) -> Result<Session, String> {
-        let base_url = self.resolved_base_url();
+        let base_url = self.base_url.clone();
         config::check_base_url(&base_url)?;
         self.check_host_binding()?;
+        // The login's own record (expiry, app, identity) is read afresh there, not taken from
+        // `settings`: a login made in the app after this run started, or a refresh by another
+        // larkup, changes it.
         let auth = login::session_auth(&base_url, &self.profile)
             .await
             .map_err(|err| err.describe(self.lang()))?;
@@ -241,24 +223,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_write_rate_moves_only_for_a_server_on_this_machine() {
-        assert_eq!(write_qps_from(Some("50"), "http://127.0.0.1:8080"), 50);
-        assert_eq!(
-            write_qps_from(Some("50"), "https://open.feishu.cn"),
-            FEISHU_WRITE_QPS
-        );
-        assert_eq!(
-            write_qps_from(Some("fast"), "http://127.0.0.1:8080"),
-            FEISHU_WRITE_QPS
-        );
-        assert_eq!(write_qps_from(None, "http://[::1]:9"), FEISHU_WRITE_QPS);
-        let fast = retry_law_from(3, Some("25"), "http://127.0.0.1:8080");
+    fn a_short_retry_law_keeps_its_doublings() {
+        let fast = retry_law_from(3, Some(25));
         assert_eq!(fast.min_delay, std::time::Duration::from_millis(25));
         assert_eq!(fast.max_delay, RetryLaw::default().max_delay / 10);
         assert_eq!(fast.max_retries, 3);
-        let real = retry_law_from(3, Some("25"), "https://open.feishu.cn");
+        let real = retry_law_from(3, None);
         assert_eq!(real.min_delay, RetryLaw::default().min_delay);
-        assert_eq!(retry_law_from(3, Some("soon"), "http://127.0.0.1:1"), real);
+        // The knob itself counts only against this machine (test_knobs' own test).
+        assert_eq!(retry_law(3, "https://open.feishu.cn"), real);
+        assert_eq!(write_qps("https://open.feishu.cn"), FEISHU_WRITE_QPS);
         assert_eq!(
             scope("https://open.feishu.cn/", "user:ou_a"),
             "https://open.feishu.cn user:ou_a"

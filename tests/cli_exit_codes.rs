@@ -110,17 +110,10 @@ async fn every_exit_code_row_of_the_readme() {
         .unset("LARKUP_APP_ID"),
         row("a base URL that is not a URL", &["ls"], 2, "").env("LARKUP_BASE_URL", "not a url"),
         row(
-            "a config file that does not parse",
-            &["ls"],
-            2,
-            "config.toml",
-        )
-        .config("upload = [broken"),
-        row(
             "a config value larkup refuses",
             &["upload", &here],
             2,
-            "config.toml",
+            "config.toml:2:15: unknown variant `ask`",
         )
         .config("[upload]\non_conflict = \"ask\"\n"),
         row(
@@ -158,6 +151,34 @@ async fn every_exit_code_row_of_the_readme() {
         )
         .env("LARKUP_BASE_URL", "https://open.feishu.cn"),
     ];
+    // Every command that reads config.toml names a broken one by path, line and column, and
+    // none carries on with defaults instead.
+    let broken: &[&[&str]] = &[
+        &["ls"],
+        &["mkdir", "x"],
+        &["upload", &here],
+        &["upload", &here, "--dry-run"],
+        &["status"],
+        &["logout"],
+        &["doctor"],
+        &["login", "--token"],
+        &["config", "list"],
+        &["config", "get", "lang"],
+        &["config", "set", "lang", "en"],
+        &["config", "unset", "lang"],
+    ];
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .chain(broken.iter().map(|args| {
+            row(
+                "a config file that does not parse",
+                args,
+                2,
+                "config.toml:2:",
+            )
+            .config("lang = \"en\"\nupload = [broken\n")
+        }))
+        .collect();
 
     let mut wrong = Vec::new();
     for row in rows {

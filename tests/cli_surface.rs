@@ -90,6 +90,14 @@ async fn config_round_trips_keeps_comments_and_refuses_bad_keys_and_values() {
     ] {
         let set = cli.run(&["config", "set", key, value]).await;
         assert_eq!(set.code, Some(0), "{}", set.all());
+        // It says what it wrote, and where (issue 19 #6).
+        let file = cli.config.path().join("config.toml");
+        assert_eq!(
+            set.stdout,
+            format!("{key} = {value} (in {})\n", file.display()),
+            "{}",
+            set.all()
+        );
         let get = cli.run(&["config", "get", key]).await;
         assert_eq!(get.code, Some(0), "{}", get.all());
         assert_eq!(get.stdout.trim(), value, "{key}");
@@ -115,6 +123,12 @@ async fn config_round_trips_keeps_comments_and_refuses_bad_keys_and_values() {
 
     let unset = cli.run(&["config", "unset", "upload.to"]).await;
     assert_eq!(unset.code, Some(0), "{}", unset.all());
+    assert!(
+        unset.stdout.starts_with("upload.to unset (in ")
+            && unset.stdout.contains("the root of My Space"),
+        "{}",
+        unset.all()
+    );
     let gone = cli.run(&["config", "get", "upload.to"]).await;
     assert_eq!(gone.code, Some(1), "{}", gone.all());
     assert!(gone.stderr.contains("not set"), "{}", gone.all());

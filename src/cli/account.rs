@@ -2,11 +2,11 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use super::{Cli, Outcome};
+use super::{Outcome, SessionOptions};
 use crate::config::{self, Identity, Profile, Settings};
 use crate::credentials::{self, Keyring, SecretKind};
 use crate::feishu::auth::{now_unix, AppCredentials, Auth, Hosts};
-use crate::feishu::{Lang, Secret};
+use crate::feishu::Secret;
 use crate::login::{self, LoginError};
 use crate::sanitize;
 
@@ -33,9 +33,9 @@ pub struct LoginArgs {
     pub port: u16,
 }
 
-pub async fn login(cli: &Cli, args: &LoginArgs) -> Outcome {
-    let lang = cli.lang();
-    match run_login(cli, args).await {
+pub async fn login(options: &SessionOptions, args: &LoginArgs) -> Outcome {
+    let lang = options.lang;
+    match run_login(options, args).await {
         Ok(who) => {
             println!("logged in: {}", sanitize::escape(&who));
             if let Ok(credentials::Store::Kernel) = credentials::blocking(credentials::store).await
@@ -131,11 +131,16 @@ async fn keep_app_secret(keyring: &Keyring, app: &AppCredentials) -> Result<(), 
     Ok(())
 }
 
-async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
-    let base_url = config::base_url(cli.base_url.as_deref(), cli.lark);
+async fn run_login(options: &SessionOptions, args: &LoginArgs) -> Result<String, LoginError> {
+    // Logging in binds the profile anew: to the host asked for, else Feishu, whatever host
+    // the profile had.
+    let base_url = options
+        .asked_host
+        .clone()
+        .unwrap_or_else(|| config::base_url(None, false));
     let auth = Auth::new(Hosts::for_base_url(&base_url))?;
-    let keyring = Keyring::new(&cli.profile);
-    let known = Settings::load()?.profiles.get(&cli.profile).cloned();
+    let keyring = Keyring::new(&options.profile);
+    let known = options.settings.profiles.get(&options.profile).cloned();
     let mut profile = Profile {
         host: base_url.clone(),
         ..Profile::default()
@@ -155,7 +160,7 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
         profile.tenant_key = Some(user.tenant_key);
         // A pasted token has no refresh token and lasts about 2 h (docs/feishu-api.md §7e).
         profile.access_expires_at = None;
-        login::save_user_login(&cli.profile, &keyring, &tokens, profile).await?;
+        login::save_user_login(&options.profile, &keyring, &tokens, profile).await?;
         // Nothing to renew it with: an app secret of an earlier login would only linger.
         let stale = keyring.clone();
         credentials::blocking(move || stale.delete(SecretKind::AppSecret)).await?;
@@ -178,9 +183,9 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
         profile.identity = Identity::Tenant;
         profile.access_expires_at = Some(expires_at);
         profile.user_name = Some(format!("app {}", app.id));
-        let mut settings = Settings::load()?;
-        settings.profiles.insert(cli.profile.clone(), profile);
-        settings.save()?;
+        Settings::update(|settings| {
+            settings.profiles.insert(options.profile.clone(), profile);
+        })?;
         return Ok(format!("app {} (tenant_access_token)", app.id));
     }
 
@@ -199,7 +204,7 @@ async fn run_login(cli: &Cli, args: &LoginArgs) -> Result<String, LoginError> {
     profile.tenant_key = Some(user.tenant_key);
     profile.access_expires_at = Some(tokens.access_expires_at);
     profile.refresh_expires_at = tokens.refresh_expires_at;
-    login::save_user_login(&cli.profile, &keyring, &tokens, profile).await?;
+    login::save_user_login(&options.profile, &keyring, &tokens, profile).await?;
     Ok(user.name)
 }
 
@@ -255,22 +260,16 @@ fn qr_code(text: &str) -> Option<String> {
     )
 }
 
-pub async fn status(cli: &Cli) -> Outcome {
-    let settings = match Settings::load() {
-        Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("larkup: {err}");
-            return Outcome::Setup;
-        }
-    };
+pub async fn status(options: &SessionOptions) -> Outcome {
+    let settings = &options.settings;
     if config::token_from_env().is_some() {
         println!("using LARKUP_TOKEN from the environment (it overrides any login)");
     }
-    let Some(profile) = settings.profiles.get(&cli.profile) else {
-        println!("profile {:?}: not logged in", cli.profile);
+    let Some(profile) = settings.profiles.get(&options.profile) else {
+        println!("profile {:?}: not logged in", options.profile);
         return Outcome::Setup;
     };
-    let keyring = Keyring::new(&cli.profile);
+    let keyring = Keyring::new(&options.profile);
     let token = credentials::blocking(move || keyring.get(SecretKind::AccessToken)).await;
     let masked = match token {
         Ok(Some(token)) => token.masked(),
@@ -282,7 +281,7 @@ pub async fn status(cli: &Cli) -> Outcome {
         Some(_) => "expired".to_string(),
         None => "unknown".to_string(),
     };
-    println!("profile:  {}", cli.profile);
+    println!("profile:  {}", options.profile);
     println!(
         "user:     {}",
         sanitize::escape(profile.user_name.as_deref().unwrap_or("?"))
@@ -313,24 +312,24 @@ pub async fn status(cli: &Cli) -> Outcome {
     Outcome::Done
 }
 
-pub async fn logout(cli: &Cli, lang: Lang) -> Outcome {
-    let keyring = Keyring::new(&cli.profile);
+pub async fn logout(options: &SessionOptions) -> Outcome {
+    let lang = options.lang;
+    let keyring = Keyring::new(&options.profile);
     if let Err(err) = credentials::blocking(move || keyring.delete_all()).await {
         eprintln!("larkup logout: {}", LoginError::from(err).describe(lang));
         // No usable keyring is a set-up matter, as for login and status (README: exit codes).
         return Outcome::Setup;
     }
-    let result = Settings::load().and_then(|mut settings| {
-        settings.profiles.remove(&cli.profile);
-        settings.save()
+    let result = Settings::update(|settings| {
+        settings.profiles.remove(&options.profile);
     });
     // The refresh lock holds nothing, but logout leaves nothing of the profile behind.
-    if let Some(path) = login::lock_path(&cli.profile) {
+    if let Some(path) = login::lock_path(&options.profile) {
         let _ = std::fs::remove_file(path);
     }
     match result {
         Ok(()) => {
-            println!("logged out of profile {:?}", cli.profile);
+            println!("logged out of profile {:?}", options.profile);
             Outcome::Done
         }
         Err(err) => {

@@ -12,13 +12,20 @@ use crate::config::{self, Settings};
 
 /// A key larkup reads from config.toml.
 struct Key {
-    name: &'static str,
     /// Values accepted, as the user types them.
     valid: &'static [&'static str],
-    /// What "not set" means.
-    default: &'static str,
-    /// The environment variable that wins over the file.
-    env: &'static str,
+    /// Its variable and its default: one table with the flags' help (`config::SETTINGS`).
+    setting: &'static config::Setting,
+}
+
+impl Key {
+    fn name(&self) -> &'static str {
+        self.setting.key.unwrap_or_default()
+    }
+
+    fn default(&self) -> String {
+        (self.setting.default)()
+    }
 }
 
 const NUMBER: &[&str] = &["a whole number from 0 to 100"];
@@ -26,39 +33,29 @@ const TOKEN: &[&str] = &["a folder token (as `larkup ls` prints it)"];
 
 const KEYS: &[Key] = &[
     Key {
-        name: "upload.to",
         valid: TOKEN,
-        default: "the root of My Space",
-        env: "LARKUP_UPLOAD_TO",
+        setting: &config::UPLOAD_TO,
     },
     Key {
-        name: "upload.on_conflict",
         valid: &["skip", "keep-both"],
-        default: "skip",
-        env: "LARKUP_UPLOAD_ON_CONFLICT",
+        setting: &config::ON_CONFLICT,
     },
     Key {
-        name: "upload.retries",
         valid: NUMBER,
-        default: "5",
-        env: "LARKUP_UPLOAD_RETRIES",
+        setting: &config::RETRIES,
     },
     Key {
-        name: "lang",
         valid: &["zh", "en"],
-        default: "from LANG",
-        env: "LARKUP_LANG",
+        setting: &config::LANG,
     },
     Key {
-        name: "keyring",
         valid: &["auto", "platform", "kernel"],
-        default: "auto",
-        env: "LARKUP_KEYRING",
+        setting: &config::KEYRING,
     },
 ];
 
 fn key_names() -> Vec<&'static str> {
-    KEYS.iter().map(|key| key.name).collect()
+    KEYS.iter().map(|key| key.name()).collect()
 }
 
 #[derive(Subcommand, Debug)]
@@ -104,7 +101,9 @@ pub fn run(action: &Action) -> Outcome {
 
 fn find(name: &str) -> &'static Key {
     // clap admits only the names in KEYS.
-    KEYS.iter().find(|key| key.name == name).unwrap_or(&KEYS[0])
+    KEYS.iter()
+        .find(|key| key.name() == name)
+        .unwrap_or(&KEYS[0])
 }
 
 fn read_document() -> Result<(std::path::PathBuf, DocumentMut), String> {
@@ -116,15 +115,15 @@ fn read_document() -> Result<(std::path::PathBuf, DocumentMut), String> {
     };
     let document = text
         .parse::<DocumentMut>()
-        .map_err(|err| format!("{}: {err}", path.display()))?;
+        .map_err(|err| config::parse_error(&path, &text, err.span(), err.message()).to_string())?;
     Ok((path, document))
 }
 
 /// `upload.to` → (Some("upload"), "to").
 fn split(key: &Key) -> (Option<&'static str>, &'static str) {
-    match key.name.split_once('.') {
+    match key.name().split_once('.') {
         Some((table, name)) => (Some(table), name),
-        None => (None, key.name),
+        None => (None, key.name()),
     }
 }
 
@@ -151,7 +150,7 @@ fn get(key: &Key) -> Result<Outcome, String> {
             Ok(Outcome::Done)
         }
         None => {
-            eprintln!("{} is not set (default: {})", key.name, key.default);
+            eprintln!("{} is not set (default: {})", key.name(), key.default());
             Ok(Outcome::SomeFailed)
         }
     }
@@ -163,7 +162,7 @@ fn parse_value(key: &Key, value: &str) -> Result<toml_edit::Value, String> {
     let refuse = || {
         format!(
             "{value:?} is not a valid {}; valid: {}",
-            key.name,
+            key.name(),
             key.valid.join(", ")
         )
     };
@@ -228,6 +227,9 @@ fn set(key: &Key, value: &str) -> Result<Outcome, String> {
         },
     }
     write(&path, &document)?;
+    // Said back as `config get` shows it, so a script's log records what changed where.
+    let written = lookup(&document, key).map(shown).unwrap_or_default();
+    println!("{} = {written} (in {})", key.name(), path.display());
     Ok(Outcome::Done)
 }
 
@@ -242,6 +244,12 @@ fn unset(key: &Key) -> Result<Outcome, String> {
     };
     if removed.is_some() {
         write(&path, &document)?;
+        println!(
+            "{} unset (in {}); its default applies: {}",
+            key.name(),
+            path.display(),
+            key.default()
+        );
     }
     Ok(Outcome::Done)
 }
@@ -250,7 +258,7 @@ fn unset(key: &Key) -> Result<Outcome, String> {
 /// a file and a value larkup would refuse is never written.
 fn write(path: &Path, document: &DocumentMut) -> Result<(), String> {
     let text = document.to_string();
-    toml::from_str::<Settings>(&text).map_err(|err| format!("{}: {err}", path.display()))?;
+    config::parse_settings(path, &text).map_err(|err| err.to_string())?;
     let dir = path
         .parent()
         .ok_or_else(|| format!("{}: no parent directory", path.display()))?;
@@ -263,21 +271,18 @@ fn write(path: &Path, document: &DocumentMut) -> Result<(), String> {
 fn list() -> Result<Outcome, String> {
     let (path, document) = read_document()?;
     // A file larkup would refuse is named here too, not only by the next upload.
-    if let Err(err) = toml::from_str::<Settings>(&document.to_string()) {
-        return Err(format!("{}: {err}", path.display()));
-    }
+    config::parse_settings(&path, &document.to_string()).map_err(|err| err.to_string())?;
     for key in KEYS {
-        let overridden = std::env::var(key.env)
-            .ok()
-            .filter(|value| !value.trim().is_empty())
-            .map(|value| format!("  ({} = {value:?} overrides it)", key.env))
-            .unwrap_or_default();
+        let overridden = match (key.setting.env, key.setting.from_env()) {
+            (Some(env), Some(value)) => format!("  ({env} = {value:?} overrides it)"),
+            _ => String::new(),
+        };
         match lookup(&document, key) {
-            Some(item) => println!("{} = {}{overridden}", key.name, shown(item)),
+            Some(item) => println!("{} = {}{overridden}", key.name(), shown(item)),
             None => println!(
                 "{} (not set: {}; valid: {}){overridden}",
-                key.name,
-                key.default,
+                key.name(),
+                key.default(),
                 key.valid.join(", ")
             ),
         }

@@ -1,8 +1,10 @@
 //! The command line: clap definitions and the headless commands.
 //!
-//! Settings resolve flag > environment > config.toml > default: clap reads the flag and its
-//! environment variable into an `Option`, `Resolved` fills what is still missing from the
-//! config file, then the built-in default.
+//! Options resolve flag > environment > config.toml > default, one option at a time, in
+//! `resolve`: clap reads only the flags (before the command or after it; after wins), and
+//! the environment is read once both positions are merged, so a variable can never beat a
+//! flag in either position. `config::SETTINGS` names each option's variable, key and default;
+//! `command()` writes them into `--help`.
 
 mod account;
 mod config_cmd;
@@ -15,14 +17,15 @@ mod upload;
 
 use std::path::PathBuf;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, OnConflict, Settings};
+use crate::feishu::client::{FEISHU_BASE_URL, LARK_BASE_URL};
 use crate::feishu::Lang;
 use crate::sandbox::SandboxOptions;
 pub use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::events::ConflictPolicy;
-use crate::transfer::RetryLaw;
+use crate::transfer::pacer::DEFAULT_RETRIES;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,21 +36,21 @@ use crate::transfer::RetryLaw;
                   Exit codes: 0 done, 1 something failed, 2 usage or set-up error."
 )]
 pub struct Cli {
-    /// Feishu-compatible API host (default https://open.feishu.cn).
-    #[arg(long, env = "LARKUP_BASE_URL", value_name = "URL")]
+    /// Feishu-compatible API host.
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// Use Lark (open.larksuite.com) instead of Feishu.
     #[arg(long)]
     pub lark: bool,
     /// Which saved login to use; several profiles keep several accounts.
-    #[arg(long, default_value = "default", value_name = "NAME")]
-    pub profile: String,
-    /// Language of hints and messages (default: config `lang`, else from LANG).
-    #[arg(long, env = "LARKUP_LANG", value_enum)]
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Language of hints and messages.
+    #[arg(long, value_enum)]
     pub lang: Option<Lang>,
     /// Retries of a call that failed with a transient error (rate limit, 5xx, dropped
-    /// connection), with jittered exponential backoff (default: config `upload.retries`, else 5).
-    #[arg(long, env = "LARKUP_UPLOAD_RETRIES", value_name = "N")]
+    /// connection), with jittered exponential backoff.
+    #[arg(long, value_name = "N")]
     pub retries: Option<usize>,
     /// Open the terminal app on a built-in sandbox Drive with sample files; no account needed.
     #[arg(long)]
@@ -66,17 +69,17 @@ pub struct Cli {
 /// before the command (`larkup --profile work ls`) are the terminal app's and still work.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Connection {
-    /// Feishu-compatible API host (default https://open.feishu.cn).
-    #[arg(long, env = "LARKUP_BASE_URL", value_name = "URL")]
+    /// Feishu-compatible API host.
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// Use Lark (open.larksuite.com) instead of Feishu.
     #[arg(long)]
     pub lark: bool,
-    /// Which saved login to use (default: "default").
+    /// Which saved login to use.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
-    /// Language of hints and messages (default: config `lang`, else from LANG).
-    #[arg(long, env = "LARKUP_LANG", value_enum)]
+    /// Language of hints and messages.
+    #[arg(long, value_enum)]
     pub lang: Option<Lang>,
 }
 
@@ -84,8 +87,8 @@ pub struct Connection {
 #[derive(Args, Debug, Clone, Default)]
 pub struct Retries {
     /// Retries of a call that failed with a transient error (rate limit, 5xx, dropped
-    /// connection), with jittered exponential backoff (default: config `upload.retries`, else 5).
-    #[arg(long, env = "LARKUP_UPLOAD_RETRIES", value_name = "N")]
+    /// connection), with jittered exponential backoff.
+    #[arg(long, value_name = "N")]
     pub retries: Option<usize>,
 }
 
@@ -162,20 +165,14 @@ pub struct UploadCommand {
     /// same name in the destination.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Destination folder token (default: config `upload.to`, else the root of My Space).
-    #[arg(long, env = "LARKUP_UPLOAD_TO", value_name = "FOLDER_TOKEN")]
+    /// Destination folder token.
+    #[arg(long, value_name = "FOLDER_TOKEN")]
     pub to: Option<String>,
     /// One JSON object per event (with --dry-run: one object, the plan).
     #[arg(long)]
     pub json: bool,
-    /// When the folder already has a file of the same name, which Drive would keep beside it
-    /// (default: config `upload.on_conflict`, else skip).
-    #[arg(
-        long,
-        env = "LARKUP_UPLOAD_ON_CONFLICT",
-        value_enum,
-        value_name = "POLICY"
-    )]
+    /// When the folder already has a file of the same name, which Drive would keep beside it.
+    #[arg(long, value_enum, value_name = "POLICY")]
     pub on_conflict: Option<OnConflict>,
     /// Leave out paths matching GLOB, gitignore-style (repeatable): `*.tmp` anywhere,
     /// `raw/` folders, `/build` at the top of a selected folder, `**/cache/*.bin`.
@@ -195,16 +192,19 @@ pub struct UploadCommand {
     pub retries: Retries,
 }
 
-/// clap's command with help texts made for users: references to the project's internal API
-/// notes (useful in the code, meaningless in `--help`) are taken out.
+/// clap's command with help texts made for users: each option of `config::SETTINGS` says its
+/// default and its variable (from the one table, so help cannot drift from behaviour), and
+/// references to the project's internal API notes (useful in the code, meaningless in
+/// `--help`) are taken out.
 pub fn command() -> clap::Command {
-    let mut command = Cli::command();
+    let mut command = with_settings_said(Cli::command());
     let names: Vec<String> = command
         .get_subcommands()
         .map(|sub| sub.get_name().to_string())
         .collect();
     for name in names {
         command = command.mut_subcommand(name, |sub| {
+            let sub = with_settings_said(sub);
             let ids: Vec<String> = sub
                 .get_arguments()
                 .map(|arg| arg.get_id().to_string())
@@ -218,6 +218,32 @@ pub fn command() -> clap::Command {
         });
     }
     command
+}
+
+/// "Retries of a call …" → "Retries of a call … (default: config `upload.retries`, else 8)
+/// [env: LARKUP_UPLOAD_RETRIES]", for every option of `command` that `config::SETTINGS` lists.
+fn with_settings_said(command: clap::Command) -> clap::Command {
+    let ids: Vec<(String, &'static config::Setting)> = command
+        .get_arguments()
+        .filter_map(|arg| {
+            let long = arg.get_long()?;
+            let setting = config::SETTINGS
+                .into_iter()
+                .find(|setting| setting.flag == Some(long))?;
+            Some((arg.get_id().to_string(), setting))
+        })
+        .collect();
+    ids.into_iter().fold(command, |command, (id, setting)| {
+        command.mut_arg(id, |arg| {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let help = help.trim_end_matches('.');
+            let env = setting
+                .env
+                .map(|env| format!(" [env: {env}]"))
+                .unwrap_or_default();
+            arg.help(format!("{help} (default: {}){env}", setting.default_said()))
+        })
+    })
 }
 
 /// "calls per second (docs/feishu-api.md §0: 5)" → "calls per second (Feishu: 5)";
@@ -263,8 +289,8 @@ impl Cli {
         }
     }
 
-    /// The options a subcommand was given win over those before it: `account.rs` and the
-    /// terminal app read the top-level fields only.
+    /// The options a subcommand was given win over those before it, so the top-level fields
+    /// hold the flags of both positions.
     fn absorb(mut self) -> Cli {
         let (connection, retries) = match &self.command {
             Some(
@@ -294,9 +320,7 @@ impl Cli {
         if let Some(connection) = connection {
             self.base_url = connection.base_url.or(self.base_url);
             self.lark |= connection.lark;
-            if let Some(profile) = connection.profile {
-                self.profile = profile;
-            }
+            self.profile = connection.profile.or(self.profile);
             self.lang = connection.lang.or(self.lang);
         }
         if let Some(Some(retries)) = retries {
@@ -305,33 +329,135 @@ impl Cli {
         self
     }
 
-    /// The flags that open a session, for either front end, with config.toml's defaults.
-    pub fn session_options(&self) -> SessionOptions {
-        let settings = Settings::load().unwrap_or_default();
-        SessionOptions {
+    /// The flags of both positions (after `absorb`).
+    fn flags(&self) -> Flags {
+        let upload = match &self.command {
+            Some(Command::Upload(upload)) => Some(upload),
+            _ => None,
+        };
+        Flags {
             base_url: self.base_url.clone(),
             lark: self.lark,
             profile: self.profile.clone(),
-            lang: Some(self.resolved_lang(&settings)),
-            retries: self
-                .retries
-                .or(settings.upload.retries)
-                .unwrap_or(RetryLaw::default().max_retries),
+            lang: self.lang,
+            retries: self.retries,
+            to: upload.and_then(|upload| upload.to.clone()),
+            on_conflict: upload.and_then(|upload| upload.on_conflict),
         }
     }
+}
 
-    /// `--lang` / LARKUP_LANG, else config `lang`, else LANG and friends.
-    fn resolved_lang(&self, settings: &Settings) -> Lang {
-        self.lang.or(settings.lang).unwrap_or_else(Lang::from_env)
-    }
+/// What the flags said, both positions merged.
+#[derive(Debug, Clone, Default)]
+struct Flags {
+    base_url: Option<String>,
+    lark: bool,
+    profile: Option<String>,
+    lang: Option<Lang>,
+    retries: Option<usize>,
+    to: Option<String>,
+    on_conflict: Option<OnConflict>,
+}
 
-    pub fn lang(&self) -> Lang {
-        self.resolved_lang(&Settings::load().unwrap_or_default())
-    }
+/// Every option of this run, resolved once (`resolve`).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Host, profile, language, retries and the config file as read.
+    pub session: SessionOptions,
+    /// `upload --to`, LARKUP_UPLOAD_TO, `upload.to`; None: the root of My Space.
+    pub upload_to: Option<String>,
+    pub on_conflict: OnConflict,
+}
 
-    fn resolved_base_url(&self) -> String {
-        self.session_options().resolved_base_url()
-    }
+/// Reads an environment variable: the process's, or a test's table.
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The variable of `setting`, when set and not blank.
+fn env_value(env: Env, setting: &config::Setting) -> Option<(&'static str, String)> {
+    let name = setting.env?;
+    env(name)
+        .filter(|value| !value.trim().is_empty())
+        .map(|value| (name, value.trim().to_string()))
+}
+
+/// A variable's value as one of clap's choices, or why it is not one.
+fn env_choice<T: ValueEnum>(env: Env, setting: &config::Setting) -> Result<Option<T>, String> {
+    let Some((name, value)) = env_value(env, setting) else {
+        return Ok(None);
+    };
+    T::from_str(&value, false).map(Some).map_err(|_| {
+        let valid: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|variant| variant.to_possible_value())
+            .map(|value| value.get_name().to_string())
+            .collect();
+        format!("{name}={value:?} is not one of {}", valid.join(", "))
+    })
+}
+
+/// Flag > environment > config.toml > default, for every option (README "Settings"). An
+/// unusable variable is a set-up error, as an unusable flag is clap's.
+fn resolve(flags: &Flags, env: Env, settings: Settings) -> Result<Options, String> {
+    let asked_host = match (&flags.base_url, flags.lark) {
+        (Some(url), _) if !url.trim().is_empty() => Some(config::base_url(Some(url), false)),
+        (_, true) => Some(LARK_BASE_URL.to_string()),
+        _ => env_value(env, &config::BASE_URL).map(|(_, url)| config::base_url(Some(&url), false)),
+    };
+    let profile = flags
+        .profile
+        .clone()
+        .filter(|profile| !profile.trim().is_empty())
+        .unwrap_or_else(|| config::DEFAULT_PROFILE.to_string());
+    let base_url = asked_host.clone().unwrap_or_else(|| {
+        settings
+            .profiles
+            .get(&profile)
+            .map(|known| known.host.clone())
+            .filter(|host| !host.is_empty())
+            .unwrap_or_else(|| FEISHU_BASE_URL.to_string())
+    });
+    let lang = match flags.lang {
+        Some(lang) => lang,
+        None => env_choice(env, &config::LANG)?
+            .or(settings.lang)
+            .unwrap_or_else(Lang::from_env),
+    };
+    let retries = match flags.retries {
+        Some(retries) => retries,
+        None => match env_value(env, &config::RETRIES) {
+            Some((name, value)) => value
+                .parse()
+                .map_err(|_| format!("{name}={value:?} is not a whole number"))?,
+            None => settings.upload.retries.unwrap_or(DEFAULT_RETRIES),
+        },
+    };
+    let upload_to = flags
+        .to
+        .clone()
+        .or_else(|| env_value(env, &config::UPLOAD_TO).map(|(_, to)| to))
+        .or_else(|| settings.upload.to.clone());
+    let on_conflict = match flags.on_conflict {
+        Some(policy) => policy,
+        None => env_choice(env, &config::ON_CONFLICT)?
+            .or(settings.upload.on_conflict)
+            .unwrap_or(config::DEFAULT_ON_CONFLICT),
+    };
+    Ok(Options {
+        session: SessionOptions {
+            base_url,
+            asked_host,
+            profile,
+            lang,
+            retries,
+            settings,
+        },
+        upload_to,
+        on_conflict,
+    })
 }
 
 /// Login errors that a user fixes by setting something up (no login, no app ID, a keyring or
@@ -388,8 +514,8 @@ async fn run_command(cli: Cli) -> Outcome {
         }
         _ => {}
     }
-    // A config file that does not parse is a set-up error for every other command, named
-    // before anything else happens.
+    // config.toml is read once, here, and passed down. A file that does not parse is a
+    // set-up error for every other command, named (path:line:column) before anything else.
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(err) => {
@@ -397,15 +523,22 @@ async fn run_command(cli: Cli) -> Outcome {
             return Outcome::Setup;
         }
     };
+    config::remember_keyring(settings.keyring);
+    let options = match resolve(&cli.flags(), &process_env, settings) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("larkup: {}", crate::sanitize::escape(&message));
+            return Outcome::Setup;
+        }
+    };
+    let base_url = options.session.base_url.clone();
     tracing::debug!(
-        "host {}, profile {:?}, config {:?}",
-        cli.resolved_base_url(),
-        cli.profile,
+        "host {base_url}, profile {:?}, config {:?}",
+        options.session.profile,
         Settings::path().ok()
     );
     // Before any connection: tokens go over https, or to this machine, and a login only to
     // the host that issued it (issue 12 #4).
-    let base_url = cli.resolved_base_url();
     // Logging in again binds the profile anew; status and logout send no token.
     let binds = !matches!(
         cli.command,
@@ -413,7 +546,7 @@ async fn run_command(cli: Cli) -> Outcome {
     );
     let checked = config::check_base_url(&base_url).and_then(|()| {
         if binds {
-            cli.session_options().check_host_binding()
+            options.session.check_host_binding()
         } else {
             Ok(())
         }
@@ -423,22 +556,21 @@ async fn run_command(cli: Cli) -> Outcome {
         return Outcome::Setup;
     }
     let Some(command) = &cli.command else {
-        return crate::tui::run(&cli.session_options(), cli.demo).await;
+        return crate::tui::run(&options.session, cli.demo).await;
     };
     match command {
-        Command::Login { args, .. } => return account::login(&cli, args).await,
+        Command::Login { args, .. } => return account::login(&options.session, args).await,
         Command::Status { .. } => {
             if let Some(token) = config::token_from_env() {
-                return status_from_env(&cli, &token);
+                return status_from_env(&options.session, &token);
             }
-            return account::status(&cli).await;
+            return account::status(&options.session).await;
         }
-        Command::Logout { .. } => return account::logout(&cli, cli.lang()).await,
-        Command::Doctor { .. } => return doctor::run(&cli).await,
+        Command::Logout { .. } => return account::logout(&options.session).await,
+        Command::Doctor { .. } => return doctor::run(&options.session).await,
         _ => {}
     }
     if let Command::Upload(UploadCommand { unpaced: true, .. }) = command {
-        let base_url = cli.resolved_base_url();
         if !config::is_loopback(&base_url) {
             eprintln!(
                 "larkup: --unpaced is for benchmarks against a server on this machine, not {base_url}"
@@ -463,7 +595,7 @@ async fn run_command(cli: Cli) -> Outcome {
             return Outcome::Setup;
         }
     }
-    let mut session = match cli.session_options().open().await {
+    let mut session = match options.session.open().await {
         Ok(session) => session,
         Err(message) => {
             eprintln!("larkup: {message}");
@@ -486,16 +618,11 @@ async fn run_command(cli: Cli) -> Outcome {
                 Ok(exclude) => exclude,
                 Err(_) => return Outcome::Setup, // reported above
             };
-            let on_conflict = upload
-                .on_conflict
-                .or(settings.upload.on_conflict)
-                .unwrap_or(OnConflict::Skip);
-            let to = upload.to.clone().or(settings.upload.to.clone());
             let args = upload::UploadArgs {
                 paths: &upload.paths,
-                to: to.as_deref(),
+                to: options.upload_to.as_deref(),
                 json: upload.json,
-                on_conflict: match on_conflict {
+                on_conflict: match options.on_conflict {
                     OnConflict::Skip => ConflictPolicy::Skip,
                     OnConflict::KeepBoth => ConflictPolicy::KeepBoth,
                 },
@@ -513,15 +640,15 @@ async fn run_command(cli: Cli) -> Outcome {
 
 /// `larkup status` with LARKUP_TOKEN set: that token is what every command uses, whatever
 /// the keyring holds, so it is what status reports (masked).
-fn status_from_env(cli: &Cli, token: &crate::feishu::Secret) -> Outcome {
+fn status_from_env(options: &SessionOptions, token: &crate::feishu::Secret) -> Outcome {
     println!(
         "token:    {} (LARKUP_TOKEN, overrides any login)",
         token.masked()
     );
-    println!("host:     {}", cli.resolved_base_url());
+    println!("host:     {}", options.base_url);
     println!(
         "profile:  {} (not used while LARKUP_TOKEN is set)",
-        cli.profile
+        options.profile
     );
     println!("expires:  unknown (`larkup doctor` checks that the token works)");
     Outcome::Done
@@ -618,5 +745,300 @@ mod tests {
     #[test]
     fn the_clap_definitions_are_consistent() {
         command().debug_assert();
+    }
+
+    /// (what, argv, environment, config.toml, expected)
+    type Row<'a, C, T> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, C, T);
+
+    /// `argv` through the real clap definitions, then `resolve` with `env` and `config`.
+    fn resolved(argv: &[&str], env: &[(&str, &str)], config: &str) -> Result<Options, String> {
+        let matches = command()
+            .try_get_matches_from(argv)
+            .map_err(|err| err.to_string())?;
+        let cli = Cli::from_arg_matches(&matches)
+            .map_err(|err| err.to_string())?
+            .absorb();
+        let settings: Settings = toml::from_str(config).map_err(|err| err.to_string())?;
+        let env: std::collections::HashMap<String, String> = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        resolve(&cli.flags(), &|name| env.get(name).cloned(), settings)
+    }
+
+    #[test]
+    fn every_option_resolves_flag_then_environment_then_config_then_default() {
+        const A: &str = "http://127.0.0.1:1";
+        const B: &str = "http://127.0.0.1:2";
+        const C: &str = "http://127.0.0.1:3";
+        let host_in_config = format!("[profiles.default]\nhost = \"{C}\"\n");
+        let host = |options: Options| options.session.base_url;
+        let rows: Vec<Row<String, String>> = vec![
+            (
+                "flag before",
+                vec!["larkup", "--base-url", B, "ls"],
+                vec![("LARKUP_BASE_URL", A)],
+                host_in_config.clone(),
+                B.into(),
+            ),
+            (
+                "flag after",
+                vec!["larkup", "ls", "--base-url", B],
+                vec![("LARKUP_BASE_URL", A)],
+                host_in_config.clone(),
+                B.into(),
+            ),
+            (
+                "after beats before",
+                vec!["larkup", "--base-url", A, "ls", "--base-url", B],
+                vec![],
+                String::new(),
+                B.into(),
+            ),
+            (
+                "--lark beats env",
+                vec!["larkup", "--lark", "ls"],
+                vec![("LARKUP_BASE_URL", A)],
+                String::new(),
+                LARK_BASE_URL.into(),
+            ),
+            (
+                "env",
+                vec!["larkup", "ls"],
+                vec![("LARKUP_BASE_URL", A)],
+                host_in_config.clone(),
+                A.into(),
+            ),
+            (
+                "config",
+                vec!["larkup", "ls"],
+                vec![("LARKUP_BASE_URL", " ")],
+                host_in_config.clone(),
+                C.into(),
+            ),
+            (
+                "default",
+                vec!["larkup", "ls"],
+                vec![],
+                String::new(),
+                FEISHU_BASE_URL.into(),
+            ),
+        ];
+        for (what, argv, env, config, expected) in rows {
+            let options = resolved(&argv, &env, &config).expect(what);
+            assert_eq!(host(options), expected, "base_url, {what}");
+        }
+        let rows: Vec<Row<&str, Lang>> = vec![
+            (
+                "flag before",
+                vec!["larkup", "--lang", "en", "ls"],
+                vec![("LARKUP_LANG", "zh")],
+                "lang = \"zh\"",
+                Lang::En,
+            ),
+            (
+                "flag after",
+                vec!["larkup", "upload", "x", "--lang", "en"],
+                vec![("LARKUP_LANG", "zh")],
+                "lang = \"zh\"",
+                Lang::En,
+            ),
+            (
+                "app, flag",
+                vec!["larkup", "--lang", "zh"],
+                vec![("LARKUP_LANG", "en")],
+                "",
+                Lang::Zh,
+            ),
+            (
+                "env",
+                vec!["larkup", "ls"],
+                vec![("LARKUP_LANG", "zh")],
+                "lang = \"en\"",
+                Lang::Zh,
+            ),
+            (
+                "config",
+                vec!["larkup", "ls"],
+                vec![],
+                "lang = \"zh\"",
+                Lang::Zh,
+            ),
+            (
+                "default",
+                vec!["larkup", "ls"],
+                vec![],
+                "",
+                Lang::from_env(),
+            ),
+        ];
+        for (what, argv, env, config, expected) in rows {
+            let options = resolved(&argv, &env, config).expect(what);
+            assert_eq!(options.session.lang, expected, "lang, {what}");
+        }
+        let rows: Vec<Row<&str, usize>> = vec![
+            (
+                "flag before",
+                vec!["larkup", "--retries", "3", "mkdir", "x"],
+                vec![("LARKUP_UPLOAD_RETRIES", "0")],
+                "[upload]\nretries = 5",
+                3,
+            ),
+            (
+                "flag after",
+                vec!["larkup", "ls", "--retries", "3"],
+                vec![("LARKUP_UPLOAD_RETRIES", "0")],
+                "[upload]\nretries = 5",
+                3,
+            ),
+            (
+                "app, flag",
+                vec!["larkup", "--retries", "3"],
+                vec![("LARKUP_UPLOAD_RETRIES", "0")],
+                "",
+                3,
+            ),
+            (
+                "env",
+                vec!["larkup", "ls"],
+                vec![("LARKUP_UPLOAD_RETRIES", "0")],
+                "[upload]\nretries = 5",
+                0,
+            ),
+            (
+                "config",
+                vec!["larkup", "ls"],
+                vec![],
+                "[upload]\nretries = 5",
+                5,
+            ),
+            ("default", vec!["larkup", "ls"], vec![], "", DEFAULT_RETRIES),
+        ];
+        for (what, argv, env, config, expected) in rows {
+            let options = resolved(&argv, &env, config).expect(what);
+            assert_eq!(options.session.retries, expected, "retries, {what}");
+        }
+        // No variable or key names a profile: flags and the default only.
+        for (what, argv, expected) in [
+            (
+                "flag before",
+                vec!["larkup", "--profile", "work", "status"],
+                "work",
+            ),
+            (
+                "flag after",
+                vec!["larkup", "status", "--profile", "work"],
+                "work",
+            ),
+            (
+                "after beats before",
+                vec!["larkup", "--profile", "a", "ls", "--profile", "work"],
+                "work",
+            ),
+            ("default", vec!["larkup", "status"], config::DEFAULT_PROFILE),
+        ] {
+            let options = resolved(&argv, &[], "").expect(what);
+            assert_eq!(options.session.profile, expected, "profile, {what}");
+        }
+        // `--to` and `--on-conflict` are upload's own: one flag position.
+        let config = "[upload]\nto = \"fldConfig\"\non_conflict = \"keep-both\"";
+        let rows: Vec<Row<&str, (Option<&str>, OnConflict)>> = vec![
+            (
+                "flag",
+                vec![
+                    "larkup",
+                    "upload",
+                    "x",
+                    "--to",
+                    "fldFlag",
+                    "--on-conflict",
+                    "skip",
+                ],
+                vec![
+                    ("LARKUP_UPLOAD_TO", "fldEnv"),
+                    ("LARKUP_UPLOAD_ON_CONFLICT", "keep-both"),
+                ],
+                config,
+                (Some("fldFlag"), OnConflict::Skip),
+            ),
+            (
+                "env",
+                vec!["larkup", "upload", "x"],
+                vec![
+                    ("LARKUP_UPLOAD_TO", "fldEnv"),
+                    ("LARKUP_UPLOAD_ON_CONFLICT", "skip"),
+                ],
+                config,
+                (Some("fldEnv"), OnConflict::Skip),
+            ),
+            (
+                "config",
+                vec!["larkup", "upload", "x"],
+                vec![],
+                config,
+                (Some("fldConfig"), OnConflict::KeepBoth),
+            ),
+            (
+                "default",
+                vec!["larkup", "upload", "x"],
+                vec![],
+                "",
+                (None, config::DEFAULT_ON_CONFLICT),
+            ),
+        ];
+        for (what, argv, env, config, (to, on_conflict)) in rows {
+            let options = resolved(&argv, &env, config).expect(what);
+            assert_eq!(options.upload_to.as_deref(), to, "upload.to, {what}");
+            assert_eq!(
+                options.on_conflict, on_conflict,
+                "upload.on_conflict, {what}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unusable_variable_is_named_unless_a_flag_makes_it_moot() {
+        for (name, value) in [
+            ("LARKUP_LANG", "fr"),
+            ("LARKUP_UPLOAD_RETRIES", "many"),
+            ("LARKUP_UPLOAD_ON_CONFLICT", "ask"),
+        ] {
+            let refused =
+                resolved(&["larkup", "upload", "x"], &[(name, value)], "").expect_err(name);
+            assert!(
+                refused.contains(name) && refused.contains(value),
+                "{refused}"
+            );
+        }
+        let flagged = resolved(
+            &["larkup", "upload", "x", "--lang", "en"],
+            &[("LARKUP_LANG", "fr")],
+            "",
+        );
+        assert_eq!(flagged.map(|options| options.session.lang), Ok(Lang::En));
+    }
+
+    #[test]
+    fn help_says_each_options_default_and_variable_from_the_one_table() {
+        let mut command = command();
+        let top = command.render_help().to_string();
+        let upload = command
+            .find_subcommand_mut("upload")
+            .map(|sub| sub.render_help().to_string())
+            .unwrap_or_default();
+        let retries = format!(
+            "(default: config `upload.retries`, else {DEFAULT_RETRIES}) [env: LARKUP_UPLOAD_RETRIES]"
+        );
+        for help in [&top, &upload] {
+            assert!(help.contains(&retries), "{help}");
+            assert!(help.contains("[env: LARKUP_BASE_URL]"), "{help}");
+            assert!(help.contains("[env: LARKUP_LANG]"), "{help}");
+        }
+        assert!(upload.contains("(default: config `upload.on_conflict`, else skip) [env: LARKUP_UPLOAD_ON_CONFLICT]"), "{upload}");
+        assert!(upload.contains("[env: LARKUP_UPLOAD_TO]"), "{upload}");
+        // The help's own sentence ends before the default, not twice.
+        for help in [&top, &upload] {
+            assert!(!help.contains(". (default"), "{help}");
+        }
     }
 }

@@ -347,11 +347,13 @@ impl Auth {
     pub fn new(hosts: Hosts) -> Result<Auth> {
         // The same bounded waits as every API call (client::send_watched).
         let http =
-            client::http_client(&client::Timeouts::from_env()).map_err(|err| Error::Transport {
-                url: hosts.open.clone(),
-                reason: err.to_string(),
-                connect: true,
-                source: Some(err),
+            client::http_client(&client::Timeouts::for_host(&hosts.open)).map_err(|err| {
+                Error::Transport {
+                    url: hosts.open.clone(),
+                    reason: err.to_string(),
+                    connect: true,
+                    source: Some(err),
+                }
             })?;
         Ok(Auth { http, hosts })
     }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex as SyncMutex, OnceLock};
+use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -73,27 +73,17 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
-    /// The defaults, shortened by hidden variables so slow-link tests take seconds:
-    /// LARKUP_CONNECT_TIMEOUT_MS, LARKUP_STALL_TIMEOUT_MS, LARKUP_ANSWER_TIMEOUT_MS,
-    /// LARKUP_ANSWER_NOTICE_MS.
-    pub fn from_env() -> Timeouts {
-        static CHOSEN: OnceLock<Timeouts> = OnceLock::new();
-        *CHOSEN.get_or_init(|| {
-            let ms = |name: &str, default: Duration| {
-                std::env::var(name)
-                    .ok()
-                    .and_then(|value| value.trim().parse::<u64>().ok())
-                    .filter(|ms| *ms > 0)
-                    .map_or(default, Duration::from_millis)
-            };
-            let default = Timeouts::default();
-            Timeouts {
-                connect: ms("LARKUP_CONNECT_TIMEOUT_MS", default.connect),
-                stall: ms("LARKUP_STALL_TIMEOUT_MS", default.stall),
-                answer: ms("LARKUP_ANSWER_TIMEOUT_MS", default.answer),
-                notice: ms("LARKUP_ANSWER_NOTICE_MS", default.notice),
-            }
-        })
+    /// The defaults for a server at `base_url`; against one on this machine the test knobs
+    /// (`crate::test_knobs`) may shorten them, so slow-link tests take seconds.
+    pub fn for_host(base_url: &str) -> Timeouts {
+        use crate::test_knobs::Knob;
+        let default = Timeouts::default();
+        Timeouts {
+            connect: Knob::ConnectTimeoutMs.millis_or(base_url, default.connect),
+            stall: Knob::StallTimeoutMs.millis_or(base_url, default.stall),
+            answer: Knob::AnswerTimeoutMs.millis_or(base_url, default.answer),
+            notice: Knob::AnswerNoticeMs.millis_or(base_url, default.notice),
+        }
     }
 }
 
@@ -497,7 +487,7 @@ pub fn http_client(timeouts: &Timeouts) -> reqwest::Result<reqwest::Client> {
 
 impl Client {
     pub fn new(base_url: &str, credentials: Credentials) -> Result<Client> {
-        let timeouts = Timeouts::from_env();
+        let timeouts = Timeouts::for_host(base_url);
         let http = http_client(&timeouts).map_err(|err| Error::Transport {
             url: base_url.to_string(),
             reason: format!("cannot build an HTTP client: {err}"),
@@ -644,7 +634,16 @@ impl Client {
 
 /// Sends a request and reads the whole answer with the default timeouts (token endpoints).
 pub async fn send(request: RequestBuilder) -> Result<(String, StatusCode, HeaderMap, Bytes)> {
-    send_watched(request, None, &Timeouts::from_env(), None).await
+    let (client, request) = request.build_split();
+    let request = request.map_err(|err| transport_error(err, Some(false)))?;
+    let timeouts = Timeouts::for_host(request.url().as_str());
+    send_watched(
+        RequestBuilder::from_parts(client, request),
+        None,
+        &timeouts,
+        None,
+    )
+    .await
 }
 
 /// Sends a request and reads its answer, bounding every wait (issue 12 "bounded waits"):

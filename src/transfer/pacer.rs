@@ -62,6 +62,12 @@ pub struct RetryNotice {
 /// Hears every retry before its wait: the CLI prints it, the terminal app shows it.
 pub type NoticeHook = Arc<dyn Fn(&RetryNotice) + Send + Sync>;
 
+/// Retries of a transient failure when nothing says otherwise (`--retries`, its variable and
+/// `upload.retries` say it; help, `config list` and the README read this). Eight doublings
+/// from 250 ms, capped at 30 s, wait about a minute in all: long enough to ride out a rate
+/// window or a gateway restart, short enough that a dead host is named within one.
+pub const DEFAULT_RETRIES: usize = 8;
+
 /// Bounded, jittered exponential backoff for `retry`-class failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryLaw {
@@ -75,7 +81,7 @@ impl Default for RetryLaw {
         RetryLaw {
             min_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(30),
-            max_retries: 8,
+            max_retries: DEFAULT_RETRIES,
         }
     }
 }

@@ -13,9 +13,6 @@ use crate::feishu::{Drive, DriveEntry, Error, Lang};
 /// then 1, 2, 4 and 8 later — Drive's listing can lag its writes (docs/feishu-api.md §6b 1065200
 /// "主从延迟", §12), and a gateway may still commit a request whose answer was lost.
 const STEPS: [u64; 5] = [0, 1, 2, 4, 8];
-/// Hidden: the base in milliseconds, so tests take seconds (loopback servers only).
-const BASE_ENV: &str = "LARKUP_RECONCILE_BASE_MS";
-
 /// Create calls per file or folder: `--retries` + 1.
 pub fn create_attempts(writes: &Pacer) -> u32 {
     u32::try_from(writes.retry_law().max_retries)
@@ -48,17 +45,12 @@ pub struct Looks<'a> {
     pub base: Duration,
 }
 
-/// The looks' base for a server: 1 s, or `LARKUP_RECONCILE_BASE_MS` for one on this machine
-/// (like LARKUP_WRITE_QPS: a shorter window against a real deployment would send again what
-/// is merely committed late).
+/// The looks' base for a server: 1 s, or the test knob `LARKUP_RECONCILE_BASE_MS` for one on
+/// this machine (a shorter window against a real deployment would send again what is merely
+/// committed late).
 pub fn base_for(base_url: &str) -> Duration {
-    base_from(std::env::var(BASE_ENV).ok().as_deref(), base_url)
-}
-
-fn base_from(asked: Option<&str>, base_url: &str) -> Duration {
-    asked
-        .and_then(|ms| ms.trim().parse().ok())
-        .filter(|_| crate::config::is_loopback(base_url))
+    crate::test_knobs::Knob::ReconcileBaseMs
+        .value(base_url)
         .map_or(Duration::from_secs(1), Duration::from_millis)
 }
 
@@ -192,27 +184,5 @@ pub async fn create_folder(
         if attempt >= attempts {
             return Err(CreateError::NotFound(err));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_looks_shorten_only_for_a_server_on_this_machine() {
-        assert_eq!(
-            base_from(Some("40"), "http://127.0.0.1:8080"),
-            Duration::from_millis(40)
-        );
-        assert_eq!(
-            base_from(Some("40"), "https://open.feishu.cn"),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            base_from(Some("soon"), "http://127.0.0.1:8080"),
-            Duration::from_secs(1)
-        );
-        assert_eq!(base_from(None, "http://[::1]:9"), Duration::from_secs(1));
     }
 }

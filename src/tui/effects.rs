@@ -98,15 +98,7 @@ pub(super) fn run_effects(
                 }
             }
             Effect::SaveBookmarks(_) if backend.is_some_and(|backend| backend.demo) => {}
-            Effect::SaveBookmarks(bookmarks) => {
-                let saved = Settings::load().and_then(|mut settings| {
-                    settings.bookmarks = bookmarks;
-                    settings.save()
-                });
-                if let Err(err) = saved {
-                    send(tx, Action::Report(format!("bookmark not saved: {err}")));
-                }
-            }
+            Effect::SaveBookmarks(bookmarks) => save_bookmarks(bookmarks, tx.clone()),
             Effect::StartLogin {
                 app_id,
                 secret,
@@ -127,4 +119,26 @@ pub(super) fn run_effects(
             }
         }
     }
+}
+
+/// Writes the bookmarks off the event loop (file I/O would freeze keys and drawing). Saves
+/// run one at a time, and one overtaken by a newer save writes nothing, so the file ends with
+/// the latest list whatever order the blocking pool runs them in.
+fn save_bookmarks(bookmarks: Vec<crate::config::Bookmark>, tx: mpsc::UnboundedSender<Msg>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static ASKED: AtomicU64 = AtomicU64::new(0);
+    static WRITTEN: std::sync::Mutex<u64> = std::sync::Mutex::new(0);
+    let this = ASKED.fetch_add(1, Ordering::SeqCst) + 1;
+    tokio::task::spawn_blocking(move || {
+        let mut written = WRITTEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *written > this {
+            return;
+        }
+        *written = this;
+        if let Err(err) = Settings::update(|settings| settings.bookmarks = bookmarks) {
+            send(&tx, Action::Report(format!("bookmark not saved: {err}")));
+        }
+    });
 }

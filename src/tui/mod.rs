@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::app::login::LoginScreen;
 use crate::app::{Action, App, Environment};
-use crate::config::{self, Settings};
+use crate::config;
 use crate::feishu::{Client, Credentials, Drive, Lang, Secret};
 use crate::sandbox::demo;
 use crate::session::{Outcome, Session, SessionOptions};
@@ -85,9 +85,7 @@ pub async fn run(options: &SessionOptions, demo: bool) -> Outcome {
         utc_offset: i64::from(chrono::Local::now().offset().local_minus_utc()),
         // The demo's tokens mean nothing outside its sandbox: no saved bookmarks there.
         bookmarks: if demo_guard.is_none() {
-            Settings::load()
-                .map(|settings| settings.bookmarks)
-                .unwrap_or_default()
+            options.settings.bookmarks.clone()
         } else {
             Vec::new()
         },
@@ -128,10 +126,11 @@ fn who(options: &SessionOptions) -> String {
     if let Some(token) = config::token_from_env() {
         return format!("LARKUP_TOKEN {}", token.masked());
     }
-    Settings::load()
-        .ok()
-        .and_then(|settings| settings.profiles.get(&options.profile).cloned())
-        .and_then(|profile| profile.user_name)
+    options
+        .settings
+        .profiles
+        .get(&options.profile)
+        .and_then(|profile| profile.user_name.clone())
         .unwrap_or_else(|| options.profile.clone())
 }
 
