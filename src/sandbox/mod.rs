@@ -401,7 +401,26 @@ pub async fn run_cli(options: SandboxOptions) -> std::io::Result<()> {
         "# inspect: {}/__sandbox/state   stop: Ctrl-C",
         sandbox.base_url()
     );
-    tokio::signal::ctrl_c().await?;
+    stop_signal().await?;
+    // Dropping the sandbox removes its temporary data directory, as `--data-dir`'s help says.
     sandbox.shutdown().await;
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (`kill`, systemd, `docker stop`): either ends the
+/// sandbox through its shutdown, so the temporary data directory goes with it.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }
