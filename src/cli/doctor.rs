@@ -79,7 +79,7 @@ pub async fn run(cli: &Cli) -> Outcome {
         Err(err) => report.failed(
             "keyring",
             err.to_string(),
-            "see README \"Set-up\" for a keyring on servers, or set LARKUP_TOKEN",
+            "see README \"Where logins are kept\" for a keyring on servers, or set LARKUP_TOKEN",
         ),
     }
 
