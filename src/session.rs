@@ -52,13 +52,20 @@ pub enum Outcome {
     Setup,
 }
 
-impl From<Outcome> for ExitCode {
-    fn from(outcome: Outcome) -> ExitCode {
-        ExitCode::from(match outcome {
+impl Outcome {
+    /// The process's exit code for this outcome (also what the log's `finished:` line says).
+    pub fn code(self) -> u8 {
+        match self {
             Outcome::Done => 0,
             Outcome::SomeFailed => 1,
             Outcome::Setup => 2,
-        })
+        }
+    }
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(outcome: Outcome) -> ExitCode {
+        ExitCode::from(outcome.code())
     }
 }
 

@@ -28,9 +28,29 @@ impl Report {
     }
 
     fn failed(&mut self, check: &str, detail: impl AsRef<str>, hint: impl AsRef<str>) {
+        self.failed_with(check, detail.as_ref(), Some(hint.as_ref()));
+    }
+
+    /// `described` is an error's `describe`: the message, then the catalog's hint on the lines
+    /// after it. That hint is the one printed; `otherwise` only when the error has none, so
+    /// the same advice is never said twice.
+    fn failed_described(&mut self, check: &str, described: &str, otherwise: Option<&str>) {
+        match described.split_once('\n') {
+            Some((detail, hint)) => self.failed_with(check, detail, Some(hint)),
+            None => self.failed_with(check, described, otherwise),
+        }
+    }
+
+    fn failed_with(&mut self, check: &str, detail: &str, hint: Option<&str>) {
         self.failed += 1;
-        println!("failed   {check:<10} {}", detail.as_ref());
-        println!("         {:<10} hint: {}", "", hint.as_ref());
+        println!("failed   {check:<10} {detail}");
+        let mut lines = hint.into_iter().flat_map(str::lines);
+        if let Some(first) = lines.next() {
+            println!("         {:<10} hint: {first}", "");
+        }
+        for line in lines {
+            println!("         {:<10}       {line}", "");
+        }
     }
 
     fn skipped(&mut self, check: &str, why: impl AsRef<str>) {
@@ -59,7 +79,7 @@ pub async fn run(options: &SessionOptions) -> Outcome {
         Err(err) => report.failed(
             "keyring",
             err.to_string(),
-            "see README \"Set-up\" for a keyring on servers, or set LARKUP_TOKEN",
+            "see README \"Where logins are kept\" for a keyring on servers, or set LARKUP_TOKEN",
         ),
     }
 
@@ -286,11 +306,12 @@ async fn token_checks(report: &mut Report, options: &SessionOptions, base_url: &
     let auth = match crate::login::session_auth(base_url, profile_name).await {
         Ok(auth) => auth,
         Err(err) => {
-            report.failed(
-                "token",
-                err.describe(options.lang()),
-                "run `larkup login` (or set LARKUP_TOKEN)",
-            );
+            // "not logged in" already says what to do.
+            let otherwise = match err {
+                crate::login::LoginError::NotLoggedIn(_) => None,
+                _ => Some("run `larkup login` (or set LARKUP_TOKEN)"),
+            };
+            report.failed_described("token", &err.describe(options.lang()), otherwise);
             return;
         }
     };
@@ -332,10 +353,10 @@ async fn token_checks(report: &mut Report, options: &SessionOptions, base_url: &
     };
     match checked {
         Ok(who) => report.ok("token", format!("{} {who}; {expiry}", token.masked())),
-        Err(err) => report.failed(
+        Err(err) => report.failed_described(
             "token",
-            format!("{}: {}", token.masked(), err.describe(options.lang())),
-            "log in again with `larkup login`",
+            &format!("{}: {}", token.masked(), err.describe(options.lang())),
+            Some("log in again with `larkup login`"),
         ),
     }
     scope_check(report, auth.profile.as_ref(), tenant);

@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use crate::session::Outcome;
+
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{Builder, Rotation};
 use tracing_subscriber::layer::SubscriberExt;
@@ -27,6 +29,17 @@ pub fn log_dir() -> Option<PathBuf> {
 pub fn log_file() -> Option<PathBuf> {
     let today = chrono::Local::now().format("%Y-%m-%d");
     Some(log_dir()?.join(format!("larkup.{today}.log")))
+}
+
+/// The log's last line for a run: the exit code and what it means (README "Commands"), e.g.
+/// `finished: exit 1 (something failed)`, so a reader of the log needs no source.
+pub fn finished(outcome: Outcome) -> String {
+    let meaning = match outcome {
+        Outcome::Done => "done",
+        Outcome::SomeFailed => "something failed",
+        Outcome::Setup => "usage or set-up error",
+    };
+    format!("finished: exit {} ({meaning})", outcome.code())
 }
 
 /// How much to log: `-q`, nothing, `-v`, `-vv`.
@@ -112,4 +125,22 @@ pub fn init(verbosity: Verbosity, terminal_app: bool) -> Option<WorkerGuard> {
         .with(stderr_layer)
         .try_init();
     guard
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_finished_line_says_the_exit_code_and_its_meaning() {
+        assert_eq!(finished(Outcome::Done), "finished: exit 0 (done)");
+        assert_eq!(
+            finished(Outcome::SomeFailed),
+            "finished: exit 1 (something failed)"
+        );
+        assert_eq!(
+            finished(Outcome::Setup),
+            "finished: exit 2 (usage or set-up error)"
+        );
+    }
 }

@@ -56,10 +56,12 @@ pub struct Cli {
     #[arg(long)]
     pub demo: bool,
     /// More detail in the log file and on standard error (-vv for everything).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    // Their own heading: every subcommand inherits them, and its own options should read first.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet",
+          help_heading = "Global options")]
     pub verbose: u8,
     /// Only errors on standard error, warnings and up in the log file.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -489,7 +491,7 @@ pub async fn run(cli: Cli) -> Outcome {
     };
     tracing::info!("larkup {} {name}", env!("CARGO_PKG_VERSION"));
     let outcome = run_command(cli).await;
-    tracing::info!("finished: {outcome:?}");
+    tracing::info!("{}", logging::finished(outcome));
     outcome
 }
 

@@ -700,8 +700,8 @@ async fn store_part(shared: &Shared, call: &Call, form: Form) -> Result<(), i64>
 }
 
 /// Writes a block at its offset. On Linux the aligned part goes with O_DIRECT: this machine
-/// class copies into the page cache at a quarter of the disk's direct speed (README,
-/// "Benchmarks"), and the sandbox must not be what a benchmark measures. Where direct I/O is
+/// class copies into the page cache at a quarter of the disk's direct speed
+/// (docs/benchmarks.md), and the sandbox must not be what a benchmark measures. Where direct I/O is
 /// refused (tmpfs, other systems) everything goes through the page cache.
 fn write_block(path: &Path, offset: u64, block: &AlignedBlock) -> std::io::Result<()> {
     use std::io::{Seek, SeekFrom, Write};

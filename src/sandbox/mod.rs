@@ -378,8 +378,11 @@ impl Drop for Sandbox {
     }
 }
 
-/// `larkup sandbox`: start, print how to reach it, serve until Ctrl-C.
+/// `larkup sandbox`: start, print how to reach it, serve until Ctrl-C or SIGTERM.
 pub async fn run_cli(options: SandboxOptions) -> std::io::Result<()> {
+    // Listening before the banner: a signal sent as soon as it shows must find the handler,
+    // not the default action that would leave the data directory behind.
+    let stop = StopSignal::listen()?;
     let sandbox = Sandbox::start(options).await?;
     println!("base_url: {}", sandbox.base_url());
     println!("root_folder_token: {}", sandbox.root_token());
@@ -401,7 +404,50 @@ pub async fn run_cli(options: SandboxOptions) -> std::io::Result<()> {
         "# inspect: {}/__sandbox/state   stop: Ctrl-C",
         sandbox.base_url()
     );
-    tokio::signal::ctrl_c().await?;
+    stop.wait().await;
+    // Dropping the sandbox removes its temporary data directory, as `--data-dir`'s help says.
     sandbox.shutdown().await;
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (`kill`, systemd, `docker stop`): either ends the
+/// sandbox through its shutdown, so the temporary data directory goes with it. The handlers
+/// are installed when this is made, not when it is first awaited.
+#[cfg(unix)]
+struct StopSignal {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl StopSignal {
+    fn listen() -> std::io::Result<StopSignal> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignal {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+#[cfg(not(unix))]
+struct StopSignal;
+
+#[cfg(not(unix))]
+impl StopSignal {
+    fn listen() -> std::io::Result<StopSignal> {
+        Ok(StopSignal)
+    }
+
+    async fn wait(self) {
+        // A handler that cannot be installed ends the sandbox now rather than leave it unstoppable.
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
