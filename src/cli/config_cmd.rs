@@ -2,6 +2,7 @@
 //! the user's comments, order and spacing survive; every change is checked against what
 //! `Settings` accepts before the file is replaced.
 
+use crate::print::{errln, outln};
 use std::path::Path;
 
 use clap::Subcommand;
@@ -97,7 +98,7 @@ pub fn run(action: &Action) -> Outcome {
         }
     };
     result.unwrap_or_else(|message| {
-        eprintln!("larkup config: {message}");
+        errln!("larkup config: {message}");
         Outcome::Setup
     })
 }
@@ -147,11 +148,11 @@ fn get(key: &Key) -> Result<Outcome, String> {
     let (_, document) = read_document()?;
     match lookup(&document, key) {
         Some(item) => {
-            println!("{}", shown(item));
+            outln!("{}", shown(item));
             Ok(Outcome::Done)
         }
         None => {
-            eprintln!("{} is not set (default: {})", key.name, key.default);
+            errln!("{} is not set (default: {})", key.name, key.default);
             Ok(Outcome::SomeFailed)
         }
     }
@@ -273,8 +274,8 @@ fn list() -> Result<Outcome, String> {
             .map(|value| format!("  ({} = {value:?} overrides it)", key.env))
             .unwrap_or_default();
         match lookup(&document, key) {
-            Some(item) => println!("{} = {}{overridden}", key.name, shown(item)),
-            None => println!(
+            Some(item) => outln!("{} = {}{overridden}", key.name, shown(item)),
+            None => outln!(
                 "{} (not set: {}; valid: {}){overridden}",
                 key.name,
                 key.default,
@@ -292,13 +293,13 @@ fn path() {
             |path| path.display().to_string(),
         )
     };
-    println!("config:  {}", show(Settings::path().ok()));
-    println!("state:   {}", show(config::state_dir()));
-    println!(
+    outln!("config:  {}", show(Settings::path().ok()));
+    outln!("state:   {}", show(config::state_dir()));
+    outln!(
         "journal: {}",
         show(crate::transfer::journal::Journal::default_path())
     );
-    println!("log:     {}", show(super::logging::log_file()));
+    outln!("log:     {}", show(super::logging::log_file()));
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! Exit 0 when nothing failed, 1 otherwise. Every network step has its own short timeout, so a
 //! dead host fails in seconds and is named.
 
+use crate::print::outln;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -24,17 +25,17 @@ struct Report {
 
 impl Report {
     fn ok(&mut self, check: &str, detail: impl AsRef<str>) {
-        println!("ok       {check:<10} {}", detail.as_ref());
+        outln!("ok       {check:<10} {}", detail.as_ref());
     }
 
     fn failed(&mut self, check: &str, detail: impl AsRef<str>, hint: impl AsRef<str>) {
         self.failed += 1;
-        println!("failed   {check:<10} {}", detail.as_ref());
-        println!("         {:<10} hint: {}", "", hint.as_ref());
+        outln!("failed   {check:<10} {}", detail.as_ref());
+        outln!("         {:<10} hint: {}", "", hint.as_ref());
     }
 
     fn skipped(&mut self, check: &str, why: impl AsRef<str>) {
-        println!("skipped  {check:<10} {}", why.as_ref());
+        outln!("skipped  {check:<10} {}", why.as_ref());
     }
 }
 
@@ -70,10 +71,10 @@ pub async fn run(cli: &Cli) -> Outcome {
         report.skipped("token", format!("{base_url} cannot be reached"));
     }
     if report.failed == 0 {
-        println!("all checks passed");
+        outln!("all checks passed");
         Outcome::Done
     } else {
-        println!(
+        outln!(
             "{} check{} failed",
             report.failed,
             if report.failed == 1 { "" } else { "s" }

@@ -13,6 +13,7 @@ mod ls;
 mod mkdir;
 mod upload;
 
+use crate::print::{errln, outln};
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -372,7 +373,10 @@ async fn run_command(cli: Cli) -> Outcome {
     match &cli.command {
         Some(Command::Completions { shell }) => {
             let mut command = command();
-            clap_complete::generate(*shell, &mut command, "larkup", &mut std::io::stdout());
+            // Into memory first: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "larkup", &mut script);
+            crate::print::out_bytes(&script);
             return Outcome::Done;
         }
         Some(Command::Man) => return print_man(),
@@ -381,7 +385,7 @@ async fn run_command(cli: Cli) -> Outcome {
             return match crate::sandbox::run_cli(options.as_ref().clone()).await {
                 Ok(()) => Outcome::Done,
                 Err(err) => {
-                    eprintln!("larkup sandbox: {err}");
+                    errln!("larkup sandbox: {err}");
                     Outcome::Setup
                 }
             };
@@ -393,7 +397,7 @@ async fn run_command(cli: Cli) -> Outcome {
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(err) => {
-            eprintln!("larkup: {err}\n(fix it, or see `larkup config list`)");
+            errln!("larkup: {err}\n(fix it, or see `larkup config list`)");
             return Outcome::Setup;
         }
     };
@@ -419,7 +423,7 @@ async fn run_command(cli: Cli) -> Outcome {
         }
     });
     if let Err(message) = checked {
-        eprintln!("larkup: {}", crate::sanitize::escape(&message));
+        errln!("larkup: {}", crate::sanitize::escape(&message));
         return Outcome::Setup;
     }
     let Some(command) = &cli.command else {
@@ -440,7 +444,7 @@ async fn run_command(cli: Cli) -> Outcome {
     if let Command::Upload(UploadCommand { unpaced: true, .. }) = command {
         let base_url = cli.resolved_base_url();
         if !config::is_loopback(&base_url) {
-            eprintln!(
+            errln!(
                 "larkup: --unpaced is for benchmarks against a server on this machine, not {base_url}"
             );
             return Outcome::Setup;
@@ -448,14 +452,14 @@ async fn run_command(cli: Cli) -> Outcome {
     }
     if let Command::Upload(upload) = command {
         if let Err(message) = crate::transfer::exclude::Exclude::new(&upload.exclude) {
-            eprintln!("larkup: {message}");
+            errln!("larkup: {message}");
             return Outcome::Setup;
         }
     }
     if let Command::Mkdir { name, .. } = command {
         // Drive's rule for folder names (docs/feishu-api.md §5), said before Feishu's generic 1061002.
         if name.trim().is_empty() || name.len() > crate::transfer::plan::MAX_FOLDER_NAME_BYTES {
-            eprintln!(
+            errln!(
                 "larkup mkdir: a folder name is 1 to {} bytes and not only spaces; {name:?} is {} bytes",
                 crate::transfer::plan::MAX_FOLDER_NAME_BYTES,
                 name.len()
@@ -466,7 +470,7 @@ async fn run_command(cli: Cli) -> Outcome {
     let mut session = match cli.session_options().open().await {
         Ok(session) => session,
         Err(message) => {
-            eprintln!("larkup: {message}");
+            errln!("larkup: {message}");
             return Outcome::Setup;
         }
     };
@@ -514,16 +518,16 @@ async fn run_command(cli: Cli) -> Outcome {
 /// `larkup status` with LARKUP_TOKEN set: that token is what every command uses, whatever
 /// the keyring holds, so it is what status reports (masked).
 fn status_from_env(cli: &Cli, token: &crate::feishu::Secret) -> Outcome {
-    println!(
+    outln!(
         "token:    {} (LARKUP_TOKEN, overrides any login)",
         token.masked()
     );
-    println!("host:     {}", cli.resolved_base_url());
-    println!(
+    outln!("host:     {}", cli.resolved_base_url());
+    outln!(
         "profile:  {} (not used while LARKUP_TOKEN is set)",
         cli.profile
     );
-    println!("expires:  unknown (`larkup doctor` checks that the token works)");
+    outln!("expires:  unknown (`larkup doctor` checks that the token works)");
     Outcome::Done
 }
 
@@ -546,11 +550,13 @@ fn print_man() -> Outcome {
             .and_then(|()| man.render_synopsis_section(&mut out))
             .and_then(|()| man.render_options_section(&mut out));
     }
-    let printed = rendered.and_then(|()| std::io::stdout().write_all(&out));
-    match printed {
-        Ok(()) => Outcome::Done,
+    match rendered {
+        Ok(()) => {
+            crate::print::out_bytes(&out);
+            Outcome::Done
+        }
         Err(err) => {
-            eprintln!("larkup man: {err}");
+            errln!("larkup man: {err}");
             Outcome::SomeFailed
         }
     }
@@ -564,7 +570,7 @@ pub(crate) fn print_notice(notice: &crate::transfer::pacer::RetryNotice) {
     } else {
         format!("{} s", notice.delay.as_secs())
     };
-    eprintln!(
+    errln!(
         "larkup: {}; retry {}/{} in {delay}",
         crate::sanitize::escape(&notice.reason),
         notice.attempt,
@@ -575,13 +581,13 @@ pub(crate) fn print_notice(notice: &crate::transfer::pacer::RetryNotice) {
 /// Says that a Drive call has had no answer for a while (not that it ended: its result says).
 pub(crate) fn print_answer_wait(wait: &crate::feishu::AnswerWait) {
     if let crate::feishu::AnswerWait::Waiting { .. } = wait {
-        eprintln!("larkup: {}", crate::sanitize::escape(&wait.to_string()));
+        errln!("larkup: {}", crate::sanitize::escape(&wait.to_string()));
     }
 }
 
 /// Prints a failed Drive call with the catalog's hint and returns the outcome for it.
 pub(crate) fn report(session: &Session, what: &str, err: &crate::feishu::Error) -> Outcome {
-    eprintln!(
+    errln!(
         "larkup: {}: {}",
         crate::sanitize::escape(what),
         err.describe(session.lang)

@@ -3,6 +3,7 @@
 //! `App::update`; the loop carries out the `Effect`s it returns and redraws only when something
 //! changed, at most ~30 times a second.
 
+use crate::print::errln;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,7 @@ pub(super) async fn run_app(
         Ok(setup) => setup,
         Err(err) => {
             restore_terminal();
-            eprintln!("larkup: cannot open the terminal UI: {err}");
+            errln!("larkup: cannot open the terminal UI: {err}");
             return Outcome::Setup;
         }
     };
@@ -63,7 +64,7 @@ pub(super) async fn run_app(
         if dirty && last_draw.elapsed() >= FRAME {
             if let Err(err) = terminal.draw(|frame| ui::draw(frame, &app)) {
                 drop(guard);
-                eprintln!("larkup: cannot draw: {err}");
+                errln!("larkup: cannot draw: {err}");
                 return Outcome::Setup;
             }
             dirty = false;

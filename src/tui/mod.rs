@@ -12,6 +12,7 @@ mod listers;
 mod login;
 mod terminal;
 
+use crate::print::errln;
 use std::path::PathBuf;
 
 use tokio::sync::mpsc;
@@ -47,7 +48,7 @@ pub async fn run(options: &SessionOptions, demo: bool) -> Outcome {
         let demo = match demo::start().await {
             Ok(demo) => demo,
             Err(err) => {
-                eprintln!("larkup --demo: cannot start the sandbox: {err}");
+                errln!("larkup --demo: cannot start the sandbox: {err}");
                 return Outcome::Setup;
             }
         };
@@ -102,7 +103,7 @@ pub async fn run(options: &SessionOptions, demo: bool) -> Outcome {
 fn demo_session(demo: &demo::Demo, lang: Lang) -> Result<Session, ()> {
     let credentials = Credentials::new(Secret::new(demo.sandbox.access_token()));
     let client = Client::new(&demo.sandbox.base_url(), credentials).map_err(|err| {
-        eprintln!("larkup --demo: {err}");
+        errln!("larkup --demo: {err}");
     })?;
     Ok(Session {
         drive: Drive::new(client),
