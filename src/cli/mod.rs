@@ -8,6 +8,7 @@ mod account;
 mod config_cmd;
 mod doctor;
 mod dry_run;
+mod json;
 pub mod logging;
 mod ls;
 mod mkdir;
@@ -113,7 +114,7 @@ pub enum Command {
     Ls {
         /// Folder token; omit for the root of My Space.
         folder: Option<String>,
-        /// One JSON object per line.
+        /// The listing as one JSON object, its entries in a list (docs/json.md).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -121,13 +122,17 @@ pub enum Command {
         #[command(flatten)]
         retries: Retries,
     },
-    /// Create a folder and print its token.
+    /// Create a folder and print its token; when one of that name is there already, say so and
+    /// print that one's token (as `upload` merges into it).
     Mkdir {
         /// The new folder's name (1–256 bytes).
         name: String,
         /// Parent folder token (default: the root of My Space).
         #[arg(long = "in", value_name = "FOLDER_TOKEN")]
         parent: Option<String>,
+        /// Make a new folder even beside one of the same name (Drive allows two).
+        #[arg(long)]
+        new: bool,
         #[command(flatten)]
         connection: Connection,
         #[command(flatten)]
@@ -166,7 +171,8 @@ pub struct UploadCommand {
     /// Destination folder token (default: config `upload.to`, else the root of My Space).
     #[arg(long, env = "LARKUP_UPLOAD_TO", value_name = "FOLDER_TOKEN")]
     pub to: Option<String>,
-    /// One JSON object per event (with --dry-run: one object, the plan).
+    /// One JSON object per line, per event (with --dry-run: one object, the plan); the schema
+    /// is versioned and documented in docs/json.md.
     #[arg(long)]
     pub json: bool,
     /// When the folder already has a file of the same name, which Drive would keep beside it
@@ -481,7 +487,9 @@ async fn run_command(cli: Cli) -> Outcome {
         .on_answer_wait(std::sync::Arc::new(print_answer_wait));
     match command {
         Command::Ls { folder, json, .. } => ls::run(&session, folder.as_deref(), *json).await,
-        Command::Mkdir { name, parent, .. } => mkdir::run(&session, name, parent.as_deref()).await,
+        Command::Mkdir {
+            name, parent, new, ..
+        } => mkdir::run(&session, name, parent.as_deref(), *new).await,
         Command::Upload(upload) => {
             if upload.unpaced {
                 session.pacer = session.pacer.sibling(0);
