@@ -821,7 +821,7 @@ async fn json_keeps_already_there_apart_and_counts_only_bytes_sent_now() {
         .filter(|event| event["event"] == "queued")
         .map(|event| {
             assert!(
-                event["path"]
+                event["local"]
                     .as_str()
                     .is_some_and(|path| path.ends_with(event["name"].as_str().unwrap_or("?"))),
                 "{event}"
