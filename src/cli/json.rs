@@ -236,10 +236,10 @@ impl UploadEvent {
         // Speed only when this run sent something: a rerun of a finished tree sent nothing.
         let speed = (totals.bytes_done > 0).then(|| totals.average_speed(now));
         UploadEvent::Summary {
-            uploaded: totals.files_done as u64,
-            already_there: totals.files_already as u64,
-            skipped: totals.files_skipped as u64,
-            failed: totals.files_failed as u64,
+            uploaded: totals.files_done,
+            already_there: totals.files_already,
+            skipped: totals.files_skipped,
+            failed: totals.files_failed,
             bytes: totals.bytes_done,
             seconds: totals.elapsed(now).as_secs_f64(),
             bytes_per_second: speed,

@@ -762,7 +762,7 @@ mod tests {
         assert!(plan.problems.iter().all(|p| p.local.starts_with(&root)));
         // Each problem sits with its remote folder (the empty file's row is under photos/).
         assert!(
-            plan.problems.iter().all(|p| &*p.folder == ["photos"]),
+            plan.problems.iter().all(|p| *p.folder == ["photos"]),
             "{:?}",
             plan.problems
         );
