@@ -1,6 +1,5 @@
 //! `larkup login [--device | --token | --app]`, `larkup status`, `larkup logout`: the account commands.
 
-use crate::print::{errln, outln};
 use std::io::{BufRead, IsTerminal, Write};
 
 use super::{Cli, Outcome};
@@ -9,6 +8,7 @@ use crate::credentials::{self, Keyring, SecretKind};
 use crate::feishu::auth::{now_unix, AppCredentials, Auth, Hosts};
 use crate::feishu::{Lang, Secret};
 use crate::login::{self, LoginError};
+use crate::print::{errln, outln};
 use crate::sanitize;
 
 #[derive(clap::Args, Debug, Clone)]

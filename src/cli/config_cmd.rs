@@ -2,7 +2,6 @@
 //! the user's comments, order and spacing survive; every change is checked against what
 //! `Settings` accepts before the file is replaced.
 
-use crate::print::{errln, outln};
 use std::path::Path;
 
 use clap::Subcommand;
@@ -10,6 +9,7 @@ use toml_edit::{DocumentMut, Item, Table};
 
 use super::Outcome;
 use crate::config::{self, Settings};
+use crate::print::{errln, outln};
 
 /// A key larkup reads from config.toml.
 struct Key {

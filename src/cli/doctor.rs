@@ -2,7 +2,6 @@
 //! Exit 0 when nothing failed, 1 otherwise. Every network step has its own short timeout, so a
 //! dead host fails in seconds and is named.
 
-use crate::print::outln;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -10,6 +9,7 @@ use super::{Cli, Outcome};
 use crate::config::{self, Identity, Settings};
 use crate::credentials;
 use crate::feishu::auth::{now_unix, Auth, Hosts, USER_SCOPES};
+use crate::print::outln;
 use crate::transfer::journal::Journal;
 
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(4);

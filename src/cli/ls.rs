@@ -1,11 +1,11 @@
 //! `larkup ls [FOLDER_TOKEN] [--json]`: a table, `(empty)` for an empty folder, or one JSON
 //! object holding the whole listing (docs/json.md "ls").
 
-use crate::print::outln;
 use chrono::{Local, TimeZone};
 
 use super::{report, Outcome, Session};
 use crate::feishu::DriveEntry;
+use crate::print::outln;
 use crate::sanitize::escape;
 use crate::transfer::Idempotence;
 

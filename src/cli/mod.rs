@@ -14,13 +14,13 @@ mod ls;
 mod mkdir;
 mod upload;
 
-use crate::print::{errln, outln};
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{self, OnConflict, Settings};
 use crate::feishu::Lang;
+use crate::print::{errln, outln};
 use crate::sandbox::SandboxOptions;
 pub use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::events::ConflictPolicy;

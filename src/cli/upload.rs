@@ -1,7 +1,6 @@
 //! `larkup upload PATH... --to FOLDER_TOKEN [--json] [--on-conflict skip|keep-both]`: the engine
 //! with a progress bar (or one JSON object per event, docs/json.md), and a summary at the end.
 
-use crate::print::{errln, outln};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -12,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::json::{self, UploadEvent};
 use super::{report, Outcome, Session};
+use crate::print::{errln, outln};
 use crate::sanitize;
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event, Failure, Selection};
 use crate::transfer::journal::Journal;

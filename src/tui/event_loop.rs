@@ -3,7 +3,6 @@
 //! `App::update`; the loop carries out the `Effect`s it returns and redraws only when something
 //! changed, at most ~30 times a second.
 
-use crate::print::errln;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use super::effects::{run_effects, Backend};
 use super::terminal::{restore_terminal, setup_terminal, Signals};
 use super::{host_of, send, Msg};
 use crate::app::{Action, App, Effect, Mode};
+use crate::print::errln;
 use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event};
 use crate::transfer::journal::Journal;

@@ -12,7 +12,6 @@ mod listers;
 mod login;
 mod terminal;
 
-use crate::print::errln;
 use std::path::PathBuf;
 
 use tokio::sync::mpsc;
@@ -21,6 +20,7 @@ use crate::app::login::LoginScreen;
 use crate::app::{Action, App, Environment};
 use crate::config::{self, Settings};
 use crate::feishu::{Client, Credentials, Drive, Lang, Secret};
+use crate::print::errln;
 use crate::sandbox::demo;
 use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::Pacer;
