@@ -33,12 +33,9 @@ pub fn line<T: Serialize>(value: &T) -> String {
         body: value,
     };
     // Plain structs of strings and numbers: encoding cannot fail; were it to, the line says so
-    // instead of printing nothing.
+    // (docs/json.md "error") instead of breaking the one-object-per-line promise.
     serde_json::to_string(&versioned).unwrap_or_else(|err| {
-        format!(
-            "{{\"v\":{VERSION},\"event\":\"error\",\"message\":{:?}}}",
-            err.to_string()
-        )
+        serde_json::json!({"v": VERSION, "event": "error", "message": err.to_string()}).to_string()
     })
 }
 
