@@ -4,6 +4,9 @@
 //! wire format, `sandbox` is a Feishu-compatible server for tests and the demo, `transfer` is
 //! the upload engine, `session` opens a session for both front ends (`cli`, `tui`).
 
+// Lines go out through `print`, which ends quietly on a closed pipe (issue 19 #2).
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -11,6 +14,7 @@ pub mod credentials;
 pub mod feishu;
 pub mod layout;
 pub mod login;
+pub mod print;
 pub mod sandbox;
 pub mod sanitize;
 pub mod session;

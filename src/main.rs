@@ -15,7 +15,9 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("larkup: cannot start the async runtime: {err}");
+            larkup::print::err(format_args!(
+                "larkup: cannot start the async runtime: {err}"
+            ));
             return Outcome::Setup.into();
         }
     };

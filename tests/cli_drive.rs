@@ -50,14 +50,13 @@ async fn files_of_every_size_and_a_chinese_name_arrive_byte_identical() {
         );
     }
     let json = h.run(&["ls", "--json"]).await;
-    let names: Vec<String> = json
-        .stdout
-        .lines()
-        .map(|line| {
-            let entry: serde_json::Value =
-                serde_json::from_str(line).expect("one JSON object per line");
-            entry["name"].as_str().unwrap_or_default().to_string()
-        })
+    let listing: serde_json::Value =
+        serde_json::from_str(json.stdout.trim()).expect("one JSON object");
+    let names: Vec<String> = listing["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|entry| entry["name"].as_str().unwrap_or_default().to_string())
         .collect();
     assert!(
         names.contains(&"季度报告 2026.txt".to_string()),
@@ -78,7 +77,10 @@ async fn mkdir_then_ls_and_upload_into_the_new_folder() {
 
     let empty = h.run(&["ls", &folder]).await;
     assert_eq!(empty.code, Some(0), "{}", empty.all());
-    assert_eq!(empty.stdout, "", "a new folder is empty");
+    assert_eq!(
+        empty.stdout, "(empty)\n",
+        "a new folder is empty, and says so"
+    );
 
     let root = h.run(&["ls"]).await;
     assert!(
@@ -259,4 +261,83 @@ async fn the_benchmarks_unpaced_switch_is_refused_for_a_remote_host() {
     assert_eq!(run.code, Some(0), "{}", run.all());
     let stored = token_for(&run.stdout, &file);
     assert_eq!(h.stored(&stored), b"burst");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn to_a_file_token_is_refused_before_anything_is_sent() {
+    let h = Harness::start(SandboxOptions::default()).await;
+    let first = h.file("first.txt", b"first");
+    let up = h.run(&["upload", &first.display().to_string()]).await;
+    assert_eq!(up.code, Some(0), "{}", up.all());
+    let file_token = token_for(&up.stdout, &first);
+    let second = h.file("second.txt", b"second");
+    let before = h.sandbox.inspect();
+    for dry_run in [false, true] {
+        let mut args = vec!["upload", "--to", &file_token];
+        let path = second.display().to_string();
+        args.push(&path);
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let run = h.run(&args).await;
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(
+            run.stderr
+                .contains(&format!("--to {file_token} is not a folder in Drive")),
+            "{}",
+            run.all()
+        );
+    }
+    // Only reads since: nothing stored, nothing created.
+    let after = h.sandbox.inspect();
+    assert_eq!(after.files.len(), before.files.len());
+    let writes: Vec<&str> = after.calls[before.calls.len()..]
+        .iter()
+        .map(|call| call.endpoint.as_str())
+        .filter(|endpoint| {
+            !matches!(
+                *endpoint,
+                "root_meta" | "list" | "folder_meta" | "user_info"
+            )
+        })
+        .collect();
+    assert!(writes.is_empty(), "sent {writes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mkdir_of_an_existing_name_prints_that_folder_and_new_makes_another() {
+    let h = Harness::start(SandboxOptions::default()).await;
+    let root = h.sandbox.root_token();
+    let there = h.sandbox.seed_folder(&root, "Reports", 0);
+    let again = h.run(&["mkdir", "Reports"]).await;
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert_eq!(again.stdout.trim(), there, "{}", again.all());
+    assert!(
+        again
+            .stderr
+            .contains("a folder named \"Reports\" is already there"),
+        "{}",
+        again.all()
+    );
+    let folders = |h: &Harness| {
+        h.sandbox
+            .inspect()
+            .folders
+            .iter()
+            .filter(|folder| folder.name == "Reports")
+            .count()
+    };
+    assert_eq!(folders(&h), 1, "no second folder");
+    // upload merges into the same one mkdir named.
+    let file = h.file("Reports/q3.txt", b"q3");
+    let dir = file.parent().expect("dir").display().to_string();
+    let up = h.run(&["upload", &dir]).await;
+    assert_eq!(up.code, Some(0), "{}", up.all());
+    let listed = h.run(&["ls", &there]).await;
+    assert!(listed.stdout.contains("q3.txt"), "{}", listed.all());
+
+    let new = h.run(&["mkdir", "Reports", "--new"]).await;
+    assert_eq!(new.code, Some(0), "{}", new.all());
+    assert_ne!(new.stdout.trim(), there);
+    assert_eq!(folders(&h), 2, "--new makes a second");
 }

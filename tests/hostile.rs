@@ -189,13 +189,13 @@ async fn names_with_control_characters_are_stored_and_printed_escaped() {
     );
     // --json stays JSON, the encoder escapes.
     let json = h.run(&["ls", "--json"]).await;
-    let names: Vec<String> = json
-        .stdout
-        .lines()
-        .map(|line| {
-            let entry: serde_json::Value = serde_json::from_str(line).expect("JSON per line");
-            entry["name"].as_str().unwrap_or_default().to_string()
-        })
+    let listing: serde_json::Value =
+        serde_json::from_str(json.stdout.trim()).expect("one JSON object");
+    let names: Vec<String> = listing["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|entry| entry["name"].as_str().unwrap_or_default().to_string())
         .collect();
     assert!(names.contains(&evil.to_string()), "{names:?}");
 }

@@ -821,7 +821,7 @@ async fn json_keeps_already_there_apart_and_counts_only_bytes_sent_now() {
         .filter(|event| event["event"] == "queued")
         .map(|event| {
             assert!(
-                event["path"]
+                event["local"]
                     .as_str()
                     .is_some_and(|path| path.ends_with(event["name"].as_str().unwrap_or("?"))),
                 "{event}"
@@ -1041,8 +1041,8 @@ async fn mkdir_after_a_late_commit_makes_one_new_folder_beside_a_same_named_one(
     .await;
     let root = h.sandbox.root_token();
     let old = h.sandbox.seed_folder(&root, "reports", 0);
-    // The window (1.5 s) outlasts the commit and the lag (450 ms).
-    let run = mkdir(&h, 100, &["reports"]).await;
+    // The window (1.5 s) outlasts the commit and the lag (450 ms). --new: beside the old one.
+    let run = mkdir(&h, 100, &["reports", "--new"]).await;
     assert_eq!(run.code, Some(0), "{}", run.all());
     let printed: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(printed.len(), 1, "one token: {}", run.all());
@@ -1078,8 +1078,8 @@ async fn mkdir_after_a_dropped_answer_makes_exactly_one_folder_per_run() {
         "{}",
         first.all()
     );
-    // Again: mkdir always makes a new folder (Feishu allows the same name twice), one a run.
-    let second = mkdir(&h, 100, &["drafts"]).await;
+    // Again with --new: a second folder (Feishu allows the same name twice), one a run.
+    let second = mkdir(&h, 100, &["drafts", "--new"]).await;
     assert_eq!(second.code, Some(0), "{}", second.all());
     assert_eq!(second.stdout.lines().count(), 1, "{}", second.all());
     assert_ne!(second.stdout, first.stdout);

@@ -8,6 +8,7 @@ use crate::credentials::{self, Keyring, SecretKind};
 use crate::feishu::auth::{now_unix, AppCredentials, Auth, Hosts};
 use crate::feishu::Secret;
 use crate::login::{self, LoginError};
+use crate::print::{errln, outln};
 use crate::sanitize;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -37,10 +38,10 @@ pub async fn login(options: &SessionOptions, args: &LoginArgs) -> Outcome {
     let lang = options.lang;
     match run_login(options, args).await {
         Ok(who) => {
-            println!("logged in: {}", sanitize::escape(&who));
+            outln!("logged in: {}", sanitize::escape(&who));
             if let Ok(credentials::Store::Kernel) = credentials::blocking(credentials::store).await
             {
-                println!(
+                outln!(
                     "no Secret Service here: the tokens are in the Linux kernel keyring, which \
                      keeps them until a reboot (or 3 idle days); log in again after that"
                 );
@@ -48,14 +49,14 @@ pub async fn login(options: &SessionOptions, args: &LoginArgs) -> Outcome {
             Outcome::Done
         }
         Err(err) => {
-            eprintln!("larkup login: {}", err.describe(lang));
+            errln!("larkup login: {}", err.describe(lang));
             super::login_outcome(&err)
         }
     }
 }
 
 fn prompt(question: &str) -> Result<String, LoginError> {
-    eprint!("{question}");
+    crate::print::err_part(format_args!("{question}"));
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin()
@@ -196,7 +197,7 @@ async fn run_login(options: &SessionOptions, args: &LoginArgs) -> Result<String,
     };
     // The first sign of a scope not granted should be now, not 99991679 mid-upload.
     for (scope, consequence) in crate::feishu::auth::missing_scopes(&tokens.scope) {
-        eprintln!("larkup login: missing: {scope} — {consequence}");
+        errln!("larkup login: missing: {scope} — {consequence}");
     }
     let user = auth.user_info(&tokens.access).await?;
     keep_app_secret(&keyring, &app).await?;
@@ -222,11 +223,11 @@ async fn browser_flow(
             ))
         })?;
     login::browser_flow(auth, app, listener, |url| {
-        eprintln!("Open this page to authorize larkup:\n\n  {url}\n");
+        errln!("Open this page to authorize larkup:\n\n  {url}\n");
         if !args.no_browser && webbrowser::open(url).is_err() {
-            eprintln!("(could not open a browser; open the page above yourself)");
+            errln!("(could not open a browser; open the page above yourself)");
         }
-        eprintln!("Waiting for the browser… (Ctrl-C to cancel)");
+        errln!("Waiting for the browser… (Ctrl-C to cancel)");
     })
     .await
 }
@@ -236,14 +237,14 @@ async fn device_flow(
     app: &AppCredentials,
 ) -> Result<crate::feishu::auth::UserTokens, LoginError> {
     login::device_flow(auth, app, |device, link| {
-        eprintln!(
+        errln!(
             "On any device, open\n\n  {link}\n\nand enter the code  {}  if asked. Waiting…",
             device.user_code
         );
         // A phone can scan the link off the screen; only on a terminal, where it can be seen.
         if std::io::stderr().is_terminal() {
             if let Some(qr) = qr_code(link) {
-                eprintln!("\n{qr}");
+                errln!("\n{qr}");
             }
         }
     })
@@ -263,10 +264,10 @@ fn qr_code(text: &str) -> Option<String> {
 pub async fn status(options: &SessionOptions) -> Outcome {
     let settings = &options.settings;
     if config::token_from_env().is_some() {
-        println!("using LARKUP_TOKEN from the environment (it overrides any login)");
+        outln!("using LARKUP_TOKEN from the environment (it overrides any login)");
     }
     let Some(profile) = settings.profiles.get(&options.profile) else {
-        println!("profile {:?}: not logged in", options.profile);
+        outln!("profile {:?}: not logged in", options.profile);
         return Outcome::Setup;
     };
     let keyring = Keyring::new(&options.profile);
@@ -281,33 +282,33 @@ pub async fn status(options: &SessionOptions) -> Outcome {
         Some(_) => "expired".to_string(),
         None => "unknown".to_string(),
     };
-    println!("profile:  {}", options.profile);
-    println!(
+    outln!("profile:  {}", options.profile);
+    outln!(
         "user:     {}",
         sanitize::escape(profile.user_name.as_deref().unwrap_or("?"))
     );
-    println!(
+    outln!(
         "tenant:   {}",
         sanitize::escape(profile.tenant_key.as_deref().unwrap_or("?"))
     );
-    println!("host:     {}", sanitize::escape(&profile.host));
+    outln!("host:     {}", sanitize::escape(&profile.host));
     match credentials::blocking(credentials::store).await {
-        Ok(store) => println!("keyring:  {}", store.describe()),
-        Err(err) => println!("keyring:  unavailable: {err}"),
+        Ok(store) => outln!("keyring:  {}", store.describe()),
+        Err(err) => outln!("keyring:  unavailable: {err}"),
     }
-    println!(
+    outln!(
         "identity: {}",
         match profile.identity {
             Identity::User => "user_access_token",
             Identity::Tenant => "tenant_access_token",
         }
     );
-    println!(
+    outln!(
         "token:    {masked}, expires {}",
         when(profile.access_expires_at)
     );
     if profile.identity == Identity::User {
-        println!("refresh:  expires {}", when(profile.refresh_expires_at));
+        outln!("refresh:  expires {}", when(profile.refresh_expires_at));
     }
     Outcome::Done
 }
@@ -316,7 +317,7 @@ pub async fn logout(options: &SessionOptions) -> Outcome {
     let lang = options.lang;
     let keyring = Keyring::new(&options.profile);
     if let Err(err) = credentials::blocking(move || keyring.delete_all()).await {
-        eprintln!("larkup logout: {}", LoginError::from(err).describe(lang));
+        errln!("larkup logout: {}", LoginError::from(err).describe(lang));
         // No usable keyring is a set-up matter, as for login and status (README: exit codes).
         return Outcome::Setup;
     }
@@ -329,11 +330,11 @@ pub async fn logout(options: &SessionOptions) -> Outcome {
     }
     match result {
         Ok(()) => {
-            println!("logged out of profile {:?}", options.profile);
+            outln!("logged out of profile {:?}", options.profile);
             Outcome::Done
         }
         Err(err) => {
-            eprintln!("larkup logout: {err}");
+            errln!("larkup logout: {err}");
             Outcome::SomeFailed
         }
     }

@@ -9,6 +9,7 @@ use toml_edit::{DocumentMut, Item, Table};
 
 use super::Outcome;
 use crate::config::{self, Settings};
+use crate::print::{errln, outln};
 
 /// A key larkup reads from config.toml.
 struct Key {
@@ -94,7 +95,7 @@ pub fn run(action: &Action) -> Outcome {
         }
     };
     result.unwrap_or_else(|message| {
-        eprintln!("larkup config: {message}");
+        errln!("larkup config: {message}");
         Outcome::Setup
     })
 }
@@ -146,11 +147,11 @@ fn get(key: &Key) -> Result<Outcome, String> {
     let (_, document) = read_document()?;
     match lookup(&document, key) {
         Some(item) => {
-            println!("{}", shown(item));
+            outln!("{}", shown(item));
             Ok(Outcome::Done)
         }
         None => {
-            eprintln!("{} is not set (default: {})", key.name(), key.default());
+            errln!("{} is not set (default: {})", key.name(), key.default());
             Ok(Outcome::SomeFailed)
         }
     }
@@ -229,7 +230,7 @@ fn set(key: &Key, value: &str) -> Result<Outcome, String> {
     write(&path, &document)?;
     // Said back as `config get` shows it, so a script's log records what changed where.
     let written = lookup(&document, key).map(shown).unwrap_or_default();
-    println!("{} = {written} (in {})", key.name(), path.display());
+    outln!("{} = {written} (in {})", key.name(), path.display());
     Ok(Outcome::Done)
 }
 
@@ -244,7 +245,7 @@ fn unset(key: &Key) -> Result<Outcome, String> {
     };
     if removed.is_some() {
         write(&path, &document)?;
-        println!(
+        outln!(
             "{} unset (in {}); its default applies: {}",
             key.name(),
             path.display(),
@@ -278,8 +279,8 @@ fn list() -> Result<Outcome, String> {
             _ => String::new(),
         };
         match lookup(&document, key) {
-            Some(item) => println!("{} = {}{overridden}", key.name(), shown(item)),
-            None => println!(
+            Some(item) => outln!("{} = {}{overridden}", key.name(), shown(item)),
+            None => outln!(
                 "{} (not set: {}; valid: {}){overridden}",
                 key.name(),
                 key.default(),
@@ -297,13 +298,13 @@ fn path() {
             |path| path.display().to_string(),
         )
     };
-    println!("config:  {}", show(Settings::path().ok()));
-    println!("state:   {}", show(config::state_dir()));
-    println!(
+    outln!("config:  {}", show(Settings::path().ok()));
+    outln!("state:   {}", show(config::state_dir()));
+    outln!(
         "journal: {}",
         show(crate::transfer::journal::Journal::default_path())
     );
-    println!("log:     {}", show(super::logging::log_file()));
+    outln!("log:     {}", show(super::logging::log_file()));
 }
 
 #[cfg(test)]

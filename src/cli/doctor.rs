@@ -9,6 +9,7 @@ use super::{Outcome, SessionOptions};
 use crate::config::{self, Identity, Settings};
 use crate::credentials;
 use crate::feishu::auth::{now_unix, Auth, Hosts, USER_SCOPES};
+use crate::print::outln;
 use crate::transfer::journal::Journal;
 
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(4);
@@ -24,7 +25,7 @@ struct Report {
 
 impl Report {
     fn ok(&mut self, check: &str, detail: impl AsRef<str>) {
-        println!("ok       {check:<10} {}", detail.as_ref());
+        outln!("ok       {check:<10} {}", detail.as_ref());
     }
 
     fn failed(&mut self, check: &str, detail: impl AsRef<str>, hint: impl AsRef<str>) {
@@ -43,18 +44,18 @@ impl Report {
 
     fn failed_with(&mut self, check: &str, detail: &str, hint: Option<&str>) {
         self.failed += 1;
-        println!("failed   {check:<10} {detail}");
+        outln!("failed   {check:<10} {detail}");
         let mut lines = hint.into_iter().flat_map(str::lines);
         if let Some(first) = lines.next() {
-            println!("         {:<10} hint: {first}", "");
+            outln!("         {:<10} hint: {first}", "");
         }
         for line in lines {
-            println!("         {:<10}       {line}", "");
+            outln!("         {:<10}       {line}", "");
         }
     }
 
     fn skipped(&mut self, check: &str, why: impl AsRef<str>) {
-        println!("skipped  {check:<10} {}", why.as_ref());
+        outln!("skipped  {check:<10} {}", why.as_ref());
     }
 }
 
@@ -90,10 +91,10 @@ pub async fn run(options: &SessionOptions) -> Outcome {
         report.skipped("token", format!("{base_url} cannot be reached"));
     }
     if report.failed == 0 {
-        println!("all checks passed");
+        outln!("all checks passed");
         Outcome::Done
     } else {
-        println!(
+        outln!(
             "{} check{} failed",
             report.failed,
             if report.failed == 1 { "" } else { "s" }

@@ -1,19 +1,26 @@
-//! `larkup upload --dry-run [--json]`: the plan the engine would follow — folders to create,
-//! files and sizes, what the conflict policy does with names already in Drive, and every
-//! Drive-limit problem — found with reads only (root meta and folder listings): nothing is
+//! `larkup upload --dry-run [--json]`: the plan the engine would follow — folders to create or
+//! merge into, files and sizes, what the conflict policy does with names already in Drive, and
+//! every Drive-limit problem — found with reads only (folder meta and listings): nothing is
 //! created and no byte is sent.
+//!
+//! It asks what the upload asks (issue 18 #4): the planner's walk and checks
+//! (`plan::plan_excluding`), its merge rule (`plan::merge_target`), the conflict rule
+//! (`plan::same_name_files`, `plan::conflict_choice`) and Drive's limit per folder
+//! (`plan::over_limit`). What is a skip and what is a problem is the planner's word
+//! (`ProblemKind::is_skip`), said the same in the text and in JSON.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::json;
-
-use super::upload::UploadArgs;
+use super::json::{self, DryRunTotals, LocalPath};
+use super::upload::{self, Destination, UploadArgs};
 use super::{report, Outcome, Session};
 use crate::feishu::DriveEntry;
-use crate::transfer::events::ConflictPolicy;
-use crate::transfer::plan::{self, Plan, MAX_CHILDREN};
+use crate::print::{errln, outln};
+use crate::sanitize;
+use crate::transfer::events::ConflictChoice;
+use crate::transfer::plan::{self, PlannedFile, PlannedFolder, Problem};
 use crate::transfer::progress::human_bytes;
 use crate::transfer::Idempotence;
 
@@ -57,10 +64,52 @@ impl Remote<'_> {
     }
 }
 
+/// The plan as both outputs say it.
+struct Report {
+    destination: Destination,
+    /// Each remote folder once (two selected folders of one name are one remote folder), with
+    /// the token it merges into; None when it is created.
+    folders: Vec<(PlannedFolder, Option<String>)>,
+    files: Vec<(PlannedFile, Action)>,
+    /// The planner's skips (empty files, FIFOs, links that loop).
+    skipped: Vec<Problem>,
+    /// What fails: the planner's problems and folders that Drive's limit would overflow.
+    problems: Vec<Problem>,
+    excluded: Vec<PathBuf>,
+}
+
+impl Report {
+    fn totals(&self) -> DryRunTotals {
+        let sending = self
+            .files
+            .iter()
+            .filter(|(_, action)| *action != Action::Skip);
+        DryRunTotals {
+            upload: sending.clone().count(),
+            bytes: sending.map(|(file, _)| file.size).sum(),
+            create_folders: self
+                .folders
+                .iter()
+                .filter(|(_, token)| token.is_none())
+                .count(),
+            skip: self.files.len() - self.files_sent() + self.skipped.len(),
+            problems: self.problems.len(),
+            excluded: self.excluded.len(),
+        }
+    }
+
+    fn files_sent(&self) -> usize {
+        self.files
+            .iter()
+            .filter(|(_, action)| *action != Action::Skip)
+            .count()
+    }
+}
+
 pub async fn run(session: &Session, args: UploadArgs<'_>) -> Outcome {
-    let destination = match session.folder_or_root(args.to).await {
-        Ok(token) => token,
-        Err(err) => return report(session, "cannot find the destination folder", &err),
+    let destination = match upload::destination(session, args.to).await {
+        Ok(destination) => destination,
+        Err(outcome) => return outcome,
     };
     let paths: Vec<PathBuf> = args
         .paths
@@ -75,7 +124,7 @@ pub async fn run(session: &Session, args: UploadArgs<'_>) -> Outcome {
     let plan = match planned {
         Ok(plan) => plan,
         Err(err) => {
-            eprintln!("larkup: planning stopped: {err}");
+            errln!("larkup: planning stopped: {err}");
             return Outcome::SomeFailed;
         }
     };
@@ -84,101 +133,115 @@ pub async fn run(session: &Session, args: UploadArgs<'_>) -> Outcome {
         session,
         listings: HashMap::new(),
     };
-    // Planned folder → its token in Drive when a same-named folder is already there (the
-    // upload merges into it); None when it will be created.
+    // Planned folder → the token of the Drive folder it merges into; None when it is created.
     let mut existing: HashMap<Arc<[String]>, Option<String>> = HashMap::new();
-    existing.insert(Arc::from([]), Some(destination.clone()));
-    let mut limit_problems = Vec::new();
-    for folder in &plan.folders {
+    existing.insert(Arc::from([]), Some(destination.token.clone()));
+    let mut folders = Vec::new();
+    for folder in plan.folders {
         let Some((name, parent)) = folder.rel_path.split_last() else {
             continue;
         };
+        if existing.contains_key(&folder.rel_path) {
+            continue; // merged with an earlier selected folder of the same name
+        }
         let token = match existing.get(parent).cloned().flatten() {
             Some(parent_token) => match remote.list(&parent_token).await {
-                Ok(entries) => entries
-                    .iter()
-                    .find(|entry| entry.kind == "folder" && &entry.name == name)
-                    .map(|entry| entry.token.clone()),
+                Ok(entries) => plan::merge_target(entries, name).map(|entry| entry.token.clone()),
                 Err(err) => return report(session, "cannot list a destination folder", &err),
             },
             None => None,
         };
-        existing.insert(folder.rel_path.clone(), token);
+        existing.insert(folder.rel_path.clone(), token.clone());
+        folders.push((folder, token));
     }
 
     let mut files = Vec::new();
-    let mut new_entries: HashMap<Arc<[String]>, usize> = HashMap::new();
-    for file in &plan.files {
+    for file in plan.files {
         let action = match existing.get(&file.folder).cloned().flatten() {
             Some(folder_token) => {
                 let taken = match remote.list(&folder_token).await {
-                    Ok(entries) => entries
-                        .iter()
-                        .any(|entry| entry.kind == "file" && entry.name == file.name()),
+                    Ok(entries) => !plan::same_name_files(entries, file.name()).is_empty(),
                     Err(err) => return report(session, "cannot list a destination folder", &err),
                 };
-                match (taken, args.on_conflict) {
+                match (taken, plan::conflict_choice(args.on_conflict)) {
                     (false, _) => Action::Upload,
-                    (true, ConflictPolicy::KeepBoth) => Action::KeepBoth,
-                    (true, _) => Action::Skip,
+                    (true, Some(ConflictChoice::KeepBoth)) => Action::KeepBoth,
+                    // The headless upload never asks; skip is what it would do.
+                    (true, Some(ConflictChoice::Skip) | None) => Action::Skip,
                 }
             }
             None => Action::Upload,
         };
-        if action != Action::Skip {
-            *new_entries.entry(file.folder.clone()).or_default() += 1;
-        }
         files.push((file, action));
     }
-    for folder in &plan.folders {
-        let new = existing.get(&folder.rel_path).is_some_and(Option::is_none);
-        if let (true, Some((_, parent))) = (new, folder.rel_path.split_last()) {
-            *new_entries.entry(Arc::from(parent)).or_default() += 1;
-        }
-    }
-    // Folders that exist already: what is there plus what comes must stay within 1500.
-    for (folder, added) in &new_entries {
-        let Some(Some(token)) = existing.get(folder) else {
-            continue;
-        };
-        let present = remote.listings.get(token).map_or(0, Vec::len);
-        if present + added > MAX_CHILDREN {
-            let shown = if folder.is_empty() {
-                "the destination folder".to_string()
-            } else {
-                format!("Drive folder {}", folder.join("/"))
-            };
-            limit_problems.push(format!(
-                "{shown} holds {present} entries and would get {added} more, over Drive's limit of {MAX_CHILDREN} (1062507)"
-            ));
-        }
-    }
 
-    let failing =
-        plan.problems.iter().any(|problem| !problem.kind.is_skip()) || !limit_problems.is_empty();
+    let (skipped, mut problems): (Vec<Problem>, Vec<Problem>) = plan
+        .problems
+        .into_iter()
+        .partition(|problem| problem.kind.is_skip());
+    problems.extend(limit_problems(&folders, &files, &existing, &remote));
+    let report = Report {
+        destination,
+        folders,
+        files,
+        skipped,
+        problems,
+        excluded: plan.excluded,
+    };
     if args.json {
-        println!(
-            "{}",
-            plan_json(&destination, &plan, &existing, &files, &limit_problems)
-        );
+        outln!("{}", json::line(&plan_json(&report)));
     } else {
-        print_plan(&destination, &plan, &existing, &files, &limit_problems);
+        print_plan(&report);
     }
-    if failing {
-        Outcome::SomeFailed
-    } else {
+    if report.problems.is_empty() {
         Outcome::Done
+    } else {
+        Outcome::SomeFailed
     }
 }
 
-fn folder_action(
+/// Folders that exist already: what is there plus what this plan adds must stay within
+/// Drive's limit (the planner counts only what it plans).
+fn limit_problems(
+    folders: &[(PlannedFolder, Option<String>)],
+    files: &[(PlannedFile, Action)],
     existing: &HashMap<Arc<[String]>, Option<String>>,
-    rel: &[String],
-) -> &'static str {
-    match existing.get(rel) {
-        Some(Some(_)) => "merge",
-        _ => "create",
+    remote: &Remote<'_>,
+) -> Vec<Problem> {
+    let mut added: HashMap<Arc<[String]>, usize> = HashMap::new();
+    for (file, action) in files {
+        if *action != Action::Skip {
+            *added.entry(file.folder.clone()).or_default() += 1;
+        }
     }
+    for (folder, token) in folders {
+        if let (None, Some((_, parent))) = (token, folder.rel_path.split_last()) {
+            *added.entry(Arc::from(parent)).or_default() += 1;
+        }
+    }
+    let mut checked: Vec<_> = added.into_iter().collect();
+    checked.sort();
+    let mut seen = HashSet::new();
+    checked
+        .into_iter()
+        .filter_map(|(folder, added)| {
+            let Some(Some(token)) = existing.get(&folder) else {
+                return None;
+            };
+            if !seen.insert(token.clone()) {
+                return None;
+            }
+            let present = remote.listings.get(token).map_or(0, Vec::len);
+            let local = folders
+                .iter()
+                .find(|(planned, _)| planned.rel_path == folder)
+                .map_or_else(
+                    || PathBuf::from("(selection)"),
+                    |(planned, _)| planned.local.clone(),
+                );
+            plan::over_limit(&local, &folder, present, added)
+        })
+        .collect()
 }
 
 fn remote_path(folder: &[String], name: &str) -> String {
@@ -190,88 +253,73 @@ fn remote_path(folder: &[String], name: &str) -> String {
         .join("/")
 }
 
-fn print_plan(
-    destination: &str,
-    plan: &Plan,
-    existing: &HashMap<Arc<[String]>, Option<String>>,
-    files: &[(&plan::PlannedFile, Action)],
-    limit_problems: &[String],
-) {
-    println!("dry run into {destination}: nothing is created or sent");
-    for folder in &plan.folders {
-        let action = folder_action(existing, &folder.rel_path);
-        let note = if action == "merge" {
-            "  (already in Drive: merged into)"
-        } else {
-            ""
+/// "the reason; skipped" → "the reason": the line's first word says skip already.
+fn reason(problem: &Problem) -> &str {
+    problem
+        .reason
+        .strip_suffix("; skipped")
+        .unwrap_or(&problem.reason)
+}
+
+fn print_plan(report: &Report) {
+    // Names from Drive and from the disk are escaped, reversibly (issue 18 #10).
+    outln!(
+        "dry run into {}: nothing is created or sent",
+        report.destination.shown()
+    );
+    for (folder, token) in &report.folders {
+        let (action, note) = match token {
+            Some(_) => ("merge", "  (already in Drive: merged into)"),
+            None => ("create", ""),
         };
-        println!("{action:<9} {}/{note}", folder.rel_path.join("/"));
-    }
-    for (file, action) in files {
-        let note = match action {
-            Action::Upload => String::new(),
-            Action::Skip => {
-                "  (already in Drive; --on-conflict keep-both uploads it anyway)".into()
-            }
-            Action::KeepBoth => "  (already in Drive: it will hold two of that name)".into(),
-        };
-        println!(
-            "{:<9} {}  {}  ← {}{note}",
-            action.word(),
-            remote_path(&file.folder, file.name()),
-            human_bytes(file.size),
-            file.local.display()
+        outln!(
+            "{action:<9} {}/{note}",
+            sanitize::escape(&folder.rel_path.join("/"))
         );
     }
-    for problem in &plan.problems {
-        let word = if problem.kind.is_skip() {
-            "skip"
-        } else {
-            "problem"
+    for (file, action) in &report.files {
+        let note = match action {
+            Action::Upload => "",
+            Action::Skip => "  (already in Drive; --on-conflict keep-both uploads it anyway)",
+            Action::KeepBoth => "  (already in Drive: it will hold two of that name)",
         };
-        let code = problem
-            .kind
-            .feishu_code()
-            .map(|code| format!(" ({code})"))
-            .unwrap_or_default();
-        // "skip" leads the line already.
-        let reason = problem
-            .reason
-            .strip_suffix("; skipped")
-            .unwrap_or(&problem.reason);
-        println!("{word:<9} {}: {reason}{code}", problem.local.display());
+        outln!(
+            "{:<9} {}  {}  ← {}{note}",
+            action.word(),
+            sanitize::escape(&remote_path(&file.folder, file.name())),
+            human_bytes(file.size),
+            sanitize::path(&file.local)
+        );
     }
-    for problem in limit_problems {
-        println!("problem   {problem}");
+    for (word, problems) in [("skip", &report.skipped), ("problem", &report.problems)] {
+        for problem in problems {
+            let code = problem
+                .kind
+                .feishu_code()
+                .map(|code| format!(" ({code})"))
+                .unwrap_or_default();
+            outln!(
+                "{word:<9} {}: {}{code}",
+                sanitize::path(&problem.local),
+                sanitize::escape(reason(problem))
+            );
+        }
     }
-    for path in &plan.excluded {
-        println!("excluded  {}", path.display());
+    for path in &report.excluded {
+        outln!("excluded  {}", sanitize::path(path));
     }
-    let sending: Vec<_> = files
-        .iter()
-        .filter(|(_, action)| *action != Action::Skip)
-        .collect();
-    let bytes: u64 = sending.iter().map(|(file, _)| file.size).sum();
-    let creating = plan
-        .folders
-        .iter()
-        .filter(|folder| folder_action(existing, &folder.rel_path) == "create")
-        .count();
-    let problems = plan
-        .problems
-        .iter()
-        .filter(|problem| !problem.kind.is_skip())
-        .count()
-        + limit_problems.len();
-    eprintln!(
-        "would upload {} file{} ({}), create {creating} folder{}, skip {}, {problems} problem{}, {} excluded",
-        sending.len(),
-        plural(sending.len()),
-        human_bytes(bytes),
-        plural(creating),
-        files.len() - sending.len() + plan.problems.iter().filter(|p| p.kind.is_skip()).count(),
-        plural(problems),
-        plan.excluded.len(),
+    let totals = report.totals();
+    errln!(
+        "would upload {} file{} ({}), create {} folder{}, skip {}, {} problem{}, {} excluded",
+        totals.upload,
+        plural(totals.upload),
+        human_bytes(totals.bytes),
+        totals.create_folders,
+        plural(totals.create_folders),
+        totals.skip,
+        totals.problems,
+        plural(totals.problems),
+        totals.excluded,
     );
 }
 
@@ -283,63 +331,43 @@ fn plural(count: usize) -> &'static str {
     }
 }
 
-fn plan_json(
-    destination: &str,
-    plan: &Plan,
-    existing: &HashMap<Arc<[String]>, Option<String>>,
-    files: &[(&plan::PlannedFile, Action)],
-    limit_problems: &[String],
-) -> serde_json::Value {
-    let folders: Vec<_> = plan
-        .folders
-        .iter()
-        .map(|folder| {
-            json!({
-                "path": folder.rel_path.join("/"),
-                "local": folder.local,
-                "action": folder_action(existing, &folder.rel_path),
-                "token": existing.get(&folder.rel_path).cloned().flatten(),
-            })
-        })
-        .collect();
-    let file_rows: Vec<_> = files
-        .iter()
-        .map(|(file, action)| {
-            json!({
-                "local": file.local,
-                "path": remote_path(&file.folder, file.name()),
-                "size": file.size,
-                "action": action.word(),
-            })
-        })
-        .collect();
-    let mut problems: Vec<_> = plan
-        .problems
-        .iter()
-        .map(|problem| {
-            json!({
-                "local": problem.local,
-                "reason": problem.reason,
-                "kind": format!("{:?}", problem.kind),
-                "code": problem.kind.feishu_code(),
-                "skip": problem.kind.is_skip(),
-            })
-        })
-        .collect();
-    problems.extend(limit_problems.iter().map(|reason| {
-        json!({"reason": reason, "kind": "TooManyChildren", "code": 1062507, "skip": false})
-    }));
-    json!({
-        "event": "dry_run",
-        "destination": destination,
-        "folders": folders,
-        "files": file_rows,
-        "problems": problems,
-        "excluded": plan.excluded,
-        "bytes": files
+fn plan_json(report: &Report) -> json::DryRun {
+    let problem = |problem: &Problem| json::PlanProblemJson {
+        local: LocalPath::new(&problem.local),
+        reason: reason(problem).to_string(),
+        kind: json::problem_kind(problem.kind),
+        code: problem.kind.feishu_code(),
+    };
+    json::DryRun {
+        event: "dry_run",
+        destination: report.destination.json(),
+        folders: report
+            .folders
             .iter()
-            .filter(|(_, action)| *action != Action::Skip)
-            .map(|(file, _)| file.size)
-            .sum::<u64>(),
-    })
+            .map(|(folder, token)| json::PlannedFolderJson {
+                path: folder.rel_path.join("/"),
+                local: LocalPath::new(&folder.local),
+                action: if token.is_some() { "merge" } else { "create" },
+                token: token.clone(),
+            })
+            .collect(),
+        files: report
+            .files
+            .iter()
+            .map(|(file, action)| json::PlannedFileJson {
+                path: remote_path(&file.folder, file.name()),
+                local: LocalPath::new(&file.local),
+                size: file.size,
+                action: action.word(),
+            })
+            .collect(),
+        skipped: report.skipped.iter().map(problem).collect(),
+        problems: report.problems.iter().map(problem).collect(),
+        excluded: report
+            .excluded
+            .iter()
+            .map(|path| LocalPath::new(Path::new(path)))
+            .collect(),
+        totals: report.totals(),
+    }
 }

@@ -1,35 +1,40 @@
-//! `larkup ls [FOLDER_TOKEN] [--json]`.
+//! `larkup ls [FOLDER_TOKEN] [--json]`: a table, `(empty)` for an empty folder, or one JSON
+//! object holding the whole listing (docs/json.md "ls").
 
 use chrono::{Local, TimeZone};
 
 use super::{report, Outcome, Session};
 use crate::feishu::DriveEntry;
+use crate::print::outln;
 use crate::sanitize::escape;
 use crate::transfer::Idempotence;
 
 pub async fn run(session: &Session, folder: Option<&str>, json: bool) -> Outcome {
-    let entries = match session.folder_or_root(folder).await {
-        // Paced like every read, so an expired token is refreshed once here too.
-        Ok(token) => {
-            session
-                .reads()
-                .call(Idempotence::Safe, || session.drive.list_folder(&token))
-                .await
-        }
-        Err(err) => Err(err),
+    let token = match session.folder_or_root(folder).await {
+        Ok(token) => token,
+        Err(err) => return report(session, "cannot list the folder", &err),
     };
-    let entries = match entries {
+    // Paced like every read, so an expired token is refreshed once here too.
+    let entries = match session
+        .reads()
+        .call(Idempotence::Safe, || session.drive.list_folder(&token))
+        .await
+    {
         Ok(entries) => entries,
         Err(err) => return report(session, "cannot list the folder", &err),
     };
-    for entry in &entries {
-        if json {
-            match serde_json::to_string(entry) {
-                Ok(line) => println!("{line}"),
-                Err(err) => eprintln!("larkup: cannot encode {}: {err}", escape(&entry.name)),
-            }
-        } else {
-            println!("{}", table_row(entry));
+    if json {
+        let listing = super::json::Listing {
+            folder: token,
+            entries: entries.iter().map(Into::into).collect(),
+        };
+        outln!("{}", super::json::line(&listing));
+    } else if entries.is_empty() {
+        // Said, so an empty folder is not mistaken for a listing that printed nothing.
+        outln!("(empty)");
+    } else {
+        for entry in &entries {
+            outln!("{}", table_row(entry));
         }
     }
     Outcome::Done

@@ -1,12 +1,17 @@
-//! `larkup mkdir NAME [--in FOLDER_TOKEN]`: always a new folder, even beside one of the same
-//! name (Feishu allows that), but never two for one run: a lost answer is looked for before
-//! creating again, as the engine does (`transfer::reconcile`, issue 11).
+//! `larkup mkdir NAME [--in FOLDER_TOKEN] [--new]`: a folder of that name in the parent, and
+//! its token on stdout. When one is there already it is that one (said on stderr), as `upload`
+//! merges into it (`plan::merge_target`, issue 18 #10); `--new` makes another beside it (Feishu
+//! allows that). Never two for one run: a lost answer is looked for before creating again, as
+//! the engine does (`transfer::reconcile`, issue 11).
 
 use super::{report, Outcome, Session};
+use crate::print::{errln, outln};
+use crate::sanitize;
+use crate::transfer::plan;
 use crate::transfer::reconcile::{self, Looks};
 use crate::transfer::Idempotence;
 
-pub async fn run(session: &Session, name: &str, parent: Option<&str>) -> Outcome {
+pub async fn run(session: &Session, name: &str, parent: Option<&str>, new: bool) -> Outcome {
     let parent = match session.folder_or_root(parent).await {
         Ok(parent) => parent,
         Err(err) => return report(session, "cannot find the parent folder", &err),
@@ -18,11 +23,22 @@ pub async fn run(session: &Session, name: &str, parent: Option<&str>) -> Outcome
         .call(Idempotence::Safe, || session.drive.list_folder(&parent))
         .await
     {
-        Ok(entries) => entries
-            .into_iter()
-            .filter(|entry| entry.name == name)
-            .map(|entry| entry.token)
-            .collect(),
+        Ok(entries) => {
+            if let (false, Some(there)) = (new, plan::merge_target(&entries, name)) {
+                errln!(
+                    "larkup mkdir: a folder named \"{}\" is already there; its token follows \
+                     (--new makes another beside it)",
+                    sanitize::escape(name)
+                );
+                outln!("{}", sanitize::escape(&there.token));
+                return Outcome::Done;
+            }
+            entries
+                .into_iter()
+                .filter(|entry| entry.name == name)
+                .map(|entry| entry.token)
+                .collect()
+        }
         Err(err) => return report(session, "cannot list the parent folder", &err),
     };
     let looks = Looks {
@@ -33,13 +49,13 @@ pub async fn run(session: &Session, name: &str, parent: Option<&str>) -> Outcome
     // One folder is made in this run: nothing else can claim it.
     match reconcile::create_folder(&looks, &session.pacer, &parent, name, &before, |_| true).await {
         Ok(token) => {
-            println!("{}", crate::sanitize::escape(&token));
+            outln!("{}", sanitize::escape(&token));
             Outcome::Done
         }
         Err(err) => {
-            eprintln!(
+            errln!(
                 "larkup: {}: {}",
-                crate::sanitize::escape(&format!("cannot create folder \"{name}\"")),
+                sanitize::escape(&format!("cannot create folder \"{name}\"")),
                 err.describe(session.lang)
             );
             Outcome::SomeFailed

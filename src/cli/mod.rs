@@ -10,6 +10,7 @@ mod account;
 mod config_cmd;
 mod doctor;
 mod dry_run;
+mod json;
 pub mod logging;
 mod ls;
 mod mkdir;
@@ -22,6 +23,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use crate::config::{self, OnConflict, Settings};
 use crate::feishu::client::{FEISHU_BASE_URL, LARK_BASE_URL};
 use crate::feishu::Lang;
+use crate::print::{errln, outln};
 use crate::sandbox::SandboxOptions;
 pub use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::events::ConflictPolicy;
@@ -117,7 +119,7 @@ pub enum Command {
     Ls {
         /// Folder token; omit for the root of My Space.
         folder: Option<String>,
-        /// One JSON object per line.
+        /// The listing as one JSON object, its entries in a list (docs/json.md).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -125,13 +127,17 @@ pub enum Command {
         #[command(flatten)]
         retries: Retries,
     },
-    /// Create a folder and print its token.
+    /// Create a folder and print its token; when one of that name is there already, say so and
+    /// print that one's token (as `upload` merges into it).
     Mkdir {
         /// The new folder's name (1–256 bytes).
         name: String,
         /// Parent folder token (default: the root of My Space).
         #[arg(long = "in", value_name = "FOLDER_TOKEN")]
         parent: Option<String>,
+        /// Make a new folder even beside one of the same name (Drive allows two).
+        #[arg(long)]
+        new: bool,
         #[command(flatten)]
         connection: Connection,
         #[command(flatten)]
@@ -170,7 +176,8 @@ pub struct UploadCommand {
     /// Destination folder token.
     #[arg(long, value_name = "FOLDER_TOKEN")]
     pub to: Option<String>,
-    /// One JSON object per event (with --dry-run: one object, the plan).
+    /// One JSON object per line, per event (with --dry-run: one object, the plan); the schema
+    /// is versioned and documented in docs/json.md.
     #[arg(long)]
     pub json: bool,
     /// When the folder already has a file of the same name, which Drive would keep beside it.
@@ -500,7 +507,10 @@ async fn run_command(cli: Cli) -> Outcome {
     match &cli.command {
         Some(Command::Completions { shell }) => {
             let mut command = command();
-            clap_complete::generate(*shell, &mut command, "larkup", &mut std::io::stdout());
+            // Into memory first: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "larkup", &mut script);
+            crate::print::out_bytes(&script);
             return Outcome::Done;
         }
         Some(Command::Man) => return print_man(),
@@ -509,7 +519,7 @@ async fn run_command(cli: Cli) -> Outcome {
             return match crate::sandbox::run_cli(options.as_ref().clone()).await {
                 Ok(()) => Outcome::Done,
                 Err(err) => {
-                    eprintln!("larkup sandbox: {err}");
+                    errln!("larkup sandbox: {err}");
                     Outcome::Setup
                 }
             };
@@ -521,7 +531,7 @@ async fn run_command(cli: Cli) -> Outcome {
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(err) => {
-            eprintln!("larkup: {err}\n(fix it, or see `larkup config list`)");
+            errln!("larkup: {err}\n(fix it, or see `larkup config list`)");
             return Outcome::Setup;
         }
     };
@@ -529,7 +539,7 @@ async fn run_command(cli: Cli) -> Outcome {
     let options = match resolve(&cli.flags(), &process_env, settings) {
         Ok(options) => options,
         Err(message) => {
-            eprintln!("larkup: {}", crate::sanitize::escape(&message));
+            errln!("larkup: {}", crate::sanitize::escape(&message));
             return Outcome::Setup;
         }
     };
@@ -554,7 +564,7 @@ async fn run_command(cli: Cli) -> Outcome {
         }
     });
     if let Err(message) = checked {
-        eprintln!("larkup: {}", crate::sanitize::escape(&message));
+        errln!("larkup: {}", crate::sanitize::escape(&message));
         return Outcome::Setup;
     }
     let Some(command) = &cli.command else {
@@ -574,7 +584,7 @@ async fn run_command(cli: Cli) -> Outcome {
     }
     if let Command::Upload(UploadCommand { unpaced: true, .. }) = command {
         if !config::is_loopback(&base_url) {
-            eprintln!(
+            errln!(
                 "larkup: --unpaced is for benchmarks against a server on this machine, not {base_url}"
             );
             return Outcome::Setup;
@@ -582,14 +592,14 @@ async fn run_command(cli: Cli) -> Outcome {
     }
     if let Command::Upload(upload) = command {
         if let Err(message) = crate::transfer::exclude::Exclude::new(&upload.exclude) {
-            eprintln!("larkup: {message}");
+            errln!("larkup: {message}");
             return Outcome::Setup;
         }
     }
     if let Command::Mkdir { name, .. } = command {
         // Drive's rule for folder names (docs/feishu-api.md §5), said before Feishu's generic 1061002.
         if name.trim().is_empty() || name.len() > crate::transfer::plan::MAX_FOLDER_NAME_BYTES {
-            eprintln!(
+            errln!(
                 "larkup mkdir: a folder name is 1 to {} bytes and not only spaces; {name:?} is {} bytes",
                 crate::transfer::plan::MAX_FOLDER_NAME_BYTES,
                 name.len()
@@ -600,7 +610,7 @@ async fn run_command(cli: Cli) -> Outcome {
     let mut session = match options.session.open().await {
         Ok(session) => session,
         Err(message) => {
-            eprintln!("larkup: {message}");
+            errln!("larkup: {message}");
             return Outcome::Setup;
         }
     };
@@ -611,7 +621,9 @@ async fn run_command(cli: Cli) -> Outcome {
         .on_answer_wait(std::sync::Arc::new(print_answer_wait));
     match command {
         Command::Ls { folder, json, .. } => ls::run(&session, folder.as_deref(), *json).await,
-        Command::Mkdir { name, parent, .. } => mkdir::run(&session, name, parent.as_deref()).await,
+        Command::Mkdir {
+            name, parent, new, ..
+        } => mkdir::run(&session, name, parent.as_deref(), *new).await,
         Command::Upload(upload) => {
             if upload.unpaced {
                 session.pacer = session.pacer.sibling(0);
@@ -643,16 +655,16 @@ async fn run_command(cli: Cli) -> Outcome {
 /// `larkup status` with LARKUP_TOKEN set: that token is what every command uses, whatever
 /// the keyring holds, so it is what status reports (masked).
 fn status_from_env(options: &SessionOptions, token: &crate::feishu::Secret) -> Outcome {
-    println!(
+    outln!(
         "token:    {} (LARKUP_TOKEN, overrides any login)",
         token.masked()
     );
-    println!("host:     {}", options.base_url);
-    println!(
+    outln!("host:     {}", options.base_url);
+    outln!(
         "profile:  {} (not used while LARKUP_TOKEN is set)",
         options.profile
     );
-    println!("expires:  unknown (`larkup doctor` checks that the token works)");
+    outln!("expires:  unknown (`larkup doctor` checks that the token works)");
     Outcome::Done
 }
 
@@ -675,11 +687,13 @@ fn print_man() -> Outcome {
             .and_then(|()| man.render_synopsis_section(&mut out))
             .and_then(|()| man.render_options_section(&mut out));
     }
-    let printed = rendered.and_then(|()| std::io::stdout().write_all(&out));
-    match printed {
-        Ok(()) => Outcome::Done,
+    match rendered {
+        Ok(()) => {
+            crate::print::out_bytes(&out);
+            Outcome::Done
+        }
         Err(err) => {
-            eprintln!("larkup man: {err}");
+            errln!("larkup man: {err}");
             Outcome::SomeFailed
         }
     }
@@ -693,7 +707,7 @@ pub(crate) fn print_notice(notice: &crate::transfer::pacer::RetryNotice) {
     } else {
         format!("{} s", notice.delay.as_secs())
     };
-    eprintln!(
+    errln!(
         "larkup: {}; retry {}/{} in {delay}",
         crate::sanitize::escape(&notice.reason),
         notice.attempt,
@@ -704,13 +718,13 @@ pub(crate) fn print_notice(notice: &crate::transfer::pacer::RetryNotice) {
 /// Says that a Drive call has had no answer for a while (not that it ended: its result says).
 pub(crate) fn print_answer_wait(wait: &crate::feishu::AnswerWait) {
     if let crate::feishu::AnswerWait::Waiting { .. } = wait {
-        eprintln!("larkup: {}", crate::sanitize::escape(&wait.to_string()));
+        errln!("larkup: {}", crate::sanitize::escape(&wait.to_string()));
     }
 }
 
 /// Prints a failed Drive call with the catalog's hint and returns the outcome for it.
 pub(crate) fn report(session: &Session, what: &str, err: &crate::feishu::Error) -> Outcome {
-    eprintln!(
+    errln!(
         "larkup: {}: {}",
         crate::sanitize::escape(what),
         err.describe(session.lang)

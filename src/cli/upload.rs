@@ -1,5 +1,5 @@
 //! `larkup upload PATH... --to FOLDER_TOKEN [--json] [--on-conflict skip|keep-both]`: the engine
-//! with a progress bar (or one JSON object per event), and a summary at the end.
+//! with a progress bar (or one JSON object per event, docs/json.md), and a summary at the end.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::json::{self, UploadEvent};
 use super::{report, Outcome, Session};
+use crate::print::{errln, outln};
 use crate::sanitize;
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event, Failure, Selection};
-use crate::transfer::events::row_name;
 use crate::transfer::journal::Journal;
 use crate::transfer::progress::{human_bytes, human_duration, Totals};
+use crate::transfer::Idempotence;
 
 pub struct UploadArgs<'a> {
     pub paths: &'a [PathBuf],
@@ -24,10 +26,78 @@ pub struct UploadArgs<'a> {
     pub exclude: crate::transfer::exclude::Exclude,
 }
 
+/// Where an upload goes: My Space root, or the `--to` folder.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub token: String,
+    /// The folder's name; None for My Space root.
+    pub name: Option<String>,
+}
+
+impl Destination {
+    /// `My Space (nod…)` or `"Inbox" (fld…)`, escaped for a line.
+    pub fn shown(&self) -> String {
+        let token = sanitize::escape(&self.token);
+        match &self.name {
+            None => format!("My Space ({token})"),
+            Some(name) => format!("\"{}\" ({token})", sanitize::escape(name)),
+        }
+    }
+
+    pub fn json(&self) -> json::DestinationJson {
+        json::DestinationJson {
+            token: self.token.clone(),
+            name: self.name.clone().unwrap_or_else(|| "My Space".to_string()),
+            root: self.name.is_none(),
+        }
+    }
+}
+
+/// Folder meta's code for a token that names no folder (docs/feishu-api.md §4b).
+const NOT_A_FOLDER: i64 = 91203;
+
+/// The destination, checked to be a folder before anything is sent (issue 18 #10: `--to` a
+/// file's token "uploaded into" the file). Folder meta answers for folders only, and names it.
+pub async fn destination(session: &Session, to: Option<&str>) -> Result<Destination, Outcome> {
+    let Some(token) = to.filter(|token| !token.is_empty()) else {
+        return match session.folder_or_root(None).await {
+            Ok(token) => Ok(Destination { token, name: None }),
+            Err(err) => Err(report(session, "cannot find My Space", &err)),
+        };
+    };
+    let not_a_folder = || {
+        errln!(
+            "larkup: --to {} is not a folder in Drive (a file's token, or no folder of that \
+             token); `larkup ls` shows each entry's type and token",
+            sanitize::escape(token)
+        );
+        Outcome::Setup
+    };
+    // Tokens are letters and digits; anything else would change the meta call's URL.
+    if !token
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(not_a_folder());
+    }
+    match session
+        .reads()
+        .call(Idempotence::Safe, || session.drive.folder_meta(token))
+        .await
+    {
+        Ok(meta) => Ok(Destination {
+            token: token.to_string(),
+            name: Some(meta.name),
+        }),
+        Err(err) if err.api().is_some_and(|api| api.code == NOT_A_FOLDER) => Err(not_a_folder()),
+        Err(err) => Err(report(session, "cannot find the destination folder", &err)),
+    }
+}
+
 pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
-    let destination = match session.folder_or_root(args.to).await {
-        Ok(token) => token,
-        Err(err) => return report(&session, "cannot find the destination folder", &err),
+    let destination = match destination(&session, args.to).await {
+        Ok(destination) => destination.token,
+        Err(outcome) => return outcome,
     };
     let journal = open_journal();
     let scope = session.journal_scope().await;
@@ -57,7 +127,7 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
         exclude: args.exclude,
     }));
     if sent.is_err() {
-        eprintln!("larkup: the upload engine stopped before it started");
+        errln!("larkup: the upload engine stopped before it started");
         return Outcome::Setup;
     }
 
@@ -65,7 +135,9 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
     let mut paths: HashMap<u64, Arc<Path>> = HashMap::new();
     while let Some(event) = handle.events.recv().await {
         if args.json {
-            println!("{}", event_json(&event, lang));
+            if let Some(line) = UploadEvent::from_engine(&event, lang) {
+                outln!("{}", json::line(&line));
+            }
         }
         totals.apply(&event, Instant::now());
         let path = |job: &u64| {
@@ -149,7 +221,7 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
                 // On stderr even with --json: it explains a pause, it is not a result.
                 let who = pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
                 bar.suspend(|| {
-                    eprintln!(
+                    errln!(
                         "larkup: waiting for another larkup{who} uploading into {}…",
                         sanitize::escape(folder)
                     )
@@ -179,7 +251,7 @@ fn open_journal() -> Option<Journal> {
     match Journal::open(&path) {
         Ok(journal) => Some(journal),
         Err(err) => {
-            eprintln!("larkup: warning: {err}; this upload cannot resume after a crash");
+            errln!("larkup: warning: {err}; this upload cannot resume after a crash");
             None
         }
     }
@@ -202,7 +274,7 @@ fn progress_bar(json: bool) -> ProgressBar {
 /// Above the bar on a terminal; plain lines on stdout otherwise (pipes, CI logs).
 fn say(bar: &ProgressBar, line: String) {
     if bar.is_hidden() {
-        println!("{line}");
+        outln!("{line}");
     } else {
         bar.println(line);
     }
@@ -227,41 +299,17 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
     line
 }
 
-/// The event as JSON, with the hint in the user's language on failures.
-fn event_json(event: &Event, lang: crate::feishu::Lang) -> serde_json::Value {
-    let mut value = serde_json::to_value(event).unwrap_or_default();
-    if let Event::Queued { path, .. } = event {
-        value["name"] = serde_json::Value::String(row_name(path).into_owned());
-    }
-    if let Event::Failed { failure, .. } = event {
-        if let Some(hint) = failure.hint(lang) {
-            value["failure"]["hint"] = serde_json::Value::String(hint);
-        }
-    }
-    value
-}
-
 fn print_summary(totals: &Totals, json: bool) {
     let now = Instant::now();
-    // Speed only when this run sent something: a rerun of a finished tree sent nothing.
-    let speed = (totals.bytes_done > 0).then(|| totals.average_speed(now));
     if json {
-        let summary = serde_json::json!({
-            "event": "summary",
-            "uploaded": totals.files_done,
-            "already_there": totals.files_already,
-            "skipped": totals.files_skipped,
-            "failed": totals.files_failed,
-            "bytes": totals.bytes_done,
-            "seconds": totals.elapsed(now).as_secs_f64(),
-            "bytes_per_second": speed,
-        });
-        println!("{summary}");
+        outln!("{}", json::line(&UploadEvent::summary(totals, now)));
     } else {
+        // Speed only when this run sent something: a rerun of a finished tree sent nothing.
+        let speed = (totals.bytes_done > 0).then(|| totals.average_speed(now));
         let rate = speed
             .map(|speed| format!(" ({}/s)", human_bytes(speed as u64)))
             .unwrap_or_default();
-        eprintln!(
+        errln!(
             "{} uploaded, {} already there, {} skipped, {} failed · {} sent in {}{rate}",
             totals.files_done,
             totals.files_already,

@@ -68,6 +68,14 @@ pub struct RootFolder {
     pub token: String,
 }
 
+/// A folder's meta (docs/feishu-api.md §4b; camelCase on the wire, the fields larkup reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FolderMeta {
+    pub token: String,
+    #[serde(default)]
+    pub name: String,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct CreatedFolder {
     pub token: String,
@@ -137,6 +145,18 @@ impl Drive {
     pub async fn root_folder(&self) -> Result<RootFolder> {
         self.client
             .call(self.client.get("drive/explorer/v2/root_folder/meta"))
+            .await
+    }
+
+    /// GET drive/explorer/v2/folder/:folderToken/meta (docs/feishu-api.md §4b): answers for a
+    /// folder only (91203 for anything else), so it tells a folder token from a file's. The
+    /// caller passes a token of letters and digits: it goes into the URL's path.
+    pub async fn folder_meta(&self, folder_token: &str) -> Result<FolderMeta> {
+        self.client
+            .call(
+                self.client
+                    .get(&format!("drive/explorer/v2/folder/{folder_token}/meta")),
+            )
             .await
     }
 

@@ -8,6 +8,7 @@ mod oauth;
 mod server;
 mod state;
 
+use crate::print::outln;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -384,23 +385,23 @@ pub async fn run_cli(options: SandboxOptions) -> std::io::Result<()> {
     // not the default action that would leave the data directory behind.
     let stop = StopSignal::listen()?;
     let sandbox = Sandbox::start(options).await?;
-    println!("base_url: {}", sandbox.base_url());
-    println!("root_folder_token: {}", sandbox.root_token());
-    println!("access_token: {}", sandbox.access_token());
+    outln!("base_url: {}", sandbox.base_url());
+    outln!("root_folder_token: {}", sandbox.root_token());
+    outln!("access_token: {}", sandbox.access_token());
     // For `larkup login`: the sandbox's registered app (any loopback redirect URL is allowed).
-    println!("app_id: {}", sandbox.app_id());
-    println!("app_secret: {}", sandbox.app_secret());
-    println!(
+    outln!("app_id: {}", sandbox.app_id());
+    outln!("app_secret: {}", sandbox.app_secret());
+    outln!(
         "# export LARKUP_BASE_URL={} LARKUP_TOKEN={}",
         sandbox.base_url(),
         sandbox.access_token()
     );
-    println!(
+    outln!(
         "# or log in: larkup --base-url {} login --no-browser --port 0 --app-id {}",
         sandbox.base_url(),
         sandbox.app_id()
     );
-    println!(
+    outln!(
         "# inspect: {}/__sandbox/state   stop: Ctrl-C",
         sandbox.base_url()
     );

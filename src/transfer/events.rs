@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::feishu::{Error, ErrorCatalog, Lang};
@@ -14,8 +13,7 @@ pub type JobId = u64;
 
 /// What to do when the destination already holds a file of the same name: Feishu would keep
 /// both (docs/feishu-api.md §6d), so the choice is the client's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConflictPolicy {
     #[default]
     Skip,
@@ -61,7 +59,7 @@ pub enum Command {
 }
 
 /// Why a row failed: Feishu's code and message when there is one, and the log id for support.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub code: Option<i64>,
     pub message: String,
@@ -99,8 +97,9 @@ impl Failure {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+/// Not serialised: `--json` prints its own documented types (`cli::json`), converted from
+/// these, so the engine's names can change without changing what scripts read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// Walking a selection; `seen` entries so far.
     Planning {
@@ -184,7 +183,7 @@ pub enum Event {
 }
 
 /// What a row is called: its file's name (the name it gets in Drive), or the whole path when
-/// it has none. `--json` adds it to `queued` events as `name`.
+/// it has none. `--json` prints it in `queued` events as `name`.
 pub fn row_name(path: &Path) -> Cow<'_, str> {
     match path.file_name() {
         Some(name) => name.to_string_lossy(),

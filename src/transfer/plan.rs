@@ -8,7 +8,9 @@ use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::events::{ConflictChoice, ConflictPolicy};
 use super::exclude::Exclude;
+use crate::feishu::DriveEntry;
 
 /// `file_name` is at most 250 characters (docs/feishu-api.md §1).
 pub const MAX_FILE_NAME_CHARS: usize = 250;
@@ -85,6 +87,18 @@ pub struct Problem {
     pub local: PathBuf,
     pub reason: String,
     pub kind: ProblemKind,
+    /// The remote folder the path would have gone into (`rel_path`; empty for the
+    /// destination), so its row sits with its folder's (issue 19 #7).
+    pub folder: Arc<[String]>,
+}
+
+impl Problem {
+    fn in_folder(self, folder: &[String]) -> Problem {
+        Problem {
+            folder: folder.into(),
+            ..self
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -96,6 +110,66 @@ pub struct Plan {
     pub total_bytes: u64,
     /// Paths `--exclude` left out (a folder stands for everything in it).
     pub excluded: Vec<PathBuf>,
+}
+
+/// The Drive folder a planned folder `name` merges into when its parent (`entries`, the
+/// parent's listing) holds one of that name already: the first listed, as sync tools reuse a
+/// same-named folder (docs/feishu-api.md §5). The upload, its dry run and `larkup mkdir`
+/// decide by this one rule.
+pub fn merge_target<'a>(entries: &'a [DriveEntry], name: &str) -> Option<&'a DriveEntry> {
+    entries
+        .iter()
+        .find(|entry| entry.is_folder() && entry.name == name)
+}
+
+/// Tokens of the files named `name` in a folder's listing: what a file of that name meets
+/// there. Files only: a folder or a doc of that name is no conflict (docs/feishu-api.md §6d).
+/// The conflict rule of the upload and of its dry run.
+pub fn same_name_files(entries: &[DriveEntry], name: &str) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|entry| entry.kind == "file" && entry.name == name)
+        .map(|entry| entry.token.clone())
+        .collect()
+}
+
+/// What the upload does with a file whose name is taken; None when the policy asks the front
+/// end (the app's modal).
+pub fn conflict_choice(policy: ConflictPolicy) -> Option<ConflictChoice> {
+    match policy {
+        ConflictPolicy::Skip => Some(ConflictChoice::Skip),
+        ConflictPolicy::KeepBoth => Some(ConflictChoice::KeepBoth),
+        ConflictPolicy::Ask => None,
+    }
+}
+
+/// A Drive folder that holds `present` entries and would get `added` more from this plan,
+/// against Drive's limit per folder (the walk checks what it plans; this adds what is there).
+/// `folder` is its path below the destination; `local` the local path the problem names.
+pub fn over_limit(
+    local: &Path,
+    folder: &[String],
+    present: usize,
+    added: usize,
+) -> Option<Problem> {
+    if present + added <= MAX_CHILDREN {
+        return None;
+    }
+    let shown = if folder.is_empty() {
+        "the destination folder".to_string()
+    } else {
+        format!("Drive folder {}", folder.join("/"))
+    };
+    Some(
+        problem(
+            local,
+            ProblemKind::TooManyChildren,
+            format!(
+                "{shown} holds {present} entries and would get {added} more, over Drive's limit of {MAX_CHILDREN}"
+            ),
+        )
+        .in_folder(parent_of(folder)),
+    )
 }
 
 /// Modification time in nanoseconds since the epoch (0 where the platform has none).
@@ -112,6 +186,7 @@ fn problem(local: &Path, kind: ProblemKind, reason: impl Into<String>) -> Proble
         local: local.to_path_buf(),
         reason: reason.into(),
         kind,
+        folder: Arc::from([]),
     }
 }
 
@@ -336,16 +411,16 @@ impl Walk<'_> {
         match check_file(path, metadata, folder) {
             Ok(file) => Some(file),
             Err(problem) => {
-                self.report(problem);
+                self.report(problem.in_folder(folder));
                 None
             }
         }
     }
 
-    /// Whether a folder at `rel_len` levels below the destination is past Drive's depth; if
-    /// so it is reported.
-    fn too_deep(&mut self, path: &Path, rel_len: usize) -> bool {
-        let depth = self.destination_depth + rel_len;
+    /// Whether a folder in `parent` (below the destination) is past Drive's depth; if so it
+    /// is reported.
+    fn too_deep(&mut self, path: &Path, parent: &[String]) -> bool {
+        let depth = self.destination_depth + parent.len() + 1;
         if depth <= MAX_DEPTH {
             return false;
         }
@@ -355,7 +430,7 @@ impl Walk<'_> {
             format!(
                 "this folder would sit {depth} levels deep in Drive, past the limit of {MAX_DEPTH}; nothing in it is uploaded"
             ),
-        ));
+        ).in_folder(parent));
         true
     }
 
@@ -364,7 +439,7 @@ impl Walk<'_> {
             Ok(name) => name,
             Err(problem) => return self.report(problem),
         };
-        if self.too_deep(root, 1) {
+        if self.too_deep(root, &[]) {
             return;
         }
         let mut ancestors = vec![folder_identity(metadata)];
@@ -385,11 +460,14 @@ impl Walk<'_> {
             match std::fs::read_dir(dir).and_then(|read| read.collect::<Result<Vec<_>, _>>()) {
                 Ok(entries) => entries,
                 Err(err) => {
-                    return self.report(problem(
-                        dir,
-                        ProblemKind::Unreadable,
-                        format!("cannot be read: {err}; nothing in it is uploaded"),
-                    ))
+                    return self.report(
+                        problem(
+                            dir,
+                            ProblemKind::Unreadable,
+                            format!("cannot be read: {err}; nothing in it is uploaded"),
+                        )
+                        .in_folder(parent_of(&rel_path)),
+                    )
                 }
             };
         entries.sort_by_key(std::fs::DirEntry::file_name);
@@ -406,11 +484,14 @@ impl Walk<'_> {
             let metadata = match std::fs::metadata(&path) {
                 Ok(metadata) => metadata,
                 Err(err) => {
-                    self.report(problem(
-                        &path,
-                        ProblemKind::Unreadable,
-                        format!("cannot be read: {err}"),
-                    ));
+                    self.report(
+                        problem(
+                            &path,
+                            ProblemKind::Unreadable,
+                            format!("cannot be read: {err}"),
+                        )
+                        .in_folder(&folder),
+                    );
                     continue;
                 }
             };
@@ -425,21 +506,24 @@ impl Walk<'_> {
             }
             let identity = folder_identity(&metadata);
             if ancestors.contains(&identity) {
-                self.report(problem(
-                    &path,
-                    ProblemKind::SymlinkLoop,
-                    "a symbolic link loops back to a folder above it; skipped",
-                ));
+                self.report(
+                    problem(
+                        &path,
+                        ProblemKind::SymlinkLoop,
+                        "a symbolic link loops back to a folder above it; skipped",
+                    )
+                    .in_folder(&folder),
+                );
                 continue;
             }
             let name = match folder_name(&path) {
                 Ok(name) => name,
                 Err(problem) => {
-                    self.report(problem);
+                    self.report(problem.in_folder(&folder));
                     continue;
                 }
             };
-            if !self.too_deep(&path, rel_path.len() + 1) {
+            if !self.too_deep(&path, &folder) {
                 subfolders.push((path, name, identity));
             }
         }
@@ -451,7 +535,7 @@ impl Walk<'_> {
                 dir,
                 ProblemKind::TooManyChildren,
                 format!("this folder has {count} entries, over Drive's limit of {MAX_CHILDREN} per folder; split it into subfolders (nothing in it is uploaded)"),
-            ));
+            ).in_folder(parent_of(&folder)));
         }
         self.hand_on(Found::Folder(PlannedFolder {
             rel_path: folder,
@@ -471,6 +555,11 @@ impl Walk<'_> {
             ancestors.pop();
         }
     }
+}
+
+/// The folder above `rel_path` (the destination's own for a top folder).
+fn parent_of(rel_path: &[String]) -> &[String] {
+    rel_path.split_last().map_or(&[], |(_, parent)| parent)
 }
 
 /// A folder's device and inode (0, 0 where the platform has none: loops are then caught by
@@ -671,6 +760,12 @@ mod tests {
             [ProblemKind::Empty, ProblemKind::NameTooLong]
         );
         assert!(plan.problems.iter().all(|p| p.local.starts_with(&root)));
+        // Each problem sits with its remote folder (the empty file's row is under photos/).
+        assert!(
+            plan.problems.iter().all(|p| *p.folder == ["photos"]),
+            "{:?}",
+            plan.problems
+        );
         assert!(seen.windows(2).all(|pair| pair[0] < pair[1]) && !seen.is_empty());
     }
 

@@ -16,6 +16,7 @@ use super::effects::{run_effects, Backend};
 use super::terminal::{restore_terminal, setup_terminal, Signals};
 use super::{host_of, send, Msg};
 use crate::app::{Action, App, Effect, Mode};
+use crate::print::errln;
 use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::engine::{self, Command, ConflictPolicy, Event};
 use crate::transfer::journal::Journal;
@@ -35,7 +36,7 @@ pub(super) async fn run_app(
         Ok(setup) => setup,
         Err(err) => {
             restore_terminal();
-            eprintln!("larkup: cannot open the terminal UI: {err}");
+            errln!("larkup: cannot open the terminal UI: {err}");
             return Outcome::Setup;
         }
     };
@@ -63,7 +64,7 @@ pub(super) async fn run_app(
         if dirty && last_draw.elapsed() >= FRAME {
             if let Err(err) = terminal.draw(|frame| ui::draw(frame, &app)) {
                 drop(guard);
-                eprintln!("larkup: cannot draw: {err}");
+                errln!("larkup: cannot draw: {err}");
                 return Outcome::Setup;
             }
             dirty = false;

@@ -20,6 +20,7 @@ use crate::app::login::LoginScreen;
 use crate::app::{Action, App, Environment};
 use crate::config;
 use crate::feishu::{Client, Credentials, Drive, Lang, Secret};
+use crate::print::errln;
 use crate::sandbox::demo;
 use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::Pacer;
@@ -47,7 +48,7 @@ pub async fn run(options: &SessionOptions, demo: bool) -> Outcome {
         let demo = match demo::start().await {
             Ok(demo) => demo,
             Err(err) => {
-                eprintln!("larkup --demo: cannot start the sandbox: {err}");
+                errln!("larkup --demo: cannot start the sandbox: {err}");
                 return Outcome::Setup;
             }
         };
@@ -100,7 +101,7 @@ pub async fn run(options: &SessionOptions, demo: bool) -> Outcome {
 fn demo_session(demo: &demo::Demo, lang: Lang) -> Result<Session, ()> {
     let credentials = Credentials::new(Secret::new(demo.sandbox.access_token()));
     let client = Client::new(&demo.sandbox.base_url(), credentials).map_err(|err| {
-        eprintln!("larkup --demo: {err}");
+        errln!("larkup --demo: {err}");
     })?;
     Ok(Session {
         drive: Drive::new(client),

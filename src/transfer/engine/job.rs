@@ -7,20 +7,12 @@ use tokio::sync::oneshot;
 
 use super::{job_key, lock, JobOutcome, JobSpec, Owner, Shared, RECENT_DONE_MS};
 use crate::feishu::{DriveEntry, Error, UploadPlan};
-use crate::transfer::events::{ConflictChoice, ConflictPolicy, Event, Failure, JobId};
+use crate::transfer::events::{ConflictChoice, Event, Failure, JobId};
 use crate::transfer::journal::{self, JobKey, JobRecord, JobState};
 use crate::transfer::pacer::outcome_unknown;
 use crate::transfer::plan;
 use crate::transfer::reconcile::Kind;
 use crate::transfer::send::{self, ChunkedProgress, SendObserver, Source};
-
-fn same_name_files(entries: &[DriveEntry], name: &str) -> Vec<String> {
-    entries
-        .iter()
-        .filter(|entry| entry.kind == "file" && entry.name == name)
-        .map(|entry| entry.token.clone())
-        .collect()
-}
 
 /// Journal and screen follow a send through this.
 struct JobObserver<'a> {
@@ -251,14 +243,13 @@ async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<Job
         Some(record) if ours_in_flight && record.state == JobState::Creating => {
             record.preexisting_tokens.clone()
         }
-        _ => same_name_files(&entries, spec.file.name()),
+        _ => plan::same_name_files(&entries, spec.file.name()),
     };
     if !preexisting.is_empty() && !ours_in_flight {
         let policy = *lock(&shared.policy);
-        let choice = match policy {
-            ConflictPolicy::Skip => ConflictChoice::Skip,
-            ConflictPolicy::KeepBoth => ConflictChoice::KeepBoth,
-            ConflictPolicy::Ask => ask_conflict(shared, spec).await,
+        let choice = match plan::conflict_choice(policy) {
+            Some(choice) => choice,
+            None => ask_conflict(shared, spec).await,
         };
         if choice == ConflictChoice::Skip {
             return Ok(JobEnd::Skipped(format!(

@@ -117,6 +117,7 @@ pub(super) async fn plan_selection(shared: Arc<Shared>, selection: Selection) ->
             local: PathBuf::new(),
             reason: format!("planning stopped: {err}"),
             kind: plan::ProblemKind::Unreadable,
+            folder: Arc::from([]),
         };
         report_problem(&shared, shared.job_id(), &problem);
     }
@@ -241,7 +242,7 @@ fn report_problem(shared: &Shared, id: JobId, problem: &Problem) {
         job: id,
         path: problem.local.as_path().into(),
         size: 0,
-        folder: Arc::from(""),
+        folder: problem.folder.join("/").into(),
     });
     let message = format!("{}: {}", problem.local.display(), problem.reason);
     if problem.kind.is_skip() {
@@ -280,10 +281,7 @@ async fn ensure_folder(
         .named(parent, name)
         .await
         .map_err(|err| Failure::from_error(&err))?;
-    let mut existing = entries
-        .iter()
-        .find(|entry| entry.is_folder() && entry.name == name)
-        .map(|entry| entry.token.clone());
+    let mut existing = plan::merge_target(&entries, name).map(|entry| entry.token.clone());
     let before: Vec<String> = entries.iter().map(|entry| entry.token.clone()).collect();
     if existing.is_none() {
         let known = shared.journal.as_ref().and_then(|journal| {
