@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use larkup::cli::{self, logging, Cli, Outcome};
+use larkup::cli::{logging, Cli, Outcome};
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             return Outcome::Setup.into();
         }
     };
-    let outcome = runtime.block_on(cli::run(cli));
+    let outcome = runtime.block_on(larkup::run(cli));
     // Background tasks (a sandbox, the engine) end with the runtime, before the log flushes.
     drop(runtime);
     outcome.into()

@@ -172,12 +172,6 @@ pub struct Session {
     pub identity: Option<String>,
 }
 
-#[derive(serde::Deserialize)]
-struct WhoAmI {
-    #[serde(default)]
-    open_id: String,
-}
-
 impl Session {
     /// API host + identity: what the upload journal and the destination locks are keyed by,
     /// so a sandbox run never answers for Feishu, nor one login for another. With
@@ -186,12 +180,10 @@ impl Session {
         let identity = match &self.identity {
             Some(identity) => identity.clone(),
             None => {
-                let who: Result<WhoAmI, _> = self
+                let who = self
                     .reads()
                     .call(Idempotence::Safe, || {
-                        self.drive
-                            .client()
-                            .call(self.drive.client().get("authen/v1/user_info"))
+                        crate::feishu::auth::user_info(self.drive.client())
                     })
                     .await;
                 match who {

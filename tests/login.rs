@@ -1207,8 +1207,9 @@ async fn the_terminal_app_browses_makes_a_folder_and_uploads_across_token_expiri
         })
         .unwrap_or_else(|screen| panic!("the new-folder prompt:\n{screen}"));
         tui.keys("Beta\r").expect("name");
-        tui.wait_for(wait, |s| s.contains("Beta"))
-            .unwrap_or_else(|screen| panic!("the new folder is listed:\n{screen}"));
+        // Made, not only typed into the prompt: the next expiry must come after its calls.
+        tui.wait_for(wait, |s| s.contains("created folder Beta"))
+            .unwrap_or_else(|screen| panic!("the new folder is made:\n{screen}"));
         // And an upload, after one more.
         login.h.sandbox.expire_tokens_of(DEFAULT_USER);
         tui.keys("u").expect("upload");

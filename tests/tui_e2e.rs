@@ -358,6 +358,86 @@ async fn a_same_name_conflict_asks_and_keep_both_keeps_both() {
     assert_eq!(copies, 2, "keep both keeps both");
 }
 
+/// Issue 18 #2: the app's new folder is made once, as `larkup mkdir` makes it. Every
+/// create_folder answer is lost after the server made the folder; the app looks in Drive before
+/// creating again (`transfer::reconcile`) and says the folder is made. A user told it failed
+/// presses Enter again, as this test does, and would make a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_folder_whose_answer_is_lost_is_made_once() {
+    let harness = Harness::start(SandboxOptions {
+        drop_after: 1.0,
+        ..SandboxOptions::default()
+    })
+    .await;
+    let root = harness.sandbox.root_token();
+    harness.sandbox.seed_folder(&root, "Inbox", 0);
+    let config = tempfile::TempDir::new().expect("config dir");
+    let mut command = command(&harness, config.path());
+    command.env("LARKUP_RECONCILE_BASE_MS", "50");
+    let creates = || {
+        harness
+            .sandbox
+            .inspect()
+            .calls
+            .iter()
+            .filter(|call| call.endpoint == "create_folder")
+            .count()
+    };
+    // The prompt back with an error under the name (before Enter, the name line is followed
+    // by the prompt's keys).
+    let refused = |screen: &str| {
+        let lines: Vec<&str> = screen.lines().collect();
+        lines
+            .iter()
+            .position(|line| line.contains("name: Gamma"))
+            .is_some_and(|at| {
+                lines
+                    .get(at + 1)
+                    .is_some_and(|next| !next.contains("Enter create"))
+            })
+    };
+    let mut tui = Tui::spawn(command);
+    tokio::task::block_in_place(|| {
+        tui.wait_for("the Drive pane", |s| s.contains("Inbox"));
+        tui.keys("n");
+        tui.wait_for("the new-folder prompt", |s| s.contains("New folder in"));
+        tui.keys("Gamma\r");
+        let mut said_made = false;
+        for round in 1..=2 {
+            assert!(
+                tui.pty.wait_for_state(WAIT, |_| creates() >= round),
+                "create call {round} never came:\n{}",
+                tui.contents()
+            );
+            tui.wait_for("the app's answer", |s| {
+                s.contains("created folder Gamma") || refused(s)
+            });
+            said_made = tui.contents().contains("created folder Gamma");
+            if said_made || round == 2 {
+                break;
+            }
+            // The prompt is back with the name and an error: Enter again.
+            tui.keys("\r");
+        }
+        if said_made {
+            tui.quit();
+        } else {
+            tui.pty.kill();
+        }
+    });
+    let stored = harness.sandbox.inspect();
+    let made = stored
+        .folders
+        .iter()
+        .filter(|folder| folder.parent_token == root && folder.name == "Gamma")
+        .count();
+    assert_eq!(
+        made, 1,
+        "one folder for one new-folder prompt: {:?}",
+        stored.folders
+    );
+}
+
 /// Issue 6 "Login state": with no login the app opens its login screen, runs the device flow in
 /// place against the sandbox's OAuth endpoints, keeps the tokens in a real keyring, and then
 /// shows the Drive as the logged-in user; a headless command afterwards needs no token.

@@ -217,7 +217,10 @@ async fn network_checks(report: &mut Report, base_url: &str) -> bool {
         }
     };
     // Any answer of the API will do: unauthenticated, it is a quick error envelope.
-    let probe = format!("{base_url}/open-apis/authen/v1/user_info");
+    let probe = format!(
+        "{base_url}/open-apis/{}",
+        crate::feishu::auth::USER_INFO_PATH
+    );
     let started = Instant::now();
     let first = http.get(&probe).send().await;
     let first = match first {

@@ -16,6 +16,7 @@ mod ls;
 mod mkdir;
 mod upload;
 
+use std::future::Future;
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -479,7 +480,12 @@ pub(crate) fn login_outcome(err: &crate::login::LoginError) -> Outcome {
     }
 }
 
-pub async fn run(cli: Cli) -> Outcome {
+/// Runs a command; `larkup` with no command opens the app through `open_app` (the crate root
+/// passes the terminal app's, so `cli` and `tui` never import each other).
+pub async fn run<App: Future<Output = Outcome>>(
+    cli: Cli,
+    open_app: impl FnOnce(SessionOptions, bool) -> App,
+) -> Outcome {
     // The command's name only: arguments may hold paths a user would rather not log.
     let name = match &cli.command {
         None => "(terminal app)",
@@ -497,12 +503,15 @@ pub async fn run(cli: Cli) -> Outcome {
         Some(Command::Sandbox(_)) => "sandbox",
     };
     tracing::info!("larkup {} {name}", env!("CARGO_PKG_VERSION"));
-    let outcome = run_command(cli).await;
+    let outcome = run_command(cli, open_app).await;
     tracing::info!("{}", logging::finished(outcome));
     outcome
 }
 
-async fn run_command(cli: Cli) -> Outcome {
+async fn run_command<App: Future<Output = Outcome>>(
+    cli: Cli,
+    open_app: impl FnOnce(SessionOptions, bool) -> App,
+) -> Outcome {
     // These need neither a config file nor a login.
     match &cli.command {
         Some(Command::Completions { shell }) => {
@@ -568,7 +577,7 @@ async fn run_command(cli: Cli) -> Outcome {
         return Outcome::Setup;
     }
     let Some(command) = &cli.command else {
-        return crate::tui::run(&options.session, cli.demo).await;
+        return open_app(options.session.clone(), cli.demo).await;
     };
     match command {
         Command::Login { args, .. } => return account::login(&options.session, args).await,

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::client::{self, ApiError, Error, Result, Secret};
+use super::client::{self, ApiError, Client, Credentials, Error, Result, Secret};
 
 /// Scopes an uploader needs as the user (docs/feishu-api.md §7e): upload, create folders, list and
 /// read metadata, plus `offline_access` for a refresh token. `drive:drive` is avoided on purpose:
@@ -563,17 +563,26 @@ impl Auth {
     }
 
     /// Who a user token belongs to (docs/feishu-api.md §7e); also checks a pasted token works.
+    /// Asked through a client holding just this token (no refresher: a token being checked is
+    /// not renewed behind the caller's back).
     pub async fn user_info(&self, token: &Secret) -> Result<UserInfo> {
-        let url = format!("{}/open-apis/authen/v1/user_info", self.hosts.open);
-        let request = self.http.get(&url).bearer_auth(token.expose());
-        let (url, status, headers, body) = client::send(request).await?;
-        let data: UserInfoData = client::decode_envelope(&url, status, &headers, &body)?;
-        Ok(UserInfo {
-            name: data.name,
-            open_id: data.open_id,
-            tenant_key: data.tenant_key,
-        })
+        let client = Client::new(&self.hosts.open, Credentials::new(token.clone()))?;
+        user_info(&client).await
     }
+}
+
+/// user_info's path under `/open-apis/` (docs/feishu-api.md §7e).
+pub const USER_INFO_PATH: &str = "authen/v1/user_info";
+
+/// Who `client`'s token belongs to (docs/feishu-api.md §7e). The one way larkup asks: through
+/// `Client`, which attaches the token (and renews it when it has a refresher) as for every call.
+pub async fn user_info(client: &Client) -> Result<UserInfo> {
+    let data: UserInfoData = client.call(client.get(USER_INFO_PATH)).await?;
+    Ok(UserInfo {
+        name: data.name,
+        open_id: data.open_id,
+        tenant_key: data.tenant_key,
+    })
 }
 
 /// Percent-encoding for query values (RFC 3986 unreserved characters pass).

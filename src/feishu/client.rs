@@ -949,10 +949,10 @@ mod tests {
     #[test]
     fn errors_keep_their_cause_as_the_source() {
         use std::error::Error as _;
-        let local = crate::transfer::send::local_error(
-            std::path::Path::new("/data/a.txt"),
-            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
-        );
+        let local = Error::Io {
+            path: "/data/a.txt".to_string(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
         assert!(local.to_string().starts_with("/data/a.txt: "), "{local}");
         let kind = local
             .source()

@@ -54,7 +54,8 @@ impl Lang {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ErrorInfo {
     pub code: i64,
-    /// HTTP status Feishu's doc lists with the code (the seed's table first).
+    /// HTTP status Feishu's doc lists with the code (upload_all's table first; tests/error_catalog.rs
+    /// holds it to Feishu's table and to each endpoint's page as the sandbox models them).
     pub http: u16,
     /// Feishu's own `msg` for the code.
     pub message: String,
@@ -83,7 +84,8 @@ impl ErrorInfo {
         }
     }
 
-    /// The HTTP status to expect (or, in the sandbox, to send) for this code on `endpoint`.
+    /// The HTTP status to expect for this code on `endpoint`. (The sandbox answers from its own
+    /// table, `sandbox::codes`, so that it checks this one rather than echoing it.)
     pub fn http_status_on(&self, endpoint: &str) -> u16 {
         self.http_on.get(endpoint).copied().unwrap_or(self.http)
     }

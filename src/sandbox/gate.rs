@@ -1,6 +1,7 @@
 //! What every Drive call passes before it acts: the bearer token, added latency, Feishu's write
-//! throttle, and injected faults. And the answers: Feishu's envelope with the catalog's HTTP
-//! status for the code on that endpoint, and a log id on every response.
+//! throttle, and injected faults. And the answers: Feishu's envelope with the HTTP status and
+//! message Feishu's docs give the code on that endpoint (the sandbox's own table, `codes`), and a
+//! log id on every response.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,10 +16,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
+use super::codes;
 use super::server::ConnectionKill;
 use super::state::{now_ms, random_token, CallRecord, State};
 use super::SandboxOptions;
-use crate::feishu::ErrorCatalog;
 
 /// Everything the handlers share.
 pub struct Shared {
@@ -102,12 +103,11 @@ pub fn ok(data: Value) -> Reply {
     }
 }
 
-/// A Feishu failure: the catalog's status for the code on this endpoint, and its message.
+/// A Feishu failure: the status and message Feishu's docs give the code on this endpoint
+/// (`codes::answer`); a code no table knows gets 400 "error".
 pub fn fail(code: i64, endpoint: &str) -> Reply {
-    let (status, msg) = match ErrorCatalog::global().get(code) {
-        Some(info) => (info.http_status_on(endpoint), info.message.clone()),
-        None => (400, "error".to_string()),
-    };
+    let (status, msg) =
+        codes::answer(code, endpoint).map_or((400, "error"), |row| (row.http, row.msg));
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     Reply {
         code,
@@ -123,12 +123,8 @@ pub fn with_log_id(mut response: Response) -> Response {
 }
 
 /// Feishu's gateway limiter answer (docs/feishu-api.md §8): HTTP 429, 99991400, reset headers.
-fn rate_limited(limit: u32) -> Reply {
-    let mut response = (
-        StatusCode::TOO_MANY_REQUESTS,
-        Json(json!({"code": 99991400, "msg": "request trigger frequency limit"})),
-    )
-        .into_response();
+fn rate_limited(limit: u32, endpoint: &str) -> Reply {
+    let mut response = fail(99991400, endpoint).response;
     let headers = response.headers_mut();
     headers.insert("x-ogw-ratelimit-limit", HeaderValue::from(limit));
     headers.insert("x-ogw-ratelimit-reset", HeaderValue::from(1u32));
@@ -244,7 +240,7 @@ impl Shared {
         }
         if !write {
             if !admit_in_window(&self.list_window, self.options.list_qps) {
-                return Err(self.answer(&call, rate_limited(self.options.list_qps)));
+                return Err(self.answer(&call, rate_limited(self.options.list_qps, endpoint)));
             }
             return Ok(call);
         }

@@ -1,6 +1,7 @@
 //! A Feishu-compatible Drive server on 127.0.0.1 (docs/feishu-api.md §12): used by the tests, by
 //! `larkup sandbox` and by the demo. File bytes go to disk; the rest lives in memory.
 
+pub mod codes;
 pub mod demo;
 mod drive;
 mod gate;

@@ -20,7 +20,6 @@ use super::server::ConnectionKill;
 use super::state::{now_ms, random_token, CallRecord, State, TokenInfo};
 use super::DEFAULT_USER;
 use crate::feishu::auth::urlencode;
-use crate::feishu::ErrorCatalog;
 
 type Ctx = AxState<Arc<Shared>>;
 
@@ -124,12 +123,10 @@ impl Default for OAuthState {
 }
 
 /// A token-endpoint failure: flat `{code, error, error_description}` (docs/feishu-api.md §7a) with
-/// the catalog's HTTP status for the code.
+/// the HTTP status the token endpoint's page gives the code (the sandbox's own table).
 fn token_fail(code: i64, error: &str) -> Response {
-    let (status, description) = match ErrorCatalog::global().get(code) {
-        Some(info) => (info.http_status_on("token"), info.message.clone()),
-        None => (400, error.to_string()),
-    };
+    let (status, description) =
+        super::codes::answer(code, "token").map_or((400, error), |row| (row.http, row.msg));
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let body = json!({"code": code, "error": error, "error_description": description});
     with_log_id((status, Json(body)).into_response())
@@ -619,9 +616,8 @@ pub async fn tenant_token(AxState(shared): Ctx, request: Request) -> Response {
     let secret_ok = fields.get("app_secret") == Some(&state.oauth.app_secret);
     if !(id_ok && secret_ok) {
         // Wrong id or secret: 10003 with HTTP 200 (docs/feishu-api.md §7d).
-        let info = ErrorCatalog::global().get(10003);
-        let status = info.map_or(200, |info| info.http_status_on("tenant_token"));
-        let msg = info.map_or("invalid param".to_string(), |info| info.message.clone());
+        let (status, msg) = super::codes::answer(10003, "tenant_token")
+            .map_or((200, "invalid param"), |row| (row.http, row.msg));
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
         drop(state);
         record(&shared, "tenant_token", 10003, "refused");

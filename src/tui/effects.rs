@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::feishu::Drive;
 use crate::session::SessionOptions;
 use crate::transfer::engine::Command;
+use crate::transfer::reconcile::{self, CreateError, Looks};
 use crate::transfer::{Idempotence, Pacer};
 
 /// What the loop holds to reach the outside world once there is a session.
@@ -67,16 +68,19 @@ pub(super) fn run_effects(
             }
             Effect::CreateFolder { parent, name } => {
                 let Some(backend) = backend else { continue };
-                let (drive, pacer, tx) = (backend.drive.clone(), backend.pacer.clone(), tx.clone());
+                let (drive, pacer, reads, tx) = (
+                    backend.drive.clone(),
+                    backend.pacer.clone(),
+                    backend.reads.clone(),
+                    tx.clone(),
+                );
                 // create_folder is in the write family (docs/feishu-api.md §5): one pacer with the
-                // uploads, so it waits while they are paused (the status line says so).
+                // uploads, so it waits while they are paused (the status line says so). A lost
+                // answer is looked for before creating again, as `larkup mkdir` does, so Enter
+                // after an error cannot make the folder twice (issue 18 #2).
                 tokio::spawn(async move {
-                    let result = pacer
-                        .call(Idempotence::CreatesSomething, || {
-                            drive.create_folder(&parent, &name)
-                        })
+                    let result = new_folder(&drive, &pacer, &reads, &parent, &name)
                         .await
-                        .map(|folder| folder.token)
                         .map_err(|err| err.describe(lang));
                     send(
                         &tx,
@@ -141,4 +145,30 @@ fn save_bookmarks(bookmarks: Vec<crate::config::Bookmark>, tx: mpsc::UnboundedSe
             send(&tx, Action::Report(format!("bookmark not saved: {err}")));
         }
     });
+}
+
+/// One new folder named `name` in `parent` through `transfer::reconcile`: the folders of that
+/// name listed first, so one found after a lost answer is known to be this call's.
+async fn new_folder(
+    drive: &Drive,
+    writes: &Pacer,
+    reads: &Pacer,
+    parent: &str,
+    name: &str,
+) -> Result<String, CreateError> {
+    let before: Vec<String> = reads
+        .call(Idempotence::Safe, || drive.list_folder(parent))
+        .await
+        .map_err(CreateError::Refused)?
+        .into_iter()
+        .filter(|entry| entry.name == name)
+        .map(|entry| entry.token)
+        .collect();
+    let looks = Looks {
+        drive,
+        reads,
+        base: reconcile::base_for(drive.client().base_url()),
+    };
+    // One folder is made by this prompt: nothing else in the app can claim it.
+    reconcile::create_folder(&looks, writes, parent, name, &before, |_| true).await
 }
