@@ -359,11 +359,26 @@ impl Queue {
         self.rows.retain(|row| !row.state.finished());
         self.reindex();
         if !self.running() {
+            // What is left are failed rows: their counts start again from them, through the
+            // one mapping (`Totals::apply`), so it knows them by job as it knew them before
+            // and a retry (`R`) counts each once, not as a new file.
             let mut totals = Totals::default();
+            let now = Instant::now();
             for row in &self.rows {
-                totals.add_file(row.size);
-                totals.files_failed += 1;
-                totals.drop_bytes(row.size);
+                if let RowState::Failed { failure } = &row.state {
+                    let queued = Event::Queued {
+                        job: row.job,
+                        path: row.path.clone(),
+                        size: row.size,
+                        folder: row.folder.clone(),
+                    };
+                    totals.apply(&queued, now);
+                    let failed = Event::Failed {
+                        job: row.job,
+                        failure: (**failure).clone(),
+                    };
+                    totals.apply(&failed, now);
+                }
             }
             self.totals = totals;
         }

@@ -1536,3 +1536,85 @@ fn a_call_without_an_answer_is_said_on_the_status_line_until_it_ends() {
         "the line says what it said before"
     );
 }
+
+/// Feishu's quota code: a failure the row explains, so the status line keeps its summary.
+fn quota() -> Failure {
+    Failure {
+        code: Some(1061101),
+        message: "file quota exceeded.".to_string(),
+        log_id: None,
+    }
+}
+
+/// Two rows fail, one is done; the batch ends.
+fn two_failed_one_done(app: &mut App, t: Instant) {
+    for (job, name) in [(1, "a.txt"), (2, "b.txt"), (3, "docs")] {
+        app.update(Action::Engine(queued(job, name, 10), t));
+    }
+    app.update(Action::Engine(
+        Event::Done {
+            job: 3,
+            file_token: "boxC".to_string(),
+            note: None,
+        },
+        t,
+    ));
+    for job in [1, 2] {
+        app.update(Action::Engine(
+            Event::Failed {
+                job,
+                failure: quota(),
+            },
+            t,
+        ));
+    }
+    app.update(Action::Engine(Event::Idle, t));
+}
+
+#[test]
+fn a_retry_after_clear_counts_each_row_once() {
+    // Issue 19 #5: `c`, then `R` on the two failed rows read `4/4 · 4 failed` with two rows
+    // shown: the cleared totals no longer knew the rows by job, so the retry counted them as
+    // new files.
+    let mut app = app();
+    let t = t0();
+    app.update(Action::Focus(Pane::Queue));
+    two_failed_one_done(&mut app, t);
+    app.update(Action::ClearFinished);
+    assert_eq!(app.queue.rows.len(), 2);
+    let totals = &app.queue.totals;
+    assert_eq!((totals.files_total, totals.files_failed), (2, 2));
+    assert!(matches!(
+        &app.update(Action::RetryFailed)[..],
+        [Effect::Engine(Command::RetryFailed)]
+    ));
+    // The engine queues both again under their ids; they run and fail again.
+    for job in [1, 2] {
+        app.update(Action::Engine(queued(job, "x", 10), t));
+    }
+    let totals = &app.queue.totals;
+    assert_eq!(
+        (totals.files_total, totals.files_failed, totals.bytes_total),
+        (2, 0, 20),
+        "queued again, counted once"
+    );
+    for job in [1, 2] {
+        app.update(Action::Engine(Event::Started { job }, t));
+        app.update(Action::Engine(
+            Event::Failed {
+                job,
+                failure: quota(),
+            },
+            t,
+        ));
+    }
+    app.update(Action::Engine(Event::Idle, t));
+    let totals = &app.queue.totals;
+    assert_eq!(app.queue.rows.len(), 2);
+    assert_eq!((totals.files_total, totals.files_failed), (2, 2));
+    assert_eq!(totals.finished(), 2);
+    // And once more: clear, retry, the same two.
+    app.update(Action::ClearFinished);
+    app.update(Action::Engine(queued(1, "x", 10), t));
+    assert_eq!(app.queue.totals.files_total, 2);
+}
