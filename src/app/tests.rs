@@ -361,6 +361,7 @@ fn filter_as_you_type_with_input_delete_submit_cancel() {
 #[test]
 fn new_folder_prompt_creates_and_shows_errors_with_the_name_kept() {
     let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
     app.update(Action::NewFolder);
     for c in "Q3".chars() {
         app.update(Action::Input(c));
@@ -511,6 +512,7 @@ fn engine_events_build_rows_totals_and_hints() {
 #[test]
 fn pause_resume_cancel_retry_clear() {
     let mut app = app();
+    app.update(Action::Focus(Pane::Queue));
     let t = t0();
     assert!(matches!(
         &app.update(Action::PauseResume)[..],
@@ -1034,6 +1036,7 @@ fn a_failure_shows_in_the_focused_queue_when_the_cursor_can_stay() {
 #[test]
 fn paused_new_folder_says_it_waits() {
     let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
     app.update(Action::Engine(Event::Paused { paused: true }, t0()));
     app.update(Action::NewFolder);
     app.update(Action::Input('X'));
@@ -1050,6 +1053,7 @@ fn paused_new_folder_says_it_waits() {
 #[test]
 fn y_copies_the_open_folders_token_and_shows_it_whole() {
     let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
     let effects = app.update(Action::CopyFolder { link: false });
     assert!(matches!(&effects[..], [Effect::CopyToClipboard(token)] if token == "root"));
     assert!(app.status.as_ref().is_some_and(|s| s.text.contains("root")));
@@ -1129,6 +1133,7 @@ fn a_hundred_thousand_rows_fill_and_update_through_the_index() {
     assert_eq!(app.queue.totals.files_done, ROWS / 1000);
     let done = &app.queue.rows[ROWS as usize - 1];
     assert!(matches!(&done.state, RowState::Done { file_token, .. } if file_token == "box99999"));
+    app.update(Action::Focus(Pane::Queue));
     app.update(Action::ClearFinished);
     assert_eq!(app.queue.rows.len(), (ROWS - ROWS / 1000) as usize);
     // The index follows the rows that moved up.
@@ -1264,6 +1269,7 @@ fn a_retry_shows_on_the_status_line_until_a_call_succeeds() {
 
     // Something newer on the status line is not wiped when the retries end.
     app.update(retrying(1, 1, true));
+    app.update(Action::Focus(Pane::Drive));
     app.update(Action::AddBookmark);
     let said = status_text(&app);
     assert!(said.starts_with("bookmarked"), "{said}");
@@ -1432,6 +1438,7 @@ fn already_there_is_its_own_state_and_count_and_messages_drop_the_path() {
         (1, 1, 1, 1)
     );
     // Clear finished drops the already-there row with the uploaded and skipped ones.
+    app.update(Action::Focus(Pane::Queue));
     app.update(Action::ClearFinished);
     assert_eq!(app.queue.rows.len(), 1);
 }
@@ -1617,4 +1624,55 @@ fn a_retry_after_clear_counts_each_row_once() {
     app.update(Action::ClearFinished);
     app.update(Action::Engine(queued(1, "x", 10), t));
     assert_eq!(app.queue.totals.files_total, 2);
+}
+
+#[test]
+fn keys_of_another_pane_do_nothing_here_and_say_where_they_work() {
+    let mut app = app();
+    app.update(Action::Focus(Pane::Queue));
+    app.update(Action::Engine(queued(1, "a.txt", 10), t0()));
+    // The queue does not filter, mark or upload: nothing changes but the status line.
+    for action in [Action::StartFilter, Action::ToggleMark, Action::Upload] {
+        assert!(app.update(action).is_empty());
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(app.marks.is_empty());
+    }
+    assert!(
+        app.update(Action::PauseResume).len() == 1,
+        "p is the queue's"
+    );
+    app.update(Action::Focus(Pane::Drive));
+    assert!(
+        app.update(Action::PauseResume).is_empty(),
+        "p does not pause from the Drive pane"
+    );
+    app.update(Action::KeyElsewhere {
+        key: "p".to_string(),
+        does: "pause / resume uploads",
+        panes: vec![Pane::Queue],
+    });
+    let said = status_text(&app);
+    assert!(
+        said.contains("p: pause / resume uploads — in the Queue pane"),
+        "{said}"
+    );
+    assert!(app.status.as_ref().is_some_and(|status| status.error));
+    app.update(Action::NoSuchKey {
+        key: "z".to_string(),
+    });
+    assert_eq!(
+        status_text(&app),
+        "z: no such key in the Drive pane; ? lists the keys"
+    );
+    // Esc in the local pane clears the filter and, in the shared layer, the message too.
+    app.update(Action::Focus(Pane::Local));
+    app.update(Action::StartFilter);
+    app.update(Action::Input('a'));
+    app.update(Action::Submit);
+    app.update(Action::NoSuchKey {
+        key: "z".to_string(),
+    });
+    app.update(Action::Cancel);
+    assert!(app.local.filter.is_empty());
+    assert!(app.status.is_none());
 }

@@ -68,11 +68,11 @@ pub async fn run(options: &SessionOptions, demo: bool) -> Outcome {
                 let app_id = std::env::var("LARKUP_APP_ID")
                     .ok()
                     .filter(|id| !id.is_empty());
-                app.update(Action::RequireLogin(LoginScreen::new(
+                app.require_login(LoginScreen::new(
                     options.resolved_base_url(),
                     app_id,
                     reason,
-                )));
+                ));
                 (app, Err(()))
             }
         }
