@@ -751,3 +751,37 @@ fn quit_while_paused_says_paused() {
     assert!(!screen.contains("still running"), "{screen}");
     insta::assert_snapshot!(screen);
 }
+
+/// Issues 18 #3, 19 #7: the login screen says what to do on it, and, logged in, what it waits
+/// for while the session opens.
+#[test]
+fn login_screen_says_what_to_do_here_and_what_it_waits_for() {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        "open.feishu.cn".to_string(),
+        Lang::En,
+    );
+    app.update(Action::Resize {
+        width: 100,
+        height: 24,
+    });
+    app.require_login(LoginScreen::new(
+        "https://open.feishu.cn".to_string(),
+        None,
+        "not logged in (profile \"default\"): run `larkup login`, or set LARKUP_TOKEN for scripts"
+            .to_string(),
+    ));
+    let screen = render(&app);
+    assert!(!screen.contains("larkup login"), "{screen}");
+    assert!(screen.contains("Type your Feishu app's App ID"), "{screen}");
+    insta::assert_snapshot!("login_screen_first_step", screen);
+    app.update(Action::OpeningSession {
+        who: "Ada Lovelace".to_string(),
+    });
+    let screen = render(&app);
+    assert!(
+        screen.contains("Logged in as Ada Lovelace. Opening your Drive…"),
+        "{screen}"
+    );
+}

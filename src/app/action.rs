@@ -143,6 +143,11 @@ pub enum Action {
         link: String,
     },
     LoginFailed(String),
+    /// The login went through and the session is being opened (naming the user for the
+    /// journal, starting the engine): the screen says so and keeps answering keys.
+    OpeningSession {
+        who: String,
+    },
     LoggedIn {
         who: String,
         host: String,

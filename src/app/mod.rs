@@ -112,6 +112,8 @@ pub enum NoticeKind {
     Waiting,
     /// A Drive call has had no answer for a while.
     SlowAnswer,
+    /// The session's backend is opening and My Space is being found.
+    Opening,
 }
 
 impl App {
@@ -150,6 +152,13 @@ impl App {
         let generation = self.local.begin(dir.clone());
         let mut effects = vec![Effect::ListLocal { dir, generation }];
         if self.login.is_none() {
+            // The session's backend opens while the app is already drawn (naming the user
+            // for the journal is a network call): say what the Drive pane waits for.
+            self.begin_notice(
+                NoticeKind::Opening,
+                "opening your Drive…".to_string(),
+                false,
+            );
             effects.push(Effect::LoadDriveRoot);
         }
         effects
@@ -285,8 +294,10 @@ impl App {
                 error,
             } => self.local_listed(generation, entries, seen, done, error),
             Action::DriveRoot(result) => {
-                // An answer, good or bad: whatever retries there were have ended.
+                // An answer, good or bad: whatever retries there were have ended, and the
+                // Drive is open (or says why not).
                 self.end_notice(NoticeKind::Retrying);
+                self.end_notice(NoticeKind::Opening);
                 self.drive_root(result)
             }
             Action::DrivePage { generation, result } => {
@@ -370,12 +381,19 @@ impl App {
                 self.warn(message);
                 Vec::new()
             }
+            Action::OpeningSession { who } => {
+                if let Some(login) = &mut self.login {
+                    login.step = LoginStep::Opening { who };
+                    login.error = None;
+                }
+                Vec::new()
+            }
             Action::LoggedIn { who, host } => {
                 self.login = None;
                 self.mode = Mode::Normal;
+                self.say(format!("logged in as {who}"));
                 self.who = who;
                 self.host = host;
-                self.say("logged in");
                 vec![Effect::LoadDriveRoot]
             }
             action => match self.mode.clone() {
@@ -673,6 +691,11 @@ impl App {
             }
             // The lock is ours, or the work is over.
             Event::WaitOver { .. } | Event::Idle => self.end_notice(NoticeKind::Waiting),
+            // "uploading 3 items to …" would stay on the line while nothing moves.
+            Event::Paused { paused: true } => {
+                self.say("uploads paused: nothing is sent until p resumes (in the Queue pane)")
+            }
+            Event::Paused { paused: false } if self.queue.paused => self.say("uploads resumed"),
             _ => {}
         }
         let failed = match &event {
@@ -760,11 +783,15 @@ impl App {
         self.destinations
             .insert(crumb.token.clone(), self.drive.destination_path());
         let count = selection.paths.len();
-        self.say(format!(
-            "uploading {count} item{} to {}",
-            if count == 1 { "" } else { "s" },
-            self.drive.destination_path()
-        ));
+        let items = format!("{count} item{}", if count == 1 { "" } else { "s" });
+        let into = self.drive.destination_path();
+        if self.queue.paused {
+            self.say(format!(
+                "queued {items} for {into}; uploads are paused: p resumes (in the Queue pane)"
+            ));
+        } else {
+            self.say(format!("uploading {items} to {into}"));
+        }
         self.marks.clear();
         if !self.queue.running() {
             self.queue.new_batch = true;

@@ -1676,3 +1676,113 @@ fn keys_of_another_pane_do_nothing_here_and_say_where_they_work() {
     assert!(app.local.filter.is_empty());
     assert!(app.status.is_none());
 }
+
+#[test]
+fn paused_uploads_are_said_paused_not_uploading() {
+    let mut app = app();
+    let t = t0();
+    app.update(Action::Down);
+    app.update(Action::ToggleMark);
+    app.update(Action::Upload);
+    assert!(status_text(&app).starts_with("uploading 1 item"));
+    app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    app.update(Action::Engine(Event::Paused { paused: true }, t));
+    let said = status_text(&app);
+    assert!(
+        said.contains("paused") && !said.contains("uploading"),
+        "{said}"
+    );
+    // `u` while paused queues and says it waits.
+    app.update(Action::ToggleMark);
+    app.update(Action::Upload);
+    let said = status_text(&app);
+    assert!(
+        said.starts_with("queued 1 item for /") && said.contains("paused"),
+        "{said}"
+    );
+    app.update(Action::Engine(Event::Paused { paused: false }, t));
+    assert_eq!(status_text(&app), "uploads resumed");
+}
+
+#[test]
+fn the_login_screen_tells_what_to_do_on_it_not_to_run_a_command() {
+    // The reason comes from the session, written for the command line.
+    for reason in [
+        crate::login::LoginError::NotLoggedIn("default".to_string()).describe(Lang::En),
+        "no app secret in the keyring: run `larkup login` again".to_string(),
+        "the login has ended and cannot be renewed; log in again with `larkup login`.".to_string(),
+    ] {
+        let screen = login::LoginScreen::new("https://open.feishu.cn".to_string(), None, reason);
+        assert!(
+            !screen.reason.contains("larkup login"),
+            "{:?}",
+            screen.reason
+        );
+        assert!(screen.reason.contains("below"), "{:?}", screen.reason);
+    }
+}
+
+#[test]
+fn a_session_opening_after_login_keeps_the_screen_and_its_keys() {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        "open.feishu.cn".to_string(),
+        Lang::En,
+    );
+    app.require_login(login::LoginScreen::new(
+        "https://open.feishu.cn".to_string(),
+        Some("cli_1".to_string()),
+        "not logged in".to_string(),
+    ));
+    app.update(Action::OpeningSession {
+        who: "Ada".to_string(),
+    });
+    assert!(matches!(
+        app.login.as_ref().map(|login| &login.step),
+        Some(LoginStep::Opening { who }) if who == "Ada"
+    ));
+    // The opening failed: back to the secret, with why.
+    app.update(Action::LoginFailed("cannot reach the host".to_string()));
+    assert!(matches!(
+        app.login.as_ref().map(|login| &login.step),
+        Some(LoginStep::Secret)
+    ));
+    app.update(Action::OpeningSession {
+        who: "Ada".to_string(),
+    });
+    // Opened: the panes, My Space asked for, the status line says who.
+    let effects = app.update(Action::LoggedIn {
+        who: "Ada".to_string(),
+        host: "open.feishu.cn".to_string(),
+    });
+    assert!(matches!(&effects[..], [Effect::LoadDriveRoot]));
+    assert_eq!(status_text(&app), "logged in as Ada");
+    // While opening, q still quits.
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        String::new(),
+        Lang::En,
+    );
+    app.require_login(login::LoginScreen::new(String::new(), None, String::new()));
+    app.update(Action::OpeningSession {
+        who: "Ada".to_string(),
+    });
+    app.update(Action::Quit);
+    assert!(app.should_quit);
+}
+
+#[test]
+fn the_status_line_says_the_drive_is_opening_until_my_space_is_found() {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        String::new(),
+        Lang::En,
+    );
+    app.start();
+    assert_eq!(status_text(&app), "opening your Drive…");
+    app.update(Action::DriveRoot(Ok("root".to_string())));
+    assert!(app.status.is_none());
+}

@@ -30,6 +30,16 @@ enum Msg {
     Action(Action),
     /// The login screen's device flow finished: build the session now.
     LoggedIn(String),
+    /// The session's backend opened (or, after a login, could not: why).
+    Opened(Box<Result<Opened, String>>),
+}
+
+/// A session's backend, opened in a task while the loop draws and answers keys.
+struct Opened {
+    backend: effects::Backend,
+    events: mpsc::UnboundedReceiver<crate::transfer::engine::Event>,
+    /// Who logged in on the login screen, when this opening followed a login.
+    logged_in: Option<String>,
 }
 
 fn send(tx: &mpsc::UnboundedSender<Msg>, action: Action) {
