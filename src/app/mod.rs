@@ -1,6 +1,8 @@
 //! The TUI's state and its one place of change, `App::update` (docs/architecture.md, "The one picture"):
 //! input becomes an `Action`, `update` changes state and returns the `Effect`s the event loop
 //! should carry out; drawing (`ui`) only reads. Nothing here touches a terminal or the network.
+//! Keys go by layer: the modal that has the keyboard (`prompts`), else the focused pane's own
+//! handler (`local`, `drive`, `queue`), else the keys every pane shares (`global_key`).
 
 pub mod action;
 pub mod drive;
@@ -396,26 +398,11 @@ impl App {
                 self.host = host;
                 vec![Effect::LoadDriveRoot]
             }
+            // Keys: the modal that has the keyboard takes them (prompts.rs), else the panes.
             action => match self.mode.clone() {
                 Mode::Login => self.login_key(action),
-                Mode::Help { .. } => {
-                    match action {
-                        Action::HelpScroll(scroll) => self.mode = Mode::Help { scroll },
-                        Action::ToggleHelp | Action::Cancel | Action::Quit => {
-                            self.mode = Mode::Normal
-                        }
-                        _ => {}
-                    }
-                    Vec::new()
-                }
-                Mode::ConfirmQuit => match action {
-                    Action::Submit => self.quit_now(),
-                    Action::Cancel | Action::Quit => {
-                        self.mode = Mode::Normal;
-                        Vec::new()
-                    }
-                    _ => Vec::new(),
-                },
+                Mode::Help { .. } => self.help_key(action),
+                Mode::ConfirmQuit => self.confirm_quit_key(action),
                 Mode::Filter => self.filter_key(action),
                 Mode::NewFolder { name, .. } => self.new_folder_key(action, name),
                 Mode::Bookmarks { cursor } => self.bookmarks_key(action, cursor),
