@@ -1144,6 +1144,11 @@ async fn opened_while_the_server_is_unreachable_the_app_shows_and_says_so() {
         tui.wait_for("the local pane and the retry", |s| {
             s.contains("alpha.txt") && s.contains(&unreachable) && s.contains("; retry ")
         });
+        // Keys are answered while the session still opens: Tab moves the focus mark.
+        tui.keys("\t");
+        tui.wait_for("the Drive pane focused while the session opens", |s| {
+            s.contains("● Drive") && !s.contains("● Local")
+        });
         relay.set_up(true);
         tui.wait_for("My Space listed and the notice gone", |s| {
             s.contains("📁 Inbox") && !s.contains("cannot reach")

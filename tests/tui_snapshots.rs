@@ -496,7 +496,7 @@ fn help_at_two_hundred_columns() {
     for text in [
         "keep both, for every later conflict too",
         "switch device flow / browser flow",
-        "upload marked items into the open Drive folder",
+        "upload the marked items into the open folder",
     ] {
         assert!(screen.contains(text), "{text:?} cut:\n{screen}");
     }
@@ -637,4 +637,151 @@ fn the_top_line_counts_already_there_and_skipped_apart_while_running() {
     let top = screen.lines().next().unwrap_or_default().to_string();
     assert!(top.contains("↑ 2/3 (1 already there, 1 skipped)"), "{top}");
     insta::assert_snapshot!(screen);
+}
+
+/// Issue 18 #10: at 12 rows, stacked, the local and Drive panes had no row at all. Each pane
+/// keeps one, its cursor row on screen.
+#[test]
+fn twelve_rows_keep_a_row_in_every_pane() {
+    let stacked = with_queue(app(60, 12), true);
+    let screen = render(&stacked);
+    let lines: Vec<&str> = screen.lines().collect();
+    assert_eq!(lines.len(), 12);
+    assert!(
+        screen.contains("> [ ] notes.md"),
+        "the local cursor row:\n{screen}"
+    );
+    assert!(
+        screen.contains("> 📁 Q1"),
+        "the Drive cursor row:\n{screen}"
+    );
+    insta::assert_snapshot!(screen);
+    // Side by side too.
+    let wide = with_queue(app(120, 12), true);
+    let screen = render(&wide);
+    assert!(
+        screen.contains("> [ ] notes.md") && screen.contains("> 📁 Q1"),
+        "{screen}"
+    );
+}
+
+/// Issue 19 #4: focus shows as a marked, reversed title, not only as a border colour, so it
+/// holds under NO_COLOR; and Tab moves the mark.
+#[test]
+fn focus_shows_without_colour() {
+    use ratatui::style::Modifier;
+    let mut app = app(120, 24);
+    app.no_color = true;
+    let title_cell = |app: &App, marker: &str| {
+        let backend = TestBackend::new(app.width, app.height);
+        let mut terminal = Terminal::new(backend).expect("test terminal");
+        terminal
+            .draw(|frame| larkup::ui::draw(frame, app))
+            .expect("draw");
+        let buffer = terminal.backend().buffer().clone();
+        buffer
+            .content()
+            .iter()
+            .position(|cell| cell.symbol() == marker)
+            .map(|at| buffer.content()[at].modifier)
+    };
+    let screen = render(&app);
+    assert!(screen.contains("┌● Local "), "{screen}");
+    assert!(screen.contains("┌ Drive "), "{screen}");
+    let style = title_cell(&app, "●").expect("a focus mark");
+    assert!(style.contains(Modifier::REVERSED), "{style:?}");
+    press(&mut app, KeyCode::Tab);
+    let screen = render(&app);
+    assert!(
+        screen.contains("┌ Local ") && screen.contains("┌● Drive "),
+        "{screen}"
+    );
+    press(&mut app, KeyCode::Tab);
+    assert!(render(&app).contains("┌● Queue "));
+}
+
+/// Issue 19 #4: `/jp` typed in the queue. `/` has no meaning there: the status line says
+/// where it works (nothing else happens); `j` moves the queue's cursor, `p` pauses, and the
+/// status line says paused; the footer lists the queue's keys, not `/ filter`.
+#[test]
+fn a_key_of_another_pane_says_where_it_works() {
+    let mut app = with_queue(app(120, 26), true);
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    let footer = render(&app);
+    let footer = footer.lines().last().unwrap_or_default().to_string();
+    assert!(
+        footer.contains("p pause") && !footer.contains("filter") && !footer.contains("upload"),
+        "{footer}"
+    );
+    press(&mut app, KeyCode::Char('/'));
+    let screen = render(&app);
+    let status = screen.lines().last().unwrap_or_default();
+    assert!(
+        status.contains("/: filter by name as you type — in the Local pane; Tab moves there"),
+        "{status}"
+    );
+    insta::assert_snapshot!(screen);
+    // In the Drive pane, `p` is not a key: said, and no pause.
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Char('p'));
+    let screen = render(&app);
+    assert!(
+        screen.contains("p: pause / resume uploads — in the Queue pane"),
+        "{screen}"
+    );
+    assert!(!app.queue.paused);
+}
+
+/// Issue 19 #7: paused uploads are not "still running".
+#[test]
+fn quit_while_paused_says_paused() {
+    let mut app = with_queue(app(100, 24), false);
+    app.update(Action::Engine(
+        Event::Paused { paused: true },
+        Instant::now(),
+    ));
+    app.update(Action::Quit);
+    let screen = render(&app);
+    assert!(
+        screen.contains("Uploads are paused, not finished"),
+        "{screen}"
+    );
+    assert!(!screen.contains("still running"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+/// Issues 18 #3, 19 #7: the login screen says what to do on it, and, logged in, what it waits
+/// for while the session opens.
+#[test]
+fn login_screen_says_what_to_do_here_and_what_it_waits_for() {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        "open.feishu.cn".to_string(),
+        Lang::En,
+    );
+    app.update(Action::Resize {
+        width: 100,
+        height: 24,
+    });
+    app.require_login(LoginScreen::new(
+        "https://open.feishu.cn".to_string(),
+        None,
+        "not logged in (profile \"default\"): run `larkup login`, or set LARKUP_TOKEN for scripts"
+            .to_string(),
+    ));
+    let screen = render(&app);
+    assert!(!screen.contains("larkup login"), "{screen}");
+    assert!(screen.contains("Type your Feishu app's App ID"), "{screen}");
+    insta::assert_snapshot!("login_screen_first_step", screen);
+    app.update(Action::OpeningSession {
+        who: "Ada Lovelace".to_string(),
+    });
+    let screen = render(&app);
+    assert!(
+        screen.contains("Logged in as Ada Lovelace. Opening your Drive…"),
+        "{screen}"
+    );
 }

@@ -21,6 +21,17 @@ pub enum Pane {
     Queue,
 }
 
+impl Pane {
+    /// How the status line and the help name the pane.
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Local => "Local",
+            Pane::Drive => "Drive",
+            Pane::Queue => "Queue",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Action {
     // Moving around.
@@ -67,12 +78,25 @@ pub enum Action {
     /// The surroundings the app is drawn in, from the environment and the config.
     Environment(Environment),
     /// No session: open the login screen instead of the panes.
-    RequireLogin(LoginScreen),
+    /// Boxed: the screen is the largest thing an action carries, and the key layers hand
+    /// actions back and forth (`Result<_, Action>`).
+    RequireLogin(Box<LoginScreen>),
     ToggleLang,
     ToggleHelp,
     /// In the help overlay: show it from this line (the keymap measures the overlay).
     HelpScroll(usize),
     Quit,
+    /// A key the focused pane does not have but `panes` do (`does`: what it does there): the
+    /// status line says where it works instead of the key silently doing nothing.
+    KeyElsewhere {
+        key: String,
+        does: &'static str,
+        panes: Vec<Pane>,
+    },
+    /// A key no pane has.
+    NoSuchKey {
+        key: String,
+    },
     // Text input (filter, folder name, login fields) and yes/no questions.
     Input(char),
     DeleteChar,
@@ -119,6 +143,11 @@ pub enum Action {
         link: String,
     },
     LoginFailed(String),
+    /// The login went through and the session is being opened (naming the user for the
+    /// journal, starting the engine): the screen says so and keeps answering keys.
+    OpeningSession {
+        who: String,
+    },
     LoggedIn {
         who: String,
         host: String,

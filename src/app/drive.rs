@@ -1,6 +1,10 @@
 //! The Drive picker's state: the breadcrumb from My Space down to the open folder, which is
-//! the upload destination, and that folder's entries as far as they have been paged in.
+//! the upload destination, and that folder's entries as far as they have been paged in; and
+//! the pane's own keys.
 
+use super::local::move_cursor;
+use super::{Action, Effect, Mode};
+use crate::config::Bookmark;
 use crate::feishu::DriveEntry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,5 +123,127 @@ impl DrivePane {
 
     pub fn wants_more(&self) -> bool {
         self.next_page.is_some() && !self.loading && self.cursor + PAGE_AHEAD >= self.entries.len()
+    }
+}
+
+/// The Drive pane's keys (`Context::Drive` in the keymap), the first layer while it has focus.
+impl super::App {
+    pub(super) fn drive_key(&mut self, action: Action) -> Result<Vec<Effect>, Action> {
+        if let Some(delta) = super::step(&action, self.drive_rows()) {
+            return Ok(self.move_drive(delta));
+        }
+        Ok(match action {
+            Action::Enter => self.open_drive(),
+            Action::Back => {
+                if self.drive.path.len() > 1 {
+                    self.drive.path.pop();
+                    self.refresh_drive()
+                } else {
+                    Vec::new()
+                }
+            }
+            Action::Refresh => self.refresh_drive(),
+            Action::Upload => self.upload(),
+            Action::NewFolder => {
+                if self.drive.current().is_some() {
+                    self.mode = Mode::NewFolder {
+                        name: String::new(),
+                        error: None,
+                    };
+                } else {
+                    self.warn("the Drive folder is not loaded yet");
+                }
+                Vec::new()
+            }
+            Action::AddBookmark => self.add_bookmark(),
+            Action::OpenBookmarks => {
+                if self.bookmarks.is_empty() {
+                    self.say("no bookmarks yet: b bookmarks the open Drive folder");
+                } else {
+                    self.mode = Mode::Bookmarks { cursor: 0 };
+                }
+                Vec::new()
+            }
+            Action::CopyFolder { link } => self.copy_folder(link),
+            other => return Err(other),
+        })
+    }
+
+    pub(super) fn move_drive(&mut self, delta: isize) -> Vec<Effect> {
+        let (rows, len) = (self.drive_rows(), self.drive.entries.len());
+        move_cursor(
+            &mut self.drive.cursor,
+            &mut self.drive.offset,
+            len,
+            delta,
+            rows,
+        );
+        self.more_drive()
+    }
+
+    pub(super) fn open_drive(&mut self) -> Vec<Effect> {
+        match self.drive.selected() {
+            Some(entry) if entry.is_folder() => {
+                let crumb = Crumb {
+                    name: entry.name.clone(),
+                    token: entry.token.clone(),
+                    url: Some(entry.url.clone()).filter(|url| !url.is_empty()),
+                };
+                self.drive.path.push(crumb);
+                self.refresh_drive()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn add_bookmark(&mut self) -> Vec<Effect> {
+        let Some(crumb) = self.drive.current().cloned() else {
+            self.warn("the Drive folder is not loaded yet");
+            return Vec::new();
+        };
+        if self.bookmarks.iter().any(|mark| mark.token == crumb.token) {
+            self.say("already bookmarked");
+            return Vec::new();
+        }
+        let name = self.drive.destination_path();
+        self.bookmarks.push(Bookmark {
+            name: name.clone(),
+            token: crumb.token,
+        });
+        self.say(format!("bookmarked {name}"));
+        vec![Effect::SaveBookmarks(self.bookmarks.clone())]
+    }
+
+    /// `y`: the open folder's token, `Y`: its link, onto the clipboard, and in full on the
+    /// status line (the header shortens it), so it can be selected where OSC 52 is not
+    /// supported. A folder token is what `larkup upload --to` and `larkup ls` take.
+    fn copy_folder(&mut self, link: bool) -> Vec<Effect> {
+        let Some(crumb) = self.drive.current().cloned() else {
+            self.warn("the Drive folder is not loaded yet");
+            return Vec::new();
+        };
+        let name = self.drive.destination_path();
+        if link {
+            match crumb.url.filter(|url| !url.is_empty()) {
+                Some(url) => {
+                    self.say(format!("copied {url} (the link of {name})"));
+                    vec![Effect::CopyToClipboard(url)]
+                }
+                None => {
+                    self.warn(format!(
+                        "Drive gave no link for {name}; y copies its token: {}",
+                        crumb.token
+                    ));
+                    Vec::new()
+                }
+            }
+        } else {
+            // The token first: a narrow footer cuts the end of the line, not the token.
+            self.say(format!(
+                "copied {} (the folder token of {name})",
+                crumb.token
+            ));
+            vec![Effect::CopyToClipboard(crumb.token)]
+        }
     }
 }

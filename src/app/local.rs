@@ -1,6 +1,9 @@
-//! The local pane's state: one directory's entries, sorted and filtered, with a cursor.
+//! The local pane: one directory's entries, sorted and filtered, with a cursor, and the
+//! pane's own keys.
 
 use std::path::{Path, PathBuf};
+
+use super::{Action, Effect, Mode};
 
 /// One entry of a local directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,5 +193,106 @@ pub fn keep_visible(cursor: usize, offset: &mut usize, height: usize) {
         *offset = cursor;
     } else if cursor >= *offset + height {
         *offset = cursor + 1 - height;
+    }
+}
+
+/// The local pane's keys (`Context::Local` in the keymap), the first layer while it has focus.
+impl super::App {
+    pub(super) fn local_key(&mut self, action: Action) -> Result<Vec<Effect>, Action> {
+        if let Some(delta) = super::step(&action, self.local_rows()) {
+            return Ok(self.move_local(delta));
+        }
+        match action {
+            Action::Enter => return Ok(self.open_local()),
+            Action::Back => return Ok(self.local_parent()),
+            Action::Refresh => return Ok(self.list_local(self.local.dir.clone(), None)),
+            Action::Upload => return Ok(self.upload()),
+            Action::ToggleMark => {
+                if let Some(entry) = self.local.selected() {
+                    let path = entry.path.clone();
+                    if !self.marks.remove(&path) {
+                        self.marks.insert(path);
+                    }
+                    let rows = self.local_rows();
+                    let len = self.local.visible.len();
+                    move_cursor(&mut self.local.cursor, &mut self.local.offset, len, 1, rows);
+                }
+            }
+            Action::MarkAll => {
+                let paths: Vec<PathBuf> = self
+                    .local
+                    .visible
+                    .iter()
+                    .map(|&i| self.local.entries[i].path.clone())
+                    .collect();
+                if paths.iter().all(|path| self.marks.contains(path)) {
+                    paths.iter().for_each(|path| {
+                        self.marks.remove(path);
+                    });
+                } else {
+                    self.marks.extend(paths);
+                }
+            }
+            Action::ToggleHidden => {
+                self.local.show_hidden = !self.local.show_hidden;
+                self.local.refilter();
+                let rows = self.local_rows();
+                keep_visible(self.local.cursor, &mut self.local.offset, rows);
+            }
+            Action::CycleSort => {
+                self.local.sort = self.local.sort.next();
+                self.local.resort();
+                self.say(format!("sorted by {}", self.local.sort.label()));
+            }
+            Action::StartFilter => self.mode = Mode::Filter,
+            Action::Cancel => {
+                // Esc clears the filter here, then the message as in every pane.
+                if !self.local.filter.is_empty() {
+                    self.local.filter.clear();
+                    self.local.refilter();
+                }
+                return Err(Action::Cancel);
+            }
+            other => return Err(other),
+        }
+        Ok(Vec::new())
+    }
+
+    pub(super) fn move_local(&mut self, delta: isize) -> Vec<Effect> {
+        let (rows, len) = (self.local_rows(), self.local.visible.len());
+        move_cursor(
+            &mut self.local.cursor,
+            &mut self.local.offset,
+            len,
+            delta,
+            rows,
+        );
+        Vec::new()
+    }
+
+    pub(super) fn open_local(&mut self) -> Vec<Effect> {
+        match self.local.selected() {
+            Some(entry) if entry.is_dir => {
+                let dir = entry.path.clone();
+                self.list_local(dir, None)
+            }
+            Some(_) => {
+                self.say("Space marks a file; u uploads the marked ones");
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn local_parent(&mut self) -> Vec<Effect> {
+        let Some(parent) = self.local.parent() else {
+            return Vec::new();
+        };
+        let came_from = self
+            .local
+            .dir
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+        self.list_local(parent, came_from)
     }
 }

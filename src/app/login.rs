@@ -23,6 +23,10 @@ pub enum LoginStep {
         user_code: Option<String>,
         link: String,
     },
+    /// Logged in as `who`; the session is opening.
+    Opening {
+        who: String,
+    },
 }
 
 #[derive(Clone)]
@@ -48,9 +52,25 @@ impl LoginScreen {
             secret: String::new(),
             host,
             error: None,
-            reason,
+            reason: on_this_screen(&reason),
         }
     }
+}
+
+/// Why there is no session, told to someone already on the login screen: the CLI's
+/// "run `larkup login`" means this very screen here.
+fn on_this_screen(reason: &str) -> String {
+    [
+        ("run `larkup login` again", "log in again below"),
+        ("log in again with `larkup login`", "log in again below"),
+        ("`larkup login` again", "logging in again below"),
+        ("run `larkup login`", "log in below"),
+        ("`larkup login`", "the login below"),
+    ]
+    .iter()
+    .fold(reason.to_string(), |reason, (cli, here)| {
+        reason.replace(cli, here)
+    })
 }
 
 /// The typed secret never reaches a log or a panic message through `{:?}`.

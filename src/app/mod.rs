@@ -1,6 +1,8 @@
 //! The TUI's state and its one place of change, `App::update` (docs/architecture.md, "The one picture"):
 //! input becomes an `Action`, `update` changes state and returns the `Effect`s the event loop
 //! should carry out; drawing (`ui`) only reads. Nothing here touches a terminal or the network.
+//! Keys go by layer: the modal that has the keyboard (`prompts`), else the focused pane's own
+//! handler (`local`, `drive`, `queue`), else the keys every pane shares (`global_key`).
 
 pub mod action;
 pub mod drive;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 pub use action::{Action, DrivePage, Effect, Environment, Pane};
 use drive::{Crumb, DrivePane};
-use local::{keep_visible, move_cursor, LocalEntry, LocalPane};
+use local::{keep_visible, LocalEntry, LocalPane};
 use login::{LoginScreen, LoginStep};
 use queue::{Queue, RowState};
 
@@ -112,6 +114,8 @@ pub enum NoticeKind {
     Waiting,
     /// A Drive call has had no answer for a while.
     SlowAnswer,
+    /// The session's backend is opening and My Space is being found.
+    Opening,
 }
 
 impl App {
@@ -150,6 +154,13 @@ impl App {
         let generation = self.local.begin(dir.clone());
         let mut effects = vec![Effect::ListLocal { dir, generation }];
         if self.login.is_none() {
+            // The session's backend opens while the app is already drawn (naming the user
+            // for the journal is a network call): say what the Drive pane waits for.
+            self.begin_notice(
+                NoticeKind::Opening,
+                "opening your Drive…".to_string(),
+                false,
+            );
             effects.push(Effect::LoadDriveRoot);
         }
         effects
@@ -157,7 +168,7 @@ impl App {
 
     /// Opens the login screen instead of the panes.
     pub fn require_login(&mut self, screen: LoginScreen) {
-        self.update(Action::RequireLogin(screen));
+        self.update(Action::RequireLogin(Box::new(screen)));
     }
 
     fn say(&mut self, text: impl Into<String>) {
@@ -285,8 +296,10 @@ impl App {
                 error,
             } => self.local_listed(generation, entries, seen, done, error),
             Action::DriveRoot(result) => {
-                // An answer, good or bad: whatever retries there were have ended.
+                // An answer, good or bad: whatever retries there were have ended, and the
+                // Drive is open (or says why not).
                 self.end_notice(NoticeKind::Retrying);
+                self.end_notice(NoticeKind::Opening);
                 self.drive_root(result)
             }
             Action::DrivePage { generation, result } => {
@@ -348,7 +361,7 @@ impl App {
                 Vec::new()
             }
             Action::RequireLogin(screen) => {
-                self.login = Some(screen);
+                self.login = Some(*screen);
                 self.mode = Mode::Login;
                 Vec::new()
             }
@@ -370,34 +383,26 @@ impl App {
                 self.warn(message);
                 Vec::new()
             }
+            Action::OpeningSession { who } => {
+                if let Some(login) = &mut self.login {
+                    login.step = LoginStep::Opening { who };
+                    login.error = None;
+                }
+                Vec::new()
+            }
             Action::LoggedIn { who, host } => {
                 self.login = None;
                 self.mode = Mode::Normal;
+                self.say(format!("logged in as {who}"));
                 self.who = who;
                 self.host = host;
-                self.say("logged in");
                 vec![Effect::LoadDriveRoot]
             }
+            // Keys: the modal that has the keyboard takes them (prompts.rs), else the panes.
             action => match self.mode.clone() {
                 Mode::Login => self.login_key(action),
-                Mode::Help { .. } => {
-                    match action {
-                        Action::HelpScroll(scroll) => self.mode = Mode::Help { scroll },
-                        Action::ToggleHelp | Action::Cancel | Action::Quit => {
-                            self.mode = Mode::Normal
-                        }
-                        _ => {}
-                    }
-                    Vec::new()
-                }
-                Mode::ConfirmQuit => match action {
-                    Action::Submit => self.quit_now(),
-                    Action::Cancel | Action::Quit => {
-                        self.mode = Mode::Normal;
-                        Vec::new()
-                    }
-                    _ => Vec::new(),
-                },
+                Mode::Help { .. } => self.help_key(action),
+                Mode::ConfirmQuit => self.confirm_quit_key(action),
                 Mode::Filter => self.filter_key(action),
                 Mode::NewFolder { name, .. } => self.new_folder_key(action, name),
                 Mode::Bookmarks { cursor } => self.bookmarks_key(action, cursor),
@@ -407,198 +412,83 @@ impl App {
         }
     }
 
+    /// Keys outside any modal, routed by layer as gitui and yazi route them: the focused
+    /// pane's own handler first (local.rs, drive.rs, queue.rs), then the keys every pane
+    /// shares. The keymap has already turned a key that means nothing in the focused pane
+    /// into `KeyElsewhere` or `NoSuchKey`, which the shared layer puts on the status line;
+    /// any other action no layer takes does nothing.
     fn normal(&mut self, action: Action) -> Vec<Effect> {
+        self.route(action).unwrap_or_default()
+    }
+
+    /// The pane layer, then the shared one; `Err` gives back an action neither takes.
+    pub(crate) fn route(&mut self, action: Action) -> Result<Vec<Effect>, Action> {
+        self.pane_key(action)
+            .or_else(|action| self.global_key(action))
+    }
+
+    /// The focused pane's keys only (`Err` gives the action back for the next layer).
+    pub(crate) fn pane_key(&mut self, action: Action) -> Result<Vec<Effect>, Action> {
+        match self.focus {
+            Pane::Local => self.local_key(action),
+            Pane::Drive => self.drive_key(action),
+            Pane::Queue => self.queue_key(action),
+        }
+    }
+
+    /// The keys that mean the same in every pane (`Context::Global` in the keymap).
+    fn global_key(&mut self, action: Action) -> Result<Vec<Effect>, Action> {
         match action {
-            Action::Up => self.move_by(-1),
-            Action::Down => self.move_by(1),
-            Action::PageUp => {
-                let page = self.focused_rows() as isize;
-                self.move_by(-page)
-            }
-            Action::PageDown => {
-                let page = self.focused_rows() as isize;
-                self.move_by(page)
-            }
-            Action::Top => self.move_by(isize::MIN / 2),
-            Action::Bottom => self.move_by(isize::MAX / 2),
-            Action::Enter => self.enter(),
-            Action::Back => self.back(),
             Action::FocusNext => {
                 self.focus = match self.focus {
                     Pane::Local => Pane::Drive,
                     Pane::Drive => Pane::Queue,
                     Pane::Queue => Pane::Local,
                 };
-                Vec::new()
             }
-            Action::Focus(pane) => {
-                self.focus = pane;
-                Vec::new()
-            }
-            Action::ToggleMark => {
-                if let Some(entry) = self.local.selected() {
-                    let path = entry.path.clone();
-                    if !self.marks.remove(&path) {
-                        self.marks.insert(path);
-                    }
-                    let rows = self.local_rows();
-                    let len = self.local.visible.len();
-                    move_cursor(&mut self.local.cursor, &mut self.local.offset, len, 1, rows);
-                }
-                Vec::new()
-            }
-            Action::MarkAll => {
-                let paths: Vec<PathBuf> = self
-                    .local
-                    .visible
-                    .iter()
-                    .map(|&i| self.local.entries[i].path.clone())
-                    .collect();
-                if paths.iter().all(|path| self.marks.contains(path)) {
-                    paths.iter().for_each(|path| {
-                        self.marks.remove(path);
-                    });
-                } else {
-                    self.marks.extend(paths);
-                }
-                Vec::new()
-            }
-            Action::ToggleHidden => {
-                self.local.show_hidden = !self.local.show_hidden;
-                self.local.refilter();
-                let rows = self.local_rows();
-                keep_visible(self.local.cursor, &mut self.local.offset, rows);
-                Vec::new()
-            }
-            Action::CycleSort => {
-                self.local.sort = self.local.sort.next();
-                self.local.resort();
-                self.say(format!("sorted by {}", self.local.sort.label()));
-                Vec::new()
-            }
-            Action::StartFilter => {
-                self.focus = Pane::Local;
-                self.mode = Mode::Filter;
-                Vec::new()
-            }
-            Action::NewFolder => {
-                if self.drive.current().is_some() {
-                    self.mode = Mode::NewFolder {
-                        name: String::new(),
-                        error: None,
-                    };
-                } else {
-                    self.warn("the Drive folder is not loaded yet");
-                }
-                Vec::new()
-            }
-            Action::Refresh => match self.focus {
-                Pane::Local => self.list_local(self.local.dir.clone(), None),
-                _ => self.refresh_drive(),
-            },
-            Action::AddBookmark => {
-                let Some(crumb) = self.drive.current().cloned() else {
-                    self.warn("the Drive folder is not loaded yet");
-                    return Vec::new();
-                };
-                if self.bookmarks.iter().any(|mark| mark.token == crumb.token) {
-                    self.say("already bookmarked");
-                    return Vec::new();
-                }
-                let name = self.drive.destination_path();
-                self.bookmarks.push(Bookmark {
-                    name: name.clone(),
-                    token: crumb.token,
-                });
-                self.say(format!("bookmarked {name}"));
-                vec![Effect::SaveBookmarks(self.bookmarks.clone())]
-            }
-            Action::OpenBookmarks => {
-                if self.bookmarks.is_empty() {
-                    self.say("no bookmarks yet: b bookmarks the open Drive folder");
-                } else {
-                    self.mode = Mode::Bookmarks { cursor: 0 };
-                }
-                Vec::new()
-            }
-            Action::Upload => self.upload(),
-            Action::PauseResume => {
-                let command = if self.queue.paused {
-                    Command::Resume
-                } else {
-                    Command::Pause
-                };
-                vec![Effect::Engine(command)]
-            }
-            Action::CancelRow => {
-                let row = self.queue.rows.get(self.queue.cursor);
-                match row {
-                    Some(row) if matches!(row.state, RowState::Queued | RowState::Running) => {
-                        vec![Effect::Engine(Command::Cancel(row.job))]
-                    }
-                    _ => {
-                        self.say("x cancels the selected queued or running row (Tab to the queue)");
-                        Vec::new()
-                    }
-                }
-            }
-            Action::RetryFailed => {
-                if self
-                    .queue
-                    .rows
-                    .iter()
-                    .any(|row| matches!(row.state, RowState::Failed { .. }))
-                {
-                    vec![Effect::Engine(Command::RetryFailed)]
-                } else {
-                    self.say("nothing failed");
-                    Vec::new()
-                }
-            }
-            Action::ClearFinished => {
-                self.queue.clear_finished();
-                // The journal forgets them too (issue 11: "clear finished" says so).
-                vec![Effect::Engine(Command::ForgetFinished)]
-            }
+            Action::Focus(pane) => self.focus = pane,
             Action::ToggleLang => {
                 self.lang = match self.lang {
                     Lang::Zh => Lang::En,
                     Lang::En => Lang::Zh,
                 };
-                Vec::new()
             }
-            Action::ToggleHelp => {
-                self.mode = Mode::Help { scroll: 0 };
-                Vec::new()
-            }
-            Action::CopyFolder { link } => self.copy_folder(link),
+            Action::ToggleHelp => self.mode = Mode::Help { scroll: 0 },
             Action::Quit => {
                 if self.queue.running() {
                     self.mode = Mode::ConfirmQuit;
-                    Vec::new()
                 } else {
-                    self.quit_now()
+                    return Ok(self.quit_now());
                 }
             }
             Action::Cancel => {
-                if !self.local.filter.is_empty() {
-                    self.local.filter.clear();
-                    self.local.refilter();
-                }
                 self.status = None;
                 self.notice = None;
-                Vec::new()
             }
-            Action::Click { column, row } => self.click(column, row),
+            Action::KeyElsewhere { key, does, panes } => {
+                let names: Vec<&str> = panes.iter().map(|pane| pane.title()).collect();
+                let noun = if names.len() == 1 { "pane" } else { "panes" };
+                self.warn(format!(
+                    "{key}: {does} — in the {} {noun}; Tab moves there",
+                    names.join(" and ")
+                ));
+            }
+            Action::NoSuchKey { key } => {
+                self.warn(format!(
+                    "{key}: no such key in the {} pane; ? lists the keys",
+                    self.focus.title()
+                ));
+            }
+            Action::Click { column, row } => return Ok(self.click(column, row)),
             Action::Scroll { column, row, down } => {
                 if let Some(pane) = self.pane_at(column, row) {
                     self.focus = pane;
-                    return self.move_by(if down { 3 } else { -3 });
+                    return Ok(self.move_by(if down { 3 } else { -3 }));
                 }
-                Vec::new()
             }
-            _ => Vec::new(),
+            other => return Err(other),
         }
+        Ok(Vec::new())
     }
 
     /// The loop ends once `should_quit` is set; nothing more needs doing here.
@@ -607,132 +497,20 @@ impl App {
         Vec::new()
     }
 
-    /// `y`: the open folder's token, `Y`: its link, onto the clipboard, and in full on the
-    /// status line (the header shortens it), so it can be selected where OSC 52 is not
-    /// supported. A folder token is what `larkup upload --to` and `larkup ls` take.
-    fn copy_folder(&mut self, link: bool) -> Vec<Effect> {
-        let Some(crumb) = self.drive.current().cloned() else {
-            self.warn("the Drive folder is not loaded yet");
-            return Vec::new();
-        };
-        let name = self.drive.destination_path();
-        if link {
-            match crumb.url.filter(|url| !url.is_empty()) {
-                Some(url) => {
-                    self.say(format!("copied {url} (the link of {name})"));
-                    vec![Effect::CopyToClipboard(url)]
-                }
-                None => {
-                    self.warn(format!(
-                        "Drive gave no link for {name}; y copies its token: {}",
-                        crumb.token
-                    ));
-                    Vec::new()
-                }
-            }
-        } else {
-            // The token first: a narrow footer cuts the end of the line, not the token.
-            self.say(format!(
-                "copied {} (the folder token of {name})",
-                crumb.token
-            ));
-            vec![Effect::CopyToClipboard(crumb.token)]
-        }
-    }
-
-    fn focused_rows(&self) -> usize {
-        match self.focus {
-            Pane::Local => self.local_rows(),
-            Pane::Drive => self.drive_rows(),
-            Pane::Queue => self.queue_rows(),
-        }
-    }
-
+    /// The wheel: the pane under it moves its cursor.
     fn move_by(&mut self, delta: isize) -> Vec<Effect> {
         match self.focus {
-            Pane::Local => {
-                let (rows, len) = (self.local_rows(), self.local.visible.len());
-                move_cursor(
-                    &mut self.local.cursor,
-                    &mut self.local.offset,
-                    len,
-                    delta,
-                    rows,
-                );
-                Vec::new()
-            }
-            Pane::Drive => {
-                let (rows, len) = (self.drive_rows(), self.drive.entries.len());
-                move_cursor(
-                    &mut self.drive.cursor,
-                    &mut self.drive.offset,
-                    len,
-                    delta,
-                    rows,
-                );
-                self.more_drive()
-            }
-            Pane::Queue => {
-                self.queue.pinned = false;
-                let last = self.queue.rows.len().saturating_sub(1);
-                let target = (self.queue.cursor as isize).saturating_add(delta);
-                // `update` then scrolls counting the hint lines, so the cursor stays on screen.
-                self.queue.cursor = target.clamp(0, last as isize) as usize;
-                Vec::new()
-            }
+            Pane::Local => self.move_local(delta),
+            Pane::Drive => self.move_drive(delta),
+            Pane::Queue => self.move_queue(delta),
         }
     }
 
+    /// A click on the selected row: the pane opens it, as Enter does.
     fn enter(&mut self) -> Vec<Effect> {
         match self.focus {
-            Pane::Local => match self.local.selected() {
-                Some(entry) if entry.is_dir => {
-                    let dir = entry.path.clone();
-                    self.list_local(dir, None)
-                }
-                Some(_) => {
-                    self.say("Space marks a file; u uploads the marked ones");
-                    Vec::new()
-                }
-                None => Vec::new(),
-            },
-            Pane::Drive => match self.drive.selected() {
-                Some(entry) if entry.is_folder() => {
-                    let crumb = Crumb {
-                        name: entry.name.clone(),
-                        token: entry.token.clone(),
-                        url: Some(entry.url.clone()).filter(|url| !url.is_empty()),
-                    };
-                    self.drive.path.push(crumb);
-                    self.refresh_drive()
-                }
-                _ => Vec::new(),
-            },
-            Pane::Queue => Vec::new(),
-        }
-    }
-
-    fn back(&mut self) -> Vec<Effect> {
-        match self.focus {
-            Pane::Local => {
-                let Some(parent) = self.local.parent() else {
-                    return Vec::new();
-                };
-                let came_from = self
-                    .local
-                    .dir
-                    .file_name()
-                    .map(|name| name.to_string_lossy().into_owned());
-                self.list_local(parent, came_from)
-            }
-            Pane::Drive => {
-                if self.drive.path.len() > 1 {
-                    self.drive.path.pop();
-                    self.refresh_drive()
-                } else {
-                    Vec::new()
-                }
-            }
+            Pane::Local => self.open_local(),
+            Pane::Drive => self.open_drive(),
             Pane::Queue => Vec::new(),
         }
     }
@@ -900,6 +678,11 @@ impl App {
             }
             // The lock is ours, or the work is over.
             Event::WaitOver { .. } | Event::Idle => self.end_notice(NoticeKind::Waiting),
+            // "uploading 3 items to …" would stay on the line while nothing moves.
+            Event::Paused { paused: true } => {
+                self.say("uploads paused: nothing is sent until p resumes (in the Queue pane)")
+            }
+            Event::Paused { paused: false } if self.queue.paused => self.say("uploads resumed"),
             _ => {}
         }
         let failed = match &event {
@@ -972,7 +755,7 @@ impl App {
             match self.local.selected() {
                 Some(entry) if self.focus == Pane::Local => paths.push(entry.path.clone()),
                 _ => {
-                    self.warn("mark files with Space first");
+                    self.warn("mark files in the Local pane with Space first");
                     return Vec::new();
                 }
             }
@@ -987,11 +770,15 @@ impl App {
         self.destinations
             .insert(crumb.token.clone(), self.drive.destination_path());
         let count = selection.paths.len();
-        self.say(format!(
-            "uploading {count} item{} to {}",
-            if count == 1 { "" } else { "s" },
-            self.drive.destination_path()
-        ));
+        let items = format!("{count} item{}", if count == 1 { "" } else { "s" });
+        let into = self.drive.destination_path();
+        if self.queue.paused {
+            self.say(format!(
+                "queued {items} for {into}; uploads are paused: p resumes (in the Queue pane)"
+            ));
+        } else {
+            self.say(format!("uploading {items} to {into}"));
+        }
         self.marks.clear();
         if !self.queue.running() {
             self.queue.new_batch = true;
@@ -1001,6 +788,21 @@ impl App {
         self.queue.pinned = false;
         vec![Effect::Engine(Command::Add(selection))]
     }
+}
+
+/// How far a moving key moves a cursor in a pane `page` rows tall; `None` for other actions.
+/// Every pane moves its own cursor with it (the moving keys are shared, the cursors are not).
+fn step(action: &Action, page: usize) -> Option<isize> {
+    let page = page.max(1) as isize;
+    Some(match action {
+        Action::Up => -1,
+        Action::Down => 1,
+        Action::PageUp => -page,
+        Action::PageDown => page,
+        Action::Top => isize::MIN / 2,
+        Action::Bottom => isize::MAX / 2,
+        _ => return None,
+    })
 }
 
 /// `0.3 s`, `4.0 s`, `12 s`: a retry's wait as the CLI says it.

@@ -1,5 +1,6 @@
-//! Keys while something asks for input: the filter, the new folder's name, the bookmark list,
-//! the conflict modal and the login screen. Part of `App::update`.
+//! Keys while a modal has the keyboard, the first layer of key handling: the help, the quit
+//! question, the filter, the new folder's name, the bookmark list, the conflict modal and the
+//! login screen. Part of `App::update`.
 
 use super::login::{LoginFlow, LoginStep};
 use super::{Action, App, Crumb, Effect, Mode, Pane};
@@ -7,6 +8,24 @@ use crate::feishu::Secret;
 use crate::transfer::events::Command;
 
 impl App {
+    pub(super) fn help_key(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::HelpScroll(scroll) => self.mode = Mode::Help { scroll },
+            Action::ToggleHelp | Action::Cancel | Action::Quit => self.mode = Mode::Normal,
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    pub(super) fn confirm_quit_key(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Submit => return self.quit_now(),
+            Action::Cancel | Action::Quit => self.mode = Mode::Normal,
+            _ => {}
+        }
+        Vec::new()
+    }
+
     pub(super) fn conflict_key(&mut self, action: Action) -> Vec<Effect> {
         match action {
             Action::Resolve {

@@ -12,8 +12,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::{Action, Effect};
 use crate::feishu::Lang;
-use crate::transfer::events::{Event, Failure, JobId};
+use crate::transfer::events::{Command, Event, Failure, JobId};
 use crate::transfer::progress::Totals;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,15 +360,84 @@ impl Queue {
         self.rows.retain(|row| !row.state.finished());
         self.reindex();
         if !self.running() {
+            // What is left are failed rows: their counts start again from them, through the
+            // one mapping (`Totals::apply`), so it knows them by job as it knew them before
+            // and a retry (`R`) counts each once, not as a new file.
             let mut totals = Totals::default();
+            let now = Instant::now();
             for row in &self.rows {
-                totals.add_file(row.size);
-                totals.files_failed += 1;
-                totals.drop_bytes(row.size);
+                if let RowState::Failed { failure } = &row.state {
+                    let queued = Event::Queued {
+                        job: row.job,
+                        path: row.path.clone(),
+                        size: row.size,
+                        folder: row.folder.clone(),
+                    };
+                    totals.apply(&queued, now);
+                    let failed = Event::Failed {
+                        job: row.job,
+                        failure: (**failure).clone(),
+                    };
+                    totals.apply(&failed, now);
+                }
             }
             self.totals = totals;
         }
         self.cursor = self.cursor.min(self.rows.len().saturating_sub(1));
         self.offset = self.offset.min(self.cursor);
+    }
+}
+
+/// The queue's keys (`Context::Queue` in the keymap), the first layer while it has focus.
+impl super::App {
+    pub(super) fn queue_key(&mut self, action: Action) -> Result<Vec<Effect>, Action> {
+        if let Some(delta) = super::step(&action, self.queue_rows()) {
+            return Ok(self.move_queue(delta));
+        }
+        Ok(match action {
+            Action::PauseResume => {
+                let command = if self.queue.paused {
+                    Command::Resume
+                } else {
+                    Command::Pause
+                };
+                vec![Effect::Engine(command)]
+            }
+            Action::CancelRow => match self.queue.rows.get(self.queue.cursor) {
+                Some(row) if row.state.active() => vec![Effect::Engine(Command::Cancel(row.job))],
+                _ => {
+                    self.say("x cancels a queued or running row; this one is not");
+                    Vec::new()
+                }
+            },
+            Action::RetryFailed => {
+                if self
+                    .queue
+                    .rows
+                    .iter()
+                    .any(|row| matches!(row.state, RowState::Failed { .. }))
+                {
+                    vec![Effect::Engine(Command::RetryFailed)]
+                } else {
+                    self.say("nothing failed");
+                    Vec::new()
+                }
+            }
+            Action::ClearFinished => {
+                self.queue.clear_finished();
+                // The journal forgets them too (issue 11: "clear finished" says so).
+                vec![Effect::Engine(Command::ForgetFinished)]
+            }
+            other => return Err(other),
+        })
+    }
+
+    pub(super) fn move_queue(&mut self, delta: isize) -> Vec<Effect> {
+        self.queue.pinned = false;
+        let last = self.queue.rows.len().saturating_sub(1);
+        let target = (self.queue.cursor as isize).saturating_add(delta);
+        // `update` then scrolls counting the hint lines, so the cursor stays on screen.
+        self.queue.cursor = target.clamp(0, last as isize) as usize;
+        Vec::new()
     }
 }

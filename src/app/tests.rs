@@ -361,6 +361,7 @@ fn filter_as_you_type_with_input_delete_submit_cancel() {
 #[test]
 fn new_folder_prompt_creates_and_shows_errors_with_the_name_kept() {
     let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
     app.update(Action::NewFolder);
     for c in "Q3".chars() {
         app.update(Action::Input(c));
@@ -511,6 +512,7 @@ fn engine_events_build_rows_totals_and_hints() {
 #[test]
 fn pause_resume_cancel_retry_clear() {
     let mut app = app();
+    app.update(Action::Focus(Pane::Queue));
     let t = t0();
     assert!(matches!(
         &app.update(Action::PauseResume)[..],
@@ -1034,6 +1036,7 @@ fn a_failure_shows_in_the_focused_queue_when_the_cursor_can_stay() {
 #[test]
 fn paused_new_folder_says_it_waits() {
     let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
     app.update(Action::Engine(Event::Paused { paused: true }, t0()));
     app.update(Action::NewFolder);
     app.update(Action::Input('X'));
@@ -1050,6 +1053,7 @@ fn paused_new_folder_says_it_waits() {
 #[test]
 fn y_copies_the_open_folders_token_and_shows_it_whole() {
     let mut app = app();
+    app.update(Action::Focus(Pane::Drive));
     let effects = app.update(Action::CopyFolder { link: false });
     assert!(matches!(&effects[..], [Effect::CopyToClipboard(token)] if token == "root"));
     assert!(app.status.as_ref().is_some_and(|s| s.text.contains("root")));
@@ -1129,6 +1133,7 @@ fn a_hundred_thousand_rows_fill_and_update_through_the_index() {
     assert_eq!(app.queue.totals.files_done, ROWS / 1000);
     let done = &app.queue.rows[ROWS as usize - 1];
     assert!(matches!(&done.state, RowState::Done { file_token, .. } if file_token == "box99999"));
+    app.update(Action::Focus(Pane::Queue));
     app.update(Action::ClearFinished);
     assert_eq!(app.queue.rows.len(), (ROWS - ROWS / 1000) as usize);
     // The index follows the rows that moved up.
@@ -1264,6 +1269,7 @@ fn a_retry_shows_on_the_status_line_until_a_call_succeeds() {
 
     // Something newer on the status line is not wiped when the retries end.
     app.update(retrying(1, 1, true));
+    app.update(Action::Focus(Pane::Drive));
     app.update(Action::AddBookmark);
     let said = status_text(&app);
     assert!(said.starts_with("bookmarked"), "{said}");
@@ -1432,6 +1438,7 @@ fn already_there_is_its_own_state_and_count_and_messages_drop_the_path() {
         (1, 1, 1, 1)
     );
     // Clear finished drops the already-there row with the uploaded and skipped ones.
+    app.update(Action::Focus(Pane::Queue));
     app.update(Action::ClearFinished);
     assert_eq!(app.queue.rows.len(), 1);
 }
@@ -1535,4 +1542,247 @@ fn a_call_without_an_answer_is_said_on_the_status_line_until_it_ends() {
         before,
         "the line says what it said before"
     );
+}
+
+/// Feishu's quota code: a failure the row explains, so the status line keeps its summary.
+fn quota() -> Failure {
+    Failure {
+        code: Some(1061101),
+        message: "file quota exceeded.".to_string(),
+        log_id: None,
+    }
+}
+
+/// Two rows fail, one is done; the batch ends.
+fn two_failed_one_done(app: &mut App, t: Instant) {
+    for (job, name) in [(1, "a.txt"), (2, "b.txt"), (3, "docs")] {
+        app.update(Action::Engine(queued(job, name, 10), t));
+    }
+    app.update(Action::Engine(
+        Event::Done {
+            job: 3,
+            file_token: "boxC".to_string(),
+            note: None,
+        },
+        t,
+    ));
+    for job in [1, 2] {
+        app.update(Action::Engine(
+            Event::Failed {
+                job,
+                failure: quota(),
+            },
+            t,
+        ));
+    }
+    app.update(Action::Engine(Event::Idle, t));
+}
+
+#[test]
+fn a_retry_after_clear_counts_each_row_once() {
+    // Issue 19 #5: `c`, then `R` on the two failed rows read `4/4 · 4 failed` with two rows
+    // shown: the cleared totals no longer knew the rows by job, so the retry counted them as
+    // new files.
+    let mut app = app();
+    let t = t0();
+    app.update(Action::Focus(Pane::Queue));
+    two_failed_one_done(&mut app, t);
+    app.update(Action::ClearFinished);
+    assert_eq!(app.queue.rows.len(), 2);
+    let totals = &app.queue.totals;
+    assert_eq!((totals.files_total, totals.files_failed), (2, 2));
+    assert!(matches!(
+        &app.update(Action::RetryFailed)[..],
+        [Effect::Engine(Command::RetryFailed)]
+    ));
+    // The engine queues both again under their ids; they run and fail again.
+    for job in [1, 2] {
+        app.update(Action::Engine(queued(job, "x", 10), t));
+    }
+    let totals = &app.queue.totals;
+    assert_eq!(
+        (totals.files_total, totals.files_failed, totals.bytes_total),
+        (2, 0, 20),
+        "queued again, counted once"
+    );
+    for job in [1, 2] {
+        app.update(Action::Engine(Event::Started { job }, t));
+        app.update(Action::Engine(
+            Event::Failed {
+                job,
+                failure: quota(),
+            },
+            t,
+        ));
+    }
+    app.update(Action::Engine(Event::Idle, t));
+    let totals = &app.queue.totals;
+    assert_eq!(app.queue.rows.len(), 2);
+    assert_eq!((totals.files_total, totals.files_failed), (2, 2));
+    assert_eq!(totals.finished(), 2);
+    // And once more: clear, retry, the same two.
+    app.update(Action::ClearFinished);
+    app.update(Action::Engine(queued(1, "x", 10), t));
+    assert_eq!(app.queue.totals.files_total, 2);
+}
+
+#[test]
+fn keys_of_another_pane_do_nothing_here_and_say_where_they_work() {
+    let mut app = app();
+    app.update(Action::Focus(Pane::Queue));
+    app.update(Action::Engine(queued(1, "a.txt", 10), t0()));
+    // The queue does not filter, mark or upload: nothing changes but the status line.
+    for action in [Action::StartFilter, Action::ToggleMark, Action::Upload] {
+        assert!(app.update(action).is_empty());
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(app.marks.is_empty());
+    }
+    assert!(
+        app.update(Action::PauseResume).len() == 1,
+        "p is the queue's"
+    );
+    app.update(Action::Focus(Pane::Drive));
+    assert!(
+        app.update(Action::PauseResume).is_empty(),
+        "p does not pause from the Drive pane"
+    );
+    app.update(Action::KeyElsewhere {
+        key: "p".to_string(),
+        does: "pause / resume uploads",
+        panes: vec![Pane::Queue],
+    });
+    let said = status_text(&app);
+    assert!(
+        said.contains("p: pause / resume uploads — in the Queue pane"),
+        "{said}"
+    );
+    assert!(app.status.as_ref().is_some_and(|status| status.error));
+    app.update(Action::NoSuchKey {
+        key: "z".to_string(),
+    });
+    assert_eq!(
+        status_text(&app),
+        "z: no such key in the Drive pane; ? lists the keys"
+    );
+    // Esc in the local pane clears the filter and, in the shared layer, the message too.
+    app.update(Action::Focus(Pane::Local));
+    app.update(Action::StartFilter);
+    app.update(Action::Input('a'));
+    app.update(Action::Submit);
+    app.update(Action::NoSuchKey {
+        key: "z".to_string(),
+    });
+    app.update(Action::Cancel);
+    assert!(app.local.filter.is_empty());
+    assert!(app.status.is_none());
+}
+
+#[test]
+fn paused_uploads_are_said_paused_not_uploading() {
+    let mut app = app();
+    let t = t0();
+    app.update(Action::Down);
+    app.update(Action::ToggleMark);
+    app.update(Action::Upload);
+    assert!(status_text(&app).starts_with("uploading 1 item"));
+    app.update(Action::Engine(queued(1, "a.txt", 10), t));
+    app.update(Action::Engine(Event::Paused { paused: true }, t));
+    let said = status_text(&app);
+    assert!(
+        said.contains("paused") && !said.contains("uploading"),
+        "{said}"
+    );
+    // `u` while paused queues and says it waits.
+    app.update(Action::ToggleMark);
+    app.update(Action::Upload);
+    let said = status_text(&app);
+    assert!(
+        said.starts_with("queued 1 item for /") && said.contains("paused"),
+        "{said}"
+    );
+    app.update(Action::Engine(Event::Paused { paused: false }, t));
+    assert_eq!(status_text(&app), "uploads resumed");
+}
+
+#[test]
+fn the_login_screen_tells_what_to_do_on_it_not_to_run_a_command() {
+    // The reason comes from the session, written for the command line.
+    for reason in [
+        crate::login::LoginError::NotLoggedIn("default".to_string()).describe(Lang::En),
+        "no app secret in the keyring: run `larkup login` again".to_string(),
+        "the login has ended and cannot be renewed; log in again with `larkup login`.".to_string(),
+    ] {
+        let screen = login::LoginScreen::new("https://open.feishu.cn".to_string(), None, reason);
+        assert!(
+            !screen.reason.contains("larkup login"),
+            "{:?}",
+            screen.reason
+        );
+        assert!(screen.reason.contains("below"), "{:?}", screen.reason);
+    }
+}
+
+#[test]
+fn a_session_opening_after_login_keeps_the_screen_and_its_keys() {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        "open.feishu.cn".to_string(),
+        Lang::En,
+    );
+    app.require_login(login::LoginScreen::new(
+        "https://open.feishu.cn".to_string(),
+        Some("cli_1".to_string()),
+        "not logged in".to_string(),
+    ));
+    app.update(Action::OpeningSession {
+        who: "Ada".to_string(),
+    });
+    assert!(matches!(
+        app.login.as_ref().map(|login| &login.step),
+        Some(LoginStep::Opening { who }) if who == "Ada"
+    ));
+    // The opening failed: back to the secret, with why.
+    app.update(Action::LoginFailed("cannot reach the host".to_string()));
+    assert!(matches!(
+        app.login.as_ref().map(|login| &login.step),
+        Some(LoginStep::Secret)
+    ));
+    app.update(Action::OpeningSession {
+        who: "Ada".to_string(),
+    });
+    // Opened: the panes, My Space asked for, the status line says who.
+    let effects = app.update(Action::LoggedIn {
+        who: "Ada".to_string(),
+        host: "open.feishu.cn".to_string(),
+    });
+    assert!(matches!(&effects[..], [Effect::LoadDriveRoot]));
+    assert_eq!(status_text(&app), "logged in as Ada");
+    // While opening, q still quits.
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        String::new(),
+        Lang::En,
+    );
+    app.require_login(login::LoginScreen::new(String::new(), None, String::new()));
+    app.update(Action::OpeningSession {
+        who: "Ada".to_string(),
+    });
+    app.update(Action::Quit);
+    assert!(app.should_quit);
+}
+
+#[test]
+fn the_status_line_says_the_drive_is_opening_until_my_space_is_found() {
+    let mut app = App::new(
+        PathBuf::from("/data"),
+        String::new(),
+        String::new(),
+        Lang::En,
+    );
+    app.start();
+    assert_eq!(status_text(&app), "opening your Drive…");
+    app.update(Action::DriveRoot(Ok("root".to_string())));
+    assert!(app.status.is_none());
 }

@@ -9,6 +9,9 @@ use ratatui::layout::Rect;
 /// Below this many columns the two panes stack instead of sitting side by side.
 pub const STACK_BELOW: u16 = 100;
 
+/// A bordered pane with one row inside: the least a pane is given while the terminal has it.
+const PANE_MIN: u16 = 3;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Areas {
     pub header: Rect,
@@ -23,11 +26,18 @@ pub fn areas(width: u16, height: u16) -> Areas {
     let footer = Rect::new(0, height.saturating_sub(1), width, height.min(1));
     let body_top = header.height;
     let body = height.saturating_sub(2);
-    // The queue gets two fifths, never fewer than 6 rows while the body has them.
-    let queue_h = (body * 2 / 5).max(body.min(6));
+    let stacked = width < STACK_BELOW;
+    // The queue gets two fifths, never fewer than 6 rows while the body has them, but never
+    // so many that the local or the Drive pane is left without a row (issue 18 #10: at 12
+    // rows stacked they had none).
+    let mut queue_h = (body * 2 / 5).max(body.min(6));
+    let panes_min = if stacked { 2 * PANE_MIN } else { PANE_MIN };
+    if body >= panes_min + PANE_MIN {
+        queue_h = queue_h.min(body - panes_min);
+    }
     let panes_h = body - queue_h;
     let queue = Rect::new(0, body_top + panes_h, width, queue_h);
-    let (local, drive) = if width < STACK_BELOW {
+    let (local, drive) = if stacked {
         let top = panes_h / 2;
         (
             Rect::new(0, body_top, width, top),
@@ -122,6 +132,31 @@ mod tests {
         } else {
             1
         }
+    }
+
+    #[test]
+    fn every_pane_keeps_a_row_on_small_terminals() {
+        // Stacked (below 100 columns) needs 3 × 3 rows of body, side by side 2 × 3.
+        for (width, from) in [(60, 11), (99, 11), (100, 8), (120, 8)] {
+            for height in from..=40 {
+                let areas = areas(width, height);
+                for (name, pane) in [
+                    ("local", areas.local),
+                    ("drive", areas.drive),
+                    ("queue", areas.queue),
+                ] {
+                    assert!(
+                        inner_rows(pane) >= 1,
+                        "{width}×{height}: the {name} pane has no row ({pane:?})"
+                    );
+                }
+                let bottom = areas.queue.y + areas.queue.height;
+                assert_eq!(bottom, areas.footer.y, "{width}×{height}: nothing overlaps");
+            }
+        }
+        // Big terminals keep the proportions they had.
+        assert_eq!(areas(120, 40).queue.height, 15);
+        assert_eq!(areas(60, 24).queue.height, 8);
     }
 
     #[test]

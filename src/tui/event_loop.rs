@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::effects::{run_effects, Backend};
 use super::terminal::{restore_terminal, setup_terminal, Signals};
-use super::{host_of, send, Msg};
+use super::{host_of, send, Msg, Opened};
 use crate::app::{Action, App, Effect, Mode};
 use crate::print::errln;
 use crate::session::{Outcome, Session, SessionOptions};
@@ -41,10 +41,13 @@ pub(super) async fn run_app(
         }
     };
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
-    // The session's backend opens inside the loop: naming the token's user for the journal's
-    // scope is a network call, and while it waits (or is retried) the app is already on screen,
-    // the local pane listed and any retry on the status line, instead of a blank terminal.
-    let mut opening = session.map(|session| Box::pin(start_backend(session, demo, &tx)));
+    // The session's backend opens in a task: naming the token's user for the journal's scope
+    // is a network call, and while it waits (or is retried) the app is already on screen,
+    // drawing and answering keys, the local pane listed and any retry on the status line,
+    // instead of a blank or frozen terminal. The result comes back as a message.
+    if let Some(session) = session {
+        open_backend(async move { Ok(session) }, demo, None, &tx);
+    }
     let (mut backend, mut engine_events) = (None, None);
     let mut signals = Signals::install();
 
@@ -82,25 +85,34 @@ pub(super) async fn run_app(
             }
             Some(msg) = rx.recv() => match msg {
                 Msg::Action(action) => Some(action),
-                Msg::LoggedIn(name) => match options.open().await {
-                    Ok(session) => {
-                        let (started, events) = start_backend(session, false, &tx).await;
+                // Logged in on the login screen: the session opens in a task as at the start,
+                // and the screen says what it waits for meanwhile.
+                Msg::LoggedIn(name) => {
+                    let options = options.clone();
+                    open_backend(async move { options.open().await }, false, Some(name.clone()), &tx);
+                    Some(Action::OpeningSession { who: name })
+                }
+                Msg::Opened(opened) => match *opened {
+                    Ok(Opened { backend: started, events, logged_in }) => {
                         backend = Some(started);
                         engine_events = Some(events);
-                        Some(Action::LoggedIn { who: name, host: host_of(&options.resolved_base_url()) })
+                        match logged_in {
+                            Some(who) => Some(Action::LoggedIn {
+                                who,
+                                host: host_of(&options.resolved_base_url()),
+                            }),
+                            None => {
+                                // The start asked for My Space before there was a session to ask.
+                                if app.login.is_none() {
+                                    run_effects(vec![Effect::LoadDriveRoot], &app, backend.as_ref(), options, &tx);
+                                }
+                                None
+                            }
+                        }
                     }
                     Err(reason) => Some(Action::LoginFailed(reason)),
                 },
             },
-            Some((started, events)) = next_opened(&mut opening) => {
-                backend = Some(started);
-                engine_events = Some(events);
-                // The start asked for My Space before there was a session to ask.
-                if app.login.is_none() {
-                    run_effects(vec![Effect::LoadDriveRoot], &app, backend.as_ref(), options, &tx);
-                }
-                None
-            }
             _ = tokio::time::sleep_until(next_frame), if dirty => None,
             _ = signals.recv() => break,
         };
@@ -179,12 +191,30 @@ fn notice_hook(tx: &mpsc::UnboundedSender<Msg>, uploads: bool) -> NoticeHook {
     })
 }
 
-/// The backend once it has opened; pending while there is none to wait for.
-async fn next_opened<F: std::future::Future + Unpin>(opening: &mut Option<F>) -> Option<F::Output> {
-    let future = opening.as_mut()?;
-    let opened = future.await;
-    *opening = None;
-    Some(opened)
+/// Opens the session (`session`: a ready one, or `SessionOptions::open` after a login) and
+/// its backend in a task; `Msg::Opened` brings the result to the loop.
+fn open_backend(
+    session: impl std::future::Future<Output = Result<Session, String>> + Send + 'static,
+    demo: bool,
+    logged_in: Option<String>,
+    tx: &mpsc::UnboundedSender<Msg>,
+) {
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let opened = match session.await {
+            Ok(session) => {
+                let (backend, events) = start_backend(session, demo, &tx).await;
+                Ok(Opened {
+                    backend,
+                    events,
+                    logged_in,
+                })
+            }
+            Err(reason) => Err(reason),
+        };
+        // The loop is gone only when quitting; nothing is left to open for then.
+        let _ = tx.send(Msg::Opened(Box::new(opened)));
+    });
 }
 
 async fn next_engine_event(events: &mut Option<mpsc::UnboundedReceiver<Event>>) -> Option<Event> {

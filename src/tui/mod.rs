@@ -31,6 +31,16 @@ enum Msg {
     Action(Action),
     /// The login screen's device flow finished: build the session now.
     LoggedIn(String),
+    /// The session's backend opened (or, after a login, could not: why).
+    Opened(Box<Result<Opened, String>>),
+}
+
+/// A session's backend, opened in a task while the loop draws and answers keys.
+struct Opened {
+    backend: effects::Backend,
+    events: mpsc::UnboundedReceiver<crate::transfer::engine::Event>,
+    /// Who logged in on the login screen, when this opening followed a login.
+    logged_in: Option<String>,
 }
 
 fn send(tx: &mpsc::UnboundedSender<Msg>, action: Action) {
@@ -69,11 +79,11 @@ pub async fn run(options: &SessionOptions, demo: bool) -> Outcome {
                 let app_id = std::env::var("LARKUP_APP_ID")
                     .ok()
                     .filter(|id| !id.is_empty());
-                app.update(Action::RequireLogin(LoginScreen::new(
+                app.require_login(LoginScreen::new(
                     options.resolved_base_url(),
                     app_id,
                     reason,
-                )));
+                ));
                 (app, Err(()))
             }
         }

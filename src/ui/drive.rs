@@ -13,7 +13,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let pane = &app.drive;
     let focused = app.focus == Pane::Drive;
     let mut title = vec![
-        Span::styled(" Drive ", theme.key()),
+        super::pane_title(Pane::Drive, focused, theme),
         Span::raw(format!(" {} ", pane.breadcrumb())),
     ];
     if pane.loading {

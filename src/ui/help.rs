@@ -7,9 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
-use super::keymap::{self, HELP_ORDER};
+use super::keymap::{self, Context, HELP_ORDER};
 use super::theme::Theme;
-use crate::app::{Action, App, Mode};
+use crate::app::{Action, App, Mode, Pane};
 use crate::layout::centered;
 use crate::layout::text::{fit, width, wrap};
 
@@ -20,15 +20,31 @@ const TITLE: &str = " Keys · ↑↓ PgUp PgDn Home End scroll · other keys clo
 
 /// One context's bindings: its heading, then `(keys, what they do)`.
 struct Group {
-    title: &'static str,
+    title: String,
     entries: Vec<(String, &'static str)>,
 }
 
-fn groups() -> Vec<Group> {
-    HELP_ORDER
+/// The keys every pane has, then the focused pane's (said so), then the rest.
+fn groups(focus: Pane) -> Vec<Group> {
+    let focused = keymap::context_of(focus);
+    let order = HELP_ORDER
         .iter()
-        .map(|&context| Group {
-            title: context.title(),
+        .copied()
+        .filter(|&context| context == Context::Global)
+        .chain(std::iter::once(focused))
+        .chain(
+            HELP_ORDER
+                .iter()
+                .copied()
+                .filter(|&context| context != Context::Global && context != focused),
+        );
+    order
+        .map(|context| Group {
+            title: if context == focused {
+                format!("{} (focused: these work now)", context.title())
+            } else {
+                context.title().to_string()
+            },
             entries: keymap::bindings(context)
                 .map(|binding| (keymap::labels(binding.keys), binding.help))
                 .collect(),
@@ -42,7 +58,7 @@ fn natural_width(groups: &[Group], keys_w: usize) -> usize {
     groups
         .iter()
         .flat_map(|group| {
-            let heading = width(group.title);
+            let heading = width(&group.title);
             let entries = group
                 .entries
                 .iter()
@@ -67,7 +83,7 @@ fn lines_of(groups: &[Group], keys_w: usize, columns: usize, theme: &Theme) -> V
     let help_w = columns.saturating_sub(1 + keys_w + GAP).max(8);
     let mut lines = Vec::new();
     for group in groups {
-        lines.push(Line::from(Span::styled(group.title, theme.hint())));
+        lines.push(Line::from(Span::styled(group.title.clone(), theme.hint())));
         for (keys, help) in &group.entries {
             for (index, part) in wrap(help, help_w).into_iter().enumerate() {
                 let keys = if index == 0 { keys.as_str() } else { "" };
@@ -106,8 +122,8 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(area: Rect, theme: &Theme) -> Plan {
-        let groups = groups();
+    fn new(area: Rect, focus: Pane, theme: &Theme) -> Plan {
+        let groups = groups(focus);
         let keys_w = keys_width(&groups);
         let split = balanced_split(&groups);
         let (first, second) = groups.split_at(split);
@@ -158,7 +174,11 @@ pub fn scroll_to(app: &App, movement: &Action) -> Option<usize> {
     let Mode::Help { scroll } = app.mode else {
         return None;
     };
-    let plan = Plan::new(Rect::new(0, 0, app.width, app.height), &Theme::new(true));
+    let plan = Plan::new(
+        Rect::new(0, 0, app.width, app.height),
+        app.focus,
+        &Theme::new(true),
+    );
     let page = plan.visible().saturating_sub(1).max(1);
     let max = plan.max_scroll();
     let scroll = scroll.min(max);
@@ -173,8 +193,8 @@ pub fn scroll_to(app: &App, movement: &Action) -> Option<usize> {
     })
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, scroll: usize, theme: &Theme) {
-    let plan = Plan::new(area, theme);
+pub fn draw(frame: &mut Frame, area: Rect, scroll: usize, focus: Pane, theme: &Theme) {
+    let plan = Plan::new(area, focus, theme);
     let scroll = scroll.min(plan.max_scroll());
     let popup = plan.popup;
     frame.render_widget(Clear, popup);
@@ -209,7 +229,11 @@ mod tests {
     use super::*;
 
     fn plan(width: u16, height: u16) -> Plan {
-        Plan::new(Rect::new(0, 0, width, height), &Theme::new(true))
+        Plan::new(
+            Rect::new(0, 0, width, height),
+            Pane::Local,
+            &Theme::new(true),
+        )
     }
 
     fn text(lines: &[Line]) -> Vec<String> {

@@ -87,6 +87,8 @@ const fn bind(
 
 use Context::{Bookmarks, Confirm, Conflict, Drive, Global, Input, Local, Login, Queue};
 
+// Order: the footer lists its words in table order, so the focused pane's words sit between
+// `? help  Tab pane` and `q quit`; the help groups by context.
 pub static BINDINGS: &[Binding] = &[
     bind(
         Global,
@@ -102,6 +104,7 @@ pub static BINDINGS: &[Binding] = &[
         "next pane",
         Some("pane"),
     ),
+    // The local pane.
     bind(
         Local,
         &[ch(' ')],
@@ -110,18 +113,11 @@ pub static BINDINGS: &[Binding] = &[
         Some("mark"),
     ),
     bind(
-        Global,
+        Local,
         &[ch('u')],
         Action::Upload,
-        "upload marked items into the open Drive folder",
+        "upload the marked items, or this one",
         Some("upload"),
-    ),
-    bind(
-        Global,
-        &[ch('n')],
-        Action::NewFolder,
-        "new folder in the open Drive folder",
-        Some("new folder"),
     ),
     bind(
         Local,
@@ -131,11 +127,146 @@ pub static BINDINGS: &[Binding] = &[
         Some("filter"),
     ),
     bind(
-        Global,
+        Local,
+        &[key(KeyCode::Enter), ch('l'), key(KeyCode::Right)],
+        Action::Enter,
+        "open the folder",
+        None,
+    ),
+    bind(
+        Local,
+        &[key(KeyCode::Backspace), ch('h'), key(KeyCode::Left)],
+        Action::Back,
+        "up to the parent folder",
+        None,
+    ),
+    bind(
+        Local,
+        &[ch('a')],
+        Action::MarkAll,
+        "mark all shown / none",
+        None,
+    ),
+    bind(
+        Local,
+        &[ch('.')],
+        Action::ToggleHidden,
+        "show / hide hidden files",
+        None,
+    ),
+    bind(
+        Local,
+        &[ch('s')],
+        Action::CycleSort,
+        "sort by name, size, time",
+        None,
+    ),
+    bind(
+        Local,
+        &[ch('r')],
+        Action::Refresh,
+        "read the folder again",
+        None,
+    ),
+    bind(
+        Local,
+        &[key(KeyCode::Esc)],
+        Action::Cancel,
+        "clear the filter and the message",
+        None,
+    ),
+    // The Drive pane.
+    bind(
+        Drive,
+        &[key(KeyCode::Enter), ch('l'), key(KeyCode::Right)],
+        Action::Enter,
+        "open the folder: the upload target",
+        Some("open"),
+    ),
+    bind(
+        Drive,
+        &[ch('u')],
+        Action::Upload,
+        "upload the marked items into the open folder",
+        Some("upload"),
+    ),
+    bind(
+        Drive,
+        &[ch('n')],
+        Action::NewFolder,
+        "new folder in the open folder",
+        Some("new folder"),
+    ),
+    bind(
+        Drive,
+        &[key(KeyCode::Backspace), ch('h'), key(KeyCode::Left)],
+        Action::Back,
+        "up to the parent folder",
+        None,
+    ),
+    bind(
+        Drive,
+        &[ch('r')],
+        Action::Refresh,
+        "list the folder again",
+        None,
+    ),
+    bind(
+        Drive,
+        &[ch('b')],
+        Action::AddBookmark,
+        "bookmark the open folder",
+        None,
+    ),
+    bind(
+        Drive,
+        &[ch('\'')],
+        Action::OpenBookmarks,
+        "jump to a bookmarked folder",
+        None,
+    ),
+    bind(
+        Drive,
+        &[ch('y')],
+        Action::CopyFolder { link: false },
+        "copy the open folder's token",
+        None,
+    ),
+    bind(
+        Drive,
+        &[ch('Y')],
+        Action::CopyFolder { link: true },
+        "copy the open folder's link",
+        None,
+    ),
+    // The queue.
+    bind(
+        Queue,
         &[ch('p')],
         Action::PauseResume,
         "pause / resume uploads",
         Some("pause"),
+    ),
+    bind(
+        Queue,
+        &[ch('x')],
+        Action::CancelRow,
+        "cancel the selected row",
+        Some("cancel"),
+    ),
+    bind(
+        Queue,
+        &[ch('R')],
+        Action::RetryFailed,
+        "retry failed rows",
+        Some("retry"),
+    ),
+    bind(
+        Queue,
+        &[ch('c')],
+        Action::ClearFinished,
+        "clear finished rows",
+        Some("clear"),
     ),
     bind(
         Global,
@@ -144,6 +275,7 @@ pub static BINDINGS: &[Binding] = &[
         "quit (asks while uploads run)",
         Some("quit"),
     ),
+    // Every pane moves its own cursor with these.
     bind(
         Global,
         &[key(KeyCode::Up), ch('k')],
@@ -188,69 +320,6 @@ pub static BINDINGS: &[Binding] = &[
     ),
     bind(
         Global,
-        &[key(KeyCode::Enter), ch('l'), key(KeyCode::Right)],
-        Action::Enter,
-        "open folder (in Drive: the upload target)",
-        None,
-    ),
-    bind(
-        Global,
-        &[key(KeyCode::Backspace), ch('h'), key(KeyCode::Left)],
-        Action::Back,
-        "up to the parent folder",
-        None,
-    ),
-    bind(
-        Global,
-        &[ch('r')],
-        Action::Refresh,
-        "reload the focused pane",
-        None,
-    ),
-    bind(
-        Global,
-        &[ch('b')],
-        Action::AddBookmark,
-        "bookmark the open Drive folder",
-        None,
-    ),
-    bind(
-        Global,
-        &[ch('\'')],
-        Action::OpenBookmarks,
-        "jump to a bookmarked Drive folder",
-        None,
-    ),
-    bind(
-        Global,
-        &[ch('y')],
-        Action::CopyFolder { link: false },
-        "copy the open Drive folder's token",
-        None,
-    ),
-    bind(
-        Global,
-        &[ch('Y')],
-        Action::CopyFolder { link: true },
-        "copy the open Drive folder's link",
-        None,
-    ),
-    bind(
-        Global,
-        &[ch('R')],
-        Action::RetryFailed,
-        "retry failed rows",
-        None,
-    ),
-    bind(
-        Global,
-        &[ch('c')],
-        Action::ClearFinished,
-        "clear finished rows",
-        None,
-    ),
-    bind(
-        Global,
         &[ch('L')],
         Action::ToggleLang,
         "hints in 中文 / English",
@@ -260,35 +329,7 @@ pub static BINDINGS: &[Binding] = &[
         Global,
         &[key(KeyCode::Esc)],
         Action::Cancel,
-        "clear the filter and the message",
-        None,
-    ),
-    bind(
-        Local,
-        &[ch('a')],
-        Action::MarkAll,
-        "mark all shown / none",
-        None,
-    ),
-    bind(
-        Local,
-        &[ch('.')],
-        Action::ToggleHidden,
-        "show / hide hidden files",
-        None,
-    ),
-    bind(
-        Local,
-        &[ch('s')],
-        Action::CycleSort,
-        "sort by name, size, time",
-        None,
-    ),
-    bind(
-        Queue,
-        &[ch('x')],
-        Action::CancelRow,
-        "cancel the selected row",
+        "clear the message",
         None,
     ),
     bind(
@@ -336,6 +377,13 @@ pub static BINDINGS: &[Binding] = &[
         &[ch('d')],
         Action::RemoveBookmark,
         "forget the selected bookmark",
+        None,
+    ),
+    bind(
+        Bookmarks,
+        &[ch('\'')],
+        Action::OpenBookmarks,
+        "close the list",
         None,
     ),
     bind(
@@ -449,14 +497,76 @@ pub fn action_for(app: &App, event: KeyEvent) -> Option<Action> {
             let quit = (event.code == KeyCode::Char('q')).then_some(Action::Quit);
             lookup(Conflict, &event).or(quit)
         }
+        // The focused pane's keys first, then the keys every pane has; a key that means
+        // nothing here says so (and where it works) instead of doing nothing.
         Mode::Normal => {
-            let pane = match app.focus {
-                Pane::Local => Local,
-                Pane::Drive => Drive,
-                Pane::Queue => Queue,
-            };
-            lookup(pane, &event).or_else(|| lookup(Global, &event))
+            let pane = context_of(app.focus);
+            lookup(pane, &event)
+                .or_else(|| lookup(Global, &event))
+                .or_else(|| unbound(app.focus, &event))
         }
+    }
+}
+
+/// The keymap's context of a pane.
+pub fn context_of(pane: Pane) -> Context {
+    match pane {
+        Pane::Local => Local,
+        Pane::Drive => Drive,
+        Pane::Queue => Queue,
+    }
+}
+
+/// What a key bound in no context of `focus` becomes: where it works, if another pane has it,
+/// or that there is no such key; `None` for keys nobody types on purpose (modifiers alone).
+fn unbound(focus: Pane, event: &KeyEvent) -> Option<Action> {
+    let elsewhere: Vec<&Binding> = [Pane::Local, Pane::Drive, Pane::Queue]
+        .into_iter()
+        .filter(|&pane| pane != focus)
+        .filter_map(|pane| {
+            bindings(context_of(pane))
+                .find(|binding| binding.keys.iter().any(|k| matches(k, event)))
+        })
+        .collect();
+    let typed = Key {
+        code: event.code,
+        mods: event.modifiers - KeyModifiers::SHIFT,
+    };
+    if let Some(first) = elsewhere.first() {
+        let key = first
+            .keys
+            .iter()
+            .find(|k| matches(k, event))
+            .map_or_else(|| label(&typed), label);
+        return Some(Action::KeyElsewhere {
+            key,
+            does: first.help,
+            panes: elsewhere
+                .iter()
+                .filter_map(|binding| pane_of(binding.context))
+                .collect(),
+        });
+    }
+    let reported = matches!(
+        event.code,
+        KeyCode::Char(_)
+            | KeyCode::Enter
+            | KeyCode::Backspace
+            | KeyCode::Left
+            | KeyCode::Right
+            | KeyCode::Delete
+            | KeyCode::Insert
+            | KeyCode::F(_)
+    );
+    reported.then(|| Action::NoSuchKey { key: label(&typed) })
+}
+
+fn pane_of(context: Context) -> Option<Pane> {
+    match context {
+        Local => Some(Pane::Local),
+        Drive => Some(Pane::Drive),
+        Queue => Some(Pane::Queue),
+        _ => None,
     }
 }
 
@@ -490,19 +600,173 @@ pub fn labels(keys: &[Key]) -> String {
     keys.iter().map(label).collect::<Vec<_>>().join(" ")
 }
 
-/// The footer's short list: `Tab pane  Space mark  u upload …`.
-pub fn footer(focus: Pane) -> Vec<(String, &'static str)> {
+/// The footer's short list for the focused pane: `? help  Tab pane  Space mark  u upload …
+/// q quit`, only keys that work there. `p` says what it will do: pause or resume.
+pub fn footer(app: &App) -> Vec<(String, &'static str)> {
+    let pane = context_of(app.focus);
     BINDINGS
         .iter()
-        .filter(|binding| {
-            binding.context == Global
-                || (binding.context == Local && focus == Pane::Local)
-                || (binding.context == Drive && focus == Pane::Drive)
-                || (binding.context == Queue && focus == Pane::Queue)
-        })
+        .filter(|binding| binding.context == Global || binding.context == pane)
         .filter_map(|binding| {
-            let word = binding.footer?;
+            let word = match (&binding.action, binding.footer?) {
+                (Action::PauseResume, _) if app.queue.paused => "resume",
+                (_, word) => word,
+            };
             Some((label(binding.keys.first()?), word))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::discriminant;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::feishu::Lang;
+
+    fn app(focus: Pane) -> App {
+        let mut app = App::new(
+            PathBuf::from("/data"),
+            "Ada".to_string(),
+            "open.feishu.cn".to_string(),
+            Lang::En,
+        );
+        app.update(Action::Focus(focus));
+        app
+    }
+
+    fn press(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    fn status(app: &App) -> String {
+        app.status
+            .as_ref()
+            .map(|status| status.text.clone())
+            .unwrap_or_default()
+    }
+
+    const PANES: [Pane; 3] = [Pane::Local, Pane::Drive, Pane::Queue];
+
+    #[test]
+    fn slash_j_p_in_the_queue_says_where_the_filter_is() {
+        // Issue 19 #4: typed with the queue focused, `/jp` moved the cursor and paused the
+        // uploads, and `/` did nothing, unnoticed.
+        let mut app = app(Pane::Queue);
+        let action = action_for(&app, press('/'));
+        assert!(
+            matches!(&action, Some(Action::KeyElsewhere { panes, .. }) if panes == &[Pane::Local]),
+            "{action:?}"
+        );
+        if let Some(action) = action {
+            app.update(action);
+        }
+        assert_eq!(app.mode, Mode::Normal, "no filter opened in the queue");
+        assert_eq!(
+            status(&app),
+            "/: filter by name as you type — in the Local pane; Tab moves there"
+        );
+        // In the Drive pane `p` is not a key either: it pauses from the queue only.
+        let mut app = self::app(Pane::Drive);
+        let action = action_for(&app, press('p'));
+        assert!(
+            matches!(&action, Some(Action::KeyElsewhere { panes, .. }) if panes == &[Pane::Queue]),
+            "{action:?}"
+        );
+        if let Some(action) = action {
+            assert!(app.update(action).is_empty(), "nothing sent to the engine");
+        }
+        assert!(
+            status(&app).contains("in the Queue pane"),
+            "{}",
+            status(&app)
+        );
+        // A key no pane has.
+        let action = action_for(&app, press('z'));
+        assert!(matches!(&action, Some(Action::NoSuchKey { key }) if key == "z"));
+        // `u` works in two panes, not in the queue.
+        let app = self::app(Pane::Queue);
+        let action = action_for(&app, press('u'));
+        assert!(
+            matches!(&action, Some(Action::KeyElsewhere { panes, .. }) if panes == &[Pane::Local, Pane::Drive]),
+            "{action:?}"
+        );
+    }
+
+    #[test]
+    fn each_pane_takes_its_own_keys_and_only_those() {
+        // What the table says a pane has, its handler takes; an action of another pane's key
+        // does nothing here (the key itself becomes `KeyElsewhere`).
+        let bound_in = |context: Context, action: &Action| {
+            bindings(context).any(|other| discriminant(&other.action) == discriminant(action))
+        };
+        for binding in BINDINGS {
+            for pane in PANES {
+                let here = context_of(pane);
+                let taken = app(pane).route(binding.action.clone()).is_ok();
+                let what = format!(
+                    "{:?} ({}) in the {} pane",
+                    binding.action,
+                    labels(binding.keys),
+                    pane.title()
+                );
+                match binding.context {
+                    Global => assert!(taken, "{what} is not taken"),
+                    context @ (Local | Drive | Queue) if context == here => {
+                        assert!(taken, "{what} is not taken")
+                    }
+                    Local | Drive | Queue
+                        if !bound_in(here, &binding.action)
+                            && !bound_in(Global, &binding.action) =>
+                    {
+                        assert!(!taken, "{what} does something there")
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_footer_lists_only_keys_that_work_in_the_focused_pane() {
+        for pane in PANES {
+            let app = app(pane);
+            let footer = footer(&app);
+            assert_eq!(footer.first().map(|(key, _)| key.as_str()), Some("?"));
+            assert_eq!(footer.last().map(|(key, _)| key.as_str()), Some("q"));
+            for (key, word) in &footer {
+                let code = match key.as_str() {
+                    "Tab" => KeyCode::Tab,
+                    "Space" => KeyCode::Char(' '),
+                    "Enter" => KeyCode::Enter,
+                    other => KeyCode::Char(other.chars().next().unwrap_or(' ')),
+                };
+                let mut app = self::app(pane);
+                let action = action_for(&app, KeyEvent::new(code, KeyModifiers::NONE));
+                let works = action.is_some_and(|action| {
+                    !matches!(
+                        action,
+                        Action::KeyElsewhere { .. } | Action::NoSuchKey { .. }
+                    ) && app.route(action).is_ok()
+                });
+                assert!(works, "{key} {word} in the {} footer", pane.title());
+            }
+        }
+        let words = |pane| {
+            footer(&app(pane))
+                .into_iter()
+                .map(|(_, word)| word)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            words(Pane::Local),
+            ["help", "pane", "mark", "upload", "filter", "quit"]
+        );
+        assert!(!words(Pane::Drive).contains(&"filter"));
+        assert!(words(Pane::Queue).contains(&"pause"));
+        let mut paused = app(Pane::Queue);
+        paused.queue.paused = true;
+        assert!(footer(&paused).iter().any(|(_, word)| *word == "resume"));
+    }
 }

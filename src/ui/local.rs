@@ -35,7 +35,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let pane = &app.local;
     let focused = app.focus == Pane::Local;
     let mut title = vec![
-        Span::styled(" Local ", theme.key()),
+        super::pane_title(Pane::Local, focused, theme),
         Span::raw(format!(" {} ", display_dir(&pane.dir, app.home.as_deref()))),
         Span::styled(format!("[{}] ", pane.sort.label()), theme.dim()),
     ];

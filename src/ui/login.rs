@@ -39,7 +39,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             "App Secret",
             match login.step {
                 // Handed to the flow: only that it was given is shown.
-                LoginStep::Starting | LoginStep::Waiting { .. } => "••••••".to_string(),
+                LoginStep::Starting | LoginStep::Waiting { .. } | LoginStep::Opening { .. } => {
+                    "••••••".to_string()
+                }
                 _ => "•".repeat(login.secret.chars().count()),
             },
             login.step == LoginStep::Secret,
@@ -62,9 +64,32 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     ]));
     lines.push(Line::from(""));
     match &login.step {
-        LoginStep::AppId | LoginStep::Secret => lines.push(Line::from(Span::styled(
-            " Enter next · Esc back · Ctrl-c quit. The secret goes to the OS keyring only.",
-            theme.dim(),
+        // What to do here, on this screen: the app's two values from the Feishu developer
+        // console (Credentials & Basic Info), then Enter.
+        LoginStep::AppId => {
+            lines.push(Line::from(
+                " Type your Feishu app's App ID (cli_…, from the developer console), then Enter.",
+            ));
+            lines.push(Line::from(Span::styled(
+                " Enter next · Esc quit · Ctrl-c quit",
+                theme.dim(),
+            )));
+        }
+        LoginStep::Secret => {
+            lines.push(Line::from(
+                " Type the app's App Secret, then Enter: it goes to the OS keyring only.",
+            ));
+            lines.push(Line::from(Span::styled(
+                " Enter log in · Esc back · Ctrl-c quit",
+                theme.dim(),
+            )));
+        }
+        LoginStep::Opening { who } => lines.push(Line::from(Span::styled(
+            format!(
+                " Logged in as {}. Opening your Drive…",
+                crate::sanitize::escape(who)
+            ),
+            theme.hint(),
         ))),
         LoginStep::Starting => lines.push(Line::from(Span::styled(
             " Starting the login…",

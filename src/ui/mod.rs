@@ -15,7 +15,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::{Action, App, Mode};
+use crate::app::{Action, App, Mode, Pane};
 use crate::layout::{self, text};
 use theme::Theme;
 
@@ -44,8 +44,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
     queue::draw(frame, areas.queue, app, &theme);
     draw_footer(frame, areas.footer, app, &theme);
     match &app.mode {
-        Mode::Help { scroll } => help::draw(frame, size, *scroll, &theme),
-        Mode::ConfirmQuit => modal::confirm_quit(frame, size, &theme),
+        Mode::Help { scroll } => help::draw(frame, size, *scroll, app.focus, &theme),
+        Mode::ConfirmQuit => modal::confirm_quit(frame, size, app, &theme),
         Mode::NewFolder { name, error } => {
             modal::new_folder(frame, size, app, name, error.as_deref(), &theme)
         }
@@ -78,7 +78,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         _ => {
             let mut spans = vec![Span::raw(" ")];
             let mut used = 1;
-            for (key, word) in keymap::footer(app.focus) {
+            for (key, word) in keymap::footer(app) {
                 let item = format!(" {word}  ");
                 // Whole items only: a cut-off key is worse than none (`?` is always there).
                 used += text::width(&key) + text::width(&item);
@@ -92,6 +92,17 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         }
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A pane's name in its title. The focused one is marked `●` (the queue's `▶` means running)
+/// and drawn reversed, so focus shows without colour (`NO_COLOR`, or a terminal that draws no
+/// colour) as well as with it.
+pub fn pane_title(pane: Pane, focused: bool, theme: &Theme) -> Span<'static> {
+    if focused {
+        Span::styled(format!("● {} ", pane.title()), theme.title(true))
+    } else {
+        Span::styled(format!(" {} ", pane.title()), theme.title(false))
+    }
 }
 
 /// A pane's frame: a border that shows focus, and its title.

@@ -66,9 +66,15 @@ pub fn conflict(frame: &mut Frame, area: Rect, app: &App, name: &str, theme: &Th
     popup(frame, area, " Same name in Drive ", 60, lines, theme);
 }
 
-pub fn confirm_quit(frame: &mut Frame, area: Rect, theme: &Theme) {
+pub fn confirm_quit(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    // Paused uploads are not running: say what they are.
+    let state = if app.queue.paused {
+        " Uploads are paused, not finished. Quit now?"
+    } else {
+        " Uploads are still running. Quit now?"
+    };
     let mut lines = vec![
-        Line::from(" Uploads are still running. Quit now?"),
+        Line::from(state),
         Line::from(" Unfinished uploads stay in the journal and resume."),
         Line::from(""),
     ];

@@ -31,7 +31,8 @@ fn row_name(row: &Row) -> String {
 
 fn title(app: &App, theme: &Theme) -> Line<'static> {
     let totals = &app.queue.totals;
-    let mut spans = vec![Span::styled(" Queue ", theme.key())];
+    let focused = app.focus == Pane::Queue;
+    let mut spans = vec![super::pane_title(Pane::Queue, focused, theme)];
     if totals.files_total > 0 && app.queue.paused {
         // Nothing moves while paused: a speed and an ETA would pretend otherwise.
         spans.push(Span::raw(format!(

@@ -41,6 +41,15 @@ impl Theme {
         }
     }
 
+    /// A pane's name in its title: the focused one reversed and bold with or without colour.
+    pub fn title(&self, focused: bool) -> Style {
+        if focused {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            self.key()
+        }
+    }
+
     pub fn cursor(&self, focused: bool) -> Style {
         if focused {
             self.pick(
