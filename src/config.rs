@@ -23,22 +23,7 @@ pub fn base_url(explicit: Option<&str>, lark: bool) -> String {
     }
 }
 
-/// Whether `base_url` names this machine (127.0.0.0/8, ::1, localhost): the only servers the
-/// benchmark-only `--unpaced` may burst at, since Feishu answers a burst with 1061045.
-pub fn is_loopback(base_url: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(base_url) else {
-        return false;
-    };
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    // IPv6 hosts come bracketed ("[::1]").
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
-}
+pub use crate::host::is_loopback;
 
 /// Bearer tokens travel only over TLS, except to this machine (issue 12 #4): the base URL must
 /// be https, or http to a loopback host (127.0.0.0/8, ::1, localhost) such as the sandbox.

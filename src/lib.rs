@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod feishu;
+pub mod host;
 pub mod layout;
 pub mod login;
 pub mod print;

@@ -67,7 +67,7 @@ impl Knob {
 
 fn value_from(raw: Option<&str>, base_url: &str) -> Option<u64> {
     raw.and_then(|value| value.trim().parse().ok())
-        .filter(|_| crate::config::is_loopback(base_url))
+        .filter(|_| crate::host::is_loopback(base_url))
 }
 
 #[cfg(test)]

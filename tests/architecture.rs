@@ -448,10 +448,14 @@ fn tui_and_cli_never_import_each_other() {
 }
 
 /// `feishu` is the wire format: it knows nothing of the engine, the front ends or sessions.
+/// It may ask the leaves below it: the host rules and the test knobs (its timeouts).
 #[test]
 fn feishu_imports_nothing_above_the_wire() {
     let sources = sources();
-    assert_imports_only(&sources, "feishu", &["sanitize"]);
+    assert_imports_only(&sources, "feishu", &["sanitize", "host", "test_knobs"]);
+    assert_imports_only(&sources, "test_knobs", &["host"]);
+    assert_imports_only(&sources, "host", &[]);
+    assert_imports_only(&sources, "sanitize", &[]);
 }
 
 /// The engine never touches the terminal and never opens a session itself.

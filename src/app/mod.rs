@@ -23,7 +23,7 @@ use login::{LoginScreen, LoginStep};
 use queue::{Queue, RowState};
 
 use crate::config::Bookmark;
-use crate::feishu::Lang;
+pub use crate::feishu::Lang;
 use crate::layout;
 use crate::transfer::events::{Command, Event, Selection};
 

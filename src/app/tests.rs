@@ -1708,7 +1708,9 @@ fn paused_uploads_are_said_paused_not_uploading() {
 fn the_login_screen_tells_what_to_do_on_it_not_to_run_a_command() {
     // The reason comes from the session, written for the command line.
     for reason in [
-        crate::login::LoginError::NotLoggedIn("default".to_string()).describe(Lang::En),
+        // As the session words a missing login (app never imports login: tests/architecture.rs).
+        "not logged in (profile \"default\"): run `larkup login`, or set LARKUP_TOKEN for scripts"
+            .to_string(),
         "no app secret in the keyring: run `larkup login` again".to_string(),
         "the login has ended and cannot be renewed; log in again with `larkup login`.".to_string(),
     ] {

@@ -623,7 +623,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::feishu::Lang;
+    use crate::app::Lang;
 
     fn app(focus: Pane) -> App {
         let mut app = App::new(
