@@ -1,0 +1,202 @@
+//! Issue 18 #10, the edges where a row was not true, through the real `larkup upload` binary
+//! against the sandbox: two runs into overlapping folders or from two state directories store
+//! each file once; a small file that grows while it is sent is stored whole; links out of the
+//! selected tree are skipped and said, unless `--follow-links`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{pattern, Harness, Run};
+use larkup::sandbox::SandboxOptions;
+use tempfile::TempDir;
+
+const KIB: usize = 1024;
+
+/// Writes as fast as the sandbox takes them, so only the link and the locks set the pace.
+fn fast(options: SandboxOptions) -> SandboxOptions {
+    SandboxOptions {
+        qps: 50,
+        // Two larkups list side by side here: the gateway counts them together.
+        list_qps: 40,
+        seed: Some(18),
+        ..options
+    }
+}
+
+/// `larkup` writing at the pace `fast` gives the sandbox.
+fn paced(h: &Harness) -> tokio::process::Command {
+    let mut command = h.command();
+    command.env("LARKUP_WRITE_QPS", "50");
+    command
+}
+
+/// `paced`, with a journal (and config) of its own: another state directory.
+fn paced_in(h: &Harness, state: &Path) -> tokio::process::Command {
+    let mut command = paced(h);
+    command
+        .env("LARKUP_STATE_DIR", state)
+        .env("LARKUP_CONFIG_DIR", state.join("config"));
+    command
+}
+
+fn show(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn spawn(command: &mut tokio::process::Command) -> tokio::process::Child {
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("larkup starts")
+}
+
+async fn finish(child: tokio::process::Child) -> Run {
+    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("larkup ends within 2 minutes")
+        .expect("larkup runs");
+    Run::from(output)
+}
+
+async fn folder(h: &Harness, parent: &str, name: &str) -> String {
+    h.drive()
+        .create_folder(parent, name)
+        .await
+        .expect("create_folder")
+        .token
+}
+
+/// Files stored in `parent`, counted by name.
+fn files_in(h: &Harness, parent: &str) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for file in h.sandbox.inspect().files {
+        if file.parent_token == parent {
+            *counts.entry(file.name).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// Folders named `name` in `parent`.
+fn folders_named(h: &Harness, parent: &str, name: &str) -> Vec<String> {
+    h.sandbox
+        .inspect()
+        .folders
+        .into_iter()
+        .filter(|folder| folder.parent_token == parent && folder.name == name)
+        .map(|folder| folder.token)
+        .collect()
+}
+
+/// `count` files of `len` bytes under `dir` (below the work dir), f0, f1, …
+fn tree(h: &Harness, dir: &str, count: usize, len: usize) -> PathBuf {
+    for index in 0..count {
+        h.file(&format!("{dir}/f{index}"), &pattern(len, index as u64));
+    }
+    h.work.path().join(dir)
+}
+
+fn assert_once_each(counts: &HashMap<String, usize>, count: usize, runs: &[&Run]) {
+    let all: Vec<String> = runs.iter().map(|run| run.all()).collect();
+    assert_eq!(counts.len(), count, "{counts:?}\n{}", all.join("\n"));
+    assert!(
+        counts.values().all(|stored| *stored == 1),
+        "a file stored twice: {counts:?}\n{}",
+        all.join("\n")
+    );
+}
+
+fn assert_waited_for(run: &Run, pid: Option<u32>) {
+    let pid = pid.expect("the first run's pid");
+    assert!(
+        run.stderr.contains(&format!(
+            "waiting for another larkup (pid {pid}) uploading into"
+        )),
+        "{}",
+        run.all()
+    );
+}
+
+// A slow link keeps the first run busy for seconds after its first file is stored: the second
+// one starts then, while the first still has most of its files to send.
+const LINK: u64 = 256 * KIB as u64;
+const FILES: usize = 6;
+const FILE_LEN: usize = 96 * KIB;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_state_directories_into_one_folder_store_each_file_once() {
+    let h = Harness::start(fast(SandboxOptions {
+        link_rate: LINK,
+        ..SandboxOptions::default()
+    }))
+    .await;
+    let dest = folder(&h, &h.sandbox.root_token(), "dest").await;
+    let local = show(&tree(&h, "tree", FILES, FILE_LEN));
+    let other_state = TempDir::new().expect("state dir");
+
+    let first = spawn(paced(&h).args(["upload", &local, "--to", &dest]));
+    let first_pid = first.id();
+    h.until_accepted("upload_all", 1, Duration::from_secs(60))
+        .await;
+    let second = spawn(paced_in(&h, other_state.path()).args(["upload", &local, "--to", &dest]));
+    let (first, second) = (finish(first).await, finish(second).await);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert_eq!(second.code, Some(0), "{}", second.all());
+
+    let made = folders_named(&h, &dest, "tree");
+    assert_eq!(made.len(), 1, "{}\n{}", first.all(), second.all());
+    assert_once_each(&files_in(&h, &made[0]), FILES, &[&first, &second]);
+    assert_waited_for(&second, first_pid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_and_its_subfolder_at_once_store_each_file_once() {
+    // dest/sub exists; one run uploads the local folder `sub` into dest (merging into
+    // dest/sub), the other the same files straight into dest/sub — each with its own state
+    // directory, in both orders.
+    for parent_first in [true, false] {
+        let h = Harness::start(fast(SandboxOptions {
+            link_rate: LINK,
+            ..SandboxOptions::default()
+        }))
+        .await;
+        let dest = folder(&h, &h.sandbox.root_token(), "dest").await;
+        let sub = folder(&h, &dest, "sub").await;
+        let local = tree(&h, "sub", FILES, FILE_LEN);
+        let files: Vec<String> = (0..FILES)
+            .map(|index| show(&local.join(format!("f{index}"))))
+            .collect();
+        let local = show(&local);
+        let other_state = TempDir::new().expect("state dir");
+        let mut into_parent = paced(&h);
+        into_parent.args(["upload", &local, "--to", &dest]);
+        let mut into_sub = paced_in(&h, other_state.path());
+        into_sub.arg("upload").args(&files).args(["--to", &sub]);
+        let (first, second) = if parent_first {
+            (&mut into_parent, &mut into_sub)
+        } else {
+            (&mut into_sub, &mut into_parent)
+        };
+
+        let first = spawn(first);
+        let first_pid = first.id();
+        h.until_accepted("upload_all", 1, Duration::from_secs(60))
+            .await;
+        let second = spawn(second);
+        let (first, second) = (finish(first).await, finish(second).await);
+        assert_eq!(first.code, Some(0), "{}", first.all());
+        assert_eq!(second.code, Some(0), "{}", second.all());
+        assert_eq!(
+            folders_named(&h, &dest, "sub"),
+            std::slice::from_ref(&sub),
+            "merged"
+        );
+        assert_once_each(&files_in(&h, &sub), FILES, &[&first, &second]);
+        assert_waited_for(&second, first_pid);
+    }
+}
