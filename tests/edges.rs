@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{pattern, Harness, Run};
 use larkup::sandbox::SandboxOptions;
@@ -199,4 +199,94 @@ async fn a_folder_and_its_subfolder_at_once_store_each_file_once() {
         assert_once_each(&files_in(&h, &sub), FILES, &[&first, &second]);
         assert_waited_for(&second, first_pid);
     }
+}
+
+/// Where larkup process `pid` is reading `path`: the offsets of its open descriptors on it.
+#[cfg(target_os = "linux")]
+fn read_positions(pid: u32, path: &Path) -> Vec<u64> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+        .filter_map(|fd| {
+            let info =
+                std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_str()?))
+                    .ok()?;
+            info.lines()
+                .find_map(|line| line.strip_prefix("pos:"))
+                .and_then(|pos| pos.trim().parse().ok())
+        })
+        .collect()
+}
+
+/// Bytes the sandbox has taken of an upload_all body so far (it spools the file part to
+/// `incoming/` as it reads).
+fn spooled(data_dir: &Path) -> u64 {
+    std::fs::read_dir(data_dir.join("incoming"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|entry| entry.metadata().ok())
+                .map(|metadata| metadata.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_file_that_grows_while_it_is_sent_is_stored_whole() {
+    // Sent by upload_all (at most 20 MiB), over a link slower than the disk: the file grows
+    // once the server has its first bytes. Before, Drive kept the first LEN bytes and the row
+    // said uploaded; a rerun then skipped the file.
+    use std::io::Write;
+    // More than the kernel's socket buffers (tcp_wmem + tcp_rmem, about 10 MiB by default)
+    // and the sandbox's 1 MiB spool buffer can hold, so the client is still reading the file
+    // when the server's first bytes show.
+    const LEN: u64 = 16 * 1024 * KIB as u64;
+    const GROWTH: usize = 64 * KIB;
+    let data = TempDir::new().expect("sandbox data dir");
+    let h = Harness::start(fast(SandboxOptions {
+        link_rate: 16 * 1024 * KIB as u64,
+        data_dir: Some(data.path().to_path_buf()),
+        ..SandboxOptions::default()
+    }))
+    .await;
+    let path = h.file("grows.log", &pattern(LEN as usize, 7));
+    let child = spawn(paced(&h).args(["upload", &show(&path)]));
+    let pid = child.id().expect("pid");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while spooled(data.path()) == 0 {
+        assert!(Instant::now() < deadline, "the send never started");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mid_file = |positions: Vec<u64>| positions.iter().any(|pos| *pos < LEN);
+    assert!(
+        mid_file(read_positions(pid, &path)),
+        "the client read the whole file before the server's first bytes showed: make LEN larger"
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open to append");
+    file.write_all(&pattern(GROWTH, 8)).expect("append");
+    drop(file);
+    // Still reading: the file grew before its last bytes were read, let alone sent.
+    assert!(
+        mid_file(read_positions(pid, &path)),
+        "the client reached the end before the file grew"
+    );
+
+    let run = finish(child).await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let files = h.sandbox.inspect().files;
+    assert_eq!(files.len(), 1, "stored once\n{}", run.all());
+    assert!(
+        h.stored(&files[0].token) == std::fs::read(&path).expect("source"),
+        "Drive holds {} bytes of {}\n{}",
+        files[0].size,
+        LEN + GROWTH as u64,
+        run.all()
+    );
 }
