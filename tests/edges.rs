@@ -290,3 +290,83 @@ async fn a_small_file_that_grows_while_it_is_sent_is_stored_whole() {
         run.all()
     );
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_out_of_the_selection_are_skipped_and_said_unless_followed() {
+    use std::os::unix::fs::symlink;
+    let h = Harness::start(fast(SandboxOptions::default())).await;
+    h.file("outside/secret.txt", b"not for Drive");
+    h.file("outside/dir/x.txt", b"x");
+    let outside = std::fs::canonicalize(h.work.path().join("outside")).expect("canonical");
+    let tree = h.work.path().join("tree");
+    h.file("tree/a.txt", b"a");
+    h.file("tree/sub/b.txt", b"b");
+    symlink(outside.join("secret.txt"), tree.join("out-file")).expect("link");
+    symlink(outside.join("dir"), tree.join("out-dir")).expect("link");
+    symlink(tree.join("sub/b.txt"), tree.join("in-file")).expect("link");
+    let tree = show(&tree);
+    let skipped_out = |run: &Run, name: &str, target: &Path| {
+        let line = format!(
+            "{name}: link to outside the selection: {} (--follow-links uploads it)",
+            target.display()
+        );
+        assert!(
+            run.stdout.lines().any(|row| row.ends_with(&line)),
+            "no row ending {line:?}\n{}",
+            run.all()
+        );
+    };
+
+    // The plan says so before anything is sent.
+    let plan = h.run(&["upload", "--dry-run", &tree]).await;
+    assert_eq!(plan.code, Some(0), "{}", plan.all());
+    skipped_out(&plan, "out-file", &outside.join("secret.txt"));
+    skipped_out(&plan, "out-dir", &outside.join("dir"));
+
+    let dest = folder(&h, &h.sandbox.root_token(), "plain").await;
+    let run = h.run(&["upload", &tree, "--to", &dest]).await;
+    assert_eq!(run.code, Some(0), "skips are not failures: {}", run.all());
+    skipped_out(&run, "out-file", &outside.join("secret.txt"));
+    skipped_out(&run, "out-dir", &outside.join("dir"));
+    assert!(
+        run.stdout
+            .lines()
+            .any(|row| row.starts_with("skipped") && row.contains("in-file: link to")),
+        "{}",
+        run.all()
+    );
+    let mut stored: Vec<String> = h
+        .sandbox
+        .inspect()
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    stored.sort();
+    assert_eq!(stored, ["a.txt", "b.txt"], "{}", run.all());
+
+    // With --follow-links the targets go under the links' names; the inside link still not.
+    let dest = folder(&h, &h.sandbox.root_token(), "followed").await;
+    let run = h
+        .run(&["upload", &tree, "--to", &dest, "--follow-links"])
+        .await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let made = folders_named(&h, &dest, "tree");
+    assert_eq!(made.len(), 1, "{}", run.all());
+    let files = h.sandbox.inspect().files;
+    let named = |parent: &str, name: &str| {
+        files
+            .iter()
+            .find(|file| file.parent_token == parent && file.name == name)
+            .map(|file| h.stored(&file.token))
+    };
+    assert_eq!(
+        named(&made[0], "out-file").as_deref(),
+        Some(&b"not for Drive"[..])
+    );
+    assert_eq!(named(&made[0], "in-file"), None, "{}", run.all());
+    let out_dir = folders_named(&h, &made[0], "out-dir");
+    assert_eq!(out_dir.len(), 1, "{}", run.all());
+    assert_eq!(named(&out_dir[0], "x.txt").as_deref(), Some(&b"x"[..]));
+}

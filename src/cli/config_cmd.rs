@@ -299,6 +299,7 @@ fn path() {
         show(crate::transfer::journal::Journal::default_path())
     );
     println!("log:     {}", show(super::logging::log_file()));
+    println!("locks:   {}", crate::transfer::lock::lock_dir().display());
 }
 
 #[cfg(test)]
