@@ -223,8 +223,8 @@ impl Shared {
     }
 
     /// The folder's entries named `name`, from a listing taken once per folder and then kept
-    /// current by our own additions.
-    /// Only under the folder's lock: whoever asks writes into it next.
+    /// current by our own additions — under the folder's lock, as whoever asks writes into it
+    /// next (so another process's files are all there when the listing is taken).
     async fn named(&self, folder: &str, name: &str) -> Result<Vec<DriveEntry>, Error> {
         self.hold_destination(folder).await;
         if let Some(listing) = self.listings.lock().await.get(folder) {
