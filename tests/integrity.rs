@@ -649,15 +649,15 @@ async fn kill_9_while_an_answer_is_lost_then_rerun_adopts_instead_of_doubling() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_waits_for_the_first_and_says_for_whom() {
     // Point 2: this test holds the destination's lock as another larkup would.
-    use larkup::transfer::lock;
+    use larkup::transfer::lock::FolderLocks;
     use tokio::io::AsyncBufReadExt;
     let h = Harness::start(fast(SandboxOptions::default())).await;
     let file = h.file("w.txt", b"waited");
-    let scope = h.cli_scope();
-    let path = lock::lock_path(h.state.path(), &scope, &h.sandbox.root_token());
-    let lock::Attempt::Held(held) = lock::try_acquire(&path).expect("lock") else {
-        panic!("the lock was not free");
-    };
+    let held = FolderLocks::new(&h.sandbox.base_url());
+    held.hold(&h.sandbox.root_token(), &|wait| {
+        panic!("the lock was not free: {wait:?}")
+    })
+    .await;
     let mut child = paced(&h)
         .args(["upload", &show(&file)])
         .stdout(std::process::Stdio::piped())
@@ -693,17 +693,18 @@ async fn resuming_unfinished_jobs_waits_for_the_process_uploading_them() {
     // The app opening while a CLI run still uploads: its ResumeUnfinished must not become a
     // second writer. The test holds the destination's lock as that CLI would.
     use larkup::transfer::engine::{Command, ConflictPolicy, Event};
-    use larkup::transfer::lock;
+    use larkup::transfer::lock::FolderLocks;
     let h = Harness::start(fast(SandboxOptions::default())).await;
     let big = h.file("resume.bin", &pattern(25 * MIB, 12));
     h.kill_after_parts(50, &show(&big), 2, Duration::from_secs(60))
         .await;
 
     let scope = h.cli_scope();
-    let path = lock::lock_path(h.state.path(), &scope, &h.sandbox.root_token());
-    let lock::Attempt::Held(held) = lock::try_acquire(&path).expect("lock") else {
-        panic!("the killed process still holds the lock");
-    };
+    let held = FolderLocks::new(&h.sandbox.base_url());
+    held.hold(&h.sandbox.root_token(), &|wait| {
+        panic!("the killed process still holds the lock: {wait:?}")
+    })
+    .await;
     let mut handle = engine_on(h.drive(), 50, h.journal(), ConflictPolicy::Skip, scope);
     handle
         .commands

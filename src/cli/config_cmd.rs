@@ -305,6 +305,7 @@ fn path() {
         show(crate::transfer::journal::Journal::default_path())
     );
     outln!("log:     {}", show(super::logging::log_file()));
+    outln!("locks:   {}", crate::transfer::lock::lock_dir().display());
 }
 
 #[cfg(test)]

@@ -253,6 +253,8 @@ pub fn problem_kind(kind: ProblemKind) -> &'static str {
         ProblemKind::SpecialFile => "special_file",
         ProblemKind::Unreadable => "unreadable",
         ProblemKind::SymlinkLoop => "symlink_loop",
+        ProblemKind::LinkOutside => "link_outside",
+        ProblemKind::LinkInside => "link_inside",
         ProblemKind::TooManyChildren => "too_many_children",
         ProblemKind::TooDeep => "too_deep",
         ProblemKind::Missing => "missing",

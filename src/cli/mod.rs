@@ -188,6 +188,12 @@ pub struct UploadCommand {
     /// `raw/` folders, `/build` at the top of a selected folder, `**/cache/*.bin`.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// Upload what symbolic links to outside the selected paths point at, under the link's
+    /// name (by default such links are skipped, each with its reason). Links inside the
+    /// selection are never followed: what they point at is uploaded once, at its own place,
+    /// and a link back to a folder above it is skipped as a loop.
+    #[arg(long)]
+    pub follow_links: bool,
     /// Show the plan (folders to create, files and sizes, what happens to names already in
     /// Drive, Drive-limit problems) and change nothing: only reads are sent.
     #[arg(long)]
@@ -638,7 +644,7 @@ async fn run_command<App: Future<Output = Outcome>>(
                 session.pacer = session.pacer.sibling(0);
             }
             let exclude = match crate::transfer::exclude::Exclude::new(&upload.exclude) {
-                Ok(exclude) => exclude,
+                Ok(exclude) => exclude.following_links(upload.follow_links),
                 Err(_) => return Outcome::Setup, // reported above
             };
             let args = upload::UploadArgs {

@@ -1,4 +1,6 @@
-//! `upload --exclude GLOB`: gitignore-style patterns, compiled once with globset.
+//! What a walk leaves out: `upload --exclude GLOB`, gitignore-style patterns compiled once
+//! with globset, and symbolic links that leave the selection, unless `--follow-links`
+//! (`plan` says which links those are and why each is skipped).
 //!
 //! - `*.tmp`, `node_modules`: no slash, so the name is matched at any depth;
 //! - `/build`, `docs/*.pdf`: a slash, so the path is matched from the top of the selected
@@ -14,9 +16,13 @@ use std::sync::Arc;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// Compiled patterns behind one pointer: a `Selection` carries it through the engine's
-/// command channel, which stays small. The default leaves nothing out.
+/// command channel, which stays small. The default leaves no path out and follows no link
+/// out of the selection.
 #[derive(Debug, Clone, Default)]
-pub struct Exclude(Option<Arc<Sets>>);
+pub struct Exclude {
+    sets: Option<Arc<Sets>>,
+    follow_links: bool,
+}
 
 #[derive(Debug)]
 struct Sets {
@@ -75,21 +81,38 @@ impl Exclude {
                 .map_err(|err| format!("--exclude: {err}"))
         };
         if patterns.is_empty() {
-            return Ok(Exclude(None));
+            return Ok(Exclude::default());
         }
-        Ok(Exclude(Some(Arc::new(Sets {
-            any: build(any, any_count)?,
-            folders: build(folders, folder_count)?,
-        }))))
+        Ok(Exclude {
+            sets: Some(Arc::new(Sets {
+                any: build(any, any_count)?,
+                folders: build(folders, folder_count)?,
+            })),
+            follow_links: false,
+        })
     }
 
+    /// `--follow-links`: links that leave the selection are uploaded as what they point at,
+    /// instead of skipped.
+    pub fn following_links(self, follow: bool) -> Exclude {
+        Exclude {
+            follow_links: follow,
+            ..self
+        }
+    }
+
+    pub fn follows_links(&self) -> bool {
+        self.follow_links
+    }
+
+    /// No pattern leaves anything out.
     pub fn is_empty(&self) -> bool {
-        self.0.is_none()
+        self.sets.is_none()
     }
 
     /// Whether `relative` (below a selected folder, or a selected path's own name) is left out.
     pub fn matches(&self, relative: &Path, is_folder: bool) -> bool {
-        let Some(sets) = &self.0 else {
+        let Some(sets) = &self.sets else {
             return false;
         };
         sets.any.as_ref().is_some_and(|set| set.is_match(relative))

@@ -57,6 +57,11 @@ pub enum ProblemKind {
     SpecialFile,
     Unreadable,
     SymlinkLoop,
+    /// A symbolic link out of the selection, not followed (no `--follow-links`).
+    LinkOutside,
+    /// A symbolic link to what the walk uploads elsewhere: inside the selection, or a target
+    /// already followed through another link. Each file goes once.
+    LinkInside,
     TooManyChildren,
     TooDeep,
     Missing,
@@ -68,7 +73,11 @@ impl ProblemKind {
     pub fn is_skip(self) -> bool {
         matches!(
             self,
-            ProblemKind::Empty | ProblemKind::SpecialFile | ProblemKind::SymlinkLoop
+            ProblemKind::Empty
+                | ProblemKind::SpecialFile
+                | ProblemKind::SymlinkLoop
+                | ProblemKind::LinkOutside
+                | ProblemKind::LinkInside
         )
     }
 
@@ -316,6 +325,10 @@ struct Walk<'a> {
     /// while hard links under other names still go as their own files. Empty for the usual
     /// selection, so a 100k-file walk keeps no per-file set (issue 13, memory).
     places: HashSet<(FileIdentity, Vec<String>, String)>,
+    /// What the walk uploads, resolved: each selected path, and each target followed out of
+    /// the selection with the link it was followed through. A link into any of them is not
+    /// followed (what it points at goes once, at its own place), so links cannot loop.
+    roots: Vec<(PathBuf, Option<PathBuf>)>,
 }
 
 /// What makes two paths one file: device and inode on unix, the canonical path elsewhere.
@@ -434,6 +447,59 @@ impl Walk<'_> {
         true
     }
 
+    /// Why the link at `link` (to what `metadata` describes) is not followed, or None when it
+    /// is: a link out of the selection only with `--follow-links`, and each target once.
+    fn link_problem(
+        &mut self,
+        link: &Path,
+        metadata: &Metadata,
+        ancestors: &[(u64, u64)],
+    ) -> Option<Problem> {
+        // A link back to a folder above it is said as a loop, by the caller.
+        if metadata.is_dir() && ancestors.contains(&folder_identity(metadata)) {
+            return None;
+        }
+        let target = match std::fs::canonicalize(link) {
+            Ok(target) => target,
+            Err(err) => {
+                return Some(problem(
+                    link,
+                    ProblemKind::Unreadable,
+                    format!("cannot be read: {err}"),
+                ))
+            }
+        };
+        let shown = target.display();
+        if let Some((root, through)) = self.roots.iter().find(|(root, _)| target.starts_with(root))
+        {
+            let relative = target.strip_prefix(root).unwrap_or(&target);
+            let reason = match through {
+                Some(first) => format!(
+                    "link to {shown}, already uploaded through {}; skipped",
+                    first.display()
+                ),
+                None if left_out(self.exclude, relative, metadata.is_dir()) => {
+                    format!("link to {shown}, which --exclude leaves out; skipped")
+                }
+                None => format!(
+                    "link to {shown}, inside the selection: uploaded there, not through the link; skipped"
+                ),
+            };
+            return Some(problem(link, ProblemKind::LinkInside, reason));
+        }
+        if !self.exclude.follows_links() {
+            return Some(problem(
+                link,
+                ProblemKind::LinkOutside,
+                format!(
+                    "link to outside the selection: {shown} (--follow-links uploads it); skipped"
+                ),
+            ));
+        }
+        self.roots.push((target, Some(link.to_path_buf())));
+        None
+    }
+
     fn add_tree(&mut self, root: &Path, metadata: &Metadata) {
         let top = match folder_name(root) {
             Ok(name) => name,
@@ -480,7 +546,7 @@ impl Walk<'_> {
             }
             self.tick();
             let path = entry.path();
-            // Followed through links, as the selection means what they point at.
+            // Through links: what a link points at decides (`link_problem` says which are followed).
             let metadata = match std::fs::metadata(&path) {
                 Ok(metadata) => metadata,
                 Err(err) => {
@@ -499,6 +565,12 @@ impl Walk<'_> {
             if self.exclude.matches(relative, metadata.is_dir()) {
                 self.hand_on(Found::Excluded(path));
                 continue;
+            }
+            if entry.file_type().is_ok_and(|kind| kind.is_symlink()) {
+                if let Some(problem) = self.link_problem(&path, &metadata, ancestors) {
+                    self.report(problem);
+                    continue;
+                }
             }
             if !metadata.is_dir() {
                 files.extend(self.file(&path, &metadata, &folder));
@@ -560,6 +632,21 @@ impl Walk<'_> {
 /// The folder above `rel_path` (the destination's own for a top folder).
 fn parent_of(rel_path: &[String]) -> &[String] {
     rel_path.split_last().map_or(&[], |(_, parent)| parent)
+}
+
+/// Whether `relative` (below a selected folder) is left out by `exclude`, itself or through a
+/// folder above it that the walk would not enter.
+fn left_out(exclude: &Exclude, relative: &Path, is_folder: bool) -> bool {
+    let mut prefix = PathBuf::new();
+    let mut components = relative.components().peekable();
+    while let Some(component) = components.next() {
+        prefix.push(component);
+        let last = components.peek().is_none();
+        if exclude.matches(&prefix, !last || is_folder) {
+            return true;
+        }
+    }
+    false
 }
 
 /// A folder's device and inode (0, 0 where the platform has none: loops are then caught by
@@ -637,10 +724,18 @@ pub fn walk(
         children: HashMap::new(),
         shared_names: HashSet::new(),
         places: HashSet::new(),
+        roots: Vec::new(),
     };
     let mut top_files = Vec::new();
     let mut top_folders = Vec::new();
-    for path in without_overlaps(selection) {
+    let selection = without_overlaps(selection);
+    // A selected link is followed: the selection means what it points at.
+    walk.roots = selection
+        .iter()
+        .filter_map(|path| std::fs::canonicalize(path).ok())
+        .map(|root| (root, None))
+        .collect();
+    for path in selection {
         walk.tick();
         let metadata = match std::fs::metadata(&path) {
             Ok(metadata) => metadata,
@@ -836,6 +931,93 @@ mod tests {
                 plan.problems
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_out_of_the_selection_go_only_when_followed_and_each_target_once() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let outside = dir.path().join("outside");
+        write(&outside.join("secret.txt"), b"secret");
+        write(&outside.join("dir/x.txt"), b"x");
+        let root = dir.path().join("tree");
+        write(&root.join("a.txt"), b"a");
+        write(&root.join("sub/b.txt"), b"b");
+        write(&root.join("cache/c.txt"), b"c");
+        symlink(outside.join("secret.txt"), root.join("out-file")).expect("link");
+        symlink(outside.join("secret.txt"), root.join("out-again")).expect("link");
+        symlink(outside.join("dir"), root.join("out-dir")).expect("link");
+        symlink(root.join("sub/b.txt"), root.join("in-file")).expect("link");
+        symlink(root.join("sub"), root.join("in-dir")).expect("link");
+        symlink(root.join("cache/c.txt"), root.join("in-excluded")).expect("link");
+        symlink(&root, root.join("up")).expect("link");
+        let outside = std::fs::canonicalize(&outside).expect("canonical");
+        let exclude = Exclude::new(&["cache/".to_string()]).expect("valid");
+
+        let planned = |exclude: &Exclude| {
+            let plan = plan_excluding(std::slice::from_ref(&root), None, exclude, &mut |_| {});
+            let mut files: Vec<String> = plan
+                .files
+                .iter()
+                .map(|f| format!("{}/{}", f.folder.join("/"), f.name()))
+                .collect();
+            files.sort();
+            let reasons: HashMap<String, (ProblemKind, String)> = plan
+                .problems
+                .iter()
+                .map(|p| {
+                    let name = p.local.file_name().expect("name").to_string_lossy();
+                    (name.into_owned(), (p.kind, p.reason.clone()))
+                })
+                .collect();
+            (files, reasons)
+        };
+        let (files, reasons) = planned(&exclude);
+        assert_eq!(files, ["tree/a.txt", "tree/sub/b.txt"]);
+        let secret = outside.join("secret.txt");
+        assert_eq!(
+            reasons["out-file"],
+            (
+                ProblemKind::LinkOutside,
+                format!(
+                    "link to outside the selection: {} (--follow-links uploads it); skipped",
+                    secret.display()
+                )
+            )
+        );
+        assert_eq!(reasons["out-dir"].0, ProblemKind::LinkOutside);
+        assert!(reasons["out-dir"]
+            .1
+            .contains(&outside.join("dir").display().to_string()));
+        assert_eq!(reasons["in-file"].0, ProblemKind::LinkInside);
+        assert!(reasons["in-file"].1.contains("inside the selection"));
+        assert_eq!(reasons["in-dir"].0, ProblemKind::LinkInside);
+        assert!(reasons["in-excluded"].1.contains("--exclude leaves out"));
+        assert_eq!(reasons["up"].0, ProblemKind::SymlinkLoop);
+        assert!(reasons.values().all(|(kind, _)| kind.is_skip()));
+
+        let (files, reasons) = planned(&exclude.clone().following_links(true));
+        assert_eq!(
+            files,
+            [
+                "tree/a.txt",
+                "tree/out-again",
+                "tree/out-dir/x.txt",
+                "tree/sub/b.txt"
+            ]
+        );
+        let first = root.join("out-again");
+        assert_eq!(
+            reasons["out-file"].1,
+            format!(
+                "link to {}, already uploaded through {}; skipped",
+                secret.display(),
+                first.display()
+            )
+        );
+        assert_eq!(reasons["in-file"].0, ProblemKind::LinkInside);
+        assert_eq!(reasons["up"].0, ProblemKind::SymlinkLoop);
     }
 
     #[test]

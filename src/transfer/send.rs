@@ -3,11 +3,14 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use tokio::io::AsyncReadExt;
 
 use super::blocks::{self, BlockStream};
 use super::pacer::{Idempotence, Pacer};
+use super::plan;
 use crate::feishu::drive::UPLOAD_ALL_MAX_BYTES;
 use crate::feishu::{Drive, Error, RetryClass, UploadPlan};
 
@@ -96,6 +99,11 @@ async fn send_whole(
     observer: &dyn SendObserver,
 ) -> Result<String, Error> {
     let file = open(source)?;
+    // What the checksum reads; the body must end on the same version of the file.
+    let read_as = file
+        .metadata()
+        .map(|metadata| Version::of(&metadata))
+        .map_err(|err| local_error(&source.path, err))?;
     let size = source.size;
     let adler32 = tokio::task::spawn_blocking(move || blocks::adler32_of(&file, size))
         .await
@@ -104,18 +112,90 @@ async fn send_whole(
     observer.creating()?;
     let token = pacer
         .call(Idempotence::CreatesSomething, || async {
-            // Each attempt streams the file afresh from disk; `take` keeps the body to the
-            // declared size even if the file grows meanwhile.
+            // Each attempt streams the file afresh from disk, checked before its last bytes go.
             let file = tokio::fs::File::open(&source.path)
                 .await
                 .map_err(|err| local_error(&source.path, err))?;
-            drive
-                .upload_all(parent_token, &source.name, file.take(size), size, adler32)
-                .await
+            let changed = Arc::new(AtomicBool::new(false));
+            let body = checked_body(file, source, read_as, changed.clone());
+            let sent = drive
+                .upload_all(parent_token, &source.name, body, size, adler32)
+                .await;
+            // The body broke off before its end, so nothing was stored: a local failure,
+            // which the job answers by starting over with the file as it is now.
+            match sent {
+                Err(_) if changed.load(Ordering::SeqCst) => Err(local_error(
+                    &source.path,
+                    std::io::Error::other(FILE_CHANGED),
+                )),
+                other => other,
+            }
         })
         .await?;
     observer.block_confirmed(0, size, None);
     Ok(token)
+}
+
+/// Why a send stopped when its source moved under it.
+pub const FILE_CHANGED: &str = "the file changed while it was uploading";
+
+/// A file's size and modification time: what tells one version of it from the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl Version {
+    fn of(metadata: &std::fs::Metadata) -> Version {
+        Version {
+            len: metadata.len(),
+            mtime_ns: plan::mtime_ns(metadata),
+        }
+    }
+}
+
+/// upload_all's body: the first `source.size` bytes of `file`, as the big path's blocks are,
+/// except that its last chunk goes only once the file is still the version `read_as` — a file
+/// that grew or changed while it was sent would otherwise be stored cut to its old size (or
+/// mixed) and reported done (issue 18 #10). When it did change, `changed` is set and the body
+/// fails instead of ending, so the server never sees a whole request and stores nothing.
+fn checked_body(
+    file: tokio::fs::File,
+    source: &Source,
+    read_as: Version,
+    changed: Arc<AtomicBool>,
+) -> impl tokio::io::AsyncRead + Send + 'static {
+    const CHUNK: usize = 64 * 1024;
+    let state = (file, 0u64, source.size, source.path.clone(), changed);
+    let chunks = futures_util::stream::try_unfold(
+        state,
+        move |(mut file, sent, size, path, changed)| async move {
+            if sent == size {
+                return Ok(None);
+            }
+            let want = (size - sent).min(CHUNK as u64) as usize;
+            let mut chunk = vec![0; want];
+            let read = file.read(&mut chunk).await?;
+            chunk.truncate(read);
+            let sent = sent + read as u64;
+            let stopped = read == 0;
+            if stopped || sent == size {
+                let now = tokio::fs::metadata(&path)
+                    .await
+                    .map(|now| Version::of(&now));
+                if stopped || now.ok() != Some(read_as) {
+                    changed.store(true, Ordering::SeqCst);
+                    return Err(std::io::Error::other(FILE_CHANGED));
+                }
+            }
+            Ok(Some((
+                bytes::Bytes::from(chunk),
+                (file, sent, size, path, changed),
+            )))
+        },
+    );
+    tokio_util::io::StreamReader::new(chunks)
 }
 
 async fn send_chunked(

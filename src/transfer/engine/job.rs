@@ -61,7 +61,7 @@ impl SendObserver for JobObserver<'_> {
         if self.source_changed() {
             return Err(send::local_error(
                 &self.source.path,
-                std::io::Error::other("the file changed while it was uploading"),
+                std::io::Error::other(send::FILE_CHANGED),
             ));
         }
         self.shared

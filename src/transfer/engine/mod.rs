@@ -11,7 +11,7 @@
 //! with a token, or when a file its request must have produced turns up in the folder — same
 //! name, absent before the first send, claimed by no other job of this process. Jobs for one
 //! (folder, name) run one after another, so they are reconciled in order; one process at a time
-//! writes into a destination (`lock`). An outcome that is unknown is looked for with backoff
+//! writes into a folder (`lock`). An outcome that is unknown is looked for with backoff
 //! before anything is sent again.
 //!
 //! Here: the scheduler and what the workers share (listings, claims, turns, locks, the looks
@@ -19,7 +19,6 @@
 //! one job.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
@@ -35,7 +34,7 @@ mod job;
 mod planning;
 
 use super::journal::{self, JobKey, Journal};
-use super::lock::{self, DestLock};
+use super::lock::{self, FolderLocks};
 use super::pacer::{Idempotence, Pacer, FEISHU_LIST_QPS};
 use super::plan::PlannedFile;
 use super::reconcile::{self, Kind, Looks};
@@ -77,7 +76,7 @@ struct Shared {
     writes: Arc<Pacer>,
     reads: Pacer,
     journal: Option<Journal>,
-    /// API host and identity: the journal's scope and the destination locks'.
+    /// API host and identity: the journal's scope.
     scope: String,
     /// Every file and folder token a job of this process created or adopted, with its owner
     /// (`Owner`): no other owner may adopt it, while a later job for the same source, folder
@@ -85,11 +84,8 @@ struct Shared {
     claims: SyncMutex<HashMap<String, Owner>>,
     /// One turn at a time per (folder, name).
     name_turns: SyncMutex<HashMap<(String, String), Turn>>,
-    /// Destination locks held until the engine is idle, shared by selections of this process.
-    dest_locks: Mutex<HashMap<String, Arc<DestLock>>>,
-    /// Beside the journal's file (`locks/`); None for an in-memory journal (the demo's own
-    /// throwaway sandbox, tests), where no other process can share the destination.
-    lock_dir: Option<PathBuf>,
+    /// The locks of the folders this engine writes into, held until it is idle (`lock`).
+    folder_locks: FolderLocks,
     reconcile_base: Duration,
     /// Create calls (upload_all, upload_finish, create_folder) per file or folder: `--retries`
     /// + 1.
@@ -164,20 +160,15 @@ pub fn spawn(
     let (ready_tx, ready_rx) = mpsc::unbounded_channel();
     let reconcile_base = reconcile::base_for(&drive.client().url(""));
     let create_attempts = reconcile::create_attempts(&writes);
-    let lock_dir = match &journal {
-        Some(journal) => journal.dir().map(std::path::Path::to_path_buf),
-        None => crate::config::state_dir(),
-    };
     let shared = Arc::new(Shared {
+        folder_locks: FolderLocks::new(drive.client().base_url()),
         drive,
-        lock_dir,
         reads: writes.sibling(FEISHU_LIST_QPS),
         writes,
         journal,
         scope,
         claims: SyncMutex::new(HashMap::new()),
         name_turns: SyncMutex::new(HashMap::new()),
-        dest_locks: Mutex::new(HashMap::new()),
         reconcile_base,
         create_attempts,
         events: event_tx,
@@ -232,8 +223,10 @@ impl Shared {
     }
 
     /// The folder's entries named `name`, from a listing taken once per folder and then kept
-    /// current by our own additions.
+    /// current by our own additions — under the folder's lock, as whoever asks writes into it
+    /// next (so another process's files are all there when the listing is taken).
     async fn named(&self, folder: &str, name: &str) -> Result<Vec<DriveEntry>, Error> {
+        self.hold_destination(folder).await;
         if let Some(listing) = self.listings.lock().await.get(folder) {
             return Ok(listing.get(name).cloned().unwrap_or_default());
         }
@@ -300,41 +293,22 @@ impl Shared {
             .await
     }
 
-    /// Holds the destination's lock for this process (waiting for another process that holds
-    /// it), until the engine is idle.
-    async fn hold_destination(&self, destination: &str) {
-        let mut held = self.dest_locks.lock().await;
-        if held.contains_key(destination) {
-            return;
-        }
-        let Some(state_dir) = &self.lock_dir else {
-            return;
-        };
-        let path = lock::lock_path(state_dir, &self.scope, destination);
-        let acquired = match lock::try_acquire(&path) {
-            Ok(lock::Attempt::Held(lock)) => Ok(lock),
-            Ok(lock::Attempt::Busy { pid, file }) => {
-                self.emit(Event::Waiting {
-                    folder: destination.to_string(),
-                    pid,
-                });
-                let waited = tokio::task::spawn_blocking(move || lock::wait(file))
-                    .await
-                    .unwrap_or_else(|err| Err(std::io::Error::other(err)));
-                self.emit(Event::WaitOver {
-                    folder: destination.to_string(),
-                });
-                waited
-            }
-            Err(err) => Err(err),
-        };
-        match acquired {
-            Ok(lock) => {
-                held.insert(destination.to_string(), Arc::new(lock));
-            }
-            // Without a lock the upload still works; only two processes could then race.
-            Err(err) => tracing::warn!("destination lock {}: {err}", path.display()),
-        }
+    /// Holds `folder`'s lock for this engine (waiting for another process that holds it),
+    /// until the engine is idle.
+    async fn hold_destination(&self, folder: &str) {
+        self.folder_locks
+            .hold(folder, &|wait| {
+                self.emit(match wait {
+                    lock::Wait::Started { pid } => Event::Waiting {
+                        folder: folder.to_string(),
+                        pid,
+                    },
+                    lock::Wait::Over => Event::WaitOver {
+                        folder: folder.to_string(),
+                    },
+                })
+            })
+            .await;
     }
 }
 
@@ -354,7 +328,7 @@ impl Engine {
                 self.idle_announced = true;
                 // Nothing more goes into those folders now: let another process in, and list
                 // afresh next time (others may have changed them meanwhile).
-                self.shared.dest_locks.lock().await.clear();
+                self.shared.folder_locks.release_all();
                 self.shared.listings.lock().await.clear();
                 self.shared.emit(Event::Idle);
             }
