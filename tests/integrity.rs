@@ -1336,14 +1336,9 @@ async fn a_job_whose_outcome_is_looked_for_does_not_hold_the_others() {
         );
     }
     let dir = show(&h.work.path().join("parked"));
-    let run = run_to_end(paced_looking_every(&h, 100).args([
-        "--retries",
-        "2",
-        "upload",
-        "--json",
-        &dir,
-    ]))
-    .await;
+    let run =
+        run_to_end(paced_looking_every(&h, 200).args(["--retries", "2", "upload", "--json", &dir]))
+            .await;
     assert_eq!(run.code, Some(1), "{}", run.all());
     let mut names = HashMap::new();
     let mut order = Vec::new();

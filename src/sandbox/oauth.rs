@@ -830,7 +830,10 @@ mod tests {
             .expect("token");
         let body: Value = json.json().await.expect("json");
         assert_eq!(body["code"], 0, "{body}");
-        assert!(body.get("data").is_none(), "flat body (docs/feishu-api.md §7a)");
+        assert!(
+            body.get("data").is_none(),
+            "flat body (docs/feishu-api.md §7a)"
+        );
         for field in ["access_token", "refresh_token", "scope", "token_type"] {
             assert!(body[field].is_string(), "{field} in {body}");
         }

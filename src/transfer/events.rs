@@ -192,6 +192,14 @@ pub fn row_name(path: &Path) -> Cow<'_, str> {
     }
 }
 
+/// A skip reason or failure message as a row that already names its file shows it: without
+/// the leading path and without a trailing "; skipped" (the row says that). Both front ends
+/// use this one.
+pub fn row_reason<'a>(message: &'a str, path: &Path) -> &'a str {
+    let reason = crate::sanitize::without_path(message, path);
+    reason.strip_suffix("; skipped").unwrap_or(reason)
+}
+
 /// The channel ends a front end holds.
 pub struct EngineHandle {
     pub commands: mpsc::UnboundedSender<Command>,

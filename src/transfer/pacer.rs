@@ -59,6 +59,24 @@ pub struct RetryNotice {
     pub delay: Duration,
 }
 
+impl RetryNotice {
+    /// The notice as both front ends say it: `REASON; retry 2/5 in 1.5 s` (the reason escaped,
+    /// as it may carry a server's words).
+    pub fn text(&self) -> String {
+        let delay = if self.delay < Duration::from_secs(10) {
+            format!("{:.1} s", self.delay.as_secs_f64())
+        } else {
+            format!("{} s", self.delay.as_secs())
+        };
+        format!(
+            "{}; retry {}/{} in {delay}",
+            crate::sanitize::escape(&self.reason),
+            self.attempt,
+            self.of
+        )
+    }
+}
+
 /// Hears every retry before its wait: the CLI prints it, the terminal app shows it.
 pub type NoticeHook = Arc<dyn Fn(&RetryNotice) + Send + Sync>;
 

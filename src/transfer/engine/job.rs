@@ -212,7 +212,11 @@ impl Job<'_> {
         }
 
         // A previous run died after its create call went out: the file may be there.
-        if let Some(record) = plan.record.as_ref().filter(|r| r.state == JobState::Creating) {
+        if let Some(record) = plan
+            .record
+            .as_ref()
+            .filter(|r| r.state == JobState::Creating)
+        {
             let found = shared.reconcile(
                 self.parent(),
                 self.name(),
@@ -275,7 +279,10 @@ impl Job<'_> {
     /// Where the send starts: an earlier run's chunked upload goes on only onto the same
     /// version of the file and the same bytes; else it starts over, and the row says why.
     async fn resume_point(&self, plan: &Plan, attempt: &mut Attempt) {
-        let upload = plan.record.as_ref().and_then(|record| record.upload.as_ref());
+        let upload = plan
+            .record
+            .as_ref()
+            .and_then(|record| record.upload.as_ref());
         if let (Some(upload), Some(record)) = (upload, plan.record.as_ref()) {
             let (size, now) = (plan.size, journal::now_ms());
             if !journal::can_resume(record, size, plan.mtime, &plan.file_id, now) {
@@ -563,6 +570,19 @@ async fn confirmed_blocks_match(
     .unwrap_or(false)
 }
 
+/// Runs `wait` (a journal call that waits for its commit, from one of `send`'s sync hooks)
+/// so that the async worker's other tasks move on meanwhile (issue 18 #3): `block_in_place`
+/// on the multi-threaded runtime both front ends use; as it is on any other.
+fn off_worker<T>(wait: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
+    }
+}
+
 /// Journal and screen follow a send through this.
 struct JobObserver<'a> {
     shared: &'a Shared,
@@ -585,8 +605,10 @@ impl SendObserver for JobObserver<'_> {
 
     fn block_confirmed(&self, seq: u64, bytes_done: u64, adler32: Option<u32>) {
         if let Some(adler32) = adler32 {
-            self.shared
-                .journal(|journal| journal.set_confirmed(self.key, seq, adler32));
+            off_worker(|| {
+                self.shared
+                    .journal(|journal| journal.set_confirmed(self.key, seq, adler32))
+            });
         }
         self.shared.emit(Event::Progress {
             job: self.job,
@@ -596,20 +618,19 @@ impl SendObserver for JobObserver<'_> {
 
     fn creating(&self) -> Result<(), Error> {
         // Blocks read from two versions of a file would pass their checksums and store a
-        // mix: never create the file from a source that moved. (A sync hook of `send`: one
-        // stat, before the create call's own wait.)
-        if changed(
-            self.source,
-            self.mtime,
-            std::fs::metadata(&self.source.path),
-        ) {
+        // mix: never create the file from a source that moved.
+        let now = off_worker(|| std::fs::metadata(&self.source.path));
+        if changed(self.source, self.mtime, now) {
             return Err(send::local_error(
                 &self.source.path,
                 std::io::Error::other("the file changed while it was uploading"),
             ));
         }
-        self.shared
-            .journal(|journal| journal.set_creating(self.key, self.preexisting));
+        // Committed before the create call goes out: a crash after it finds "creating".
+        off_worker(|| {
+            self.shared
+                .journal(|journal| journal.set_creating(self.key, self.preexisting))
+        });
         self.create_sent.store(true, Ordering::SeqCst);
         Ok(())
     }
