@@ -205,3 +205,18 @@ pub struct EngineHandle {
     pub commands: mpsc::UnboundedSender<Command>,
     pub events: mpsc::UnboundedReceiver<Event>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rows_reason_drops_its_path_and_the_word_skipped() {
+        let path = Path::new("./c.txt");
+        assert_eq!(
+            row_reason("./c.txt: the file is empty; skipped", path),
+            "the file is empty"
+        );
+        assert_eq!(row_reason("quota exceeded", path), "quota exceeded");
+    }
+}

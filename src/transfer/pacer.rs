@@ -285,6 +285,18 @@ fn lock<T>(mutex: &SyncMutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notice_reads_the_same_in_both_front_ends() {
+        let notice = |secs: f64| RetryNotice {
+            reason: "busy\nnow".to_string(),
+            attempt: 2,
+            of: 5,
+            delay: Duration::from_secs_f64(secs),
+        };
+        assert_eq!(notice(1.5).text(), "busy\\nnow; retry 2/5 in 1.5 s");
+        assert_eq!(notice(12.7).text(), "busy\\nnow; retry 2/5 in 12 s");
+    }
     use crate::feishu::ApiError;
     use std::sync::atomic::{AtomicU32, Ordering};
 
