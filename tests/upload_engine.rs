@@ -433,7 +433,7 @@ async fn a_file_changed_mid_upload_starts_over_says_so_and_counts_both_passes() 
     })
     .await;
     let path = h.file("changing.bin", &pattern(21 * MIB, 9));
-    let mut child = h
+    let child = h
         .command()
         .env("LARKUP_WRITE_QPS", FAST_QPS.to_string())
         .args(["upload", "--json", &path.display().to_string()])
