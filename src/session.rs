@@ -217,6 +217,97 @@ impl Session {
     }
 }
 
+/// Where an engine keeps its queue on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalAt {
+    /// The user's state directory: a rerun or the next app session resumes.
+    Default,
+    /// In memory only: the demo's throwaway sandbox stays out of the real journal.
+    Memory,
+}
+
+/// What a front end hears of an engine's calls besides its events.
+pub struct EngineHooks {
+    /// Every retry, before its wait (`RetryNotice::text` says it).
+    pub retry: crate::transfer::pacer::NoticeHook,
+    /// A call still waiting for its answer, and the end of that wait.
+    pub answer_wait: crate::feishu::WaitHook,
+}
+
+/// An engine started on a session, and what the front end keeps of the session.
+pub struct StartedEngine {
+    pub handle: crate::transfer::engine::EngineHandle,
+    pub drive: Drive,
+    /// The write family's pacer, shared with the engine: anything else that creates (the
+    /// app's new folder) goes through it too.
+    pub pacer: std::sync::Arc<Pacer>,
+    pub lang: Lang,
+    /// Why the journal on disk could not be opened: this run's uploads work but cannot resume
+    /// after a crash.
+    pub journal_error: Option<crate::transfer::journal::JournalError>,
+}
+
+impl Session {
+    /// The one engine start for both front ends and the demo (issue 18 #4): the hooks go in
+    /// before anything is made from the pacer and the client (the engine's listing pacer
+    /// takes the retry hook with it), then the journal, its scope, and the engine.
+    pub async fn start_engine(
+        self,
+        journal: JournalAt,
+        policy: crate::transfer::engine::ConflictPolicy,
+        hooks: EngineHooks,
+    ) -> StartedEngine {
+        use crate::transfer::journal::Journal;
+        self.pacer.set_notice(hooks.retry);
+        self.drive.client().on_answer_wait(hooks.answer_wait);
+        let scope = self.journal_scope().await;
+        let opened = match journal {
+            JournalAt::Memory => Some(Journal::open_in_memory()),
+            JournalAt::Default => Journal::default_path().map(|path| Journal::open(&path)),
+        };
+        let (journal, journal_error) = match opened {
+            Some(Ok(journal)) => (Some(journal), None),
+            Some(Err(err)) => (None, Some(err)),
+            None => (None, None),
+        };
+        let pacer = std::sync::Arc::new(self.pacer);
+        let handle = crate::transfer::engine::spawn(
+            self.drive.clone(),
+            pacer.clone(),
+            journal,
+            policy,
+            scope,
+        );
+        StartedEngine {
+            handle,
+            drive: self.drive,
+            pacer,
+            lang: self.lang,
+            journal_error,
+        }
+    }
+
+    /// A session on `base_url` with a token of its own (the demo's sandbox), paced and retried
+    /// as `open` paces and retries: `--retries` holds here too.
+    pub fn with_token(
+        base_url: &str,
+        token: crate::feishu::Secret,
+        lang: Lang,
+        retries: usize,
+        identity: &str,
+    ) -> Result<Session, String> {
+        let credentials = crate::feishu::Credentials::new(token);
+        let client = Client::new(base_url, credentials).map_err(|err| err.to_string())?;
+        Ok(Session {
+            drive: Drive::new(client),
+            pacer: Pacer::new(write_qps(base_url), retry_law(retries, base_url)),
+            lang,
+            base_url: base_url.to_string(),
+            identity: Some(identity.to_string()),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +327,20 @@ mod tests {
             scope("https://open.feishu.cn/", "user:ou_a"),
             "https://open.feishu.cn user:ou_a"
         );
+    }
+
+    #[test]
+    fn a_session_with_its_own_token_keeps_the_retries_asked_for() {
+        // The demo's session (issue 18 #4): `--retries` holds there as for a login.
+        let session = Session::with_token(
+            "http://127.0.0.1:9",
+            crate::feishu::Secret::new("t".to_string()),
+            Lang::En,
+            3,
+            "demo",
+        )
+        .expect("a session");
+        assert_eq!(session.pacer.retry_law().max_retries, 3);
+        assert_eq!(session.identity.as_deref(), Some("demo"));
     }
 }

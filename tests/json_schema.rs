@@ -136,10 +136,9 @@ async fn every_upload_event_keeps_its_documented_fields() {
 
     // Another larkup (this test) holds the destination: the run says `waiting`, then
     // `wait_over` once it is let in.
-    let lock_path = lock::lock_path(h.state.path(), &h.cli_scope(), &inbox);
-    let lock::Attempt::Held(held) = lock::try_acquire(&lock_path).expect("lock") else {
-        panic!("nobody else holds it");
-    };
+    let held = lock::FolderLocks::new(&h.sandbox.base_url());
+    held.hold(&inbox, &|wait| panic!("nobody else holds it: {wait:?}"))
+        .await;
     let mut child = h
         .command()
         .env("LARKUP_WRITE_QPS", "50")

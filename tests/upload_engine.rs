@@ -421,3 +421,74 @@ async fn the_engine_resumes_the_journals_unfinished_upload_on_request() {
     );
     assert_eq!(h.sandbox.inspect().files.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_changed_mid_upload_starts_over_says_so_and_counts_both_passes() {
+    // Issue 18 #10: the file grows after its first block is confirmed; before the create call
+    // the change is seen, the upload starts over with the file as it is now, its row says so,
+    // and the summary's bytes count the first pass's confirmed blocks as well as the second.
+    let h = fast(SandboxOptions {
+        link_rate: 8 * MIB as u64,
+        ..SandboxOptions::default()
+    })
+    .await;
+    let path = h.file("changing.bin", &pattern(21 * MIB, 9));
+    let child = h
+        .command()
+        .env("LARKUP_WRITE_QPS", FAST_QPS.to_string())
+        .args(["upload", "--json", &path.display().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("larkup runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while part_seqs(&h).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no block was confirmed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open for append");
+        file.write_all(b"grown").expect("append");
+    }
+    let run = Run::from(child.wait_with_output().await.expect("larkup ends"));
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let stored = h.sandbox.inspect().files;
+    assert_eq!(stored.len(), 1, "{}", run.all());
+    let now = std::fs::read(&path).expect("source");
+    assert!(
+        h.stored(&stored[0].token) == now,
+        "the new version is stored"
+    );
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let done = events
+        .iter()
+        .find(|event| event["event"] == "done")
+        .expect("a done row");
+    assert!(
+        done["note"]
+            .as_str()
+            .is_some_and(|note| note.contains("started over")),
+        "{done}"
+    );
+    let summary = events
+        .iter()
+        .find(|event| event["event"] == "summary")
+        .expect("a summary");
+    let bytes = summary["bytes"].as_u64().unwrap_or(0);
+    assert!(
+        bytes > now.len() as u64,
+        "both passes counted: {bytes} bytes for a {}-byte file",
+        now.len()
+    );
+}

@@ -14,7 +14,7 @@ pub mod queue;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub use action::{Action, DrivePage, Effect, Environment, Pane};
 use drive::{Crumb, DrivePane};
@@ -318,13 +318,7 @@ impl App {
             }
             Action::Engine(event, now) => self.engine_event(event, now),
             Action::Retrying { notice, uploads } => {
-                let text = format!(
-                    "{}; retry {}/{} in {}",
-                    crate::sanitize::escape(&notice.reason),
-                    notice.attempt,
-                    notice.of,
-                    seconds(notice.delay)
-                );
+                let text = notice.text();
                 let kind = if uploads {
                     NoticeKind::RetryingUploads
                 } else {
@@ -803,15 +797,6 @@ fn step(action: &Action, page: usize) -> Option<isize> {
         Action::Bottom => isize::MAX / 2,
         _ => return None,
     })
-}
-
-/// `0.3 s`, `4.0 s`, `12 s`: a retry's wait as the CLI says it.
-fn seconds(delay: Duration) -> String {
-    if delay < Duration::from_secs(10) {
-        format!("{:.1} s", delay.as_secs_f64())
-    } else {
-        format!("{} s", delay.as_secs())
-    }
 }
 
 #[cfg(test)]

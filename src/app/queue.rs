@@ -331,7 +331,8 @@ impl Queue {
             }
             Event::Skipped { job, reason } => {
                 if let Some(row) = self.row(job) {
-                    let reason = crate::sanitize::without_path(&reason, &row.path).to_string();
+                    let reason =
+                        crate::transfer::events::row_reason(&reason, &row.path).to_string();
                     row.state = RowState::Skipped { reason };
                 }
                 self.conflicts.retain(|(pending, _)| *pending != job);
@@ -339,7 +340,8 @@ impl Queue {
             Event::Failed { job, mut failure } => {
                 if let Some(row) = self.row(job) {
                     failure.message =
-                        crate::sanitize::without_path(&failure.message, &row.path).to_string();
+                        crate::transfer::events::row_reason(&failure.message, &row.path)
+                            .to_string();
                     row.state = RowState::Failed {
                         failure: Box::new(failure),
                     };

@@ -717,17 +717,7 @@ fn print_man() -> Outcome {
 /// A retry on stderr, so a slow or unreachable server is never silence (issue 12 #1):
 /// `larkup: cannot reach open.feishu.cn (connection refused); retry 2/8 in 4 s`.
 pub(crate) fn print_notice(notice: &crate::transfer::pacer::RetryNotice) {
-    let delay = if notice.delay < std::time::Duration::from_secs(10) {
-        format!("{:.1} s", notice.delay.as_secs_f64())
-    } else {
-        format!("{} s", notice.delay.as_secs())
-    };
-    errln!(
-        "larkup: {}; retry {}/{} in {delay}",
-        crate::sanitize::escape(&notice.reason),
-        notice.attempt,
-        notice.of
-    );
+    errln!("larkup: {}", notice.text());
 }
 
 /// Says that a Drive call has had no answer for a while (not that it ended: its result says).

@@ -13,8 +13,9 @@ use super::json::{self, UploadEvent};
 use super::{report, Outcome, Session};
 use crate::print::{errln, outln};
 use crate::sanitize;
-use crate::transfer::engine::{self, Command, ConflictPolicy, Event, Failure, Selection};
-use crate::transfer::journal::Journal;
+use crate::session::{EngineHooks, JournalAt};
+use crate::transfer::engine::{Command, ConflictPolicy, Event, Failure, Selection};
+use crate::transfer::events::row_reason;
 use crate::transfer::progress::{human_bytes, human_duration, Totals};
 use crate::transfer::Idempotence;
 
@@ -99,27 +100,25 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
         Ok(destination) => destination.token,
         Err(outcome) => return outcome,
     };
-    let journal = open_journal();
-    let scope = session.journal_scope().await;
     let paths: Vec<PathBuf> = args
         .paths
         .iter()
         .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()))
         .collect();
-    let Session {
-        drive, pacer, lang, ..
-    } = session;
     let bar = progress_bar(args.json);
     // Retry notices go above the bar, not through it.
-    let notice_bar = bar.clone();
-    pacer.set_notice(Arc::new(move |notice| {
-        notice_bar.suspend(|| super::print_notice(notice));
-    }));
-    let wait_bar = bar.clone();
-    drive.client().on_answer_wait(Arc::new(move |wait| {
-        wait_bar.suspend(|| super::print_answer_wait(wait));
-    }));
-    let mut handle = engine::spawn(drive, Arc::new(pacer), journal, args.on_conflict, scope);
+    let (notice_bar, wait_bar) = (bar.clone(), bar.clone());
+    let hooks = EngineHooks {
+        retry: Arc::new(move |notice| notice_bar.suspend(|| super::print_notice(notice))),
+        answer_wait: Arc::new(move |wait| wait_bar.suspend(|| super::print_answer_wait(wait))),
+    };
+    let started = session
+        .start_engine(JournalAt::Default, args.on_conflict, hooks)
+        .await;
+    if let Some(err) = &started.journal_error {
+        errln!("larkup: warning: {err}; this upload cannot resume after a crash");
+    }
+    let (mut handle, lang) = (started.handle, started.lang);
     let sent = handle.commands.send(Command::Add(Selection {
         paths,
         destination,
@@ -199,10 +198,9 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
             Event::Skipped { job, reason } => {
                 bar.set_length(totals.bytes_total);
                 if !args.json {
-                    let reason = paths.get(job).map_or(reason.as_str(), |local| {
-                        sanitize::without_path(reason, local)
-                    });
-                    let reason = reason.strip_suffix("; skipped").unwrap_or(reason);
+                    let reason = paths
+                        .get(job)
+                        .map_or(reason.as_str(), |local| row_reason(reason, local));
                     say(
                         &bar,
                         format!("skipped   {}: {}", path(job), sanitize::escape(reason)),
@@ -245,18 +243,6 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
     }
 }
 
-/// The journal makes a rerun resume; without one the upload still works, only not resumable.
-fn open_journal() -> Option<Journal> {
-    let path = Journal::default_path()?;
-    match Journal::open(&path) {
-        Ok(journal) => Some(journal),
-        Err(err) => {
-            errln!("larkup: warning: {err}; this upload cannot resume after a crash");
-            None
-        }
-    }
-}
-
 fn progress_bar(json: bool) -> ProgressBar {
     if json || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -286,10 +272,7 @@ fn failed_line(path: &std::path::Path, failure: &Failure, lang: crate::feishu::L
     if let Some(code) = failure.code {
         line.push_str(&format!("{code} "));
     }
-    line.push_str(&sanitize::escape(sanitize::without_path(
-        &failure.message,
-        path,
-    )));
+    line.push_str(&sanitize::escape(row_reason(&failure.message, path)));
     if let Some(log_id) = &failure.log_id {
         line.push_str(&format!(" (log id {})", sanitize::escape(log_id)));
     }

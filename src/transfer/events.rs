@@ -191,8 +191,31 @@ pub fn row_name(path: &Path) -> Cow<'_, str> {
     }
 }
 
+/// A skip reason or failure message as a row that already names its file shows it: without
+/// the leading path and without a trailing "; skipped" (the row says that). Both front ends
+/// use this one.
+pub fn row_reason<'a>(message: &'a str, path: &Path) -> &'a str {
+    let reason = crate::sanitize::without_path(message, path);
+    reason.strip_suffix("; skipped").unwrap_or(reason)
+}
+
 /// The channel ends a front end holds.
 pub struct EngineHandle {
     pub commands: mpsc::UnboundedSender<Command>,
     pub events: mpsc::UnboundedReceiver<Event>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rows_reason_drops_its_path_and_the_word_skipped() {
+        let path = Path::new("./c.txt");
+        assert_eq!(
+            row_reason("./c.txt: the file is empty; skipped", path),
+            "the file is empty"
+        );
+        assert_eq!(row_reason("quota exceeded", path), "quota exceeded");
+    }
 }

@@ -584,6 +584,14 @@ impl Journal {
         })
     }
 
+    /// `forget_finished` queued with the writes before it, for a caller that needs no count.
+    pub fn forget_finished_queued(&self) -> Result<(), JournalError> {
+        self.queue("forget_finished", |conn| {
+            conn.execute("DELETE FROM jobs WHERE state IN ('done', 'skipped')", [])?;
+            Ok(())
+        })
+    }
+
     pub fn folder_token(
         &self,
         scope: &str,

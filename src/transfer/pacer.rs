@@ -59,6 +59,24 @@ pub struct RetryNotice {
     pub delay: Duration,
 }
 
+impl RetryNotice {
+    /// The notice as both front ends say it: `REASON; retry 2/5 in 1.5 s` (the reason escaped,
+    /// as it may carry a server's words).
+    pub fn text(&self) -> String {
+        let delay = if self.delay < Duration::from_secs(10) {
+            format!("{:.1} s", self.delay.as_secs_f64())
+        } else {
+            format!("{} s", self.delay.as_secs())
+        };
+        format!(
+            "{}; retry {}/{} in {delay}",
+            crate::sanitize::escape(&self.reason),
+            self.attempt,
+            self.of
+        )
+    }
+}
+
 /// Hears every retry before its wait: the CLI prints it, the terminal app shows it.
 pub type NoticeHook = Arc<dyn Fn(&RetryNotice) + Send + Sync>;
 
@@ -273,6 +291,18 @@ fn lock<T>(mutex: &SyncMutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_notice_reads_the_same_in_both_front_ends() {
+        let notice = |secs: f64| RetryNotice {
+            reason: "busy\nnow".to_string(),
+            attempt: 2,
+            of: 5,
+            delay: Duration::from_secs_f64(secs),
+        };
+        assert_eq!(notice(1.5).text(), "busy\\nnow; retry 2/5 in 1.5 s");
+        assert_eq!(notice(12.7).text(), "busy\\nnow; retry 2/5 in 12 s");
+    }
     use crate::feishu::ApiError;
     use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -102,8 +102,19 @@ impl Totals {
             }
             Event::Progress { job, bytes_done } => {
                 if let Some(row) = self.rows.get_mut(job) {
-                    let added = bytes_done.saturating_sub(row.done);
-                    row.done = row.done.max(*bytes_done);
+                    let added = if *bytes_done < row.done {
+                        // Confirmed bytes went back: the upload started over (the file changed,
+                        // its upload id expired), and this pass sends again what the last one
+                        // had confirmed. Every pass's bytes count (issue 18 #10).
+                        let again = row.done;
+                        row.done = *bytes_done;
+                        self.bytes_total += again;
+                        *bytes_done
+                    } else {
+                        let added = bytes_done - row.done;
+                        row.done = *bytes_done;
+                        added
+                    };
                     self.add_bytes(added, now);
                 }
             }
@@ -328,6 +339,31 @@ mod tests {
         );
         assert_eq!(rerun.bytes_done, 0);
         assert_eq!(rerun.speed(), None, "no speed when nothing was sent");
+    }
+
+    #[test]
+    fn a_pass_that_starts_over_counts_its_bytes_too() {
+        // A 10-byte file confirmed to 6, then started over (it changed mid-upload) and sent
+        // whole: 16 bytes went, and the batch had 16 to send.
+        let t = Instant::now();
+        let mut totals = Totals::new(t);
+        let queued = Event::Queued {
+            job: 1,
+            path: std::path::Path::new("a").into(),
+            size: 10,
+            folder: "".into(),
+        };
+        totals.apply(&queued, t);
+        for bytes_done in [4, 6, 3, 10] {
+            totals.apply(&Event::Progress { job: 1, bytes_done }, t);
+        }
+        let done = Event::Done {
+            job: 1,
+            file_token: "box".into(),
+            note: None,
+        };
+        totals.apply(&done, t);
+        assert_eq!((totals.bytes_done, totals.bytes_total), (16, 16));
     }
 
     #[test]

@@ -17,10 +17,9 @@ use super::terminal::{restore_terminal, setup_terminal, Signals};
 use super::{host_of, send, Msg, Opened};
 use crate::app::{Action, App, Effect, Mode};
 use crate::print::errln;
-use crate::session::{Outcome, Session, SessionOptions};
-use crate::transfer::engine::{self, Command, ConflictPolicy, Event};
-use crate::transfer::journal::Journal;
-use crate::transfer::pacer::{NoticeHook, RetryNotice};
+use crate::session::{EngineHooks, JournalAt, Outcome, Session, SessionOptions};
+use crate::transfer::engine::{Command, ConflictPolicy, Event};
+use crate::transfer::pacer::{NoticeHook, RetryNotice, FEISHU_LIST_QPS};
 use crate::ui;
 
 /// ~30 frames a second while progress moves.
@@ -136,32 +135,25 @@ async fn start_backend(
     tx: &mpsc::UnboundedSender<Msg>,
 ) -> (Backend, mpsc::UnboundedReceiver<Event>) {
     // Every retry, of the engine's calls and of the app's own (listing, new folder), reaches
-    // the status line (issue 12 "say what is happening"). Installed before the engine and the
-    // listing pacer are made from this one: they take its hook with them.
-    session.pacer.set_notice(notice_hook(tx, true));
+    // the status line (issue 12 "say what is happening").
     let waits = tx.clone();
-    session.drive.client().on_answer_wait(Arc::new(move |wait| {
-        send(&waits, Action::AnswerWait(wait.clone()))
-    }));
-    let scope = session.journal_scope().await;
-    let reads = Arc::new(session.reads());
-    // The app's own listings: their retries hold up no upload.
-    reads.set_notice(notice_hook(tx, false));
-    let Session { drive, pacer, .. } = session;
-    let pacer = Arc::new(pacer);
+    let hooks = EngineHooks {
+        retry: notice_hook(tx, true),
+        answer_wait: Arc::new(move |wait| send(&waits, Action::AnswerWait(wait.clone()))),
+    };
     // The demo's uploads live in a throwaway sandbox: keep them out of the real journal.
     let journal = if demo {
-        Journal::open_in_memory().ok()
+        JournalAt::Memory
     } else {
-        Journal::default_path().and_then(|path| Journal::open(&path).ok())
+        JournalAt::Default
     };
-    let handle = engine::spawn(
-        drive.clone(),
-        pacer.clone(),
-        journal,
-        ConflictPolicy::Ask,
-        scope,
-    );
+    let started = session
+        .start_engine(journal, ConflictPolicy::Ask, hooks)
+        .await;
+    let (drive, pacer, handle) = (started.drive, started.pacer, started.handle);
+    // The app's own listings: their retries hold up no upload.
+    let reads = Arc::new(pacer.sibling(FEISHU_LIST_QPS));
+    reads.set_notice(notice_hook(tx, false));
     // Uploads a crash or a quit left running go on from the journal as soon as the app opens.
     // The engine lives as long as the loop; a send can only fail once it is gone.
     let _ = handle.commands.send(Command::ResumeUnfinished);

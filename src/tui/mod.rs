@@ -19,11 +19,10 @@ use tokio::sync::mpsc;
 use crate::app::login::LoginScreen;
 use crate::app::{Action, App, Environment};
 use crate::config;
-use crate::feishu::{Client, Credentials, Drive, Lang, Secret};
+use crate::feishu::{Lang, Secret};
 use crate::print::errln;
 use crate::sandbox::demo;
 use crate::session::{Outcome, Session, SessionOptions};
-use crate::transfer::Pacer;
 use crate::ui;
 
 /// Messages from background tasks to the loop.
@@ -62,7 +61,7 @@ pub async fn run(options: &SessionOptions, demo: bool) -> Outcome {
                 return Outcome::Setup;
             }
         };
-        let session = demo_session(&demo, lang);
+        let session = demo_session(&demo, lang, options.retries);
         let host = format!("{} (demo sandbox)", host_of(&demo.sandbox.base_url()));
         let app = App::new(demo.dir(), "demo user".to_string(), host, lang);
         demo_guard = Some(demo);
@@ -108,17 +107,10 @@ pub async fn run(options: &SessionOptions, demo: bool) -> Outcome {
     outcome
 }
 
-fn demo_session(demo: &demo::Demo, lang: Lang) -> Result<Session, ()> {
-    let credentials = Credentials::new(Secret::new(demo.sandbox.access_token()));
-    let client = Client::new(&demo.sandbox.base_url(), credentials).map_err(|err| {
+fn demo_session(demo: &demo::Demo, lang: Lang, retries: usize) -> Result<Session, ()> {
+    let token = Secret::new(demo.sandbox.access_token());
+    Session::with_token(&demo.sandbox.base_url(), token, lang, retries, "demo").map_err(|err| {
         errln!("larkup --demo: {err}");
-    })?;
-    Ok(Session {
-        drive: Drive::new(client),
-        pacer: Pacer::feishu(),
-        lang,
-        base_url: demo.sandbox.base_url(),
-        identity: Some("demo".to_string()),
     })
 }
 

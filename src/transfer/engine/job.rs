@@ -1,134 +1,109 @@
-//! One job: the journal's cache checked against Drive, the conflict policy, resume only onto
-//! the same bytes, the send, and an unknown outcome looked for before anything is sent again.
+//! One job's life, as named steps in their own places (issue 18), so replace, import and
+//! download add steps here, not branches:
+//!
+//! 1. `plan`: the file as it is now (size, mtime, identity) and the journal's record of it;
+//! 2. `claim_name`: what stands at the name in Drive — the journal's done checked against the
+//!    listing, an interrupted create looked for, the conflict policy — and where a send starts
+//!    (resumed only onto the same bytes);
+//! 3. `send`: the bytes, started over once (and said on the row) if the file changes;
+//! 4. `confirm`: the answer's token, or, when the answer was lost, the file looked for in the
+//!    folder before anything is sent again;
+//! 5. `record`: journal, listing and row.
+//!
+//! The runner holds the name's turn across all five, so same-name jobs into one folder go one
+//! after another. A job that waits — its outcome looked for, its turn, the user's answer to a
+//! conflict — is parked: it gives up its place among the workers (`Slot`), so the other files
+//! keep the law's slots (issue 18 #11), and takes a place again before it sends.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::oneshot;
 
-use super::{job_key, lock, JobOutcome, JobSpec, Owner, Shared, RECENT_DONE_MS};
+use super::{job_key, lock, JobOutcome, JobSpec, Owner, Shared, Slot, RECENT_DONE_MS};
 use crate::feishu::{DriveEntry, Error, UploadPlan};
-use crate::transfer::events::{ConflictChoice, Event, Failure, JobId};
+use crate::transfer::events::{ConflictChoice, Event, Failure};
 use crate::transfer::journal::{self, JobKey, JobRecord, JobState};
 use crate::transfer::pacer::outcome_unknown;
 use crate::transfer::plan;
 use crate::transfer::reconcile::Kind;
 use crate::transfer::send::{self, ChunkedProgress, SendObserver, Source};
 
-/// Journal and screen follow a send through this.
-struct JobObserver<'a> {
-    shared: &'a Shared,
-    key: JobKey,
-    job: JobId,
-    preexisting: Vec<String>,
-    source: Source,
-    mtime: i128,
-    /// Set when the call that creates the file went out: from then on an error is an unknown
-    /// outcome, before it the file cannot exist.
-    create_sent: AtomicBool,
-}
-
-impl JobObserver<'_> {
-    /// Size or mtime moved since the file was planned (or last restarted).
-    fn source_changed(&self) -> bool {
-        match std::fs::metadata(&self.source.path) {
-            Ok(now) => now.len() != self.source.size || plan::mtime_ns(&now) != self.mtime,
-            Err(_) => true,
-        }
-    }
-}
-
-impl SendObserver for JobObserver<'_> {
-    fn prepared(&self, plan: &UploadPlan) {
-        let now = journal::now_ms();
-        self.shared
-            .journal(|journal| journal.set_prepared(&self.key, plan, now));
-    }
-
-    fn block_confirmed(&self, seq: u64, bytes_done: u64, adler32: Option<u32>) {
-        if let Some(adler32) = adler32 {
-            self.shared
-                .journal(|journal| journal.set_confirmed(&self.key, seq, adler32));
-        }
-        self.shared.emit(Event::Progress {
-            job: self.job,
-            bytes_done,
-        });
-    }
-
-    fn creating(&self) -> Result<(), Error> {
-        // Blocks read from two versions of a file would pass their checksums and store a
-        // mix: never create the file from a source that moved.
-        if self.source_changed() {
-            return Err(send::local_error(
-                &self.source.path,
-                std::io::Error::other(send::FILE_CHANGED),
-            ));
-        }
-        self.shared
-            .journal(|journal| journal.set_creating(&self.key, &self.preexisting));
-        self.create_sent.store(true, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-pub(super) async fn run_job(shared: &Shared, spec: &JobSpec) -> JobOutcome {
+pub(super) async fn run_job(shared: &Shared, spec: &JobSpec, slot: &Slot) -> JobOutcome {
     shared.emit(Event::Started { job: spec.id });
     let key = job_key(shared, spec);
+    let job = Job {
+        shared,
+        spec,
+        // The same source into the same folder under the same name (added again in this
+        // process) is this job: what an earlier one claimed is its own.
+        owner: Owner::Job(key.clone()),
+        key,
+        slot,
+    };
     // Same-name jobs into one folder go one after another, in queue order (the turn is FIFO).
+    // One that must wait for its turn is parked meanwhile: only its own name waits.
     let turn = shared.name_turn(&spec.parent_token, spec.file.name());
-    let _turn = turn.lock().await;
-    match upload_job(shared, spec, &key).await {
-        Ok(JobEnd::Uploaded { token, note }) => {
-            shared.journal(|journal| journal.set_done(&key, &token));
-            shared
-                .remember(
-                    &spec.parent_token,
-                    DriveEntry {
-                        token: token.clone(),
-                        name: spec.file.name().to_string(),
-                        kind: "file".to_string(),
-                        parent_token: spec.parent_token.to_string(),
-                        url: String::new(),
-                        created_time: None,
-                        modified_time: None,
-                    },
-                )
-                .await;
-            shared.emit(Event::Done {
-                job: spec.id,
-                file_token: token,
-                note,
-            });
-            JobOutcome::Done
-        }
-        Ok(JobEnd::AlreadyThere(token)) => {
-            shared.emit(Event::AlreadyThere {
-                job: spec.id,
-                file_token: token,
-            });
-            JobOutcome::Done
-        }
-        Ok(JobEnd::Skipped(reason)) => {
-            shared.journal(|journal| journal.set_skipped(&key, &reason));
-            shared.emit(Event::Skipped {
-                job: spec.id,
-                reason,
-            });
-            JobOutcome::Skipped
-        }
-        Err(failure) => {
-            let text = match failure.code {
-                Some(code) => format!("{code} {}", failure.message),
-                None => failure.message.clone(),
-            };
-            shared.journal(|journal| journal.set_failed(&key, &text));
-            shared.emit(Event::Failed {
-                job: spec.id,
-                failure,
-            });
-            JobOutcome::Failed
-        }
-    }
+    let _turn = match turn.try_lock() {
+        Ok(turn) => turn,
+        Err(_) => job.parked(turn.lock()).await,
+    };
+    let end = job.life().await;
+    job.record(end).await
+}
+
+/// One job and what its steps share.
+struct Job<'a> {
+    shared: &'a Shared,
+    spec: &'a JobSpec,
+    key: JobKey,
+    owner: Owner,
+    slot: &'a Slot,
+}
+
+/// What `plan` found.
+struct Plan {
+    size: u64,
+    mtime: i128,
+    file_id: String,
+    /// The journal's record, begun for this version of the file (None without a journal).
+    record: Option<JobRecord>,
+    /// Said on the row when an interrupted upload of another version is started over.
+    restart_note: Option<String>,
+}
+
+/// Where `claim_name` left the job.
+enum Claimed {
+    /// Settled without sending: already there, found after an interrupted upload, skipped.
+    End(JobEnd),
+    Send(Attempt),
+}
+
+/// What a send needs, carried from one try to the next.
+struct Attempt {
+    source: Source,
+    mtime: i128,
+    /// Same-name files in the folder before the first create call: never taken for ours.
+    preexisting: Vec<String>,
+    resume: Option<ChunkedProgress>,
+    /// The block this run went on from, for the row's note.
+    resumed_at: Option<u64>,
+    /// Why a done row is uploaded again.
+    again_note: Option<String>,
+    /// Why the upload started over.
+    restart_note: Option<String>,
+    /// Starts over after the file changed mid-upload (at most one).
+    changed_restarts: u32,
+    /// Create calls whose outcome stayed unknown.
+    creates: u32,
+}
+
+/// A send that did not fail.
+enum Sent {
+    /// The server answered with the new file's token.
+    Token(String),
+    /// The create call went out and no usable answer came back (its error, when there was one).
+    Unknown(Option<Error>),
 }
 
 enum JobEnd {
@@ -137,9 +112,431 @@ enum JobEnd {
     Skipped(String),
 }
 
+impl Job<'_> {
+    async fn life(&self) -> Result<JobEnd, Failure> {
+        let plan = self.plan().await?;
+        let mut attempt = match self.claim_name(plan).await? {
+            Claimed::End(end) => return Ok(end),
+            Claimed::Send(attempt) => attempt,
+        };
+        loop {
+            let sent = self.send(&mut attempt).await?;
+            if let Some(end) = self.confirm(&mut attempt, sent).await? {
+                return Ok(end);
+            }
+        }
+    }
+
+    /// Waits for `wait` parked: this job's place among the workers goes to another job
+    /// meanwhile; `send` takes one again.
+    async fn parked<T>(&self, wait: impl Future<Output = T>) -> T {
+        self.shared.park(self.slot);
+        wait.await
+    }
+
+    fn parent(&self) -> &str {
+        &self.spec.parent_token
+    }
+
+    fn name(&self) -> &str {
+        self.spec.file.name()
+    }
+
+    /// Step 1: the file as it is now and the journal's record of it.
+    async fn plan(&self) -> Result<Plan, Failure> {
+        let local = &self.spec.file.local;
+        let metadata = tokio::fs::metadata(local)
+            .await
+            .map_err(|err| Failure::local(format!("{}: {err}", local.display())))?;
+        let (size, mtime) = (metadata.len(), plan::mtime_ns(&metadata));
+        let file_id = journal::file_id(&metadata);
+        let (key, id, destination) = (
+            self.key.clone(),
+            file_id.clone(),
+            self.spec.destination.to_string(),
+        );
+        let (previous, record) = self
+            .shared
+            .journal_wait(move |journal| {
+                let previous = journal.get(&key).ok().flatten();
+                let record = journal.begin(&key, size, mtime, &id, &destination).ok();
+                Ok((previous, record))
+            })
+            .await
+            .unwrap_or((None, None));
+        let restart_note = previous
+            .as_ref()
+            .filter(|previous| {
+                matches!(previous.state, JobState::Uploading | JobState::Creating)
+                    && !journal::same_version(previous, size, mtime, &file_id)
+            })
+            .map(|_| "the file changed since the interrupted upload; started over".to_string());
+        Ok(Plan {
+            size,
+            mtime,
+            file_id,
+            record,
+            restart_note,
+        })
+    }
+
+    /// Step 2: what stands at this name in the folder, and where a send would start.
+    async fn claim_name(&self, plan: Plan) -> Result<Claimed, Failure> {
+        let shared = self.shared;
+        let entries = shared
+            .named(self.parent(), self.name())
+            .await
+            .map_err(|err| Failure::from_error(&err))?;
+        let mut again_note = None;
+
+        // The journal's done is a cache: it counts only while Drive still lists that file.
+        if let Some(record) = plan.record.as_ref().filter(|r| r.state == JobState::Done) {
+            if let Some(token) = record.file_token.as_deref().filter(|t| !t.is_empty()) {
+                let mut listed = entries.iter().any(|entry| entry.token == token);
+                if !listed && journal::now_ms() - record.updated_at_ms < RECENT_DONE_MS {
+                    // Just uploaded, maybe by another process: the listing may lag its writes.
+                    listed = self
+                        .parked(shared.looks().find_token(self.parent(), token))
+                        .await;
+                }
+                if listed && shared.claim(token, &self.owner) {
+                    return Ok(Claimed::End(JobEnd::AlreadyThere(token.to_string())));
+                }
+                again_note = Some(if listed {
+                    // Only an old journal could give two sources one token: trust neither.
+                    "its recorded file belongs to another row; uploaded again".to_string()
+                } else {
+                    "was no longer in Drive; uploaded again".to_string()
+                });
+            }
+        }
+
+        // A previous run died after its create call went out: the file may be there.
+        if let Some(record) = plan
+            .record
+            .as_ref()
+            .filter(|r| r.state == JobState::Creating)
+        {
+            let found = shared.reconcile(
+                self.parent(),
+                self.name(),
+                Kind::File,
+                &record.preexisting_tokens,
+                &self.owner,
+            );
+            if let Some(token) = self.parked(found).await {
+                return Ok(Claimed::End(JobEnd::Uploaded {
+                    token,
+                    note: Some("found in Drive after an interrupted upload".to_string()),
+                }));
+            }
+        }
+
+        let ours_in_flight = plan
+            .record
+            .as_ref()
+            .is_some_and(|record| matches!(record.state, JobState::Uploading | JobState::Creating));
+        let preexisting = match &plan.record {
+            // Tokens seen before our first create call stay the reference across restarts.
+            Some(record) if ours_in_flight && record.state == JobState::Creating => {
+                record.preexisting_tokens.clone()
+            }
+            _ => plan::same_name_files(&entries, self.name()),
+        };
+        if !preexisting.is_empty() && !ours_in_flight {
+            let policy = *lock(&shared.policy);
+            let choice = match plan::conflict_choice(policy) {
+                Some(choice) => choice,
+                None => self.parked(self.ask_conflict()).await,
+            };
+            if choice == ConflictChoice::Skip {
+                return Ok(Claimed::End(JobEnd::Skipped(format!(
+                    "{:?} already exists in the destination folder",
+                    self.name()
+                ))));
+            }
+        }
+        let mut attempt = Attempt {
+            source: Source {
+                path: self.spec.file.local.to_path_buf(),
+                name: self.name().to_string(),
+                size: plan.size,
+            },
+            mtime: plan.mtime,
+            preexisting,
+            resume: None,
+            resumed_at: None,
+            again_note,
+            restart_note: plan.restart_note.clone(),
+            changed_restarts: 0,
+            creates: 0,
+        };
+        self.resume_point(&plan, &mut attempt).await;
+        Ok(Claimed::Send(attempt))
+    }
+
+    /// Where the send starts: an earlier run's chunked upload goes on only onto the same
+    /// version of the file and the same bytes; else it starts over, and the row says why.
+    async fn resume_point(&self, plan: &Plan, attempt: &mut Attempt) {
+        let upload = plan
+            .record
+            .as_ref()
+            .and_then(|record| record.upload.as_ref());
+        if let (Some(upload), Some(record)) = (upload, plan.record.as_ref()) {
+            let (size, now) = (plan.size, journal::now_ms());
+            if !journal::can_resume(record, size, plan.mtime, &plan.file_id, now) {
+                attempt.restart_note.get_or_insert_with(|| {
+                    "the interrupted upload could not go on (file or upload id changed); started over"
+                        .to_string()
+                });
+            } else if !confirmed_blocks_match(&self.spec.file.local, upload, size).await {
+                attempt.restart_note =
+                    Some("blocks sent earlier no longer match the file; started over".to_string());
+            } else {
+                attempt.resume = Some(ChunkedProgress {
+                    plan: upload.plan.clone(),
+                    next_seq: upload.next_seq,
+                });
+            }
+        }
+        attempt.resumed_at = attempt.resume.as_ref().map(|progress| progress.next_seq);
+        match &attempt.resume {
+            Some(progress) => {
+                let (offset, len) = progress
+                    .plan
+                    .block_range(progress.next_seq.saturating_sub(1), plan.size);
+                if progress.next_seq > 0 {
+                    self.shared.emit(Event::Resumed {
+                        job: self.spec.id,
+                        bytes_done: offset + len,
+                    });
+                }
+            }
+            None => self
+                .shared
+                .journal(|journal| journal.clear_upload(&self.key)),
+        }
+    }
+
+    /// Step 3: the bytes, from `attempt`'s resume point; a file that changed while it was
+    /// sent starts over once.
+    async fn send(&self, attempt: &mut Attempt) -> Result<Sent, Failure> {
+        let shared = self.shared;
+        loop {
+            shared.unpark(self.slot).await;
+            let observer = JobObserver {
+                shared,
+                key: &self.key,
+                job: self.spec.id,
+                preexisting: &attempt.preexisting,
+                source: &attempt.source,
+                mtime: attempt.mtime,
+                create_sent: AtomicBool::new(false),
+            };
+            let sent = send::send_file(
+                &shared.drive,
+                &shared.writes,
+                self.parent(),
+                &attempt.source,
+                attempt.resume.take(),
+                &observer,
+            )
+            .await;
+            let create_sent = observer.create_sent.load(Ordering::SeqCst);
+            // A success answer without a token is not success: the outcome is unknown.
+            let err = match sent {
+                Ok(token) if !token.trim().is_empty() => return Ok(Sent::Token(token)),
+                Ok(_) => None,
+                Err(err) => Some(err),
+            };
+            if create_sent && err.as_ref().is_none_or(outcome_unknown) {
+                return Ok(Sent::Unknown(err));
+            }
+            let Some(err) = err else {
+                return Err(Failure::local("the upload ended without an answer"));
+            };
+            let now = tokio::fs::metadata(&attempt.source.path).await;
+            if !changed(&attempt.source, attempt.mtime, now) {
+                return Err(Failure::from_error(&err));
+            }
+            self.start_over(attempt).await?;
+        }
+    }
+
+    /// The file changed while it was sent: start over once with it as it is now, and say so
+    /// on the row.
+    async fn start_over(&self, attempt: &mut Attempt) -> Result<(), Failure> {
+        let local = &self.spec.file.local;
+        if attempt.changed_restarts > 0 {
+            return Err(Failure::local(format!(
+                "{}: the file keeps changing while it uploads; stop what writes to it, then retry",
+                local.display()
+            )));
+        }
+        attempt.changed_restarts += 1;
+        let now = tokio::fs::metadata(local)
+            .await
+            .map_err(|err| Failure::local(format!("{}: {err}", local.display())))?;
+        attempt.source.size = now.len();
+        attempt.mtime = plan::mtime_ns(&now);
+        let (key, size, mtime, id, destination) = (
+            self.key.clone(),
+            attempt.source.size,
+            attempt.mtime,
+            journal::file_id(&now),
+            self.spec.destination.to_string(),
+        );
+        self.shared
+            .journal_wait(move |journal| journal.begin(&key, size, mtime, &id, &destination))
+            .await;
+        self.shared
+            .journal(|journal| journal.clear_upload(&self.key));
+        attempt.restart_note = Some(format!("{}; started over", send::FILE_CHANGED));
+        Ok(())
+    }
+
+    /// Step 4: the answer's token settles the job; a lost answer is looked for in the folder,
+    /// parked, before anything is sent again. None: send again.
+    async fn confirm(&self, attempt: &mut Attempt, sent: Sent) -> Result<Option<JobEnd>, Failure> {
+        let shared = self.shared;
+        let err = match sent {
+            Sent::Token(token) => {
+                shared.claim(&token, &self.owner);
+                let resumed = attempt
+                    .resumed_at
+                    .filter(|seq| *seq > 0)
+                    .map(|seq| format!("resumed at block {seq}"));
+                return Ok(Some(JobEnd::Uploaded {
+                    token,
+                    note: join_notes(&[
+                        attempt.again_note.take(),
+                        attempt.restart_note.take(),
+                        resumed,
+                    ]),
+                }));
+            }
+            Sent::Unknown(err) => err,
+        };
+        attempt.creates += 1;
+        let found = shared.reconcile(
+            self.parent(),
+            self.name(),
+            Kind::File,
+            &attempt.preexisting,
+            &self.owner,
+        );
+        if let Some(token) = self.parked(found).await {
+            // This run sent the whole file; only its answer was lost.
+            shared.emit(Event::Progress {
+                job: self.spec.id,
+                bytes_done: attempt.source.size,
+            });
+            return Ok(Some(JobEnd::Uploaded {
+                token,
+                note: join_notes(&[
+                    Some("confirmed in Drive after its answer was lost".to_string()),
+                    attempt.again_note.take(),
+                    attempt.restart_note.take(),
+                ]),
+            }));
+        }
+        if attempt.creates >= shared.create_attempts {
+            return Err(match err {
+                Some(err) => Failure::from_error(&err),
+                None => Failure::local(
+                    "the server answered without a file token, and the file is not in the folder",
+                ),
+            });
+        }
+        // Not there after the whole window, so the call created nothing. A chunked upload's
+        // confirmed blocks stand; only what is missing is sent again.
+        let key = self.key.clone();
+        attempt.resume = shared
+            .journal_wait(move |journal| journal.get(&key))
+            .await
+            .flatten()
+            .and_then(|record| record.upload)
+            .map(|upload| ChunkedProgress {
+                plan: upload.plan,
+                next_seq: upload.next_seq,
+            });
+        Ok(None)
+    }
+
+    /// Step 5: the journal, the folder's listing and the row learn how the job ended.
+    async fn record(&self, end: Result<JobEnd, Failure>) -> JobOutcome {
+        let (shared, key, job) = (self.shared, &self.key, self.spec.id);
+        match end {
+            Ok(JobEnd::Uploaded { token, note }) => {
+                shared.journal(|journal| journal.set_done(key, &token));
+                shared
+                    .remember(
+                        self.parent(),
+                        DriveEntry {
+                            token: token.clone(),
+                            name: self.name().to_string(),
+                            kind: "file".to_string(),
+                            parent_token: self.parent().to_string(),
+                            url: String::new(),
+                            created_time: None,
+                            modified_time: None,
+                        },
+                    )
+                    .await;
+                shared.emit(Event::Done {
+                    job,
+                    file_token: token,
+                    note,
+                });
+                JobOutcome::Done
+            }
+            Ok(JobEnd::AlreadyThere(token)) => {
+                shared.emit(Event::AlreadyThere {
+                    job,
+                    file_token: token,
+                });
+                JobOutcome::Done
+            }
+            Ok(JobEnd::Skipped(reason)) => {
+                shared.journal(|journal| journal.set_skipped(key, &reason));
+                shared.emit(Event::Skipped { job, reason });
+                JobOutcome::Skipped
+            }
+            Err(failure) => {
+                let text = match failure.code {
+                    Some(code) => format!("{code} {}", failure.message),
+                    None => failure.message.clone(),
+                };
+                shared.journal(|journal| journal.set_failed(key, &text));
+                shared.emit(Event::Failed { job, failure });
+                JobOutcome::Failed
+            }
+        }
+    }
+
+    async fn ask_conflict(&self) -> ConflictChoice {
+        let (answer_tx, answer_rx) = oneshot::channel();
+        lock(&self.shared.pending_conflicts).insert(self.spec.id, answer_tx);
+        self.shared.emit(Event::Conflict {
+            job: self.spec.id,
+            name: self.name().to_string(),
+        });
+        // A front end that leaves without answering gets the safe default.
+        answer_rx.await.unwrap_or(ConflictChoice::Skip)
+    }
+}
+
 fn join_notes(notes: &[Option<String>]) -> Option<String> {
     let notes: Vec<&str> = notes.iter().flatten().map(String::as_str).collect();
     (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// Size or mtime moved since the file was planned (or last restarted); gone counts as moved.
+fn changed(source: &Source, mtime: i128, now: std::io::Result<std::fs::Metadata>) -> bool {
+    match now {
+        Ok(now) => now.len() != source.size || plan::mtime_ns(&now) != mtime,
+        Err(_) => true,
+    }
 }
 
 /// Whether the blocks an earlier run confirmed still hold what was sent: read again (far
@@ -163,258 +560,68 @@ async fn confirmed_blocks_match(
     .unwrap_or(false)
 }
 
-async fn upload_job(shared: &Shared, spec: &JobSpec, key: &JobKey) -> Result<JobEnd, Failure> {
-    let local = &spec.file.local;
-    let metadata = std::fs::metadata(local)
-        .map_err(|err| Failure::local(format!("{}: {err}", local.display())))?;
-    let (size, mtime) = (metadata.len(), plan::mtime_ns(&metadata));
-    let file_id = journal::file_id(&metadata);
-    let previous: Option<JobRecord> = shared
-        .journal
-        .as_ref()
-        .and_then(|journal| journal.get(key).ok().flatten());
-    let record: Option<JobRecord> = match &shared.journal {
-        Some(journal) => journal
-            .begin(key, size, mtime, &file_id, &spec.destination)
-            .ok(),
-        None => None,
-    };
-    let mut restart_note = previous
-        .as_ref()
-        .filter(|previous| {
-            matches!(previous.state, JobState::Uploading | JobState::Creating)
-                && !journal::same_version(previous, size, mtime, &file_id)
-        })
-        .map(|_| "the file changed since the interrupted upload; started over".to_string());
-
-    let entries = shared
-        .named(&spec.parent_token, spec.file.name())
-        .await
-        .map_err(|err| Failure::from_error(&err))?;
-    let mut again_note = None;
-    // The same source into the same folder under the same name (added again in this process)
-    // is this job: what an earlier one claimed is its own.
-    let owner = Owner::Job(key.clone());
-
-    // The journal's done is a cache: it counts only while Drive still lists that file.
-    if let Some(record) = record.as_ref().filter(|r| r.state == JobState::Done) {
-        if let Some(token) = record.file_token.as_deref().filter(|t| !t.is_empty()) {
-            let mut listed = entries.iter().any(|entry| entry.token == token);
-            if !listed && journal::now_ms() - record.updated_at_ms < RECENT_DONE_MS {
-                // Just uploaded, maybe by another process: the listing may lag its writes.
-                listed = shared.looks().find_token(&spec.parent_token, token).await;
-            }
-            if listed && shared.claim(token, &owner) {
-                return Ok(JobEnd::AlreadyThere(token.to_string()));
-            }
-            again_note = Some(if listed {
-                // Only an old journal could give two sources one token: trust neither.
-                "its recorded file belongs to another row; uploaded again".to_string()
-            } else {
-                "was no longer in Drive; uploaded again".to_string()
-            });
+/// Runs `wait` (a journal call that waits for its commit, from one of `send`'s sync hooks)
+/// so that the async worker's other tasks move on meanwhile (issue 18 #3): `block_in_place`
+/// on the multi-threaded runtime both front ends use; as it is on any other.
+fn off_worker<T>(wait: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
         }
-    }
-
-    // A previous run died after its create call went out: the file may be there.
-    if let Some(record) = record.as_ref().filter(|r| r.state == JobState::Creating) {
-        if let Some(token) = shared
-            .reconcile(
-                &spec.parent_token,
-                spec.file.name(),
-                Kind::File,
-                &record.preexisting_tokens,
-                &owner,
-            )
-            .await
-        {
-            return Ok(JobEnd::Uploaded {
-                token,
-                note: Some("found in Drive after an interrupted upload".to_string()),
-            });
-        }
-    }
-
-    let ours_in_flight = record
-        .as_ref()
-        .is_some_and(|record| matches!(record.state, JobState::Uploading | JobState::Creating));
-    let preexisting = match &record {
-        // Tokens seen before our first create call stay the reference across restarts.
-        Some(record) if ours_in_flight && record.state == JobState::Creating => {
-            record.preexisting_tokens.clone()
-        }
-        _ => plan::same_name_files(&entries, spec.file.name()),
-    };
-    if !preexisting.is_empty() && !ours_in_flight {
-        let policy = *lock(&shared.policy);
-        let choice = match plan::conflict_choice(policy) {
-            Some(choice) => choice,
-            None => ask_conflict(shared, spec).await,
-        };
-        if choice == ConflictChoice::Skip {
-            return Ok(JobEnd::Skipped(format!(
-                "{:?} already exists in the destination folder",
-                spec.file.name()
-            )));
-        }
-    }
-
-    let mut resume = None;
-    if let Some(upload) = record.as_ref().and_then(|record| record.upload.as_ref()) {
-        let usable = record.as_ref().is_some_and(|record| {
-            journal::can_resume(record, size, mtime, &file_id, journal::now_ms())
-        });
-        if !usable {
-            restart_note.get_or_insert_with(|| {
-                "the interrupted upload could not go on (file or upload id changed); started over"
-                    .to_string()
-            });
-        } else if !confirmed_blocks_match(local, upload, size).await {
-            restart_note =
-                Some("blocks sent earlier no longer match the file; started over".to_string());
-        } else {
-            resume = Some(ChunkedProgress {
-                plan: upload.plan.clone(),
-                next_seq: upload.next_seq,
-            });
-        }
-    }
-    let resumed_at = resume.as_ref().map(|progress| progress.next_seq);
-    if let Some(progress) = &resume {
-        let (offset, len) = progress
-            .plan
-            .block_range(progress.next_seq.saturating_sub(1), size);
-        if progress.next_seq > 0 {
-            shared.emit(Event::Resumed {
-                job: spec.id,
-                bytes_done: offset + len,
-            });
-        }
-    } else {
-        shared.journal(|journal| journal.clear_upload(key));
-    }
-    let mut observer = JobObserver {
-        shared,
-        key: key.clone(),
-        job: spec.id,
-        preexisting: preexisting.clone(),
-        source: Source {
-            path: local.to_path_buf(),
-            name: spec.file.name().to_string(),
-            size,
-        },
-        mtime,
-        create_sent: AtomicBool::new(false),
-    };
-    let mut changed_restarts = 0;
-    let mut creates = 0;
-    loop {
-        observer.create_sent.store(false, Ordering::SeqCst);
-        let sent = send::send_file(
-            &shared.drive,
-            &shared.writes,
-            &spec.parent_token,
-            &observer.source,
-            resume.take(),
-            &observer,
-        )
-        .await;
-        let create_sent = observer.create_sent.load(Ordering::SeqCst);
-        // A success answer without a token is not success: the outcome is unknown.
-        let err = match sent {
-            Ok(token) if !token.trim().is_empty() => {
-                shared.claim(&token, &owner);
-                let resumed = resumed_at
-                    .filter(|seq| *seq > 0)
-                    .map(|seq| format!("resumed at block {seq}"));
-                return Ok(JobEnd::Uploaded {
-                    token,
-                    note: join_notes(&[again_note, restart_note, resumed]),
-                });
-            }
-            Ok(_) => None,
-            Err(err) => Some(err),
-        };
-        if !create_sent || err.as_ref().is_some_and(|err| !outcome_unknown(err)) {
-            let Some(err) = err else {
-                return Err(Failure::local("the upload ended without an answer"));
-            };
-            if observer.source_changed() {
-                if changed_restarts > 0 {
-                    return Err(Failure::local(format!(
-                        "{}: the file keeps changing while it uploads; stop what writes to it, then retry",
-                        local.display()
-                    )));
-                }
-                // Start over once with the file as it is now.
-                changed_restarts += 1;
-                let now = std::fs::metadata(local)
-                    .map_err(|err| Failure::local(format!("{}: {err}", local.display())))?;
-                observer.source.size = now.len();
-                observer.mtime = plan::mtime_ns(&now);
-                let (size, mtime, id) =
-                    (observer.source.size, observer.mtime, journal::file_id(&now));
-                shared.journal(|journal| journal.begin(key, size, mtime, &id, &spec.destination));
-                shared.journal(|journal| journal.clear_upload(key));
-                continue;
-            }
-            return Err(Failure::from_error(&err));
-        }
-        // The create call went out and its outcome is unknown: look before sending again.
-        creates += 1;
-        if let Some(token) = shared
-            .reconcile(
-                &spec.parent_token,
-                spec.file.name(),
-                Kind::File,
-                &preexisting,
-                &owner,
-            )
-            .await
-        {
-            // This run sent the whole file; only its answer was lost.
-            shared.emit(Event::Progress {
-                job: spec.id,
-                bytes_done: observer.source.size,
-            });
-            return Ok(JobEnd::Uploaded {
-                token,
-                note: join_notes(&[
-                    Some("confirmed in Drive after its answer was lost".to_string()),
-                    again_note,
-                    restart_note,
-                ]),
-            });
-        }
-        if creates >= shared.create_attempts {
-            return Err(match err {
-                Some(err) => Failure::from_error(&err),
-                None => Failure::local(
-                    "the server answered without a file token, and the file is not in the folder",
-                ),
-            });
-        }
-        // Not there after the whole window, so the call created nothing. A chunked upload's
-        // confirmed blocks stand; only what is missing is sent again.
-        resume = shared
-            .journal
-            .as_ref()
-            .and_then(|journal| journal.get(key).ok().flatten())
-            .and_then(|record| record.upload)
-            .map(|upload| ChunkedProgress {
-                plan: upload.plan,
-                next_seq: upload.next_seq,
-            });
+        _ => wait(),
     }
 }
 
-async fn ask_conflict(shared: &Shared, spec: &JobSpec) -> ConflictChoice {
-    let (answer_tx, answer_rx) = oneshot::channel();
-    lock(&shared.pending_conflicts).insert(spec.id, answer_tx);
-    shared.emit(Event::Conflict {
-        job: spec.id,
-        name: spec.file.name().to_string(),
-    });
-    // A front end that leaves without answering gets the safe default.
-    answer_rx.await.unwrap_or(ConflictChoice::Skip)
+/// Journal and screen follow a send through this.
+struct JobObserver<'a> {
+    shared: &'a Shared,
+    key: &'a JobKey,
+    job: crate::transfer::events::JobId,
+    preexisting: &'a [String],
+    source: &'a Source,
+    mtime: i128,
+    /// Set when the call that creates the file went out: from then on an error is an unknown
+    /// outcome, before it the file cannot exist.
+    create_sent: AtomicBool,
+}
+
+impl SendObserver for JobObserver<'_> {
+    fn prepared(&self, plan: &UploadPlan) {
+        let now = journal::now_ms();
+        self.shared
+            .journal(|journal| journal.set_prepared(self.key, plan, now));
+    }
+
+    fn block_confirmed(&self, seq: u64, bytes_done: u64, adler32: Option<u32>) {
+        if let Some(adler32) = adler32 {
+            off_worker(|| {
+                self.shared
+                    .journal(|journal| journal.set_confirmed(self.key, seq, adler32))
+            });
+        }
+        self.shared.emit(Event::Progress {
+            job: self.job,
+            bytes_done,
+        });
+    }
+
+    fn creating(&self) -> Result<(), Error> {
+        // Blocks read from two versions of a file would pass their checksums and store a
+        // mix: never create the file from a source that moved.
+        let now = off_worker(|| std::fs::metadata(&self.source.path));
+        if changed(self.source, self.mtime, now) {
+            return Err(send::local_error(
+                &self.source.path,
+                std::io::Error::other(send::FILE_CHANGED),
+            ));
+        }
+        // Committed before the create call goes out: a crash after it finds "creating".
+        off_worker(|| {
+            self.shared
+                .journal(|journal| journal.set_creating(self.key, self.preexisting))
+        });
+        self.create_sent.store(true, Ordering::SeqCst);
+        Ok(())
+    }
 }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::sync::{mpsc, oneshot, watch, Mutex, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +42,8 @@ use crate::feishu::{Drive, DriveEntry, Error};
 use job::run_job;
 use planning::{plan_selection, unfinished_jobs};
 
-/// Jobs in flight at once. The pacer serialises the calls; a second worker keeps the next
+/// Jobs working at once (a job parked on an unknown outcome or waiting for its name's turn
+/// does not count: `Slot`). The pacer serialises the calls; a second worker keeps the next
 /// file's checksum and listing ready while the first one's call is on the wire.
 const WORKERS: usize = 2;
 /// A done row younger than this whose token the listing does not show yet is looked for again
@@ -75,7 +76,8 @@ struct Shared {
     drive: Drive,
     writes: Arc<Pacer>,
     reads: Pacer,
-    journal: Option<Journal>,
+    /// Shared with the blocking pool, where the calls that wait for their commit run.
+    journal: Option<Arc<Journal>>,
     /// API host and identity: the journal's scope.
     scope: String,
     /// Every file and folder token a job of this process created or adopted, with its owner
@@ -105,6 +107,17 @@ struct Shared {
     /// lists them.
     next_job: AtomicU64,
     pending_conflicts: SyncMutex<HashMap<JobId, oneshot::Sender<ConflictChoice>>>,
+    /// The workers' places (`WORKERS`): a job holds one while it works and gives it up while
+    /// its outcome is looked for (issue 18 #11), so the other files keep the law's slots.
+    slots: Arc<Semaphore>,
+    /// Told when a job gives up its place, so the scheduler starts the next one.
+    slot_freed: Notify,
+}
+
+/// A job's place among the workers: held while it works, given up while it is parked (an
+/// unknown outcome looked for, its name's turn waited for) and taken again before it sends.
+pub(super) struct Slot {
+    permit: SyncMutex<Option<OwnedSemaphorePermit>>,
 }
 
 #[derive(Debug, Clone)]
@@ -165,7 +178,7 @@ pub fn spawn(
         drive,
         reads: writes.sibling(FEISHU_LIST_QPS),
         writes,
-        journal,
+        journal: journal.map(Arc::new),
         scope,
         claims: SyncMutex::new(HashMap::new()),
         name_turns: SyncMutex::new(HashMap::new()),
@@ -178,6 +191,8 @@ pub fn spawn(
         policy: SyncMutex::new(policy),
         next_job: AtomicU64::new(1),
         pending_conflicts: SyncMutex::new(HashMap::new()),
+        slots: Arc::new(Semaphore::new(WORKERS)),
+        slot_freed: Notify::new(),
     });
     let engine = Engine {
         shared,
@@ -214,12 +229,50 @@ impl Shared {
         let _ = self.events.send(event);
     }
 
+    /// A journal write that is queued, not waited for (it only sends to the journal's thread).
     fn journal<T>(&self, write: impl FnOnce(&Journal) -> Result<T, journal::JournalError>) {
         if let Some(journal) = &self.journal {
             if let Err(err) = write(journal) {
                 tracing::warn!("journal: {err}");
             }
         }
+    }
+
+    /// A journal call that waits for its commit or its answer, run on the blocking pool so no
+    /// async worker waits on the journal's thread (issue 18 #3). None without a journal or
+    /// when it failed (logged: the journal is a cache, the upload goes on).
+    async fn journal_wait<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Journal) -> Result<T, journal::JournalError> + Send + 'static,
+    ) -> Option<T> {
+        let journal = self.journal.clone()?;
+        match tokio::task::spawn_blocking(move || call(&journal)).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(err)) => {
+                tracing::warn!("journal: {err}");
+                None
+            }
+            Err(err) => {
+                tracing::warn!("journal: {err}");
+                None
+            }
+        }
+    }
+
+    /// Gives up `slot`'s place, so the scheduler can start another job while this one waits.
+    fn park(&self, slot: &Slot) {
+        if lock(&slot.permit).take().is_some() {
+            self.slot_freed.notify_one();
+        }
+    }
+
+    /// Takes a place again (after the jobs already waiting for one: the semaphore is fair).
+    async fn unpark(&self, slot: &Slot) {
+        if lock(&slot.permit).is_some() {
+            return;
+        }
+        let permit = self.slots.clone().acquire_owned().await.ok();
+        *lock(&slot.permit) = permit;
     }
 
     /// The folder's entries named `name`, from a listing taken once per folder and then kept
@@ -364,6 +417,8 @@ impl Engine {
                     }
                 }
                 Some(spec) = self.ready.recv() => self.enqueue(spec),
+                // A job parked: its place goes to the next one in the queue.
+                () = self.shared.slot_freed.notified() => {}
             }
         }
     }
@@ -408,7 +463,9 @@ impl Engine {
             }
             Command::Cancel(id) => self.cancel(id),
             Command::ForgetFinished => {
-                self.shared.journal(|journal| journal.forget_finished());
+                // Queued, not waited for: the scheduler never waits on the journal's thread.
+                self.shared
+                    .journal(|journal| journal.forget_finished_queued());
             }
             Command::RetryFailed => {
                 let mut failed: Vec<JobId> = self
@@ -479,7 +536,10 @@ impl Engine {
     }
 
     fn start_ready_jobs(&mut self) {
-        while self.running.len() < WORKERS {
+        while !self.queue.is_empty() {
+            let Ok(permit) = self.shared.slots.clone().try_acquire_owned() else {
+                return;
+            };
             let Some(id) = self.queue.pop_front() else {
                 return;
             };
@@ -491,10 +551,13 @@ impl Engine {
             let cancel = CancellationToken::new();
             self.cancels.insert(id, cancel.clone());
             let (shared, spec) = (self.shared.clone(), spec.clone());
+            let slot = Slot {
+                permit: SyncMutex::new(Some(permit)),
+            };
             self.running.spawn(async move {
                 let key = job_key(&shared, &spec);
                 let outcome = tokio::select! {
-                    outcome = run_job(&shared, &spec) => outcome,
+                    outcome = run_job(&shared, &spec, &slot) => outcome,
                     () = cancel.cancelled() => {
                         shared.journal(|journal| journal.set_skipped(&key, "cancelled"));
                         shared.emit(Event::Skipped { job: spec.id, reason: "cancelled".to_string() });

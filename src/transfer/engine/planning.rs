@@ -185,22 +185,20 @@ fn release(
 /// Jobs the journal holds as interrupted, queued again as they were planned. Failed ones stay
 /// failed: the user decides on those (retry failed).
 pub(super) async fn unfinished_jobs(shared: &Shared) -> Vec<JobSpec> {
-    let Some(journal) = &shared.journal else {
-        return Vec::new();
-    };
-    let unfinished = || match journal.unfinished(&shared.scope) {
-        Ok(records) => records
+    let unfinished = || async {
+        let scope = shared.scope.clone();
+        shared
+            .journal_wait(move |journal| journal.unfinished(&scope))
+            .await
+            .unwrap_or_default()
             .into_iter()
             .filter(|record| record.state != JobState::Failed)
-            .collect(),
-        Err(err) => {
-            tracing::warn!("journal: {err}");
-            Vec::new()
-        }
+            .collect::<Vec<JobRecord>>()
     };
     // Another process may be uploading them right now (a CLI run while the app opens): take
     // their destinations' locks first, then read again what is still unfinished.
     let destinations: HashSet<String> = unfinished()
+        .await
         .into_iter()
         .map(|record: JobRecord| record.destination)
         .filter(|destination| !destination.is_empty())
@@ -209,7 +207,7 @@ pub(super) async fn unfinished_jobs(shared: &Shared) -> Vec<JobSpec> {
         shared.hold_destination(destination).await;
     }
     let mut specs = Vec::new();
-    for record in unfinished() {
+    for record in unfinished().await {
         let file = PlannedFile {
             local: record.key.source.into(),
             folder: Arc::from([]),
@@ -284,12 +282,11 @@ async fn ensure_folder(
     let mut existing = plan::merge_target(&entries, name).map(|entry| entry.token.clone());
     let before: Vec<String> = entries.iter().map(|entry| entry.token.clone()).collect();
     if existing.is_none() {
-        let known = shared.journal.as_ref().and_then(|journal| {
-            journal
-                .folder_token(&shared.scope, parent, name)
-                .ok()
-                .flatten()
-        });
+        let (scope, at, named) = (shared.scope.clone(), parent.to_string(), name.to_string());
+        let known = shared
+            .journal_wait(move |journal| journal.folder_token(&scope, &at, &named))
+            .await
+            .flatten();
         match known {
             // An earlier run died after its create_folder went out: the folder may be there,
             // or still to show (a late commit, listing lag). Look before creating again.
@@ -313,7 +310,11 @@ async fn ensure_folder(
         });
         return Ok(token);
     }
-    shared.journal(|journal| journal.record_folder_creating(&shared.scope, parent, name));
+    // Committed before the call goes out, waited for on the blocking pool.
+    let (scope, at, named) = (shared.scope.clone(), parent.to_string(), name.to_string());
+    shared
+        .journal_wait(move |journal| journal.record_folder_creating(&scope, &at, &named))
+        .await;
     let created = reconcile::create_folder(
         &shared.looks(),
         &shared.writes,
