@@ -399,6 +399,9 @@ async fn a_new_folder_whose_answer_is_lost_is_made_once() {
     let mut tui = Tui::spawn(command);
     tokio::task::block_in_place(|| {
         tui.wait_for("the Drive pane", |s| s.contains("Inbox"));
+        // `n` belongs to the Drive pane: focus it first.
+        tui.keys("\t");
+        tui.wait_for("the Drive pane focused", |s| s.contains("● Drive"));
         tui.keys("n");
         tui.wait_for("the new-folder prompt", |s| s.contains("New folder in"));
         tui.keys("Gamma\r");
