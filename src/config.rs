@@ -297,8 +297,10 @@ pub const SETTINGS: [&Setting; 7] = [
     &KEYRING,
 ];
 
-/// `config.toml`.
+/// `config.toml`. A key larkup does not know is refused, not ignored: a misspelled `lnag`
+/// would otherwise be a setting that silently does nothing.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
     pub lang: Option<Lang>,
@@ -497,6 +499,18 @@ mod tests {
                 .starts_with(&format!("{}:1:", path.display())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_misspelled_key_is_named_not_ignored() {
+        let path = Path::new("/home/me/.config/larkup/config.toml");
+        let err = parse_settings(path, "lnag = \"zh\"\n").expect_err("unknown key");
+        let said = err.to_string();
+        assert!(
+            said.starts_with(&format!("{}:1:", path.display())),
+            "{said}"
+        );
+        assert!(said.contains("lnag"), "{said}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use toml_edit::{DocumentMut, Item, Table};
 use super::Outcome;
 use crate::config::{self, Settings};
 use crate::print::{errln, outln};
+use crate::transfer::pacer::MAX_RETRIES;
 
 /// A key larkup reads from config.toml.
 struct Key {
@@ -29,6 +30,7 @@ impl Key {
     }
 }
 
+/// Says `MAX_RETRIES` (a test holds the two together).
 const NUMBER: &[&str] = &["a whole number from 0 to 100"];
 const TOKEN: &[&str] = &["a folder token (as `larkup ls` prints it)"];
 
@@ -169,7 +171,7 @@ fn parse_value(key: &Key, value: &str) -> Result<toml_edit::Value, String> {
     };
     if key.valid == NUMBER {
         return match value.parse::<i64>() {
-            Ok(number) if (0..=100).contains(&number) => Ok(number.into()),
+            Ok(number) if (0..=MAX_RETRIES as i64).contains(&number) => Ok(number.into()),
             _ => Err(refuse()),
         };
     }
@@ -311,6 +313,15 @@ fn path() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_valid_retries_say_the_bound_the_resolver_holds() {
+        assert!(
+            NUMBER[0].ends_with(&format!("0 to {MAX_RETRIES}")),
+            "{}",
+            NUMBER[0]
+        );
+    }
 
     #[test]
     fn values_are_checked_against_the_valid_ones() {

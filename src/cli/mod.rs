@@ -28,7 +28,7 @@ use crate::print::{errln, outln};
 use crate::sandbox::SandboxOptions;
 pub use crate::session::{Outcome, Session, SessionOptions};
 use crate::transfer::events::ConflictPolicy;
-use crate::transfer::pacer::DEFAULT_RETRIES;
+use crate::transfer::pacer::{DEFAULT_RETRIES, MAX_RETRIES};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -442,15 +442,26 @@ fn resolve(flags: &Flags, env: Env, settings: Settings) -> Result<Options, Strin
             .or(settings.lang)
             .unwrap_or_else(Lang::from_env),
     };
-    let retries = match flags.retries {
-        Some(retries) => retries,
+    let (retries, retries_from) = match flags.retries {
+        Some(retries) => (retries, "--retries".to_string()),
         None => match env_value(env, &config::RETRIES) {
-            Some((name, value)) => value
-                .parse()
-                .map_err(|_| format!("{name}={value:?} is not a whole number"))?,
-            None => settings.upload.retries.unwrap_or(DEFAULT_RETRIES),
+            Some((name, value)) => (
+                value
+                    .parse()
+                    .map_err(|_| format!("{name}={value:?} is not a whole number"))?,
+                name.to_string(),
+            ),
+            None => match settings.upload.retries {
+                Some(retries) => (retries, "upload.retries in config.toml".to_string()),
+                None => (DEFAULT_RETRIES, String::new()),
+            },
         },
     };
+    if retries > MAX_RETRIES {
+        return Err(format!(
+            "{retries_from} = {retries}: retries are 0 to {MAX_RETRIES}"
+        ));
+    }
     let upload_to = flags
         .to
         .clone()
@@ -546,7 +557,7 @@ async fn run_command<App: Future<Output = Outcome>>(
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(err) => {
-            errln!("larkup: {err}\n(fix it, or see `larkup config list`)");
+            errln!("larkup: {err}\n(fix that line; `larkup config path` shows where the file is)");
             return Outcome::Setup;
         }
     };

@@ -86,6 +86,10 @@ pub type NoticeHook = Arc<dyn Fn(&RetryNotice) + Send + Sync>;
 /// window or a gateway restart, short enough that a dead host is named within one.
 pub const DEFAULT_RETRIES: usize = 8;
 
+/// The most `--retries` larkup takes from any source: past this a dead host would hold a run
+/// for hours.
+pub const MAX_RETRIES: usize = 100;
+
 /// Bounded, jittered exponential backoff for `retry`-class failures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryLaw {
