@@ -328,7 +328,15 @@ fn grant_tokens(
     chain: Option<u64>,
 ) -> Response {
     let ttl = shared.options.token_ttl;
-    let access = state.issue_token(DEFAULT_USER, ttl);
+    // The token holds what was asked and the app has enabled; the answer's `scope` says which
+    // (docs/feishu-api.md §17).
+    let granted = super::scopes::grant(
+        scope,
+        &super::scopes::app_enabled(&shared.options.app_scope),
+    );
+    let scope = granted.join(" ");
+    let scope = scope.as_str();
+    let access = state.issue_token(DEFAULT_USER, ttl, granted);
     state.oauth.issued.push(access.clone());
     let mut body = json!({
         "code": 0,
@@ -639,6 +647,8 @@ pub async fn tenant_token(AxState(shared): Ctx, request: Request) -> Response {
                 TokenInfo {
                     user: user.clone(),
                     expires_ms,
+                    // An app acting as itself holds what it has enabled (§17).
+                    scopes: super::scopes::app_enabled(&shared.options.app_scope),
                 },
             );
             state.root_of(&user);
