@@ -32,8 +32,8 @@ async fn sandbox(options: SandboxOptions) -> Sandbox {
 }
 
 fn drive_with(sandbox: &Sandbox, token: &str) -> Drive {
-    let client = Client::new(&sandbox.base_url(), Credentials::new(Secret::new(token)))
-        .expect("client");
+    let client =
+        Client::new(&sandbox.base_url(), Credentials::new(Secret::new(token))).expect("client");
     Drive::new(client)
 }
 
@@ -162,8 +162,16 @@ async fn a_deleted_file_leaves_the_listing_for_the_recycle_bin() {
     assert_eq!(bin[0]["name"], "gone.txt");
     assert_eq!(bin[0]["deleted_by"], DEFAULT_USER);
     assert!(bin[0]["deleted_at_ms"].as_i64().expect("ms") >= before - 1000);
-    assert!(sandbox.inspect().files.iter().all(|file| file.token != gone));
-    assert!(sandbox.inspect().files.iter().any(|file| file.token == keep));
+    assert!(sandbox
+        .inspect()
+        .files
+        .iter()
+        .all(|file| file.token != gone));
+    assert!(sandbox
+        .inspect()
+        .files
+        .iter()
+        .any(|file| file.token == keep));
 
     // Deleted again: 1061007 "file has been delete." with HTTP 404 (docs/feishu-api.md §6b).
     let again = drive.delete_file(&gone, "file").await.expect_err("gone");
@@ -189,21 +197,42 @@ async fn a_folder_delete_is_a_task_that_takes_its_subtree_when_it_finishes() {
     .await;
     let drive = drive(&sandbox);
     let root = sandbox.root_token();
-    let folder = drive.create_folder(&root, "old").await.expect("folder").token;
-    let inner = drive.create_folder(&folder, "inner").await.expect("inner").token;
+    let folder = drive
+        .create_folder(&root, "old")
+        .await
+        .expect("folder")
+        .token;
+    let inner = drive
+        .create_folder(&folder, "inner")
+        .await
+        .expect("inner")
+        .token;
     let file = upload(&drive, &inner, "deep.txt", b"deep").await;
 
     let task = drive.delete_folder(&folder).await.expect("a task");
     // Asked again before it finished (as after a lost answer): the same task (UNCONFIRMED).
     assert_eq!(drive.delete_folder(&folder).await.expect("task"), task);
     for _ in 0..2 {
-        assert_eq!(drive.task_check(&task).await.expect("status"), TaskStatus::Process);
+        assert_eq!(
+            drive.task_check(&task).await.expect("status"),
+            TaskStatus::Process
+        );
         let listed = drive.list_folder(&root).await.expect("listing");
-        assert_eq!(named(&listed, "old").len(), 1, "still there while the task runs");
+        assert_eq!(
+            named(&listed, "old").len(),
+            1,
+            "still there while the task runs"
+        );
     }
-    assert_eq!(drive.task_check(&task).await.expect("status"), TaskStatus::Success);
+    assert_eq!(
+        drive.task_check(&task).await.expect("status"),
+        TaskStatus::Success
+    );
     assert!(drive.list_folder(&root).await.expect("listing").is_empty());
-    let listing = drive.list_folder(&folder).await.expect_err("the folder is gone");
+    let listing = drive
+        .list_folder(&folder)
+        .await
+        .expect_err("the folder is gone");
     assert_eq!(code(&listing), 1061003);
     let inspection = sandbox.inspect();
     assert!(inspection.folders.is_empty() && inspection.files.is_empty());
@@ -211,11 +240,23 @@ async fn a_folder_delete_is_a_task_that_takes_its_subtree_when_it_finishes() {
         let entry = inspection.binned(member).expect("in the bin");
         assert_eq!(entry.with_folder.as_deref(), Some(folder.as_str()));
     }
-    assert_eq!(inspection.binned(&folder).map(|e| e.with_folder.clone()), Some(None));
+    assert_eq!(
+        inspection.binned(&folder).map(|e| e.with_folder.clone()),
+        Some(None)
+    );
     // The finished task keeps saying so; a second delete is told the folder is gone.
-    assert_eq!(drive.task_check(&task).await.expect("status"), TaskStatus::Success);
-    assert_eq!(code(&drive.delete_folder(&folder).await.expect_err("gone")), 1061007);
-    let unknown = drive.task_check("7000000000000000000").await.expect_err("no such task");
+    assert_eq!(
+        drive.task_check(&task).await.expect("status"),
+        TaskStatus::Success
+    );
+    assert_eq!(
+        code(&drive.delete_folder(&folder).await.expect_err("gone")),
+        1061007
+    );
+    let unknown = drive
+        .task_check("7000000000000000000")
+        .await
+        .expect_err("no such task");
     assert_eq!(code(&unknown), 1061003);
 }
 
@@ -230,9 +271,16 @@ async fn delete_meets_the_write_law_and_its_faults() {
     .await;
     let drive_paced = drive(&paced);
     let token = upload(&drive_paced, &paced.root_token(), "a.txt", b"a").await;
-    let refused = drive_paced.delete_file(&token, "file").await.expect_err("throttled");
+    let refused = drive_paced
+        .delete_file(&token, "file")
+        .await
+        .expect_err("throttled");
     assert_eq!(code(&refused), 1061045);
-    assert_eq!(paced.inspect().files.len(), 1, "a refused delete does nothing");
+    assert_eq!(
+        paced.inspect().files.len(),
+        1,
+        "a refused delete does nothing"
+    );
 
     // Injected codes reach delete as any write.
     let faulty = sandbox(SandboxOptions {
@@ -242,9 +290,16 @@ async fn delete_meets_the_write_law_and_its_faults() {
     .await;
     let root = faulty.root_token();
     let file = faulty.seed_file(&root, "f.txt", b"f").expect("seeded");
-    let failed = drive(&faulty).delete_file(&file, "file").await.expect_err("fault");
+    let failed = drive(&faulty)
+        .delete_file(&file, "file")
+        .await
+        .expect_err("fault");
     assert_eq!(code(&failed), 1061001);
-    assert_eq!(failed.api().map(|api| api.http_status), Some(400), "delete's 1061001");
+    assert_eq!(
+        failed.api().map(|api| api.http_status),
+        Some(400),
+        "delete's 1061001"
+    );
     assert!(faulty.inspect().binned(&file).is_none());
 
     // A connection lost before the server acted: nothing deleted.
@@ -253,8 +308,13 @@ async fn delete_meets_the_write_law_and_its_faults() {
         ..unpaced()
     })
     .await;
-    let file = before.seed_file(&before.root_token(), "f.txt", b"f").expect("seeded");
-    let lost = drive(&before).delete_file(&file, "file").await.expect_err("dropped");
+    let file = before
+        .seed_file(&before.root_token(), "f.txt", b"f")
+        .expect("seeded");
+    let lost = drive(&before)
+        .delete_file(&file, "file")
+        .await
+        .expect_err("dropped");
     assert!(lost.api().is_none(), "{lost}");
     assert_eq!(before.inspect().files.len(), 1);
     assert!(before.inspect().recycle_bin.is_empty());
@@ -273,7 +333,10 @@ async fn a_delete_whose_answer_was_lost_answers_1061007_when_sent_again() {
     let lost = drive.delete_file(&file, "file").await.expect_err("dropped");
     assert!(lost.api().is_none(), "the answer never came: {lost}");
     assert!(lost.server_may_have_acted(), "{lost}");
-    assert!(sandbox.inspect().binned(&file).is_some(), "the delete happened");
+    assert!(
+        sandbox.inspect().binned(&file).is_some(),
+        "the delete happened"
+    );
     // The rerun's delete: 1061007, "already deleted", which larksuite/cli counts as done
     // (docs/feishu-api.md §6b). Refusals are answered, never dropped.
     let again = drive.delete_file(&file, "file").await.expect_err("already");
@@ -311,10 +374,21 @@ async fn a_late_committed_delete_still_happens_after_the_client_gave_up() {
     let lost = drive.delete_file(&file, "file").await.expect_err("dropped");
     assert!(lost.api().is_none(), "{lost}");
     until_listing(&drive, &root, |entries| entries.is_empty()).await;
-    let entry = sandbox.inspect().binned(&file).cloned().expect("in the bin");
+    let entry = sandbox
+        .inspect()
+        .binned(&file)
+        .cloned()
+        .expect("in the bin");
     assert_eq!(entry.deleted_by, DEFAULT_USER);
-    let call = sandbox.inspect().calls.into_iter().find(|call| call.endpoint == "delete");
-    assert_eq!(call.map(|call| call.outcome), Some("dropped, committed late".to_string()));
+    let call = sandbox
+        .inspect()
+        .calls
+        .into_iter()
+        .find(|call| call.endpoint == "delete");
+    assert_eq!(
+        call.map(|call| call.outcome),
+        Some("dropped, committed late".to_string())
+    );
 }
 
 #[tokio::test]
@@ -331,21 +405,43 @@ async fn rolled_out_overwrite_keeps_the_token_and_answers_a_rising_version() {
         .await
         .expect("overwritten");
     assert_eq!(one.file_token, token, "in place: the same token");
-    let v1: u64 = one.version.as_deref().expect("a version").parse().expect("numeric");
+    let v1: u64 = one
+        .version
+        .as_deref()
+        .expect("a version")
+        .parse()
+        .expect("numeric");
     assert_eq!(stored(&sandbox, &token), b"second, longer");
     let listed = drive.list_folder(&root).await.expect("listing");
-    assert_eq!(named(&listed, "report.txt").len(), 1, "one file of that name");
+    assert_eq!(
+        named(&listed, "report.txt").len(),
+        1,
+        "one file of that name"
+    );
     assert_eq!(listed[0].created_time, created, "created_time stays");
     let m1 = listed[0].modified_time;
-    assert!(m1 > modified, "modified_time moves: {m1:?} after {modified:?}");
-    let file = sandbox.inspect().files.into_iter().next().expect("the file");
+    assert!(
+        m1 > modified,
+        "modified_time moves: {m1:?} after {modified:?}"
+    );
+    let file = sandbox
+        .inspect()
+        .files
+        .into_iter()
+        .next()
+        .expect("the file");
     assert_eq!(file.size, 14);
     assert_eq!(file.adler32, adler2::adler32_slice(b"second, longer"));
 
     let two = replace_all(&drive, &root, &token, "report.txt", b"third")
         .await
         .expect("overwritten");
-    let v2: u64 = two.version.as_deref().expect("a version").parse().expect("numeric");
+    let v2: u64 = two
+        .version
+        .as_deref()
+        .expect("a version")
+        .parse()
+        .expect("numeric");
     assert!(v2 > v1, "each overwrite a new, higher version");
     let m2 = drive.list_folder(&root).await.expect("listing")[0].modified_time;
     assert!(m2 > m1);
@@ -384,7 +480,11 @@ async fn without_the_rollout_an_overwrite_makes_a_second_file_and_no_version() {
     assert_ne!(answer.file_token, old, "a new node beside the old");
     let listed = drive.list_folder(&root).await.expect("listing");
     assert_eq!(named(&listed, "report.txt").len(), 2);
-    assert_eq!(stored(&sandbox, &old), b"first", "the old bytes are untouched");
+    assert_eq!(
+        stored(&sandbox, &old),
+        b"first",
+        "the old bytes are untouched"
+    );
     assert_eq!(stored(&sandbox, &answer.file_token), b"second");
 
     // The client's second step: the old one to the recycle bin; one file of the name is left.
@@ -399,10 +499,19 @@ async fn without_the_rollout_an_overwrite_makes_a_second_file_and_no_version() {
         .expect("finished");
     assert_ne!(chunked, answer.file_token);
     assert_eq!(stored(&sandbox, &chunked), b"third");
-    assert_eq!(named(&drive.list_folder(&root).await.expect("l"), "report.txt").len(), 2);
+    assert_eq!(
+        named(&drive.list_folder(&root).await.expect("l"), "report.txt").len(),
+        2
+    );
     // And a token that is no file here is not even looked at.
-    let folder = drive.create_folder(&root, "sub").await.expect("folder").token;
-    let ignored = replace_all(&drive, &root, &folder, "x.txt", b"x").await.expect("code 0");
+    let folder = drive
+        .create_folder(&root, "sub")
+        .await
+        .expect("folder")
+        .token;
+    let ignored = replace_all(&drive, &root, &folder, "x.txt", b"x")
+        .await
+        .expect("code 0");
     assert_eq!(ignored.version, None);
 }
 
@@ -411,21 +520,43 @@ async fn overwriting_what_is_not_a_file_in_that_folder_is_refused() {
     let sandbox = sandbox(in_mode(Overwrite::RolledOut)).await;
     let drive = drive(&sandbox);
     let root = sandbox.root_token();
-    let sub = drive.create_folder(&root, "sub").await.expect("folder").token;
+    let sub = drive
+        .create_folder(&root, "sub")
+        .await
+        .expect("folder")
+        .token;
     let elsewhere = upload(&drive, &sub, "a.txt", b"a").await;
     let here = upload(&drive, &root, "a.txt", b"a").await;
     drive.delete_file(&here, "file").await.expect("deleted");
     // A file in another folder, a folder, a deleted file, a token never seen: 1061002
     // (UNCONFIRMED, the code larksuite/cli reads as a wrong file_token, §13).
-    for target in [elsewhere.as_str(), sub.as_str(), here.as_str(), "boxcnNoSuch"] {
+    for target in [
+        elsewhere.as_str(),
+        sub.as_str(),
+        here.as_str(),
+        "boxcnNoSuch",
+    ] {
         let all = replace_all(&drive, &root, target, "a.txt", b"b").await;
-        assert_eq!(all.map_err(|err| code(&err)).err(), Some(1061002), "{target}");
+        assert_eq!(
+            all.map_err(|err| code(&err)).err(),
+            Some(1061002),
+            "{target}"
+        );
         let chunked = drive
             .upload_prepare_replacing(&root, "a.txt", 1, target)
             .await;
-        assert_eq!(chunked.map_err(|err| code(&err)).err(), Some(1061002), "{target}");
+        assert_eq!(
+            chunked.map_err(|err| code(&err)).err(),
+            Some(1061002),
+            "{target}"
+        );
     }
-    assert!(drive.list_folder(&root).await.expect("l").iter().all(|e| e.is_folder()));
+    assert!(drive
+        .list_folder(&root)
+        .await
+        .expect("l")
+        .iter()
+        .all(|e| e.is_folder()));
     assert_eq!(stored(&sandbox, &elsewhere), b"a");
 }
 
@@ -451,11 +582,17 @@ async fn a_token_without_the_delete_scope_is_refused_naming_it() {
     assert_eq!(drive.list_folder(&root).await.expect("listing").len(), 1);
     drive.root_folder().await.expect("root meta");
     upload(&drive, &root, "g.txt", b"g").await;
-    let refused = drive.delete_file(&file, "file").await.expect_err("no scope");
+    let refused = drive
+        .delete_file(&file, "file")
+        .await
+        .expect_err("no scope");
     // The app has the scope enabled, the user's token lacks it: 99991679 (§17).
     assert_eq!(code(&refused), 99991679);
     let msg = refused.api().map(|api| api.msg.clone()).unwrap_or_default();
-    assert!(msg.contains("space:document:delete") && msg.contains("drive:drive"), "{msg}");
+    assert!(
+        msg.contains("space:document:delete") && msg.contains("drive:drive"),
+        "{msg}"
+    );
     assert!(sandbox.inspect().binned(&file).is_none(), "nothing deleted");
 
     // The body names it in error.permission_violations too (raw, as a server would send it).
@@ -463,7 +600,10 @@ async fn a_token_without_the_delete_scope_is_refused_naming_it() {
         .no_proxy()
         .build()
         .expect("http")
-        .delete(format!("{}/open-apis/drive/v1/files/{file}", sandbox.base_url()))
+        .delete(format!(
+            "{}/open-apis/drive/v1/files/{file}",
+            sandbox.base_url()
+        ))
         .query(&[("type", "file")])
         .header("Authorization", format!("Bearer {narrow}"))
         .send()
@@ -492,7 +632,9 @@ async fn a_token_without_the_delete_scope_is_refused_naming_it() {
         .await
         .expect("deleted");
     // A token made for the tests (or pasted) carries every enabled scope.
-    let scopes = sandbox.token_scopes(&sandbox.access_token()).expect("issued");
+    let scopes = sandbox
+        .token_scopes(&sandbox.access_token())
+        .expect("issued");
     assert!(scopes.iter().any(|scope| scope == "space:document:delete"));
 }
 
@@ -506,13 +648,25 @@ async fn a_scope_the_app_never_enabled_is_99991672_with_a_console_link() {
     let root = sandbox.root_token();
     let file = sandbox.seed_file(&root, "f.txt", b"f").expect("seeded");
     let drive = drive(&sandbox);
-    drive.list_folder(&root).await.expect("an enabled scope works");
-    let refused = drive.delete_file(&file, "file").await.expect_err("no scope");
+    drive
+        .list_folder(&root)
+        .await
+        .expect("an enabled scope works");
+    let refused = drive
+        .delete_file(&file, "file")
+        .await
+        .expect_err("no scope");
     assert_eq!(code(&refused), 99991672);
     let msg = refused.api().map(|api| api.msg.clone()).unwrap_or_default();
-    assert!(msg.starts_with("Access denied. One of the following scopes is required"), "{msg}");
+    assert!(
+        msg.starts_with("Access denied. One of the following scopes is required"),
+        "{msg}"
+    );
     assert!(msg.contains("space:document:delete"), "{msg}");
-    let folder = drive.create_folder(&root, "x").await.expect_err("not enabled either");
+    let folder = drive
+        .create_folder(&root, "x")
+        .await
+        .expect_err("not enabled either");
     assert_eq!(code(&folder), 99991672);
     assert!(sandbox.inspect().folders.is_empty());
 }

@@ -268,7 +268,14 @@ impl Drive {
         adler32: u32,
     ) -> Result<Uploaded> {
         let data: UploadedData = self
-            .send_upload_all(parent_token, Some(file_token), file_name, file, size, adler32)
+            .send_upload_all(
+                parent_token,
+                Some(file_token),
+                file_name,
+                file,
+                size,
+                adler32,
+            )
             .await?;
         Ok(data.into())
     }
@@ -293,18 +300,16 @@ impl Drive {
         if let Some(file_token) = file_token {
             form = form.text("file_token", file_token.to_string());
         }
-        let form = form
-            .text("checksum", checksum_field(adler32))
-            .part(
-                "file",
-                // The name Drive keeps is the `file_name` field; the part's own filename sits
-                // in a header, where a control character would break the form (§11.3: any
-                // part filename is accepted).
-                octet_stream(
-                    Part::stream_with_length(body, size),
-                    &file_name.replace(char::is_control, "_"),
-                )?,
-            );
+        let form = form.text("checksum", checksum_field(adler32)).part(
+            "file",
+            // The name Drive keeps is the `file_name` field; the part's own filename sits
+            // in a header, where a control character would break the form (§11.3: any
+            // part filename is accepted).
+            octet_stream(
+                Part::stream_with_length(body, size),
+                &file_name.replace(char::is_control, "_"),
+            )?,
+        );
         self.client
             .call_watched(
                 self.client
@@ -496,8 +501,14 @@ mod tests {
         let alias = read(json!({"file_token": "box1", "data_version": "76"}));
         assert_eq!(alias.version.as_deref(), Some("76"));
         assert_eq!(read(json!({"file_token": "box1"})).version, None);
-        assert_eq!(read(json!({"file_token": "b", "version": ""})).version, None);
-        assert_eq!(read(json!({"file_token": "b", "version": 76})).version, None);
+        assert_eq!(
+            read(json!({"file_token": "b", "version": ""})).version,
+            None
+        );
+        assert_eq!(
+            read(json!({"file_token": "b", "version": 76})).version,
+            None
+        );
     }
 
     #[test]

@@ -313,10 +313,7 @@ mod tests {
         assert_eq!(on(1061001, "list"), Some((500, "internal error.")));
         assert_eq!(on(1061001, "create_folder"), Some((500, "internal error.")));
         assert_eq!(on(1061001, "delete"), Some((400, "internal error.")));
-        assert_eq!(
-            on(1061007, "delete"),
-            Some((404, "file has been delete."))
-        );
+        assert_eq!(on(1061007, "delete"), Some((404, "file has been delete.")));
         // Not on upload_part's page: upload_all's row, the family's word for it.
         assert_eq!(
             on(1061101, "upload_part"),

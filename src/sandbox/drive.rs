@@ -16,8 +16,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::gate::{fail, ok, Call, Reply, Shared};
 use super::server::ConnectionKill;
-use super::Overwrite;
 use super::state::{new_upload_id, now_ms, NodeKind, Upload, BLOCK_SIZE, MAX_CHILDREN, MAX_DEPTH};
+use super::Overwrite;
 
 type Ctx = AxState<Arc<Shared>>;
 
@@ -836,11 +836,7 @@ pub async fn upload_finish(
 }
 
 /// The finished file's token, and whether it is a new node (not an overwrite in place).
-async fn finish_upload(
-    shared: &Shared,
-    call: &Call,
-    body: &Value,
-) -> Result<(String, bool), i64> {
+async fn finish_upload(shared: &Shared, call: &Call, body: &Value) -> Result<(String, bool), i64> {
     let upload_id = call
         .upload_id
         .clone()

@@ -2,8 +2,8 @@
 //! `larkup sandbox` and by the demo. File bytes go to disk; the rest lives in memory.
 
 pub mod codes;
-pub mod demo;
 mod delete;
+pub mod demo;
 mod drive;
 mod gate;
 mod oauth;

@@ -31,7 +31,11 @@ pub fn required(endpoint: &str) -> &'static [&'static str] {
             &["drive:drive", "drive:file", "drive:file:upload"]
         }
         "create_folder" => &["drive:drive", "space:folder:create"],
-        "list" => &["drive:drive", "drive:drive:readonly", "space:document:retrieve"],
+        "list" => &[
+            "drive:drive",
+            "drive:drive:readonly",
+            "space:document:retrieve",
+        ],
         // §4a names only these two; larkup's own table also counts drive:drive:readonly
         // (src/feishu/auth.rs), which the sandbox accepts so as not to be stricter than the
         // client's advice (UNCONFIRMED either way).
@@ -43,7 +47,11 @@ pub fn required(endpoint: &str) -> &'static [&'static str] {
         "delete" => &["drive:drive", "space:document:delete"],
         // task_check's page lists no scope: UNCONFIRMED. The delete's own scopes, and reading
         // Drive, are taken as enough.
-        "task_check" => &["drive:drive", "space:document:delete", "drive:drive:readonly"],
+        "task_check" => &[
+            "drive:drive",
+            "space:document:delete",
+            "drive:drive:readonly",
+        ],
         _ => &[],
     }
 }
@@ -172,7 +180,10 @@ mod tests {
     fn a_login_gets_only_what_the_app_enabled() {
         let enabled = set(&["drive:file:upload", "offline_access"]);
         assert_eq!(
-            grant("drive:file:upload space:document:delete offline_access", &enabled),
+            grant(
+                "drive:file:upload space:document:delete offline_access",
+                &enabled
+            ),
             set(&["drive:file:upload", "offline_access"])
         );
     }
