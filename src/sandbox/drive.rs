@@ -558,7 +558,8 @@ fn check_replaceable(shared: &Shared, call: &Call, token: &str, parent: &str) ->
 }
 
 /// New bytes for `token`, already on disk: size, checksum and modified_time follow, the token,
-/// name and created_time stay. Answers the node's new version.
+/// name and created_time stay (whether Drive renames to the `file_name` sent is UNCONFIRMED;
+/// larkup sends the same name). Answers the node's new version.
 fn replaced(shared: &Shared, token: &str, size: u64, adler32: u32) -> String {
     let mut state = shared.state();
     let version = state.next_version();

@@ -847,6 +847,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_login_holds_only_the_scopes_the_app_enabled_and_says_so() {
+        // larkup asks USER_SCOPES; this app enabled two of them and not offline_access.
+        let f = fixture(SandboxOptions {
+            app_scope: vec!["drive:file:upload".into(), "drive:drive:readonly".into()],
+            ..SandboxOptions::default()
+        })
+        .await;
+        let auth = Auth::new(Hosts::for_base_url(&f.sandbox.base_url())).expect("auth");
+        let pkce = Pkce::new();
+        let code = f.code(REDIRECT, &pkce).await;
+        let tokens = auth
+            .exchange_code(&f.app(), &code, REDIRECT, &pkce)
+            .await
+            .expect("exchange");
+        assert_eq!(tokens.scope, "drive:file:upload drive:drive:readonly");
+        assert!(tokens.refresh.is_none(), "offline_access was not enabled");
+        assert_eq!(
+            f.sandbox.token_scopes(tokens.access.expose()),
+            Some(vec![
+                "drive:file:upload".to_string(),
+                "drive:drive:readonly".to_string()
+            ])
+        );
+        // The app acting as itself holds what it enabled.
+        let (tenant, _) = auth.tenant_token(&f.app()).await.expect("tenant token");
+        assert_eq!(
+            f.sandbox
+                .token_scopes(tenant.expose())
+                .map(|scopes| scopes.len()),
+            Some(2)
+        );
+    }
+
+    #[tokio::test]
     async fn refresh_tokens_rotate_once_and_a_replay_burns_the_chain() {
         let f = fixture(SandboxOptions::default()).await;
         let auth = Auth::new(Hosts::for_base_url(&f.sandbox.base_url())).expect("auth");
