@@ -565,7 +565,8 @@ fn user_info_is_asked_in_one_place() {
 }
 
 /// Only `transfer::reconcile` decides what a lost create means: Drive's creating calls
-/// (`create_folder`, `upload_all`, `upload_finish`) are made only in src/transfer/reconcile.rs
+/// (`create_folder`, `upload_all`, `upload_finish`, and `upload_all_replacing`, which makes a
+/// new file where the overwrite is not rolled out) are made only in src/transfer/reconcile.rs
 /// (folders) and src/transfer/send.rs (a file's send, whose unknown outcome the engine's job
 /// hands to `reconcile::Looks`). Every other maker of a folder — the engine's planning,
 /// `larkup mkdir`, the app's new folder — calls `reconcile::create_folder`.
@@ -576,13 +577,19 @@ fn only_reconcile_and_the_file_sender_make_creating_calls() {
         ("transfer/reconcile.rs", "create_folder"),
         ("transfer/send.rs", "upload_all"),
         ("transfer/send.rs", "upload_finish"),
+        ("transfer/send.rs", "upload_all_replacing"),
     ];
     let mut found = Vec::new();
     for source in &sources {
         if source.module == "feishu" || source.module == "sandbox" {
             continue;
         }
-        for call in ["create_folder", "upload_all", "upload_finish"] {
+        for call in [
+            "create_folder",
+            "upload_all",
+            "upload_finish",
+            "upload_all_replacing",
+        ] {
             for at in occurrences(&source.code, call) {
                 let after = source.code[at + call.len()..].trim_start();
                 let before = source.code[..at].trim_end();
@@ -615,4 +622,33 @@ fn only_reconcile_and_the_file_sender_make_creating_calls() {
             "src/{file} makes its folders through reconcile::create_folder"
         );
     }
+}
+
+/// Only the transfer layer deletes (issue 20): a delete is journalled with the upload that
+/// replaces it, so no front end (cli, tui, app, ui) calls Drive's `delete_file` /
+/// `delete_folder` itself; it asks the engine.
+#[test]
+fn only_the_transfer_layer_deletes() {
+    let mut found = Vec::new();
+    for source in sources() {
+        if matches!(source.module.as_str(), "feishu" | "sandbox" | "transfer") {
+            continue;
+        }
+        for call in ["delete_file", "delete_folder"] {
+            for at in occurrences(&source.code, call) {
+                let after = source.code[at + call.len()..].trim_start();
+                let before = source.code[..at].trim_end();
+                if after.starts_with('(') && (before.ends_with('.') || before.ends_with("Drive::"))
+                {
+                    let line = source.code[..at].lines().count();
+                    found.push(format!("src/{}:{line}: {call}", source.rel));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a Drive delete outside src/transfer:\n{}",
+        found.join("\n")
+    );
 }

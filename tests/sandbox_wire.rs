@@ -594,3 +594,82 @@ async fn fault_rules_answer_their_code_without_acting() {
     assert_eq!((answer.status, answer.code), (400, 1061101));
     assert!(w.sandbox.inspect().files.is_empty());
 }
+
+/// The overwrite's wire as §13 gives it, seen raw: upload_all's `file_token` part answers a
+/// string `version`; prepare's `file_token` key leads to a finish that answers the same token
+/// and no `version`.
+#[tokio::test]
+async fn an_overwrite_answers_version_on_upload_all_and_none_on_the_chunked_finish() {
+    let w = Wire::start(unthrottled()).await;
+    let root = w.sandbox.root_token();
+    let first = bytes(100, 1);
+    let fields = |data: &[u8], file_token: Option<&str>| {
+        let mut fields = vec![
+            ("file_name", "r.bin".to_string()),
+            ("parent_type", "explorer".to_string()),
+            ("parent_node", root.clone()),
+            ("size", data.len().to_string()),
+        ];
+        if let Some(token) = file_token {
+            fields.push(("file_token", token.to_string()));
+        }
+        fields.push(("file", String::new()));
+        fields
+    };
+    let made = w
+        .post_form(
+            "drive/v1/files/upload_all",
+            upload_all_form(&fields(&first, None), &first, None),
+        )
+        .await;
+    assert!(made.body["data"].get("version").is_none(), "{}", made.body);
+    let token = made.body["data"]["file_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+
+    let second = bytes(200, 2);
+    let over = w
+        .post_form(
+            "drive/v1/files/upload_all",
+            upload_all_form(&fields(&second, Some(&token)), &second, None),
+        )
+        .await;
+    assert_eq!((over.status, over.code), (200, 0), "{}", over.body);
+    assert_eq!(over.body["data"]["file_token"], token.as_str());
+    let version = over.body["data"]["version"]
+        .as_str()
+        .expect("a string version");
+    assert!(version.bytes().all(|b| b.is_ascii_digit()), "{version}");
+
+    let third = bytes(300, 3);
+    let prepared = w
+        .post_json(
+            "drive/v1/files/upload_prepare",
+            json!({"file_name": "r.bin", "parent_type": "explorer", "parent_node": root,
+                   "size": third.len(), "file_token": token}),
+        )
+        .await;
+    assert_eq!(prepared.code, 0, "{}", prepared.body);
+    let upload_id = prepared.body["data"]["upload_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(w.part(&upload_id, 0, &third).await.code, 0);
+    let finished = w
+        .post_json(
+            "drive/v1/files/upload_finish",
+            json!({"upload_id": upload_id, "block_num": 1}),
+        )
+        .await;
+    assert_eq!(finished.code, 0, "{}", finished.body);
+    assert_eq!(finished.body["data"]["file_token"], token.as_str());
+    assert!(
+        finished.body["data"].get("version").is_none(),
+        "{}",
+        finished.body
+    );
+    let stored = w.sandbox.stored_path(&token).expect("stored");
+    assert_eq!(std::fs::read(stored).expect("readable"), third);
+    assert_eq!(w.sandbox.inspect().files.len(), 1);
+}

@@ -553,6 +553,10 @@ impl Client {
         self.http.post(self.url(path))
     }
 
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.http.delete(self.url(path))
+    }
+
     /// Sends an authorised request and decodes the envelope's `data` into `T`.
     pub async fn call<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
         self.call_watched(request, None).await

@@ -1,5 +1,6 @@
 //! Feishu Drive calls: root meta, paged listing, create_folder, upload_all and the chunked
-//! upload_prepare / upload_part / upload_finish (docs/feishu-api.md §1–§5).
+//! upload_prepare / upload_part / upload_finish (docs/feishu-api.md §1–§5), and both uploads
+//! over an existing `file_token` (§13). Delete and task_check are in drive_delete.rs.
 
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
@@ -124,6 +125,26 @@ struct FileTokenData {
     file_token: String,
 }
 
+/// What an upload over an existing `file_token` answered (docs/feishu-api.md §13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// The token Drive returned: the one sent when it overwrote in place; another one when
+    /// the tenant ignored `file_token` and made a second file (then the old one is still there).
+    pub file_token: String,
+    /// Present only when Drive overwrote in place on upload_all; never on the chunked finish.
+    pub version: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UploadedData {
+    file_token: String,
+    #[serde(default, deserialize_with = "version_string")]
+    version: Option<String>,
+    /// The alias larksuite/cli also reads (docs/feishu-api.md §13).
+    #[serde(default, deserialize_with = "version_string")]
+    data_version: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct Empty {}
 
@@ -228,35 +249,75 @@ impl Drive {
         size: u64,
         adler32: u32,
     ) -> Result<String> {
+        let data: FileTokenData = self
+            .send_upload_all(parent_token, None, file_name, file, size, adler32)
+            .await?;
+        Ok(data.file_token)
+    }
+
+    /// upload_all over the existing file `file_token` in `parent_token` (docs/feishu-api.md §13):
+    /// the same form with a `file_token` part after `size`, as larksuite/cli sends it. Whether
+    /// Drive replaced in place is in the answer: a `version`, and normally the same token.
+    pub async fn upload_all_replacing(
+        &self,
+        parent_token: &str,
+        file_token: &str,
+        file_name: &str,
+        file: impl tokio::io::AsyncRead + Send + 'static,
+        size: u64,
+        adler32: u32,
+    ) -> Result<Uploaded> {
+        let data: UploadedData = self
+            .send_upload_all(
+                parent_token,
+                Some(file_token),
+                file_name,
+                file,
+                size,
+                adler32,
+            )
+            .await?;
+        Ok(data.into())
+    }
+
+    async fn send_upload_all<T: serde::de::DeserializeOwned>(
+        &self,
+        parent_token: &str,
+        file_token: Option<&str>,
+        file_name: &str,
+        file: impl tokio::io::AsyncRead + Send + 'static,
+        size: u64,
+        adler32: u32,
+    ) -> Result<T> {
         // Watched as it streams: a slow uplink is fine, a stalled one is not (issue 11 #3).
         let progress = BodyProgress::new();
         let body = Body::wrap_stream(progress.track(ReaderStream::new(file)));
-        let form = Form::new()
+        let mut form = Form::new()
             .text("file_name", file_name.to_string())
             .text("parent_type", PARENT_TYPE_EXPLORER)
             .text("parent_node", parent_token.to_string())
-            .text("size", size.to_string())
-            .text("checksum", checksum_field(adler32))
-            .part(
-                "file",
-                // The name Drive keeps is the `file_name` field; the part's own filename sits
-                // in a header, where a control character would break the form (§11.3: any
-                // part filename is accepted).
-                octet_stream(
-                    Part::stream_with_length(body, size),
-                    &file_name.replace(char::is_control, "_"),
-                )?,
-            );
-        let data: FileTokenData = self
-            .client
+            .text("size", size.to_string());
+        if let Some(file_token) = file_token {
+            form = form.text("file_token", file_token.to_string());
+        }
+        let form = form.text("checksum", checksum_field(adler32)).part(
+            "file",
+            // The name Drive keeps is the `file_name` field; the part's own filename sits
+            // in a header, where a control character would break the form (§11.3: any
+            // part filename is accepted).
+            octet_stream(
+                Part::stream_with_length(body, size),
+                &file_name.replace(char::is_control, "_"),
+            )?,
+        );
+        self.client
             .call_watched(
                 self.client
                     .post("drive/v1/files/upload_all")
                     .multipart(form),
                 Some(progress),
             )
-            .await?;
-        Ok(data.file_token)
+            .await
     }
 
     /// POST drive/v1/files/upload_prepare (docs/feishu-api.md §2a).
@@ -266,12 +327,39 @@ impl Drive {
         file_name: &str,
         size: u64,
     ) -> Result<UploadPlan> {
-        let body = json!({
+        self.send_prepare(parent_token, file_name, size, None).await
+    }
+
+    /// upload_prepare for an upload over the existing file `file_token` (docs/feishu-api.md
+    /// §13): the `file_token` key beside the usual ones; part and finish are unchanged, and the
+    /// finish answers no `version` either way, so only its token tells (same token: in place).
+    pub async fn upload_prepare_replacing(
+        &self,
+        parent_token: &str,
+        file_name: &str,
+        size: u64,
+        file_token: &str,
+    ) -> Result<UploadPlan> {
+        self.send_prepare(parent_token, file_name, size, Some(file_token))
+            .await
+    }
+
+    async fn send_prepare(
+        &self,
+        parent_token: &str,
+        file_name: &str,
+        size: u64,
+        file_token: Option<&str>,
+    ) -> Result<UploadPlan> {
+        let mut body = json!({
             "file_name": file_name,
             "parent_type": PARENT_TYPE_EXPLORER,
             "parent_node": parent_token,
             "size": size,
         });
+        if let Some(file_token) = file_token {
+            body["file_token"] = json!(file_token);
+        }
         let plan: UploadPlan = self
             .client
             .call(
@@ -336,6 +424,27 @@ fn octet_stream(part: Part, file_name: &str) -> Result<Part> {
         })
 }
 
+impl From<UploadedData> for Uploaded {
+    fn from(data: UploadedData) -> Uploaded {
+        Uploaded {
+            file_token: data.file_token,
+            version: data.version.or(data.data_version),
+        }
+    }
+}
+
+/// `version` is read as a non-empty string only, as larksuite/cli does (docs/feishu-api.md §13):
+/// a number, an empty string or anything else is no version.
+fn version_string<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(match value {
+        Some(serde_json::Value::String(text)) if !text.trim().is_empty() => Some(text),
+        _ => None,
+    })
+}
+
 /// Feishu sends times as strings of Unix seconds; accept numbers too, and treat junk as absent
 /// rather than failing a whole listing over one odd field.
 fn unix_seconds<'de, D: Deserializer<'de>>(
@@ -382,6 +491,24 @@ mod tests {
         assert_eq!(entry.created_time, Some(1_700_000_000));
         assert_eq!(entry.modified_time, Some(1_700_000_001));
         assert!(entry.is_folder());
+    }
+
+    #[test]
+    fn a_version_is_a_non_empty_string_or_its_alias() {
+        let read = |data| Uploaded::from(serde_json::from_value::<UploadedData>(data).expect("ok"));
+        let with = read(json!({"file_token": "box1", "version": "7633658129540910621"}));
+        assert_eq!(with.version.as_deref(), Some("7633658129540910621"));
+        let alias = read(json!({"file_token": "box1", "data_version": "76"}));
+        assert_eq!(alias.version.as_deref(), Some("76"));
+        assert_eq!(read(json!({"file_token": "box1"})).version, None);
+        assert_eq!(
+            read(json!({"file_token": "b", "version": ""})).version,
+            None
+        );
+        assert_eq!(
+            read(json!({"file_token": "b", "version": 76})).version,
+            None
+        );
     }
 
     #[test]

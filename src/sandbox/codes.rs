@@ -1,5 +1,6 @@
 //! The sandbox's own table of what Feishu answers: per endpoint, each error code with the HTTP
-//! status and English `msg` Feishu's documentation lists for it there (docs/feishu-api.md §1–§8).
+//! status and English `msg` Feishu's documentation lists for it there (docs/feishu-api.md §1–§8,
+//! §6b–§6c for delete and task_check).
 //! It is kept apart from the client's catalog (assets/error_codes.toml) on purpose: the sandbox
 //! is the server that should catch a wrong status or message in the catalog, so it must not
 //! answer from it (issue 18 #8). tests/error_catalog.rs holds the two against Feishu's table.
@@ -131,6 +132,28 @@ const CREATE_FOLDER: &[Row] = &[
     row(400, 1062507, "parent node out of sibling num."),
     row(400, 1061045, "resource contention occurred, please retry"),
 ];
+/// delete, `DELETE drive/v1/files/:file_token` (docs/feishu-api.md §6b), with the statuses its page
+/// gives; its page gives no messages, so each is the word another Drive page uses for the code.
+/// 1061045 (the write family's throttle, §0) is not on the page: upload_all's row, UNCONFIRMED.
+const DELETE: &[Row] = &[
+    row(400, 1061001, "internal error."),
+    row(400, 1061002, "params error."),
+    row(404, 1061003, "not found."),
+    row(403, 1061004, "forbidden."),
+    row(401, 1061005, "auth failed."),
+    row(404, 1061007, "file has been delete."),
+    row(403, 1062501, "operate node no permission."),
+    row(403, 1062502, "operate parent node no permission."),
+    row(404, 1065200, "source node not found."),
+    row(200, 1061045, "can retry."),
+];
+/// task_check (docs/feishu-api.md §6c): its page lists the codes without statuses; delete's
+/// statuses for them are used (UNCONFIRMED).
+const TASK_CHECK: &[Row] = &[
+    row(400, 1061001, "internal error."),
+    row(400, 1061002, "params error."),
+    row(404, 1061003, "not found."),
+];
 /// root_folder/meta (docs/feishu-api.md §4a). The legacy explorer pages list no HTTP status:
 /// 200, as the rest of that API answers (UNCONFIRMED).
 const ROOT_META: &[Row] = &[row(200, 91201, "FAILED"), row(200, 91204, "FORBIDDEN")];
@@ -219,6 +242,8 @@ pub fn rows(endpoint: &str) -> &'static [Row] {
         "upload_finish" => UPLOAD_FINISH,
         "list" => LIST,
         "create_folder" => CREATE_FOLDER,
+        "delete" => DELETE,
+        "task_check" => TASK_CHECK,
         "root_meta" => ROOT_META,
         "folder_meta" => FOLDER_META,
         "token" => TOKEN,
@@ -229,13 +254,15 @@ pub fn rows(endpoint: &str) -> &'static [Row] {
 }
 
 /// Every endpoint with a table of its own.
-pub const ENDPOINTS: [&str; 11] = [
+pub const ENDPOINTS: [&str; 13] = [
     "upload_all",
     "upload_prepare",
     "upload_part",
     "upload_finish",
     "list",
     "create_folder",
+    "delete",
+    "task_check",
     "root_meta",
     "folder_meta",
     "token",
@@ -252,6 +279,8 @@ fn is_drive(endpoint: &str) -> bool {
             | "upload_finish"
             | "list"
             | "create_folder"
+            | "delete"
+            | "task_check"
             | "root_meta"
             | "folder_meta"
     )
@@ -283,6 +312,8 @@ mod tests {
         assert_eq!(on(1061001, "upload_part"), Some((200, "internal error.")));
         assert_eq!(on(1061001, "list"), Some((500, "internal error.")));
         assert_eq!(on(1061001, "create_folder"), Some((500, "internal error.")));
+        assert_eq!(on(1061001, "delete"), Some((400, "internal error.")));
+        assert_eq!(on(1061007, "delete"), Some((404, "file has been delete.")));
         // Not on upload_part's page: upload_all's row, the family's word for it.
         assert_eq!(
             on(1061101, "upload_part"),

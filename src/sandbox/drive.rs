@@ -1,5 +1,6 @@
 //! Drive endpoints as docs/feishu-api.md §1–§5 and §12 describe them: root and folder meta, paged
-//! listing, create_folder, upload_all and prepare / part / finish, with Feishu's validation.
+//! listing, create_folder, upload_all and prepare / part / finish, with Feishu's validation, and
+//! the `file_token` overwrite of §13 in either rollout mode (`--overwrite`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 use super::gate::{fail, ok, Call, Reply, Shared};
 use super::server::ConnectionKill;
 use super::state::{new_upload_id, now_ms, NodeKind, Upload, BLOCK_SIZE, MAX_CHILDREN, MAX_DEPTH};
+use super::Overwrite;
 
 type Ctx = AxState<Arc<Shared>>;
 
@@ -221,19 +223,22 @@ pub async fn create_folder(
         &token,
         ok(json!({"token": token, "url": url})),
         empty,
+        true,
     )
     .await
 }
 
 /// After a create call stored `token`: the world's faults for creates (`--late-commit`,
 /// `--error-after-store`, `--empty-token`), the listing lag, then the usual answer (which
-/// `--drop-after` may still lose).
+/// `--drop-after` may still lose). An overwrite in place (`new_node` false) is already listed:
+/// its late commit only loses the answer.
 async fn finish_create(
     shared: &Shared,
     call: &Call,
     token: &str,
     reply: Reply,
     empty_data: Value,
+    new_node: bool,
 ) -> Response {
     let options = &shared.options;
     let mut listed_from = now_ms() + options.listing_lag_ms as i64;
@@ -241,8 +246,10 @@ async fn finish_create(
     if late {
         listed_from += options.commit_delay_ms as i64;
     }
-    if let Some(node) = shared.state().nodes.get_mut(token) {
-        node.listed_from_ms = listed_from;
+    if new_node {
+        if let Some(node) = shared.state().nodes.get_mut(token) {
+            node.listed_from_ms = listed_from;
+        }
     }
     if late {
         shared.log(call, 0, "dropped, committed late");
@@ -506,15 +513,66 @@ pub async fn upload_all(
         Err(code) => return shared.answer(&call, fail(code, "upload_all")),
     };
     match store_upload_all(&shared, &call, form) {
-        Ok(token) => {
-            let reply = ok(json!({"file_token": token}));
-            finish_create(&shared, &call, &token, reply, json!({"file_token": ""})).await
+        Ok(Stored { token, version }) => {
+            let new_node = version.is_none();
+            let mut data = json!({"file_token": token});
+            if let Some(version) = version {
+                data["version"] = json!(version);
+            }
+            let empty = json!({"file_token": ""});
+            finish_create(&shared, &call, &token, ok(data), empty, new_node).await
         }
         Err(code) => shared.answer(&call, fail(code, "upload_all")),
     }
 }
 
-fn store_upload_all(shared: &Shared, call: &Call, form: Form) -> Result<String, i64> {
+/// What an upload stored: a new node (no version), or an overwrite in place and its version.
+struct Stored {
+    token: String,
+    version: Option<String>,
+}
+
+/// The token an upload asks to overwrite, when this tenant honours it (docs/feishu-api.md §13):
+/// `--overwrite not-rolled-out` ignores the field, as a tenant without the rollout does. An
+/// empty value counts as absent.
+fn overwrite_target<'a>(shared: &Shared, value: Option<&'a str>) -> Option<&'a str> {
+    let value = value.filter(|token| !token.is_empty())?;
+    (shared.options.overwrite == Overwrite::RolledOut).then_some(value)
+}
+
+/// Whether `token` is a file of this caller in `parent`, which an overwrite may replace.
+/// Otherwise: 1061002. No page documents this refusal (UNCONFIRMED); larksuite/cli reads
+/// 1061002 on an overwrite as a wrong `file_token` (§13).
+fn check_replaceable(shared: &Shared, call: &Call, token: &str, parent: &str) -> Result<(), i64> {
+    let state = shared.state();
+    match state.nodes.get(token) {
+        Some(node)
+            if node.kind == NodeKind::File
+                && node.parent.as_deref() == Some(parent)
+                && node.owner == call.user =>
+        {
+            Ok(())
+        }
+        _ => Err(1061002),
+    }
+}
+
+/// New bytes for `token`, already on disk: size, checksum and modified_time follow, the token,
+/// name and created_time stay (whether Drive renames to the `file_name` sent is UNCONFIRMED;
+/// larkup sends the same name). Answers the node's new version.
+fn replaced(shared: &Shared, token: &str, size: u64, adler32: u32) -> String {
+    let mut state = shared.state();
+    let version = state.next_version();
+    state.touch(token);
+    if let Some(node) = state.nodes.get_mut(token) {
+        node.size = size;
+        node.adler32 = adler32;
+        node.version = Some(version.clone());
+    }
+    version
+}
+
+fn store_upload_all(shared: &Shared, call: &Call, form: Form) -> Result<Stored, i64> {
     let name = form.fields.get("file_name").cloned().unwrap_or_default();
     if form.fields.get("parent_type").map(String::as_str) != Some("explorer") {
         return Err(1061002);
@@ -543,6 +601,17 @@ fn store_upload_all(shared: &Shared, call: &Call, form: Form) -> Result<String, 
         return Err(1062009);
     }
     checksum_matches(form.fields.get("checksum"), adler32)?;
+    if let Some(token) = overwrite_target(shared, form.fields.get("file_token").map(String::as_str))
+    {
+        check_replaceable(shared, call, token, &parent)?;
+        let target = shared.state().file_path(token);
+        persist(temp, &target)?;
+        let version = replaced(shared, token, size, adler32);
+        return Ok(Stored {
+            token: token.to_string(),
+            version: Some(version),
+        });
+    }
     if let Some(code) = placement_error(shared, &parent, false) {
         return Err(code);
     }
@@ -551,7 +620,10 @@ fn store_upload_all(shared: &Shared, call: &Call, form: Form) -> Result<String, 
         .add_node(&parent, &name, NodeKind::File, &call.user, size, adler32);
     let target = shared.state().file_path(&token);
     persist(temp, &target)?;
-    Ok(token)
+    Ok(Stored {
+        token,
+        version: None,
+    })
 }
 
 fn persist(temp: tempfile::TempPath, target: &Path) -> Result<(), i64> {
@@ -598,7 +670,12 @@ fn prepare_reply(shared: &Shared, call: &Call, body: &[u8]) -> Reply {
     if let Some(code) = upload_target_error(shared, call, &name, &parent) {
         return fail(code, "upload_prepare");
     }
-    if let Some(code) = placement_error(shared, &parent, false) {
+    let replaces = overwrite_target(shared, body["file_token"].as_str()).map(str::to_string);
+    if let Some(token) = &replaces {
+        if let Err(code) = check_replaceable(shared, call, token, &parent) {
+            return fail(code, "upload_prepare");
+        }
+    } else if let Some(code) = placement_error(shared, &parent, false) {
         return fail(code, "upload_prepare");
     }
     let block_num = size.div_ceil(BLOCK_SIZE);
@@ -613,6 +690,7 @@ fn prepare_reply(shared: &Shared, call: &Call, body: &[u8]) -> Reply {
             block_num,
             created_ms: now_ms(),
             blocks: Default::default(),
+            replaces,
         },
     );
     ok(json!({"upload_id": upload_id, "block_size": BLOCK_SIZE, "block_num": block_num}))
@@ -748,15 +826,18 @@ pub async fn upload_finish(
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     call.upload_id = body["upload_id"].as_str().map(str::to_string);
     match finish_upload(&shared, &call, &body).await {
-        Ok(token) => {
+        // An overwrite's finish carries no `version` (docs/feishu-api.md §13).
+        Ok((token, new_node)) => {
             let reply = ok(json!({"file_token": token}));
-            finish_create(&shared, &call, &token, reply, json!({"file_token": ""})).await
+            let empty = json!({"file_token": ""});
+            finish_create(&shared, &call, &token, reply, empty, new_node).await
         }
         Err(code) => shared.finish(&call, fail(code, "upload_finish")).await,
     }
 }
 
-async fn finish_upload(shared: &Shared, call: &Call, body: &Value) -> Result<String, i64> {
+/// The finished file's token, and whether it is a new node (not an overwrite in place).
+async fn finish_upload(shared: &Shared, call: &Call, body: &Value) -> Result<(String, bool), i64> {
     let upload_id = call
         .upload_id
         .clone()
@@ -774,14 +855,26 @@ async fn finish_upload(shared: &Shared, call: &Call, body: &Value) -> Result<Str
     if shared.state().folder(&upload.parent).is_none() {
         return Err(1061044);
     }
-    if let Some(code) = placement_error(shared, &upload.parent, false) {
-        return Err(code);
-    }
     // The whole file's Adler-32 from the blocks' own, in order: nothing is read again.
     let adler32 = upload.blocks.iter().fold(1u32, |whole, (seq, block)| {
         let len = BLOCK_SIZE.min(upload.size - seq * BLOCK_SIZE);
         adler32_combine(whole, *block, len)
     });
+    if let Some(token) = &upload.replaces {
+        // The file may have gone since prepare: the same refusal as there (UNCONFIRMED).
+        check_replaceable(shared, call, token, &upload.parent)?;
+        let (source, target) = {
+            let mut state = shared.state();
+            state.uploads.remove(&upload_id);
+            (state.upload_path(&upload_id), state.file_path(token))
+        };
+        std::fs::rename(source, target).map_err(|_| 1061001)?;
+        replaced(shared, token, upload.size, adler32);
+        return Ok((token.clone(), false));
+    }
+    if let Some(code) = placement_error(shared, &upload.parent, false) {
+        return Err(code);
+    }
     let token = {
         let mut state = shared.state();
         state.uploads.remove(&upload_id);
@@ -802,7 +895,7 @@ async fn finish_upload(shared: &Shared, call: &Call, body: &Value) -> Result<Str
         std::fs::create_dir_all(dir).map_err(|_| 1061001)?;
     }
     std::fs::rename(source, target).map_err(|_| 1061001)?;
-    Ok(token)
+    Ok((token, true))
 }
 
 /// The Adler-32 of `A ++ B` from adler(A), adler(B) and B's length (zlib's adler32_combine).

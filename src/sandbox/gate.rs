@@ -196,8 +196,9 @@ impl Shared {
         reply.response
     }
 
-    /// Checks the bearer token: missing → 99991661, unknown → 99991663, expired → 99991677.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<String, i64> {
+    /// Checks the bearer token: missing → 99991661, unknown → 99991663, expired → 99991677;
+    /// answers its user and scopes.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<(String, Vec<String>), i64> {
         let token = headers
             .get("authorization")
             .and_then(|value| value.to_str().ok())
@@ -210,11 +211,11 @@ impl Shared {
         if info.expires_ms <= now_ms() {
             return Err(99991677);
         }
-        Ok(info.user.clone())
+        Ok((info.user.clone(), info.scopes.clone()))
     }
 
-    /// Everything before a call acts. `write` calls are the upload family and create_folder,
-    /// throttled together at `--qps` with no concurrency (docs/feishu-api.md §0); other calls meet
+    /// Everything before a call acts. `write` calls are the upload family, create_folder and
+    /// delete, throttled together at `--qps` with no concurrency (docs/feishu-api.md §0); other calls meet
     /// the gateway's generic limiter.
     pub async fn admit(
         self: &Arc<Self>,
@@ -234,9 +235,21 @@ impl Shared {
         if self.options.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(self.options.latency_ms)).await;
         }
-        match self.authenticate(headers) {
-            Ok(user) => call.user = user,
+        let token_scopes = match self.authenticate(headers) {
+            Ok((user, scopes)) => {
+                call.user = user;
+                scopes
+            }
             Err(code) => return Err(self.answer(&call, fail(code, endpoint))),
+        };
+        // The gateway checks scopes before the backend (and its throttle) sees the call.
+        let app_scopes = super::scopes::app_enabled(&self.options.app_scope);
+        let user_token = !call.user.starts_with("app:");
+        if let Some((code, needed)) =
+            super::scopes::refusal(endpoint, &token_scopes, &app_scopes, user_token)
+        {
+            let app_id = self.state().oauth.app_id.clone();
+            return Err(self.answer(&call, super::scopes::refused(code, needed, &app_id)));
         }
         if !write {
             if !admit_in_window(&self.list_window, self.options.list_qps) {

@@ -2,10 +2,12 @@
 //! `larkup sandbox` and by the demo. File bytes go to disk; the rest lives in memory.
 
 pub mod codes;
+mod delete;
 pub mod demo;
 mod drive;
 mod gate;
 mod oauth;
+pub mod scopes;
 mod server;
 mod state;
 
@@ -14,12 +16,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use state::{CallRecord, Inspection, StoredFile, StoredFolder};
+pub use state::{Binned, CallRecord, DeleteTask, Inspection, StoredFile, StoredFolder};
 
 use gate::Shared;
 use state::{NodeKind, State};
@@ -118,6 +120,28 @@ pub struct SandboxOptions {
     /// Answer the next refresh at the token endpoint with CODE (e.g. 20050), once.
     #[arg(long, value_name = "CODE")]
     pub token_error_once: Option<i64>,
+    /// Overwrite by `file_token` on upload_all / upload_prepare (docs/feishu-api.md §13):
+    /// rolled-out keeps the token and answers a `version`; not-rolled-out ignores the field and
+    /// makes a new file beside the old one, as a tenant without the gray rollout.
+    #[arg(long, value_enum, default_value_t = Overwrite::RolledOut, value_name = "MODE")]
+    pub overwrite: Overwrite,
+    /// A scope the app has enabled (repeatable); none given = every Drive scope
+    /// (`sandbox::scopes::APP_DEFAULT`). Logins get only enabled scopes (docs/feishu-api.md §17).
+    #[arg(long, value_name = "SCOPE")]
+    pub app_scope: Vec<String>,
+    /// task_check polls answered `process` before a folder delete finishes (docs/feishu-api.md §6c).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub delete_task_polls: u32,
+}
+
+/// `--overwrite`: whether this tenant has the `file_token` overwrite (docs/feishu-api.md §13).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overwrite {
+    /// Same token, new bytes, a new `version` (not on the chunked finish).
+    #[default]
+    RolledOut,
+    /// `file_token` ignored: a new node beside the old, no `version`.
+    NotRolledOut,
 }
 
 /// `--hostile` modes: the network and gateways at their worst, for the client's bounded waits.
@@ -159,6 +183,9 @@ impl Default for SandboxOptions {
             seed: None,
             hostile: None,
             token_error_once: None,
+            overwrite: Overwrite::RolledOut,
+            app_scope: Vec::new(),
+            delete_task_polls: 2,
         }
     }
 }
@@ -184,6 +211,11 @@ fn router(shared: Arc<Shared>) -> Router {
             get(drive::folder_meta),
         )
         .route("/open-apis/drive/v1/files", get(drive::list))
+        .route(
+            "/open-apis/drive/v1/files/task_check",
+            get(delete::task_check),
+        )
+        .route("/open-apis/drive/v1/files/{token}", delete(delete::delete))
         .route(
             "/open-apis/drive/v1/files/create_folder",
             post(drive::create_folder),
@@ -243,7 +275,11 @@ impl Sandbox {
             }
         };
         let mut state = State::new(data_dir);
-        let access_token = state.issue_token(DEFAULT_USER, options.token_ttl);
+        let access_token = state.issue_token(
+            DEFAULT_USER,
+            options.token_ttl,
+            scopes::app_enabled(&options.app_scope),
+        );
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let shared = Arc::new(Shared::new(state, options));
@@ -285,9 +321,26 @@ impl Sandbox {
         (node.kind == NodeKind::File).then(|| state.file_path(file_token))
     }
 
-    /// A new token for `user` (their own My Space) living `ttl_secs`.
+    /// A new token for `user` (their own My Space) living `ttl_secs`, carrying every scope the
+    /// app has enabled (as a pasted token from the API Explorer would).
     pub fn issue_token(&self, user: &str, ttl_secs: i64) -> String {
-        self.shared.state().issue_token(user, ttl_secs)
+        let scopes = scopes::app_enabled(&self.shared.options.app_scope);
+        self.shared.state().issue_token(user, ttl_secs, scopes)
+    }
+
+    /// A user token carrying only `scopes` (a login that asked for less, docs/feishu-api.md §17).
+    pub fn issue_token_with_scopes(&self, user: &str, ttl_secs: i64, scopes: &[&str]) -> String {
+        let scopes = scopes.iter().map(|scope| scope.to_string()).collect();
+        self.shared.state().issue_token(user, ttl_secs, scopes)
+    }
+
+    /// The scopes a token carries, or `None` for a token the sandbox never issued.
+    pub fn token_scopes(&self, token: &str) -> Option<Vec<String>> {
+        self.shared
+            .state()
+            .tokens
+            .get(token)
+            .map(|info| info.scopes.clone())
     }
 
     /// Makes a token expired from now on (99991677).
@@ -352,6 +405,27 @@ impl Sandbox {
             );
         }
         folder
+    }
+
+    /// A file holding `bytes`, made directly in the store (tests that must not spend a write
+    /// call, or whose faults would hit the upload too).
+    pub fn seed_file(&self, parent: &str, name: &str, bytes: &[u8]) -> std::io::Result<String> {
+        let mut state = self.shared.state();
+        let adler32 = adler2::adler32_slice(bytes);
+        let token = state.add_node(
+            parent,
+            name,
+            NodeKind::File,
+            DEFAULT_USER,
+            bytes.len() as u64,
+            adler32,
+        );
+        let path = state.file_path(&token);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, bytes)?;
+        Ok(token)
     }
 
     /// Deletes a file or folder as a user would in Drive (tests of "no longer in Drive").

@@ -328,7 +328,15 @@ fn grant_tokens(
     chain: Option<u64>,
 ) -> Response {
     let ttl = shared.options.token_ttl;
-    let access = state.issue_token(DEFAULT_USER, ttl);
+    // The token holds what was asked and the app has enabled; the answer's `scope` says which
+    // (docs/feishu-api.md §17).
+    let granted = super::scopes::grant(
+        scope,
+        &super::scopes::app_enabled(&shared.options.app_scope),
+    );
+    let scope = granted.join(" ");
+    let scope = scope.as_str();
+    let access = state.issue_token(DEFAULT_USER, ttl, granted);
     state.oauth.issued.push(access.clone());
     let mut body = json!({
         "code": 0,
@@ -639,6 +647,8 @@ pub async fn tenant_token(AxState(shared): Ctx, request: Request) -> Response {
                 TokenInfo {
                     user: user.clone(),
                     expires_ms,
+                    // An app acting as itself holds what it has enabled (§17).
+                    scopes: super::scopes::app_enabled(&shared.options.app_scope),
                 },
             );
             state.root_of(&user);
@@ -834,6 +844,40 @@ mod tests {
             assert!(body[field].is_string(), "{field} in {body}");
         }
         assert!(body["expires_in"].is_i64() && body["refresh_token_expires_in"].is_i64());
+    }
+
+    #[tokio::test]
+    async fn a_login_holds_only_the_scopes_the_app_enabled_and_says_so() {
+        // larkup asks USER_SCOPES; this app enabled two of them and not offline_access.
+        let f = fixture(SandboxOptions {
+            app_scope: vec!["drive:file:upload".into(), "drive:drive:readonly".into()],
+            ..SandboxOptions::default()
+        })
+        .await;
+        let auth = Auth::new(Hosts::for_base_url(&f.sandbox.base_url())).expect("auth");
+        let pkce = Pkce::new();
+        let code = f.code(REDIRECT, &pkce).await;
+        let tokens = auth
+            .exchange_code(&f.app(), &code, REDIRECT, &pkce)
+            .await
+            .expect("exchange");
+        assert_eq!(tokens.scope, "drive:file:upload drive:drive:readonly");
+        assert!(tokens.refresh.is_none(), "offline_access was not enabled");
+        assert_eq!(
+            f.sandbox.token_scopes(tokens.access.expose()),
+            Some(vec![
+                "drive:file:upload".to_string(),
+                "drive:drive:readonly".to_string()
+            ])
+        );
+        // The app acting as itself holds what it enabled.
+        let (tenant, _) = auth.tenant_token(&f.app()).await.expect("tenant token");
+        assert_eq!(
+            f.sandbox
+                .token_scopes(tenant.expose())
+                .map(|scopes| scopes.len()),
+            Some(2)
+        );
     }
 
     #[tokio::test]

@@ -36,6 +36,8 @@ pub struct Node {
     pub children: Vec<String>,
     /// Unix ms from which listings show it (listing lag, late commits); 0 = at once.
     pub listed_from_ms: i64,
+    /// The version an in-place overwrite last gave it (docs/feishu-api.md §13).
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +50,8 @@ pub struct Upload {
     pub created_ms: i64,
     /// seq → the accepted block's Adler-32; the bytes are in `upload_path`, at seq × block_size.
     pub blocks: BTreeMap<u64, u32>,
+    /// The file this upload overwrites in place (prepare's `file_token`, docs/feishu-api.md §13).
+    pub replaces: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +59,34 @@ pub struct TokenInfo {
     pub user: String,
     /// Unix milliseconds.
     pub expires_ms: i64,
+    /// The scopes this token carries (docs/feishu-api.md §17).
+    pub scopes: Vec<String>,
+}
+
+/// A node in the recycle bin (docs/feishu-api.md §6b): what it was, when and by whom it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binned {
+    pub token: String,
+    pub name: String,
+    pub kind: NodeKind,
+    pub parent_token: String,
+    pub deleted_at_ms: i64,
+    pub deleted_by: String,
+    /// Set for the nodes that went with a deleted folder: that folder's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_folder: Option<String>,
+}
+
+/// An asynchronous folder delete (docs/feishu-api.md §6b, §6c).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteTask {
+    pub task_id: String,
+    pub folder: String,
+    pub user: String,
+    /// task_check polls still answered `process` before the folder goes.
+    pub polls_left: u32,
+    /// `process`, `success` or `fail`.
+    pub status: String,
 }
 
 /// One Drive call as the sandbox answered it.
@@ -79,6 +111,13 @@ pub struct StoredFile {
     pub size: u64,
     pub adler32: u32,
     pub path: PathBuf,
+    /// Unix seconds, as listings show them.
+    #[serde(default)]
+    pub created: i64,
+    #[serde(default)]
+    pub modified: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,9 +133,19 @@ pub struct Inspection {
     pub files: Vec<StoredFile>,
     pub folders: Vec<StoredFolder>,
     pub calls: Vec<CallRecord>,
+    /// Deleted nodes, oldest first.
+    #[serde(default)]
+    pub recycle_bin: Vec<Binned>,
+    #[serde(default)]
+    pub delete_tasks: Vec<DeleteTask>,
 }
 
 impl Inspection {
+    /// The recycle bin's entry for `token`, if it was deleted.
+    pub fn binned(&self, token: &str) -> Option<&Binned> {
+        self.recycle_bin.iter().find(|entry| entry.token == token)
+    }
+
     /// Calls refused or failed with `code`.
     pub fn calls_with_code(&self, code: i64) -> usize {
         self.calls.iter().filter(|call| call.code == code).count()
@@ -141,7 +190,12 @@ pub struct State {
     pub calls: Vec<CallRecord>,
     /// The registered app and the OAuth grants in flight (oauth.rs).
     pub oauth: super::oauth::OAuthState,
+    /// Deleted nodes, in the order they went.
+    pub bin: Vec<Binned>,
+    /// Folder deletes by task id.
+    pub tasks: HashMap<String, DeleteTask>,
     next_seq: u64,
+    last_version: u64,
 }
 
 impl State {
@@ -154,7 +208,10 @@ impl State {
             uploads: HashMap::new(),
             calls: Vec::new(),
             oauth: super::oauth::OAuthState::new(),
+            bin: Vec::new(),
+            tasks: HashMap::new(),
             next_seq: 0,
+            last_version: 0,
         }
     }
 
@@ -191,19 +248,21 @@ impl State {
                 adler32: 1,
                 children: Vec::new(),
                 listed_from_ms: 0,
+                version: None,
             },
         );
         self.roots.insert(user.to_string(), token.clone());
         token
     }
 
-    pub fn issue_token(&mut self, user: &str, ttl_secs: i64) -> String {
+    pub fn issue_token(&mut self, user: &str, ttl_secs: i64, scopes: Vec<String>) -> String {
         let token = random_token("u-sbx", 40);
         self.tokens.insert(
             token.clone(),
             TokenInfo {
                 user: user.to_string(),
                 expires_ms: now_ms().saturating_add(ttl_secs.saturating_mul(1000)),
+                scopes,
             },
         );
         self.root_of(user);
@@ -258,6 +317,7 @@ impl State {
                 adler32,
                 children: Vec::new(),
                 listed_from_ms: 0,
+                version: None,
             },
         );
         if let Some(parent_node) = self.nodes.get_mut(parent) {
@@ -265,6 +325,67 @@ impl State {
             parent_node.modified = now;
         }
         token
+    }
+
+    /// Marks a write to `token` now. Listings count in seconds, and two writes within one
+    /// second must still show the time moved (a client compares it), so it rises by at least one.
+    pub fn touch(&mut self, token: &str) {
+        let now = now_ms() / 1000;
+        if let Some(node) = self.nodes.get_mut(token) {
+            node.modified = now.max(node.modified + 1);
+        }
+    }
+
+    /// A new version id for an in-place overwrite: numeric, as Feishu's look
+    /// ("7633658129540910621", docs/feishu-api.md §13), and rising with each one.
+    pub fn next_version(&mut self) -> String {
+        let floor = 7_600_000_000_000_000_000u64 + now_ms().max(0) as u64 * 1000;
+        self.last_version = floor.max(self.last_version + 1);
+        self.last_version.to_string()
+    }
+
+    /// The tokens of `token`'s subtree, `token` first.
+    pub fn subtree(&self, token: &str) -> Vec<String> {
+        let mut out = vec![token.to_string()];
+        let mut index = 0;
+        while index < out.len() {
+            if let Some(node) = self.nodes.get(&out[index]) {
+                out.extend(node.children.iter().cloned());
+            }
+            index += 1;
+        }
+        out
+    }
+
+    /// Moves `token` and its subtree to the recycle bin: gone from the listing, kept (with its
+    /// bytes) in the bin.
+    pub fn move_to_bin(&mut self, token: &str, by: &str) -> bool {
+        let Some(parent) = self.nodes.get(token).map(|node| node.parent.clone()) else {
+            return false;
+        };
+        let at = now_ms();
+        for member in self.subtree(token) {
+            let Some(node) = self.nodes.remove(&member) else {
+                continue;
+            };
+            self.bin.push(Binned {
+                token: node.token.clone(),
+                name: node.name.clone(),
+                kind: node.kind,
+                parent_token: node.parent.clone().unwrap_or_default(),
+                deleted_at_ms: at,
+                deleted_by: by.to_string(),
+                with_folder: (member != token).then(|| token.to_string()),
+            });
+        }
+        if let Some(parent) = parent {
+            // As add_node does: the folder's time is the clock's, not forced to move.
+            if let Some(parent_node) = self.nodes.get_mut(&parent) {
+                parent_node.children.retain(|child| child != token);
+                parent_node.modified = parent_node.modified.max(at / 1000);
+            }
+        }
+        true
     }
 
     /// Children of a folder in Feishu's default order, EditedTime descending.
@@ -302,6 +423,9 @@ impl State {
                     size: node.size,
                     adler32: node.adler32,
                     path: self.file_path(&node.token),
+                    created: node.created,
+                    modified: node.modified,
+                    version: node.version.clone(),
                 }),
                 NodeKind::Folder if node.parent.is_some() => folders.push(StoredFolder {
                     token: node.token.clone(),
@@ -311,10 +435,14 @@ impl State {
                 NodeKind::Folder => {}
             }
         }
+        let mut delete_tasks: Vec<DeleteTask> = self.tasks.values().cloned().collect();
+        delete_tasks.sort_by(|a, b| a.task_id.cmp(&b.task_id));
         Inspection {
             files,
             folders,
             calls: self.calls.clone(),
+            recycle_bin: self.bin.clone(),
+            delete_tasks,
         }
     }
 }
