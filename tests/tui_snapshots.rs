@@ -639,6 +639,42 @@ fn the_top_line_counts_already_there_and_skipped_apart_while_running() {
     insta::assert_snapshot!(screen);
 }
 
+/// Issue 19 #5: the top line counts the running batch; with an earlier batch's rows still
+/// listed it says so, instead of seeming to count the rows shown.
+#[test]
+fn a_second_batch_is_counted_as_the_batch_beside_earlier_rows() {
+    let mut app = app(120, 26);
+    let t = Instant::now();
+    for (job, name) in [(1, "beach.jpg"), (2, "notes.md")] {
+        app.update(Action::Engine(queued(job, name, 2048), t));
+        app.update(Action::Engine(
+            Event::Done {
+                job,
+                file_token: format!("boxcnDONE000{job}"),
+                note: None,
+            },
+            t,
+        ));
+    }
+    app.update(Action::Engine(Event::Idle, t));
+    let top = |app: &App| render(app).lines().next().unwrap_or_default().to_string();
+    // `u` on the settled queue starts a new batch.
+    app.queue.new_batch = true;
+    for (job, name) in [(3, "video.mp4"), (4, "map.png")] {
+        app.update(Action::Engine(queued(job, name, 2048), t));
+    }
+    app.update(Action::Engine(Event::Started { job: 3 }, t));
+    let line = top(&app);
+    assert_eq!(app.queue.rows.len(), 4);
+    assert!(line.contains("↑ 0/2 of this batch"), "{line}");
+    // One batch alone needs no such words.
+    let mut single = self::app(120, 26);
+    single.update(Action::Engine(queued(1, "beach.jpg", 2048), t));
+    single.update(Action::Engine(Event::Started { job: 1 }, t));
+    let line = top(&single);
+    assert!(line.contains("↑ 0/1") && !line.contains("batch"), "{line}");
+}
+
 /// Issue 18 #10: at 12 rows, stacked, the local and Drive panes had no row at all. Each pane
 /// keeps one, its cursor row on screen.
 #[test]

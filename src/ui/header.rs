@@ -37,6 +37,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         format!(" ({})", apart.join(", "))
     };
+    // The counts are the running batch's; with rows of earlier batches still listed, the
+    // header says so rather than seem to count the rows shown.
+    let apart = if app.queue.rows.len() as u64 > totals.files_total {
+        format!("{apart} of this batch")
+    } else {
+        apart
+    };
     if app.queue.paused && totals.files_total > 0 {
         // Nothing moves while paused: a speed and an ETA would pretend otherwise.
         left.push_str(&format!(
