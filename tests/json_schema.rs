@@ -229,7 +229,9 @@ async fn every_upload_event_keeps_its_documented_fields() {
     let lines = pinned_lines(&resumed.stdout);
     let resumed_at = events_named(&lines, "resumed");
     assert_eq!(resumed_at.len(), 1, "{}", resumed.all());
-    assert!(resumed_at[0]["bytes_done"].as_u64() >= Some(2 * 4 * MIB as u64));
+    // The second part was accepted, but the kill may come before its answer is journalled;
+    // the first was journalled before the second was sent.
+    assert!(resumed_at[0]["bytes_done"].as_u64() >= Some(4 * MIB as u64));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
