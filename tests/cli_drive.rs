@@ -283,7 +283,7 @@ async fn to_a_file_token_is_refused_before_anything_is_sent() {
         assert_eq!(run.code, Some(2), "{}", run.all());
         assert!(
             run.stderr
-                .contains(&format!("--to {file_token} is not a folder in Drive")),
+                .contains(&format!("the destination {file_token} (--to, LARKUP_UPLOAD_TO or config upload.to) is not a folder in Drive")),
             "{}",
             run.all()
         );

@@ -68,8 +68,9 @@ pub async fn destination(session: &Session, to: Option<&str>) -> Result<Destinat
     };
     let not_a_folder = || {
         errln!(
-            "larkup: --to {} is not a folder in Drive (a file's token, or no folder of that \
-             token); `larkup ls` shows each entry's type and token",
+            "larkup: the destination {} (--to, LARKUP_UPLOAD_TO or config upload.to) is not a \
+             folder in Drive (a file's token, or no folder of that token); `larkup ls` shows \
+             each entry's type and token",
             sanitize::escape(token)
         );
         Outcome::Setup
