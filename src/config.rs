@@ -146,14 +146,18 @@ pub enum OnConflict {
     Skip,
     /// Upload anyway: Drive then holds two files of that name.
     KeepBoth,
+    /// Replace what is there (the newest file of that name): in place where Drive allows,
+    /// else the new file and then the old one to the recycle bin.
+    Replace,
 }
 
 impl OnConflict {
-    /// The name users type (`skip`, `keep-both`).
+    /// The name users type (`skip`, `keep-both`, `replace`).
     pub fn name(self) -> &'static str {
         match self {
             OnConflict::Skip => "skip",
             OnConflict::KeepBoth => "keep-both",
+            OnConflict::Replace => "replace",
         }
     }
 }

@@ -126,6 +126,7 @@ fn with_queue(mut app: App, failed: bool) -> App {
                 job: 1,
                 file_token: "boxcnBEACH0001".to_string(),
                 note: None,
+                replaced: None,
             },
             1,
         ),
@@ -372,6 +373,7 @@ fn scrolled_queue_shows_a_new_failure_and_its_hint() {
                 job,
                 file_token: format!("boxcnPHOTO{job:03}"),
                 note: None,
+                replaced: None,
             },
             t,
         ));
@@ -388,6 +390,7 @@ fn scrolled_queue_shows_a_new_failure_and_its_hint() {
             job: 41,
             file_token: "boxcnNOTES".to_string(),
             note: None,
+            replaced: None,
         },
         t,
     ));
@@ -531,6 +534,7 @@ fn rerun_rows_already_there_uploaded_again_and_reasons_without_the_path() {
             job: 2,
             file_token: "boxcnNOTES0002".to_string(),
             note: Some("was no longer in Drive; uploaded again".to_string()),
+            replaced: None,
         },
         t,
     ));
@@ -652,6 +656,7 @@ fn a_second_batch_is_counted_as_the_batch_beside_earlier_rows() {
                 job,
                 file_token: format!("boxcnDONE000{job}"),
                 note: None,
+                replaced: None,
             },
             t,
         ));

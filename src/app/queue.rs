@@ -317,6 +317,7 @@ impl Queue {
                 job,
                 file_token,
                 note,
+                ..
             } => {
                 if let Some(row) = self.row(job) {
                     row.bytes_done = row.size;

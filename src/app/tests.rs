@@ -474,6 +474,7 @@ fn engine_events_build_rows_totals_and_hints() {
             job: 1,
             file_token: "boxA".to_string(),
             note: None,
+            replaced: None,
         },
         t + Duration::from_secs(2),
     ));
@@ -788,6 +789,7 @@ fn retry_after_the_batch_settled_counts_the_row_again() {
             job: 1,
             file_token: "box1".to_string(),
             note: None,
+            replaced: None,
         },
         t,
     ));
@@ -955,6 +957,7 @@ fn a_new_failure_and_its_hint_come_into_view_after_a_long_batch() {
                 job,
                 file_token: format!("box{job}"),
                 note: None,
+                replaced: None,
             },
             t,
         ));
@@ -985,6 +988,7 @@ fn a_new_failure_and_its_hint_come_into_view_after_a_long_batch() {
                 job,
                 file_token: format!("box{job}"),
                 note: None,
+                replaced: None,
             },
             t,
         ));
@@ -1125,6 +1129,7 @@ fn a_hundred_thousand_rows_fill_and_update_through_the_index() {
                 job,
                 file_token: format!("box{job}"),
                 note: None,
+                replaced: None,
             },
             t,
         ));
@@ -1162,6 +1167,7 @@ fn queue_counts_follow_every_state_change() {
             job: 2,
             file_token: "b".to_string(),
             note: None,
+            replaced: None,
         },
         t,
     );
@@ -1278,6 +1284,7 @@ fn a_retry_shows_on_the_status_line_until_a_call_succeeds() {
             job: 1,
             file_token: "boxA".to_string(),
             note: None,
+            replaced: None,
         },
         t,
     ));
@@ -1390,6 +1397,7 @@ fn already_there_is_its_own_state_and_count_and_messages_drop_the_path() {
             job: 2,
             file_token: "boxNEW".to_string(),
             note: Some("was no longer in Drive; uploaded again".to_string()),
+            replaced: None,
         },
         t,
     ));
@@ -1486,6 +1494,7 @@ fn a_problem_row_reported_first_stays_counted_in_its_batch() {
             job: 1,
             file_token: "boxA".to_string(),
             note: None,
+            replaced: None,
         },
         t,
     ));
@@ -1507,6 +1516,7 @@ fn a_problem_row_reported_first_stays_counted_in_its_batch() {
             job: 3,
             file_token: "boxB".to_string(),
             note: None,
+            replaced: None,
         },
         t,
     ));
@@ -1563,6 +1573,7 @@ fn two_failed_one_done(app: &mut App, t: Instant) {
             job: 3,
             file_token: "boxC".to_string(),
             note: None,
+            replaced: None,
         },
         t,
     ));

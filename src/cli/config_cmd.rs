@@ -40,7 +40,7 @@ const KEYS: &[Key] = &[
         setting: &config::UPLOAD_TO,
     },
     Key {
-        valid: &["skip", "keep-both"],
+        valid: &["skip", "keep-both", "replace"],
         setting: &config::ON_CONFLICT,
     },
     Key {
@@ -328,7 +328,7 @@ mod tests {
         let on_conflict = find("upload.on_conflict");
         assert!(parse_value(on_conflict, "keep-both").is_ok());
         let refused = parse_value(on_conflict, "ask").expect_err("ask is the app's");
-        assert!(refused.contains("skip, keep-both"), "{refused}");
+        assert!(refused.contains("skip, keep-both, replace"), "{refused}");
         let retries = find("upload.retries");
         assert_eq!(
             parse_value(retries, "7").expect("a number").as_integer(),

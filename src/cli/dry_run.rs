@@ -32,6 +32,8 @@ enum Action {
     Skip,
     /// Same name in the folder, `--on-conflict keep-both`: Drive ends with two.
     KeepBoth,
+    /// Same name in the folder, `--on-conflict replace`: the newest of that name is replaced.
+    Replace,
 }
 
 impl Action {
@@ -40,6 +42,7 @@ impl Action {
             Action::Upload => "upload",
             Action::Skip => "skip",
             Action::KeepBoth => "keep-both",
+            Action::Replace => "replace",
         }
     }
 }
@@ -166,6 +169,7 @@ pub async fn run(session: &Session, args: UploadArgs<'_>) -> Outcome {
                 match (taken, plan::conflict_choice(args.on_conflict)) {
                     (false, _) => Action::Upload,
                     (true, Some(ConflictChoice::KeepBoth)) => Action::KeepBoth,
+                    (true, Some(ConflictChoice::Replace)) => Action::Replace,
                     // The headless upload never asks; skip is what it would do.
                     (true, Some(ConflictChoice::Skip) | None) => Action::Skip,
                 }
@@ -282,6 +286,7 @@ fn print_plan(report: &Report) {
             Action::Upload => "",
             Action::Skip => "  (already in Drive; --on-conflict keep-both uploads it anyway)",
             Action::KeepBoth => "  (already in Drive: it will hold two of that name)",
+            Action::Replace => "  (already in Drive: the newest of that name is replaced)",
         };
         outln!(
             "{:<9} {}  {}  ← {}{note}",

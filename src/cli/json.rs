@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::feishu::{DriveEntry, Lang};
-use crate::transfer::events::{row_name, Event};
+use crate::transfer::events::{row_name, Event, Replaced};
 use crate::transfer::plan::ProblemKind;
 use crate::transfer::progress::Totals;
 
@@ -114,6 +114,9 @@ pub enum UploadEvent {
         job: u64,
         file_token: String,
         note: Option<String>,
+        /// `in_place` or `recycled` when it replaced a file of that name; absent otherwise.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replaced: Option<&'static str>,
     },
     AlreadyThere {
         job: u64,
@@ -195,10 +198,15 @@ impl UploadEvent {
                 job,
                 file_token,
                 note,
+                replaced,
             } => UploadEvent::Done {
                 job: *job,
                 file_token: file_token.clone(),
                 note: note.clone(),
+                replaced: replaced.map(|how| match how {
+                    Replaced::InPlace => "in_place",
+                    Replaced::Recycled => "recycled",
+                }),
             },
             Event::AlreadyThere { job, file_token } => UploadEvent::AlreadyThere {
                 job: *job,
@@ -336,7 +344,7 @@ pub struct PlannedFileJson {
     #[serde(flatten)]
     pub local: LocalPath,
     pub size: u64,
-    /// `upload`, `skip` (the name is taken and --on-conflict is skip) or `keep-both`.
+    /// `upload`, `skip` (the name is taken and --on-conflict is skip), `keep-both` or `replace`.
     pub action: &'static str,
 }
 

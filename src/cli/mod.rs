@@ -665,6 +665,7 @@ async fn run_command<App: Future<Output = Outcome>>(
                 on_conflict: match options.on_conflict {
                     OnConflict::Skip => ConflictPolicy::Skip,
                     OnConflict::KeepBoth => ConflictPolicy::KeepBoth,
+                    OnConflict::Replace => ConflictPolicy::Replace,
                 },
                 exclude,
             };

@@ -1,4 +1,4 @@
-//! `larkup upload PATH... --to FOLDER_TOKEN [--json] [--on-conflict skip|keep-both]`: the engine
+//! `larkup upload PATH... --to FOLDER_TOKEN [--json] [--on-conflict skip|keep-both|replace]`: the engine
 //! with a progress bar (or one JSON object per event, docs/json.md), and a summary at the end.
 
 use std::collections::HashMap;
@@ -165,6 +165,7 @@ pub async fn run(session: Session, args: UploadArgs<'_>) -> Outcome {
                 job,
                 file_token,
                 note,
+                ..
             } => {
                 bar.set_position(totals.bytes_done);
                 if !args.json {

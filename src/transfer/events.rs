@@ -18,14 +18,36 @@ pub enum ConflictPolicy {
     #[default]
     Skip,
     KeepBoth,
+    /// Replace the newest file of that name (issue 20).
+    Replace,
     /// Ask the front end (the TUI's modal) for each conflict.
     Ask,
+}
+
+/// How a replace went (issue 20): Drive ends with one file of that name either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replaced {
+    /// Drive took the old file's token: same file, link, permissions, new bytes.
+    InPlace,
+    /// A new file was made, then the old one went to the recycle bin.
+    Recycled,
+}
+
+impl Replaced {
+    /// What the row says.
+    pub fn said(self) -> &'static str {
+        match self {
+            Replaced::InPlace => "replaced in place",
+            Replaced::Recycled => "replaced; the old file is in the recycle bin",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConflictChoice {
     Skip,
     KeepBoth,
+    Replace,
 }
 
 /// Files and folders to upload into one Drive folder.
@@ -138,6 +160,8 @@ pub enum Event {
         file_token: String,
         /// How it finished when not by a plain upload: resumed, adopted, already uploaded.
         note: Option<String>,
+        /// Set when it replaced a file of that name (`--on-conflict replace`, issue 20).
+        replaced: Option<Replaced>,
     },
     /// The journal says an earlier run uploaded it, and the destination's listing still shows
     /// that file: nothing was sent.

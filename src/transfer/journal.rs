@@ -59,9 +59,10 @@ const BATCH_CAP: usize = 256;
 /// so a journal another process holds locked delays an exit, never hangs it.
 const CLOSE_WAIT: Duration = Duration::from_secs(BUSY_TIMEOUT.as_secs() + 5);
 /// 2: rows scoped by host + identity, the source's identity (inode, ctime) and per-block
-/// checksums. Older tables are dropped: the journal is a cache, and Drive's listing answers
+/// checksums. 3: a replace's old file (`replaces`) and its delete still owed (`recycle`,
+/// issue 20). Older tables are dropped: the journal is a cache, and Drive's listing answers
 /// for what they held (a rerun skips what is there and sends the rest).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 /// Finished rows older than this are forgotten (issue 11: the journal is a cache).
 const FORGET_FINISHED_AFTER_MS: i64 = 7 * 24 * 3600 * 1000;
 
@@ -133,6 +134,11 @@ pub struct JobRecord {
     pub preexisting_tokens: Vec<String>,
     pub file_token: Option<String>,
     pub error: Option<String>,
+    /// The file a replace sends over (issue 20), journalled before the send.
+    pub replaces: Option<String>,
+    /// The old file a replace still owes to the recycle bin: set once the new file is
+    /// confirmed, cleared when the delete is done. A rerun finishes it first.
+    pub recycle: Option<String>,
     pub updated_at_ms: i64,
 }
 
@@ -237,6 +243,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     preexisting TEXT NOT NULL DEFAULT '[]',
     file_token TEXT,
     error TEXT,
+    replaces TEXT,
+    recycle TEXT,
     created_at_ms INTEGER NOT NULL,
     updated_at_ms INTEGER NOT NULL,
     PRIMARY KEY (scope, source, parent_token, name)
@@ -313,7 +321,7 @@ impl Journal {
         }
         conn.execute_batch(SCHEMA).map_err(fail)?;
         conn.execute(
-            "DELETE FROM jobs WHERE state IN ('done', 'skipped') AND updated_at_ms < ?1",
+            "DELETE FROM jobs WHERE state IN ('done', 'skipped') AND recycle IS NULL AND updated_at_ms < ?1",
             params![now_ms() - FORGET_FINISHED_AFTER_MS],
         )
         .map_err(fail)?;
@@ -454,15 +462,18 @@ impl Journal {
         let destination = destination.to_string();
         let now = now_ms();
         self.wait(true, move |conn| {
+            let mut recycle = None;
             if let Some(record) = get_row(conn, &key)? {
                 if same_version(&record, size, mtime_ns, &file_id) {
                     return Ok(record);
                 }
+                // A delete still owed outlives the version that made it: never two copies.
+                recycle = record.recycle;
             }
             conn.execute(
-                "INSERT OR REPLACE INTO jobs (scope, source, parent_token, name, size, mtime_ns, file_id, destination, state, created_at_ms, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
-                params![key.scope, path_bytes(&key.source), key.parent_token, key.name, size as i64, mtime_ns.to_string(), file_id, destination, now],
+                "INSERT OR REPLACE INTO jobs (scope, source, parent_token, name, size, mtime_ns, file_id, destination, state, recycle, created_at_ms, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?10, ?9, ?9)",
+                params![key.scope, path_bytes(&key.source), key.parent_token, key.name, size as i64, mtime_ns.to_string(), file_id, destination, now, recycle],
             )?;
             get_row(conn, &key)?.ok_or_else(|| Fault("the record just written is missing".into()))
         })
@@ -528,7 +539,7 @@ impl Journal {
             "set_done",
             false,
             key,
-            "state = 'done', file_token = ?1, error = NULL",
+            "state = 'done', file_token = ?1, error = NULL, replaces = NULL",
             vec![Value::from(file_token.to_string())],
         )
     }
@@ -550,6 +561,49 @@ impl Journal {
             key,
             "state = 'skipped', error = ?1",
             vec![Value::from(reason.to_string())],
+        )
+    }
+
+    /// A replace is about to send over `old`: committed before the send, so a crash after it
+    /// knows which file the new one replaces.
+    pub fn set_replaces(&self, key: &JobKey, old: &str) -> Result<(), JournalError> {
+        self.update(
+            "set_replaces",
+            true,
+            key,
+            "replaces = ?1",
+            vec![Value::from(old.to_string())],
+        )
+    }
+
+    /// The new file `file_token` is confirmed and the old one `old` is owed to the recycle
+    /// bin: one commit, waited for before the delete goes out.
+    pub fn set_done_recycling(
+        &self,
+        key: &JobKey,
+        file_token: &str,
+        old: &str,
+    ) -> Result<(), JournalError> {
+        self.update(
+            "set_done_recycling",
+            true,
+            key,
+            "state = 'done', file_token = ?1, error = NULL, recycle = ?2",
+            vec![
+                Value::from(file_token.to_string()),
+                Value::from(old.to_string()),
+            ],
+        )
+    }
+
+    /// The old file is in the recycle bin: nothing is owed any more.
+    pub fn clear_recycle(&self, key: &JobKey) -> Result<(), JournalError> {
+        self.update(
+            "clear_recycle",
+            true,
+            key,
+            "recycle = NULL, replaces = NULL",
+            Vec::new(),
         )
     }
 
@@ -580,14 +634,20 @@ impl Journal {
     /// how many rows went.
     pub fn forget_finished(&self) -> Result<usize, JournalError> {
         self.wait(true, |conn| {
-            Ok(conn.execute("DELETE FROM jobs WHERE state IN ('done', 'skipped')", [])?)
+            Ok(conn.execute(
+                "DELETE FROM jobs WHERE state IN ('done', 'skipped') AND recycle IS NULL",
+                [],
+            )?)
         })
     }
 
     /// `forget_finished` queued with the writes before it, for a caller that needs no count.
     pub fn forget_finished_queued(&self) -> Result<(), JournalError> {
         self.queue("forget_finished", |conn| {
-            conn.execute("DELETE FROM jobs WHERE state IN ('done', 'skipped')", [])?;
+            conn.execute(
+                "DELETE FROM jobs WHERE state IN ('done', 'skipped') AND recycle IS NULL",
+                [],
+            )?;
             Ok(())
         })
     }
@@ -930,6 +990,8 @@ fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         preexisting_tokens: serde_json::from_str(&preexisting).unwrap_or_default(),
         file_token: row.get("file_token")?,
         error: row.get("error")?,
+        replaces: row.get("replaces")?,
+        recycle: row.get("recycle")?,
         updated_at_ms: row.get("updated_at_ms")?,
     })
 }

@@ -148,6 +148,7 @@ pub fn conflict_choice(policy: ConflictPolicy) -> Option<ConflictChoice> {
     match policy {
         ConflictPolicy::Skip => Some(ConflictChoice::Skip),
         ConflictPolicy::KeepBoth => Some(ConflictChoice::KeepBoth),
+        ConflictPolicy::Replace => Some(ConflictChoice::Replace),
         ConflictPolicy::Ask => None,
     }
 }

@@ -297,6 +297,7 @@ mod tests {
                 job: 2,
                 file_token: "t2".into(),
                 note: None,
+                replaced: None,
             },
             at(2),
         );
@@ -361,6 +362,7 @@ mod tests {
             job: 1,
             file_token: "box".into(),
             note: None,
+            replaced: None,
         };
         totals.apply(&done, t);
         assert_eq!((totals.bytes_done, totals.bytes_total), (16, 16));

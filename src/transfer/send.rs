@@ -24,6 +24,9 @@ pub struct Source {
     /// The name it gets in Drive.
     pub name: String,
     pub size: u64,
+    /// The Drive file this upload goes over (`file_token`, docs/feishu-api.md §13), for a
+    /// replace; the answer's token says whether Drive replaced it in place.
+    pub replaces: Option<String>,
 }
 
 /// Where a chunked upload stands: the server's plan and how many blocks it has confirmed.
@@ -118,9 +121,17 @@ async fn send_whole(
                 .map_err(|err| local_error(&source.path, err))?;
             let changed = Arc::new(AtomicBool::new(false));
             let body = checked_body(file, source, read_as, changed.clone());
-            let sent = drive
-                .upload_all(parent_token, &source.name, body, size, adler32)
-                .await;
+            let sent = match &source.replaces {
+                Some(old) => drive
+                    .upload_all_replacing(parent_token, old, &source.name, body, size, adler32)
+                    .await
+                    .map(|uploaded| uploaded.file_token),
+                None => {
+                    drive
+                        .upload_all(parent_token, &source.name, body, size, adler32)
+                        .await
+                }
+            };
             // The body broke off before its end, so nothing was stored: a local failure,
             // which the job answers by starting over with the file as it is now.
             match sent {
@@ -210,8 +221,24 @@ async fn send_chunked(
         Some(progress) => progress,
         None => {
             let plan = pacer
-                .call(Idempotence::Safe, || {
-                    drive.upload_prepare(parent_token, &source.name, source.size)
+                .call(Idempotence::Safe, || async {
+                    match &source.replaces {
+                        Some(old) => {
+                            drive
+                                .upload_prepare_replacing(
+                                    parent_token,
+                                    &source.name,
+                                    source.size,
+                                    old,
+                                )
+                                .await
+                        }
+                        None => {
+                            drive
+                                .upload_prepare(parent_token, &source.name, source.size)
+                                .await
+                        }
+                    }
                 })
                 .await?;
             observer.prepared(&plan);

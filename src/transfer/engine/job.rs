@@ -10,6 +10,12 @@
 //!    folder before anything is sent again;
 //! 5. `record`: journal, listing and row.
 //!
+//! A replace (issue 20) adds `replaced`, between confirm and record: the old file's token is
+//! journalled before the send; an answer with the same token replaced it in place; another
+//! token is a new file, and the old one goes to the recycle bin only once the new one is
+//! confirmed and that delete is journalled as owed (`recycle`), which a rerun finishes first
+//! (`owed_recycle`): never two copies, never none.
+//!
 //! The runner holds the name's turn across all five, so same-name jobs into one folder go one
 //! after another. A job that waits — its outcome looked for, its turn, the user's answer to a
 //! conflict — is parked: it gives up its place among the workers (`Slot`), so the other files
@@ -22,9 +28,9 @@ use tokio::sync::oneshot;
 
 use super::{job_key, lock, JobOutcome, JobSpec, Owner, Shared, Slot, RECENT_DONE_MS};
 use crate::feishu::{DriveEntry, Error, UploadPlan};
-use crate::transfer::events::{ConflictChoice, Event, Failure};
+use crate::transfer::events::{ConflictChoice, Event, Failure, Replaced};
 use crate::transfer::journal::{self, JobKey, JobRecord, JobState};
-use crate::transfer::pacer::outcome_unknown;
+use crate::transfer::pacer::{outcome_unknown, Idempotence};
 use crate::transfer::plan;
 use crate::transfer::reconcile::Kind;
 use crate::transfer::send::{self, ChunkedProgress, SendObserver, Source};
@@ -76,7 +82,7 @@ struct Plan {
 enum Claimed {
     /// Settled without sending: already there, found after an interrupted upload, skipped.
     End(JobEnd),
-    Send(Attempt),
+    Send(Box<Attempt>),
 }
 
 /// What a send needs, carried from one try to the next.
@@ -96,6 +102,8 @@ struct Attempt {
     changed_restarts: u32,
     /// Create calls whose outcome stayed unknown.
     creates: u32,
+    /// Said on the row of a replace when several files held the name.
+    replace_note: Option<String>,
 }
 
 /// A send that did not fail.
@@ -107,7 +115,16 @@ enum Sent {
 }
 
 enum JobEnd {
-    Uploaded { token: String, note: Option<String> },
+    Uploaded {
+        token: String,
+        note: Option<String>,
+    },
+    /// A replace's new file is confirmed and the old one is gone (`how`).
+    Replaced {
+        token: String,
+        how: Replaced,
+        note: Option<String>,
+    },
     AlreadyThere(String),
     Skipped(String),
 }
@@ -115,16 +132,114 @@ enum JobEnd {
 impl Job<'_> {
     async fn life(&self) -> Result<JobEnd, Failure> {
         let plan = self.plan().await?;
+        if let Some(end) = self.owed_recycle(&plan).await? {
+            return Ok(end);
+        }
+        // What an interrupted replace was sending over.
+        let replaced = plan
+            .record
+            .as_ref()
+            .and_then(|record| record.replaces.clone());
         let mut attempt = match self.claim_name(plan).await? {
-            Claimed::End(end) => return Ok(end),
-            Claimed::Send(attempt) => attempt,
+            Claimed::End(end) => return self.replaced(end, replaced.as_deref(), None).await,
+            Claimed::Send(attempt) => *attempt,
         };
         loop {
             let sent = self.send(&mut attempt).await?;
             if let Some(end) = self.confirm(&mut attempt, sent).await? {
-                return Ok(end);
+                let old = attempt.source.replaces.clone();
+                let note = attempt.replace_note.take();
+                return self.replaced(end, old.as_deref(), note).await;
             }
         }
+    }
+
+    /// A replace's end: the new file's token against the old one's. The same token is the
+    /// old file replaced in place (whether or not the answer carried a version: deleting it
+    /// would delete the new bytes); another is a new file, and the old one goes to the
+    /// recycle bin, owed in the journal first.
+    async fn replaced(
+        &self,
+        end: JobEnd,
+        old: Option<&str>,
+        note: Option<String>,
+    ) -> Result<JobEnd, Failure> {
+        let (JobEnd::Uploaded { token, note: row }, Some(old)) = (&end, old) else {
+            return Ok(end);
+        };
+        let note = join_notes(&[row.clone(), note]);
+        if token == old {
+            return Ok(JobEnd::Replaced {
+                token: token.clone(),
+                how: Replaced::InPlace,
+                note,
+            });
+        }
+        let (key, new, owed) = (self.key.clone(), token.clone(), old.to_string());
+        self.shared
+            .journal_wait(move |journal| journal.set_done_recycling(&key, &new, &owed))
+            .await;
+        self.recycle(old).await?;
+        Ok(JobEnd::Replaced {
+            token: token.clone(),
+            how: Replaced::Recycled,
+            note,
+        })
+    }
+
+    /// A delete an earlier run owed (its new file was confirmed, the old one's delete never
+    /// answered or never went): done before anything else. When the journal's new file is
+    /// this version's, the job ends there.
+    async fn owed_recycle(&self, plan: &Plan) -> Result<Option<JobEnd>, Failure> {
+        let Some(record) = plan.record.as_ref() else {
+            return Ok(None);
+        };
+        let Some(old) = record.recycle.as_deref() else {
+            return Ok(None);
+        };
+        self.recycle(old).await?;
+        let token = record.file_token.clone().filter(|token| !token.is_empty());
+        Ok(token.map(|token| JobEnd::Replaced {
+            token,
+            how: Replaced::Recycled,
+            note: Some("the interrupted replace was finished from the journal".to_string()),
+        }))
+    }
+
+    /// `old` to the recycle bin (docs/feishu-api.md §6b), through the write law. An answer
+    /// that did not come is looked for in the listing before deleting again; 1061007 (already
+    /// in the bin) is done. A refusal leaves the delete owed in the journal for the rerun.
+    async fn recycle(&self, old: &str) -> Result<(), Failure> {
+        let shared = self.shared;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let deleted = shared
+                .writes
+                .call(Idempotence::CreatesSomething, || {
+                    shared.drive.delete_file(old, "file")
+                })
+                .await;
+            let err = match deleted {
+                Ok(()) => break,
+                Err(err) if err.api().is_some_and(|api| api.code == ALREADY_DELETED) => break,
+                Err(err) => err,
+            };
+            if !outcome_unknown(&err) || tries >= shared.create_attempts {
+                return Err(owed(&err));
+            }
+            match shared.fresh_listing(self.parent()).await {
+                Ok(entries) if !entries.iter().any(|entry| entry.token == old) => break,
+                Ok(_) => continue,
+                Err(_) => return Err(owed(&err)),
+            }
+        }
+        shared.forget(self.parent(), old).await;
+        let key = self.key.clone();
+        shared
+            .journal_wait(move |journal| journal.clear_recycle(&key))
+            .await;
+        Ok(())
     }
 
     /// Waits for `wait` parked: this job's place among the workers goes to another job
@@ -243,6 +358,13 @@ impl Job<'_> {
             }
             _ => plan::same_name_files(&entries, self.name()),
         };
+        // A send of ours in flight goes on over the file it was replacing.
+        let mut replaces = plan
+            .record
+            .as_ref()
+            .filter(|_| ours_in_flight)
+            .and_then(|record| record.replaces.clone());
+        let mut replace_note = None;
         if !preexisting.is_empty() && !ours_in_flight {
             let policy = *lock(&shared.policy);
             let choice = match plan::conflict_choice(policy) {
@@ -255,12 +377,29 @@ impl Job<'_> {
                     self.name()
                 ))));
             }
+            if choice == ConflictChoice::Replace {
+                replaces = newest(&entries, self.name());
+                if preexisting.len() > 1 {
+                    replace_note = Some(format!(
+                        "{} files had that name; the newest was replaced",
+                        preexisting.len()
+                    ));
+                }
+            }
+        }
+        if let Some(old) = &replaces {
+            // Committed before the send: a crash after it knows what the new file replaces.
+            let (key, old) = (self.key.clone(), old.clone());
+            shared
+                .journal_wait(move |journal| journal.set_replaces(&key, &old))
+                .await;
         }
         let mut attempt = Attempt {
             source: Source {
                 path: self.spec.file.local.to_path_buf(),
                 name: self.name().to_string(),
                 size: plan.size,
+                replaces,
             },
             mtime: plan.mtime,
             preexisting,
@@ -270,9 +409,10 @@ impl Job<'_> {
             restart_note: plan.restart_note.clone(),
             changed_restarts: 0,
             creates: 0,
+            replace_note,
         };
         self.resume_point(&plan, &mut attempt).await;
-        Ok(Claimed::Send(attempt))
+        Ok(Claimed::Send(Box::new(attempt)))
     }
 
     /// Where the send starts: an earlier run's chunked upload goes on only onto the same
@@ -487,6 +627,35 @@ impl Job<'_> {
                     job,
                     file_token: token,
                     note,
+                    replaced: None,
+                });
+                JobOutcome::Done
+            }
+            Ok(JobEnd::Replaced { token, how, note }) => {
+                if how == Replaced::InPlace {
+                    shared.journal(|journal| journal.set_done(key, &token));
+                } else {
+                    // The listing already dropped the old file (`recycle`); add the new one.
+                    shared
+                        .remember(
+                            self.parent(),
+                            DriveEntry {
+                                token: token.clone(),
+                                name: self.name().to_string(),
+                                kind: "file".to_string(),
+                                parent_token: self.parent().to_string(),
+                                url: String::new(),
+                                created_time: None,
+                                modified_time: None,
+                            },
+                        )
+                        .await;
+                }
+                shared.emit(Event::Done {
+                    job,
+                    file_token: token,
+                    note: join_notes(&[Some(how.said().to_string()), note]),
+                    replaced: Some(how),
                 });
                 JobOutcome::Done
             }
@@ -524,6 +693,30 @@ impl Job<'_> {
         // A front end that leaves without answering gets the safe default.
         answer_rx.await.unwrap_or(ConflictChoice::Skip)
     }
+}
+
+/// Feishu's "already deleted": the node is in the recycle bin (docs/feishu-api.md §6b).
+const ALREADY_DELETED: i64 = 1061007;
+
+/// A delete that did not go through: the new file is in Drive, the old one still beside it,
+/// and the journal owes its delete to the next run.
+fn owed(err: &Error) -> Failure {
+    let mut failure = Failure::from_error(err);
+    failure.message = format!(
+        "the new file is uploaded, but the old one could not go to the recycle bin ({}); a rerun deletes it",
+        failure.message
+    );
+    failure
+}
+
+/// The newest file of `name` in `entries` (modified, else created time; the last listed on
+/// a tie): the one a replace acts on.
+fn newest(entries: &[DriveEntry], name: &str) -> Option<String> {
+    entries
+        .iter()
+        .filter(|entry| entry.kind == "file" && entry.name == name)
+        .max_by_key(|entry| entry.modified_time.or(entry.created_time))
+        .map(|entry| entry.token.clone())
 }
 
 fn join_notes(notes: &[Option<String>]) -> Option<String> {

@@ -302,6 +302,15 @@ impl Shared {
         }
     }
 
+    /// `token` went to the recycle bin: the cached listing no longer holds it.
+    async fn forget(&self, folder: &str, token: &str) {
+        if let Some(listing) = self.listings.lock().await.get_mut(folder) {
+            for entries in listing.values_mut() {
+                entries.retain(|entry| entry.token != token);
+            }
+        }
+    }
+
     /// Claims `token` for `owner`; false when another owner in this process has it.
     fn claim(&self, token: &str, owner: &Owner) -> bool {
         let mut claims = lock(&self.claims);
@@ -493,6 +502,7 @@ impl Engine {
                     *lock(&self.shared.policy) = match choice {
                         ConflictChoice::Skip => ConflictPolicy::Skip,
                         ConflictChoice::KeepBoth => ConflictPolicy::KeepBoth,
+                        ConflictChoice::Replace => ConflictPolicy::Replace,
                     };
                     // Everyone already waiting gets the same answer.
                     let waiting: Vec<_> = lock(&self.shared.pending_conflicts).drain().collect();
