@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{pattern, Harness, Run};
-use larkup::sandbox::SandboxOptions;
+use larkup::sandbox::{Overwrite, SandboxOptions};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
@@ -88,6 +88,13 @@ fn pinned_lines(stdout: &str) -> Vec<Value> {
             let mut expected = set(pinned);
             expected.extend(set(&["v", "event"]));
             let mut found = keys(&value);
+            // Present exactly when the row replaced a file of that name (issue 20).
+            if event == "done" && found.remove("replaced") {
+                assert!(
+                    matches!(value["replaced"].as_str(), Some("in_place" | "recycled")),
+                    "{line}"
+                );
+            }
             // Present exactly when `local` is not the path itself (not UTF-8).
             if found.remove("local_bytes") {
                 assert!(
@@ -531,4 +538,59 @@ async fn a_closed_pipe_ends_each_command_quietly_with_141() {
         .expect("ends")
         .expect("exits");
     assert_eq!(status.code(), Some(141), "not 101, a panic");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_says_how_on_done_and_the_dry_run_says_replace() {
+    for (mode, how) in [
+        (Overwrite::RolledOut, "in_place"),
+        (Overwrite::NotRolledOut, "recycled"),
+    ] {
+        let h = Harness::start(SandboxOptions {
+            overwrite: mode,
+            ..fast()
+        })
+        .await;
+        let root = h.sandbox.root_token();
+        h.sandbox.seed_file(&root, "r.txt", b"old").expect("seed");
+        let local = show(&h.file("r.txt", b"new"));
+        let plain = show(&h.file("fresh.txt", b"fresh"));
+        let args = ["upload", "--on-conflict", "replace", "--json"];
+
+        let dry = h
+            .run(&[&args[..], &["--dry-run", &local, &plain]].concat())
+            .await;
+        assert_eq!(dry.code, Some(0), "{}", dry.all());
+        let plan: Value = serde_json::from_str(dry.stdout.trim()).expect("json");
+        let actions: BTreeSet<(String, String)> = plan["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|file| {
+                let name = file["path"].as_str().unwrap_or_default();
+                let action = file["action"].as_str().unwrap_or_default();
+                (name.to_string(), action.to_string())
+            })
+            .collect();
+        assert!(
+            actions.contains(&("r.txt".to_string(), "replace".to_string())),
+            "{plan}"
+        );
+        assert!(
+            actions.contains(&("fresh.txt".to_string(), "upload".to_string())),
+            "{plan}"
+        );
+        let text = h
+            .run(&["upload", "--on-conflict", "replace", "--dry-run", &local])
+            .await;
+        assert!(text.stdout.contains("replace   r.txt"), "{}", text.all());
+
+        let run = h.run(&[&args[..], &[&local, &plain]].concat()).await;
+        assert_eq!(run.code, Some(0), "{}", run.all());
+        let lines = pinned_lines(&run.stdout);
+        let done = events_named(&lines, "done");
+        assert_eq!(done.len(), 2, "{}", run.all());
+        let replaced: Vec<_> = done.iter().filter_map(|d| d["replaced"].as_str()).collect();
+        assert_eq!(replaced, [how], "{mode:?}: {}", run.all());
+    }
 }

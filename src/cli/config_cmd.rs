@@ -327,6 +327,7 @@ mod tests {
     fn values_are_checked_against_the_valid_ones() {
         let on_conflict = find("upload.on_conflict");
         assert!(parse_value(on_conflict, "keep-both").is_ok());
+        assert!(parse_value(on_conflict, "replace").is_ok());
         let refused = parse_value(on_conflict, "ask").expect_err("ask is the app's");
         assert!(refused.contains("skip, keep-both, replace"), "{refused}");
         let retries = find("upload.retries");

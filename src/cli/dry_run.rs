@@ -284,7 +284,9 @@ fn print_plan(report: &Report) {
     for (file, action) in &report.files {
         let note = match action {
             Action::Upload => "",
-            Action::Skip => "  (already in Drive; --on-conflict keep-both uploads it anyway)",
+            Action::Skip => {
+                "  (already in Drive; --on-conflict replace or keep-both uploads it anyway)"
+            }
             Action::KeepBoth => "  (already in Drive: it will hold two of that name)",
             Action::Replace => "  (already in Drive: the newest of that name is replaced)",
         };
