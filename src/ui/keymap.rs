@@ -354,6 +354,16 @@ pub static BINDINGS: &[Binding] = &[
     ),
     bind(
         Conflict,
+        &[ch('r')],
+        Action::Resolve {
+            choice: ConflictChoice::Replace,
+            apply_to_all: false,
+        },
+        "replace the file in Drive",
+        None,
+    ),
+    bind(
+        Conflict,
         &[ch('S')],
         Action::Resolve {
             choice: ConflictChoice::Skip,
@@ -370,6 +380,16 @@ pub static BINDINGS: &[Binding] = &[
             apply_to_all: true,
         },
         "keep both, for every later conflict too",
+        None,
+    ),
+    bind(
+        Conflict,
+        &[ch('R')],
+        Action::Resolve {
+            choice: ConflictChoice::Replace,
+            apply_to_all: true,
+        },
+        "replace, for every later conflict too",
         None,
     ),
     bind(
@@ -648,6 +668,37 @@ mod tests {
     }
 
     const PANES: [Pane; 3] = [Pane::Local, Pane::Drive, Pane::Queue];
+
+    #[test]
+    fn the_conflict_modal_offers_replace_for_one_or_all() {
+        use crate::transfer::events::{Command, ConflictChoice, Event};
+        let mut app = app(Pane::Local);
+        for job in 1..=2 {
+            app.update(Action::Engine(
+                Event::Conflict {
+                    job,
+                    name: format!("f{job}"),
+                },
+                std::time::Instant::now(),
+            ));
+        }
+        assert_eq!(app.mode, Mode::Conflict);
+        for (key, job, all) in [('r', 1, false), ('R', 2, true)] {
+            let action = action_for(&app, press(key));
+            let effects = action.map(|action| app.update(action)).unwrap_or_default();
+            assert!(
+                matches!(
+                    &effects[..],
+                    [crate::app::Effect::Engine(Command::ResolveConflict {
+                        job: j,
+                        choice: ConflictChoice::Replace,
+                        apply_to_all: a,
+                    })] if *j == job && *a == all
+                ),
+                "{key}: {effects:?}"
+            );
+        }
+    }
 
     #[test]
     fn slash_j_p_in_the_queue_says_where_the_filter_is() {

@@ -52,7 +52,7 @@ pub fn conflict(frame: &mut Frame, area: Rect, app: &App, name: &str, theme: &Th
             " “{name}” is already in {}.",
             app.drive.destination_path()
         )),
-        Line::from(" Feishu would keep both files under the same name."),
+        Line::from(" Keep both leaves two files of that name; replace, one."),
         Line::from(""),
     ];
     lines.extend(choices(Context::Conflict, theme));
