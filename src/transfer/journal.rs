@@ -1020,6 +1020,29 @@ mod tests {
     }
 
     #[test]
+    fn a_delete_owed_by_a_replace_outlives_a_new_version_and_clearing_finished() {
+        let journal = Journal::open_in_memory().expect("open");
+        let job = key("r.txt");
+        journal.begin(&job, 10, 1, "id", "fldcnD").expect("begin");
+        journal.set_replaces(&job, "boxOld").expect("replaces");
+        assert_eq!(
+            journal.get(&job).expect("get").and_then(|r| r.replaces),
+            Some("boxOld".to_string())
+        );
+        journal
+            .set_done_recycling(&job, "boxNew", "boxOld")
+            .expect("done");
+        assert_eq!(journal.forget_finished().expect("forget"), 0, "still owed");
+        // The file changed before the rerun: a new version's row still owes the delete.
+        let record = journal.begin(&job, 11, 2, "id", "fldcnD").expect("begin");
+        assert_eq!(record.recycle.as_deref(), Some("boxOld"));
+        assert_eq!(record.file_token, None);
+        journal.clear_recycle(&job).expect("clear");
+        let record = journal.get(&job).expect("get").expect("row");
+        assert_eq!((record.recycle, record.replaces), (None, None));
+    }
+
+    #[test]
     fn a_job_survives_reopening_at_every_step() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state/journal.sqlite3");

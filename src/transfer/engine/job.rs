@@ -197,6 +197,11 @@ impl Job<'_> {
         let Some(old) = record.recycle.as_deref() else {
             return Ok(None);
         };
+        // Under the folder's lock, as every write into it is.
+        self.shared
+            .named(self.parent(), self.name())
+            .await
+            .map_err(|err| Failure::from_error(&err))?;
         self.recycle(old).await?;
         let token = record.file_token.clone().filter(|token| !token.is_empty());
         Ok(token.map(|token| JobEnd::Replaced {
@@ -211,6 +216,8 @@ impl Job<'_> {
     /// in the bin) is done. A refusal leaves the delete owed in the journal for the rerun.
     async fn recycle(&self, old: &str) -> Result<(), Failure> {
         let shared = self.shared;
+        // A write takes a place among the workers, as a send does.
+        shared.unpark(self.slot).await;
         let mut tries = 0;
         loop {
             tries += 1;
