@@ -197,3 +197,60 @@ async fn a_lost_delete_answer_is_looked_for_and_leaves_one_file() {
         .count();
     assert!(deletes >= 1, "the delete went out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_delete_is_owed_and_finished_by_the_rerun() {
+    let harness = Harness::start(options(Overwrite::NotRolledOut)).await;
+    let root = harness.sandbox.root_token();
+    let old_token = harness
+        .sandbox
+        .seed_file(&root, "s.txt", b"old")
+        .expect("seed");
+    let local = harness.file("s.txt", b"newer");
+    let path = local.to_str().expect("utf-8");
+    // A login that may upload and read, not delete: the delete is refused (99991679).
+    let narrow = harness.sandbox.issue_token_with_scopes(
+        larkup::sandbox::DEFAULT_USER,
+        3600,
+        &[
+            "drive:file:upload",
+            "drive:drive:readonly",
+            "drive:drive.metadata:readonly",
+        ],
+    );
+    let refused = common::Run::from(
+        harness
+            .command()
+            .env("LARKUP_TOKEN", &narrow)
+            .args(["upload", path, "--on-conflict", "replace"])
+            .output()
+            .await
+            .expect("larkup runs"),
+    );
+    assert_eq!(refused.code, Some(1), "{}", refused.all());
+    assert!(
+        refused.all().contains("a rerun deletes it"),
+        "{}",
+        refused.all()
+    );
+    assert_eq!(named(&harness, "s.txt").len(), 2, "new beside old");
+
+    let rerun = harness
+        .run(&["upload", path, "--on-conflict", "replace"])
+        .await;
+    assert_eq!(rerun.code, Some(0), "{}", rerun.all());
+    assert!(
+        rerun.all().contains("finished from the journal"),
+        "{}",
+        rerun.all()
+    );
+    holds_one(&harness, "s.txt", b"newer");
+    let inspection = harness.sandbox.inspect();
+    assert!(inspection.binned(&old_token).is_some());
+    let uploads = inspection
+        .calls
+        .iter()
+        .filter(|call| call.endpoint == "upload_all" && call.code == 0)
+        .count();
+    assert_eq!(uploads, 1, "the rerun sent no bytes again");
+}

@@ -825,3 +825,33 @@ impl SendObserver for JobObserver<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(token: &str, name: &str, kind: &str, modified: Option<i64>) -> DriveEntry {
+        DriveEntry {
+            token: token.to_string(),
+            name: name.to_string(),
+            kind: kind.to_string(),
+            parent_token: "fld".to_string(),
+            url: String::new(),
+            created_time: Some(1),
+            modified_time: modified,
+        }
+    }
+
+    #[test]
+    fn a_replace_acts_on_the_newest_file_of_that_name() {
+        let entries = [
+            entry("boxOld", "a.txt", "file", Some(100)),
+            entry("boxNew", "a.txt", "file", Some(300)),
+            entry("boxMid", "a.txt", "file", Some(200)),
+            entry("fldSame", "a.txt", "folder", Some(900)),
+            entry("boxOther", "b.txt", "file", Some(999)),
+        ];
+        assert_eq!(newest(&entries, "a.txt").as_deref(), Some("boxNew"));
+        assert_eq!(newest(&entries, "c.txt"), None);
+    }
+}
