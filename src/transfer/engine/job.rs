@@ -610,26 +610,31 @@ impl Job<'_> {
         Ok(None)
     }
 
+    /// The folder's cached listing learns the file this job stored under `token`.
+    async fn remember_stored(&self, token: &str) {
+        self.shared
+            .remember(
+                self.parent(),
+                DriveEntry {
+                    token: token.to_string(),
+                    name: self.name().to_string(),
+                    kind: "file".to_string(),
+                    parent_token: self.parent().to_string(),
+                    url: String::new(),
+                    created_time: None,
+                    modified_time: None,
+                },
+            )
+            .await;
+    }
+
     /// Step 5: the journal, the folder's listing and the row learn how the job ended.
     async fn record(&self, end: Result<JobEnd, Failure>) -> JobOutcome {
         let (shared, key, job) = (self.shared, &self.key, self.spec.id);
         match end {
             Ok(JobEnd::Uploaded { token, note }) => {
                 shared.journal(|journal| journal.set_done(key, &token));
-                shared
-                    .remember(
-                        self.parent(),
-                        DriveEntry {
-                            token: token.clone(),
-                            name: self.name().to_string(),
-                            kind: "file".to_string(),
-                            parent_token: self.parent().to_string(),
-                            url: String::new(),
-                            created_time: None,
-                            modified_time: None,
-                        },
-                    )
-                    .await;
+                self.remember_stored(&token).await;
                 shared.emit(Event::Done {
                     job,
                     file_token: token,
@@ -643,20 +648,7 @@ impl Job<'_> {
                     shared.journal(|journal| journal.set_done(key, &token));
                 } else {
                     // The listing already dropped the old file (`recycle`); add the new one.
-                    shared
-                        .remember(
-                            self.parent(),
-                            DriveEntry {
-                                token: token.clone(),
-                                name: self.name().to_string(),
-                                kind: "file".to_string(),
-                                parent_token: self.parent().to_string(),
-                                url: String::new(),
-                                created_time: None,
-                                modified_time: None,
-                            },
-                        )
-                        .await;
+                    self.remember_stored(&token).await;
                 }
                 shared.emit(Event::Done {
                     job,
