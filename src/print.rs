@@ -23,16 +23,30 @@ pub fn out(args: std::fmt::Arguments<'_>) {
             .and_then(|()| stdout.flush())
     };
     if let Err(err) = written {
-        if err.kind() == ErrorKind::BrokenPipe {
-            std::process::exit(BROKEN_PIPE_EXIT);
-        }
-        // Said on stderr when it can be; the outcome is the same either way.
-        let _ = writeln!(
-            std::io::stderr(),
-            "larkup: cannot write to standard output: {err}"
-        );
-        std::process::exit(1);
+        stdout_failed(err);
     }
+}
+
+/// A write to standard output failed: a closed pipe ends the process quietly, anything else
+/// is said on stderr when it can be (the outcome is the same either way).
+fn stdout_failed(err: std::io::Error) -> ! {
+    if err.kind() == ErrorKind::BrokenPipe {
+        std::process::exit(BROKEN_PIPE_EXIT);
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "larkup: cannot write to standard output: {err}"
+    );
+    std::process::exit(1);
+}
+
+/// A write to standard error failed: nowhere is left to say it.
+fn stderr_failed(err: std::io::Error) -> ! {
+    std::process::exit(if err.kind() == ErrorKind::BrokenPipe {
+        BROKEN_PIPE_EXIT
+    } else {
+        1
+    });
 }
 
 /// Writes one line to standard error (the line break added).
@@ -44,12 +58,7 @@ pub fn err(args: std::fmt::Arguments<'_>) {
             .and_then(|()| stderr.write_all(b"\n"))
     };
     if let Err(err) = written {
-        // Nowhere left to say it.
-        std::process::exit(if err.kind() == ErrorKind::BrokenPipe {
-            BROKEN_PIPE_EXIT
-        } else {
-            1
-        });
+        stderr_failed(err);
     }
 }
 
@@ -60,11 +69,7 @@ pub fn err_part(args: std::fmt::Arguments<'_>) {
         stderr.write_fmt(args).and_then(|()| stderr.flush())
     };
     if let Err(err) = written {
-        std::process::exit(if err.kind() == ErrorKind::BrokenPipe {
-            BROKEN_PIPE_EXIT
-        } else {
-            1
-        });
+        stderr_failed(err);
     }
 }
 
@@ -75,14 +80,7 @@ pub fn out_bytes(bytes: &[u8]) {
         stdout.write_all(bytes).and_then(|()| stdout.flush())
     };
     if let Err(err) = written {
-        if err.kind() == ErrorKind::BrokenPipe {
-            std::process::exit(BROKEN_PIPE_EXIT);
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "larkup: cannot write to standard output: {err}"
-        );
-        std::process::exit(1);
+        stdout_failed(err);
     }
 }
 
