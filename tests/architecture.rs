@@ -607,19 +607,20 @@ fn only_reconcile_and_the_file_sender_make_creating_calls() {
         "a creating call outside transfer::reconcile and transfer::send:\n{}",
         found.join("\n")
     );
-    // And each front end's folder goes through reconcile.
-    for file in [
-        "cli/mkdir.rs",
-        "tui/effects.rs",
-        "transfer/engine/planning.rs",
+    // And each front end's folder goes through reconcile: the engine's claimed ones, and the
+    // one folder `mkdir` or the app's prompt makes and alone claims.
+    for (file, through) in [
+        ("cli/mkdir.rs", "reconcile::create_unclaimed_folder("),
+        ("tui/effects.rs", "reconcile::create_unclaimed_folder("),
+        ("transfer/engine/planning.rs", "reconcile::create_folder("),
     ] {
         let source = sources
             .iter()
             .find(|source| source.rel == file)
             .unwrap_or_else(|| panic!("src/{file}"));
         assert!(
-            source.code.contains("reconcile::create_folder("),
-            "src/{file} makes its folders through reconcile::create_folder"
+            source.code.contains(through),
+            "src/{file} makes its folders through {through}"
         );
     }
 }

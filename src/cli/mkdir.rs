@@ -8,7 +8,7 @@ use super::{report, Outcome, Session};
 use crate::print::{errln, outln};
 use crate::sanitize;
 use crate::transfer::plan;
-use crate::transfer::reconcile::{self, Looks};
+use crate::transfer::reconcile;
 use crate::transfer::Idempotence;
 
 pub async fn run(session: &Session, name: &str, parent: Option<&str>, new: bool) -> Outcome {
@@ -19,35 +19,32 @@ pub async fn run(session: &Session, name: &str, parent: Option<&str>, new: bool)
     let reads = session.reads();
     // What is there before the first create call: a folder found after a lost answer must
     // be new, or it is someone else's.
-    let before: Vec<String> = match reads
+    let listed = match reads
         .call(Idempotence::Safe, || session.drive.list_folder(&parent))
         .await
     {
-        Ok(entries) => {
-            if let (false, Some(there)) = (new, plan::merge_target(&entries, name)) {
-                errln!(
-                    "larkup mkdir: a folder named \"{}\" is already there; its token follows \
-                     (--new makes another beside it)",
-                    sanitize::escape(name)
-                );
-                outln!("{}", sanitize::escape(&there.token));
-                return Outcome::Done;
-            }
-            entries
-                .into_iter()
-                .filter(|entry| entry.name == name)
-                .map(|entry| entry.token)
-                .collect()
-        }
+        Ok(entries) => entries,
         Err(err) => return report(session, "cannot list the parent folder", &err),
     };
-    let looks = Looks {
-        drive: &session.drive,
-        reads: &reads,
-        base: reconcile::base_for(&session.base_url),
-    };
-    // One folder is made in this run: nothing else can claim it.
-    match reconcile::create_folder(&looks, &session.pacer, &parent, name, &before, |_| true).await {
+    if let (false, Some(there)) = (new, plan::merge_target(&listed, name)) {
+        errln!(
+            "larkup mkdir: a folder named \"{}\" is already there; its token follows \
+             (--new makes another beside it)",
+            sanitize::escape(name)
+        );
+        outln!("{}", sanitize::escape(&there.token));
+        return Outcome::Done;
+    }
+    match reconcile::create_unclaimed_folder(
+        &session.drive,
+        &reads,
+        &session.pacer,
+        &parent,
+        name,
+        &listed,
+    )
+    .await
+    {
         Ok(token) => {
             outln!("{}", sanitize::escape(&token));
             Outcome::Done

@@ -143,6 +143,31 @@ impl std::fmt::Display for CreateError {
     }
 }
 
+/// One new folder named `name` in `parent` for a caller that alone claims what it makes
+/// (`larkup mkdir`, the app's new folder). `listed` is the parent's listing taken before the
+/// first create call: a folder of that name found after a lost answer and not in it is this
+/// call's.
+pub async fn create_unclaimed_folder(
+    drive: &Drive,
+    reads: &Pacer,
+    writes: &Pacer,
+    parent: &str,
+    name: &str,
+    listed: &[DriveEntry],
+) -> Result<String, CreateError> {
+    let before: Vec<String> = listed
+        .iter()
+        .filter(|entry| entry.name == name)
+        .map(|entry| entry.token.clone())
+        .collect();
+    let looks = Looks {
+        drive,
+        reads,
+        base: base_for(drive.client().base_url()),
+    };
+    create_folder(&looks, writes, parent, name, &before, |_| true).await
+}
+
 /// Creates folder `name` in `parent` once: the answer's token, or — when the outcome is
 /// unknown — the folder found by `looks` (new since `before`, accepted by `claim`), before
 /// creating again; at most `create_attempts(writes)` create calls. Always a new folder, even

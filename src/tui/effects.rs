@@ -12,7 +12,7 @@ use crate::config::Settings;
 use crate::feishu::Drive;
 use crate::session::SessionOptions;
 use crate::transfer::engine::Command;
-use crate::transfer::reconcile::{self, CreateError, Looks};
+use crate::transfer::reconcile::{self, CreateError};
 use crate::transfer::{Idempotence, Pacer};
 
 /// What the loop holds to reach the outside world once there is a session.
@@ -156,19 +156,9 @@ async fn new_folder(
     parent: &str,
     name: &str,
 ) -> Result<String, CreateError> {
-    let before: Vec<String> = reads
+    let listed = reads
         .call(Idempotence::Safe, || drive.list_folder(parent))
         .await
-        .map_err(CreateError::Refused)?
-        .into_iter()
-        .filter(|entry| entry.name == name)
-        .map(|entry| entry.token)
-        .collect();
-    let looks = Looks {
-        drive,
-        reads,
-        base: reconcile::base_for(drive.client().base_url()),
-    };
-    // One folder is made by this prompt: nothing else in the app can claim it.
-    reconcile::create_folder(&looks, writes, parent, name, &before, |_| true).await
+        .map_err(CreateError::Refused)?;
+    reconcile::create_unclaimed_folder(drive, reads, writes, parent, name, &listed).await
 }
